@@ -1,0 +1,17 @@
+"""``triple-dots evaluate``: placeholder until its stage lands (owned by that stage's issue)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "(evaluate stage: not built yet)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from triple_dots.errors import TripleDotsError
+
+    raise TripleDotsError("the 'evaluate' stage is not built yet")

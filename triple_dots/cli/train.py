@@ -1,0 +1,17 @@
+"""``triple-dots train``: placeholder until its stage lands (owned by that stage's issue)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "(train stage: not built yet)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from triple_dots.errors import TripleDotsError
+
+    raise TripleDotsError("the 'train' stage is not built yet")

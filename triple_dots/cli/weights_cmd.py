@@ -1,0 +1,35 @@
+"""``triple-dots weights``: list every pretrained file, present or missing, and where to get it."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the pretrained files triple_dots can use, present or missing, and where to get them"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verify", action="store_true", help="also check sizes / sha256 of present files")
+    parser.add_argument("--missing", action="store_true", help="show only missing entries")
+
+
+def run(args: argparse.Namespace) -> int:
+    from triple_dots import weights
+
+    print(f"weights folder: {weights.home()}  (set TRIPLE_DOTS_HOME to change it)")
+    for entry, path in weights.status():
+        if args.missing and path is not None:
+            continue
+        state = "present" if path is not None else "MISSING"
+        if path is not None and args.verify:
+            try:
+                weights.verify(entry.key, path)
+                state = "present, verified"
+            except weights.BadWeightsError as exc:
+                state = f"BAD: {exc}"
+        print(f"\n{entry.key:<24} {state}")
+        print(f"  {entry.description}")
+        print(f"  at:       {path if path is not None else entry.default_path()}")
+        if path is None:
+            print(f"  download: {entry.url}")
+        print(f"  licence:  {entry.licence}")
+    return 0

@@ -1,0 +1,325 @@
+"""Reading and writing photos and hole masks: the project's one image convention.
+
+* A photo in memory is a ``torch.float32`` tensor of shape (3, H, W), RGB, values in [0, 1].
+* A hole mask in memory is a ``torch.float32`` tensor of shape (1, H, W), values in {0, 1},
+  **1 = hole** (the pixels to regenerate), 0 = keep.
+* On disk a hole mask is a single-channel 8-bit PNG with 255 = hole, 0 = keep.
+
+Every write goes to a temporary file in the destination folder and is renamed into place,
+so a crash never leaves a half-written file under the final name, and no existing file is
+replaced unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from triple_dots.errors import (
+    BadInputError,
+    BadMaskError,
+    OutputExistsError,
+    UnreadableImageError,
+    where,
+)
+
+#: File suffixes treated as photos (compared case-insensitively).
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+_PIL_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+# --------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success move it to ``path`` atomically.
+
+    The caller writes the whole file to the yielded path. If the ``with`` body raises, the
+    temporary file is removed and nothing appears under ``path``. Without ``overwrite`` an
+    existing ``path`` raises :class:`OutputExistsError` (checked before and, race-free with a
+    hard link, at the final move).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"atomic_write: nothing was written to the temporary file for {path}")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
+            except FileExistsError:
+                raise OutputExistsError(
+                    f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it"
+                ) from None
+            except OSError:  # file system without hard links
+                if path.exists():
+                    raise OutputExistsError(f"{where(path)} already exists") from None
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`). Returns ``path``."""
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str, *, overwrite: bool = False) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write`). Returns ``path``."""
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+# --------------------------------------------------------------------------------------
+# Conversions between tensors and uint8 arrays
+# --------------------------------------------------------------------------------------
+def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(3, H, W) or (1, H, W) float in [0, 1] -> (H, W, 3) / (H, W) uint8, rounded and clipped.
+
+    A uint8 numpy array is returned unchanged.
+    """
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        return image
+    t = torch.as_tensor(image).detach().to("cpu", torch.float32)
+    if t.ndim != 3 or t.shape[0] not in (1, 3):
+        raise BadInputError(f"expected a (3, H, W) or (1, H, W) tensor, got shape {tuple(t.shape)}")
+    arr = (t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return arr[..., 0] if arr.shape[2] == 1 else arr
+
+
+def from_uint8(array: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) or (H, W) uint8 -> (3, H, W) / (1, H, W) float32 in [0, 1]."""
+    if array.dtype != np.uint8:
+        raise BadInputError(f"expected a uint8 array, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(255.0)
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+def _open(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file with EXIF orientation applied, or raise clearly."""
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableImageError(f"{where(path)} does not exist")
+    if path.is_dir():
+        raise UnreadableImageError(f"{where(path)} is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise UnreadableImageError(f"{where(path)} is empty (0 bytes)")
+    try:
+        img = Image.open(path)
+        img.load()  # decodes now: truncated data fails here, not later
+        fmt = img.format
+        img = ImageOps.exif_transpose(img)
+        img.format = fmt
+    except Image.DecompressionBombError as exc:
+        raise UnreadableImageError(
+            f"{where(path)} is too large to decode safely ({exc}); Pillow's decompression-bomb guard "
+            "stopped it. Downscale the file first if it is genuine."
+        ) from None
+    except UnidentifiedImageError:
+        raise UnreadableImageError(f"{where(path)} is not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImageError(f"{where(path)} is corrupt or truncated: {exc}") from None
+    return img
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> (H, W, 3) float32 in [0, 1]. Alpha is dropped (not composited)."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img).astype(np.float32)
+        arr = arr / (65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0)
+        arr = np.clip(arr, 0.0, 1.0)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode != "RGB":
+        img = img.convert("RGB")  # L, LA, RGBA, CMYK, YCbCr, 1, P ... (CMYK uses Pillow's conversion)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1].
+
+    EXIF orientation is applied; grayscale, RGBA/LA (alpha dropped), palette, CMYK and 16-bit
+    files are converted. Raises :class:`UnreadableImageError` naming the file when it is
+    missing, empty, truncated, not an image, or larger than Pillow's decompression-bomb limit.
+    """
+    arr = _to_rgb_array(_open(path))
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+
+
+def read_image_uint8(path: str | Path) -> np.ndarray:
+    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`."""
+    return to_uint8(read_image(path))
+
+
+def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
+    """Mask file -> (H, W) uint8 gray array; colour masks are refused."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img).astype(np.int64)
+        return (arr >> 8).clip(0, 255).astype(np.uint8) if arr.max(initial=0) > 255 else arr.astype(np.uint8)
+    if mode in ("1", "L"):
+        return np.asarray(img.convert("L"))
+    if mode == "LA":
+        return np.asarray(img)[..., 0]
+    rgb = np.asarray(img.convert("RGB"))
+    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+        # JPEG chroma noise on a gray mask differs by a few levels only; real colour differs a lot.
+        spread = int(np.abs(rgb.astype(np.int16) - rgb.mean(axis=2, keepdims=True)).max())
+        if not (img.format == "JPEG" and spread <= 16):
+            raise BadMaskError(
+                f"{where(path)} is a colour (RGB) image, not a hole mask: save it as a single-channel "
+                "grayscale PNG with 255 = hole, 0 = keep"
+            )
+    return rgb.mean(axis=2).round().astype(np.uint8)
+
+
+def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor:
+    """Read a hole mask file as a (1, H, W) float32 tensor in {0, 1}, **1 = hole**.
+
+    The file is an 8-bit image with 255 = hole and 0 = keep. JPEG files are thresholded at
+    128 (``value >= 128`` is a hole) to remove compression noise. Lossless files must hold
+    only the values 0 and 255 unless ``threshold`` (1..255) is given, in which case
+    ``value >= threshold`` is a hole. Colour images and masks with other values raise
+    :class:`BadMaskError` naming the file.
+    """
+    path = Path(path)
+    img = _open(path)
+    gray = _mask_gray_array(img, path)
+    if threshold is None and img.format == "JPEG":
+        threshold = 128
+    if threshold is None:
+        values = np.unique(gray)
+        extra = values[(values != 0) & (values != 255)]
+        if extra.size:
+            n_bad = int(np.isin(gray, extra).sum())
+            raise BadMaskError(
+                f"{where(path)} is not a binary hole mask: {n_bad} pixels have values other than 0 and 255 "
+                f"(e.g. {extra[:5].tolist()}); save holes as 255 and kept pixels as 0, or pass a threshold"
+            )
+        hole = gray == 255
+    else:
+        if not 1 <= threshold <= 255:
+            raise BadInputError(f"threshold must be in 1..255, got {threshold}")
+        hole = gray >= threshold
+    return torch.from_numpy(hole.astype(np.float32))[None]
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+def _format_for(path: Path) -> str:
+    fmt = _PIL_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise BadInputError(
+            f"{where(path)}: unsupported image suffix {path.suffix!r}; use one of {', '.join(sorted(_PIL_FORMATS))}"
+        )
+    return fmt
+
+
+def encode_image(image: torch.Tensor | np.ndarray | Image.Image, fmt: str = "PNG", *, quality: int = 95) -> bytes:
+    """Encode a photo ((3, H, W) float in [0, 1], (H, W, 3) uint8, or PIL image) to file bytes."""
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))
+    buf = io.BytesIO()
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    pil.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def write_image(
+    path: str | Path,
+    image: torch.Tensor | np.ndarray | Image.Image,
+    *,
+    overwrite: bool = False,
+    quality: int = 95,
+) -> Path:
+    """Write a photo atomically; format from the suffix (.png, .jpg, .webp, ...).
+
+    ``image`` is (3, H, W) float in [0, 1], (H, W, 3) uint8 or a PIL image. ``quality``
+    applies to JPEG/WebP. Refuses to replace an existing file unless ``overwrite``.
+    """
+    path = Path(path)
+    data = encode_image(image, _format_for(path), quality=quality)
+    return atomic_write_bytes(path, data, overwrite=overwrite)
+
+
+def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(1, H, W) or (H, W) hole mask in {0, 1} (bool, int or float) -> (H, W) uint8 with 255 = hole."""
+    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise BadInputError(f"a hole mask must be (1, H, W) or (H, W), got shape {arr.shape}")
+    if arr.dtype == np.uint8 and arr.max(initial=0) > 1:
+        values = np.unique(arr)
+        if not set(values.tolist()) <= {0, 255}:
+            raise BadMaskError(f"uint8 hole mask must hold 0/255 (or 0/1), found {values[:5].tolist()}")
+        return arr
+    if not np.isin(arr, (0, 1)).all():
+        raise BadMaskError("hole mask must be binary {0, 1}; threshold it first (e.g. mask > 0.5)")
+    return (arr > 0).astype(np.uint8) * 255
+
+
+def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: bool = False) -> Path:
+    """Write a hole mask ((1, H, W) or (H, W) in {0, 1}, 1 = hole) as a single-channel PNG, 255 = hole."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise BadInputError(f"{where(path)}: hole masks are always written as lossless .png files")
+    data = encode_image(Image.fromarray(mask_to_uint8(mask), mode="L"), "PNG")
+    return atomic_write_bytes(path, data, overwrite=overwrite)
+
+
+# --------------------------------------------------------------------------------------
+# Folders
+# --------------------------------------------------------------------------------------
+def is_image_file(path: str | Path) -> bool:
+    """True for a file whose suffix (any case) is one of :data:`IMAGE_SUFFIXES` (hidden files excluded)."""
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+
+
+def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """Sorted image files in ``folder`` (recursively by default); a single file is returned as [file]."""
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir():
+        raise BadInputError(f"{where(folder)} is neither an image file nor a folder")
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and is_image_file(p))

@@ -1,0 +1,274 @@
+"""The registry of every pretrained file triple_dots can use, and the one way to find them.
+
+Nothing is ever downloaded by the library: users fetch the files once (see
+``triple-dots weights``) and put them where :func:`locate` looks. Every loader calls
+:func:`locate`, so a missing file always gets the same message: what it is, where to
+download it, and where to put it.
+
+Default folder: ``$TRIPLE_DOTS_HOME`` or ``~/.cache/triple_dots``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from triple_dots.errors import BadWeightsError, MissingWeightsError, where
+
+TFILL_FILES: tuple[str, ...] = ("latest_net_E.pth", "latest_net_T.pth", "latest_net_G.pth", "latest_net_G_Ref.pth")
+TFILL_DISCRIMINATOR_FILES: tuple[str, ...] = ("latest_net_D.pth", "latest_net_D_Ref.pth")
+_TFILL_URL = "https://github.com/lyndonzheng/TFill#pretrained-models (Google Drive folder per dataset)"
+
+
+def home() -> Path:
+    """The folder for downloaded weights: ``$TRIPLE_DOTS_HOME`` or ``~/.cache/triple_dots``."""
+    env = os.environ.get("TRIPLE_DOTS_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "triple_dots"
+
+
+def torch_hub_checkpoints() -> Path:
+    """Where torch hub caches files: ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch``)."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.join(str(Path.home()), ".cache")), "torch"
+    )
+    return Path(torch_home).expanduser() / "hub" / "checkpoints"
+
+
+def _package_file(package: str, *parts: str) -> Path | None:
+    """A data file inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0], *parts)
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One pretrained file (or folder of files) and where it comes from.
+
+    Attributes:
+        key: registry name, e.g. ``"tfill-ffhq"``.
+        description: what it is and which stage uses it.
+        filename: file name, or folder name for multi-file entries.
+        url: where a user downloads it.
+        licence: its licence or terms of use, in a few words.
+        files: for folder entries, the files that must be inside.
+        size_bytes: expected size when known (single files).
+        sha256: full expected sha256 when known; ``sha256_prefix`` when only the torch-hub
+            style prefix in the file name is known.
+        extra_locations: callables returning further places to look (package data, torch hub).
+    """
+
+    key: str
+    description: str
+    filename: str
+    url: str
+    licence: str
+    files: tuple[str, ...] = ()
+    size_bytes: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    extra_locations: tuple[Callable[[], Path | None], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def is_folder(self) -> bool:
+        return bool(self.files)
+
+    def default_path(self) -> Path:
+        """Where the user is told to put it: ``home()/filename``."""
+        return home() / self.filename
+
+    def candidates(self) -> list[Path]:
+        """Every place :func:`locate` looks, in order."""
+        out = [self.default_path()]
+        for fn in self.extra_locations:
+            p = fn()
+            if p is not None:
+                out.append(p)
+        return out
+
+    def is_complete(self, path: Path) -> bool:
+        """True when ``path`` holds this entry (a non-empty file, or a folder with every required file)."""
+        if self.is_folder:
+            return path.is_dir() and all((path / f).is_file() for f in self.files)
+        return path.is_file() and path.stat().st_size > 0
+
+    def missing_message(self, looked: list[Path]) -> str:
+        what = f"the files {', '.join(self.files)} in a folder" if self.is_folder else f"'{self.filename}'"
+        tried = ", ".join(str(p) for p in looked)
+        return (
+            f"missing weights '{self.key}' ({self.description}): download {what} from {self.url} "
+            f"and put it at {self.default_path()} (or pass its path explicitly). Looked in: {tried}"
+        )
+
+
+def _tfill(name: str, dataset: str) -> WeightFile:
+    return WeightFile(
+        key=f"tfill-{name}",
+        description=f"TFill released model trained on {dataset} (coarse E/T/G + refine G_Ref; D/D_Ref for training)",
+        filename=f"tfill/{name}",
+        url=_TFILL_URL,
+        licence="MIT; authors ask for educational/academic use only",
+        files=TFILL_FILES,
+    )
+
+
+REGISTRY: dict[str, WeightFile] = {
+    w.key: w
+    for w in [
+        _tfill("ffhq", "FFHQ faces"),
+        _tfill("celeba", "CelebA-HQ faces"),
+        _tfill("places2", "Places2 scenes"),
+        _tfill("imagenet", "ImageNet"),
+        WeightFile(
+            key="sam-vit_b",
+            description="Segment Anything ViT-B (click-to-segment the real mask)",
+            filename="sam_vit_b_01ec64.pth",
+            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+            licence="Apache-2.0",
+        ),
+        WeightFile(
+            key="sam-vit_l",
+            description="Segment Anything ViT-L",
+            filename="sam_vit_l_0b3195.pth",
+            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+            licence="Apache-2.0",
+        ),
+        WeightFile(
+            key="sam-vit_h",
+            description="Segment Anything ViT-H (best quality, 2.5 GB)",
+            filename="sam_vit_h_4b8939.pth",
+            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+            licence="Apache-2.0",
+        ),
+        WeightFile(
+            key="fid-inception",
+            description="FID Inception-v3 weights used by pytorch-fid (evaluation)",
+            filename="pt_inception-2015-12-05-6726825d.pth",
+            url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+            "pt_inception-2015-12-05-6726825d.pth",
+            licence="Apache-2.0 (pytorch-fid port of the TF Inception graph)",
+            sha256_prefix="6726825d",
+            extra_locations=(lambda: torch_hub_checkpoints() / "pt_inception-2015-12-05-6726825d.pth",),
+        ),
+        WeightFile(
+            key="vgg16",
+            description="torchvision VGG16 ImageNet backbone for the LPIPS-VGG perceptual loss (training)",
+            filename="vgg16-397923af.pth",
+            url="https://download.pytorch.org/models/vgg16-397923af.pth",
+            licence="BSD-3 (torchvision); ImageNet terms apply",
+            sha256_prefix="397923af",
+            extra_locations=(lambda: torch_hub_checkpoints() / "vgg16-397923af.pth",),
+        ),
+        WeightFile(
+            key="alexnet",
+            description="torchvision AlexNet ImageNet backbone for the LPIPS metric (evaluation)",
+            filename="alexnet-owt-7be5be79.pth",
+            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            licence="BSD-3 (torchvision); ImageNet terms apply",
+            sha256_prefix="7be5be79",
+            extra_locations=(lambda: torch_hub_checkpoints() / "alexnet-owt-7be5be79.pth",),
+        ),
+        WeightFile(
+            key="dlib-landmarks68",
+            description="dlib 68-point face landmark predictor (mask synthesis, automatic SAM prompts)",
+            filename="shape_predictor_68_face_landmarks.dat",
+            url="pip install face_recognition_models (ships it), or Debian's libdlib-data, or "
+            "http://dlib.net/files/shape_predictor_68_face_landmarks.dat.bz2 (unpack it)",
+            licence="CC0 per dlib; trained on iBUG 300-W (non-commercial terms)",
+            size_bytes=99_693_937,
+            sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+            extra_locations=(
+                lambda: _package_file("face_recognition_models", "models", "shape_predictor_68_face_landmarks.dat"),
+                lambda: Path("/usr/share/dlib/shape_predictor_68_face_landmarks.dat"),
+            ),
+        ),
+        WeightFile(
+            key="dlib-face-recognition",
+            description="dlib face-recognition ResNet (identity similarity in evaluation)",
+            filename="dlib_face_recognition_resnet_model_v1.dat",
+            url="pip install face_recognition_models (ships it), or "
+            "http://dlib.net/files/dlib_face_recognition_resnet_model_v1.dat.bz2 (unpack it)",
+            licence="CC0 per dlib",
+            size_bytes=22_466_066,
+            extra_locations=(
+                lambda: _package_file("face_recognition_models", "models", "dlib_face_recognition_resnet_model_v1.dat"),
+            ),
+        ),
+    ]
+}
+
+
+def get(key: str) -> WeightFile:
+    """The registry entry for ``key``; unknown keys raise a :class:`KeyError` listing the known ones."""
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise KeyError(f"unknown weights {key!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def find(key: str) -> Path | None:
+    """The first complete location of ``key``, or None."""
+    entry = get(key)
+    for p in entry.candidates():
+        if entry.is_complete(p):
+            return p
+    return None
+
+
+def locate(key: str, path: str | Path | None = None) -> Path:
+    """Return the path of weights ``key``, or raise :class:`MissingWeightsError` saying what to do.
+
+    An explicit ``path`` is used as given (and must exist and be complete); otherwise the
+    default location and the entry's extra locations are tried in order.
+    """
+    entry = get(key)
+    if path is not None:
+        p = Path(path).expanduser()
+        if not entry.is_complete(p):
+            raise MissingWeightsError(entry.missing_message([p]))
+        return p
+    found = find(key)
+    if found is None:
+        raise MissingWeightsError(entry.missing_message(entry.candidates()))
+    return found
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(key: str, path: str | Path | None = None) -> Path:
+    """Locate ``key`` and check its size / sha256 where the registry knows them.
+
+    Raises :class:`BadWeightsError` naming the file when it does not match.
+    """
+    entry = get(key)
+    p = locate(key, path)
+    if entry.is_folder:
+        return p
+    if entry.size_bytes is not None and p.stat().st_size != entry.size_bytes:
+        raise BadWeightsError(
+            f"{where(p)} has {p.stat().st_size} bytes, expected {entry.size_bytes} for '{key}': "
+            "the download is probably incomplete; fetch it again"
+        )
+    if entry.sha256 or entry.sha256_prefix:
+        digest = sha256_of(p)
+        expected = entry.sha256 or entry.sha256_prefix
+        if not digest.startswith(expected):
+            raise BadWeightsError(f"{where(p)} has sha256 {digest[:16]}..., expected {expected[:16]}... for '{key}'")
+    return p
+
+
+def status() -> list[tuple[WeightFile, Path | None]]:
+    """Every registry entry with the path where it was found (None when missing)."""
+    return [(entry, find(entry.key)) for entry in REGISTRY.values()]
