@@ -1,0 +1,118 @@
+"""Identity similarity: cosine similarity of dlib face-recognition embeddings.
+
+dlib's ResNet face-recognition model (registry key ``"dlib-face-recognition"``, shipped by
+the ``face_recognition_models`` package) maps an aligned face to a 128-d descriptor; two
+photos of the same person give descriptors that are close. For inpainting we compare the
+generated face with the true face, aligned with the **same** 68 landmarks (found on the
+true photo), so the number measures whether the regenerated lower face still looks like
+that person. It is the number that matters most for personalisation.
+
+Landmarks come from :func:`triple_dots.masks.landmarks.detect_faces` when that module is
+installed, else from dlib's frontal detector plus the 68-point predictor
+(``weights.locate("dlib-landmarks68")``). Cosine similarity is in [-1, 1], higher = more alike.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from triple_dots import weights
+from triple_dots.errors import NoFaceError
+from triple_dots.images import to_uint8
+
+
+@lru_cache(maxsize=2)
+def _recognizer(path: str):  # noqa: ANN202 - dlib type
+    import dlib
+
+    return dlib.face_recognition_model_v1(path)
+
+
+@lru_cache(maxsize=2)
+def _dlib_detector_and_predictor(path: str):  # noqa: ANN202
+    import dlib
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(path)
+
+
+def _as_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    arr = to_uint8(image)
+    return np.ascontiguousarray(arr)
+
+
+def find_landmarks(image: torch.Tensor | np.ndarray, *, upsample: int = 1) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The largest face in ``image``: (box (x0, y0, x1, y1), landmarks (68, 2) x/y pixels).
+
+    ``image`` is (3, H, W) float [0, 1] or (H, W, 3) uint8 RGB. Raises :class:`NoFaceError`.
+    """
+    arr = _as_uint8(image)
+    try:
+        from triple_dots.masks.landmarks import detect_faces  # the mask-synthesis stage's detector
+    except ImportError:
+        detect_faces = None
+    if detect_faces is not None:
+        faces = detect_faces(arr, upsample=upsample)
+        if not faces:
+            raise NoFaceError("no face found in the image")
+        f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        return tuple(int(v) for v in f.box), np.asarray(f.landmarks, dtype=np.float64)  # type: ignore[return-value]
+    detector, predictor = _dlib_detector_and_predictor(str(weights.locate("dlib-landmarks68")))
+    rects = detector(arr, upsample)
+    if len(rects) == 0:
+        raise NoFaceError("no face found in the image")
+    r = max(rects, key=lambda r: r.width() * r.height())
+    shape = predictor(arr, r)
+    pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], dtype=np.float64)
+    return (r.left(), r.top(), r.right(), r.bottom()), pts
+
+
+class FaceEmbedder:
+    """dlib face-recognition ResNet: aligned face -> 128-d descriptor.
+
+    ``model_path`` None -> ``weights.locate("dlib-face-recognition")`` (MissingWeightsError if absent).
+    """
+
+    def __init__(self, model_path: str | Path | None = None) -> None:
+        self.path = weights.locate("dlib-face-recognition", model_path)
+        self._model = _recognizer(str(self.path))
+
+    def embed(self, image: torch.Tensor | np.ndarray,
+              face: tuple[tuple[int, int, int, int], np.ndarray] | None = None) -> np.ndarray:
+        """128-d descriptor of the face in ``image``, aligned on ``face`` = (box, landmarks (68, 2)).
+
+        Without ``face`` the largest detected face is used (NoFaceError when there is none).
+        """
+        import dlib
+
+        arr = _as_uint8(image)
+        box, pts = face if face is not None else find_landmarks(arr)
+        rect = dlib.rectangle(*[int(v) for v in box])
+        shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in pts])
+        return np.asarray(self._model.compute_face_descriptor(arr, shape), dtype=np.float64)
+
+    def similarity(self, image_a: torch.Tensor | np.ndarray, image_b: torch.Tensor | np.ndarray, *,
+                   same_geometry: bool = False) -> float:
+        """Cosine similarity of the faces in two images.
+
+        ``same_geometry=True`` (generated vs true photo of the same frame): the landmarks of
+        ``image_b`` (the true photo) align both faces. Otherwise each image's own face is found.
+        """
+        face_b = find_landmarks(image_b)
+        emb_b = self.embed(image_b, face_b)
+        emb_a = self.embed(image_a, face_b if same_geometry else None)
+        return cosine(emb_a, emb_b)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors, in [-1, 1]."""
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def identity_similarity(image_a: torch.Tensor | np.ndarray, image_b: torch.Tensor | np.ndarray, *,
+                        same_geometry: bool = False, model_path: str | Path | None = None) -> float:
+    """Cosine similarity of dlib face embeddings of two photos (see :meth:`FaceEmbedder.similarity`)."""
+    return FaceEmbedder(model_path).similarity(image_a, image_b, same_geometry=same_geometry)

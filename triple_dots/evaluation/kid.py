@@ -1,0 +1,81 @@
+"""Kernel Inception Distance: unbiased polynomial-kernel MMD² averaged over random subsets.
+
+KID (Bińkowski et al., 2018) compares two activation sets with the kernel
+k(x, y) = (x·y / d + 1)³ and the unbiased MMD² estimator. Unlike FID it is unbiased
+for small samples, so it is the set-level number to report on a 14-16 image personal
+test set. We return its mean and standard deviation over ``n_subsets`` random subsets of
+``subset_size`` images drawn without replacement from each set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from triple_dots.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class KIDResult:
+    """KID mean and standard deviation over subsets (same units as MMD², lower is better)."""
+
+    mean: float
+    std: float
+    subset_size: int
+    n_subsets: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.4f} ± {self.std:.4f}"
+
+
+def polynomial_kernel(x: np.ndarray, y: np.ndarray, *, degree: int = 3, gamma: float | None = None,
+                      coef0: float = 1.0) -> np.ndarray:
+    """(n, d), (m, d) -> (n, m) kernel matrix (gamma·x·y + coef0)^degree, gamma = 1/d by default."""
+    gamma = 1.0 / x.shape[1] if gamma is None else gamma
+    return (gamma * (x @ y.T) + coef0) ** degree
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray, **kernel_args: float) -> float:
+    """Unbiased MMD² between samples x (m, d) and y (n, d) with :func:`polynomial_kernel`.
+
+    Diagonal terms k(x_i, x_i) are excluded from the within-set means (hence unbiased).
+    """
+    m, n = len(x), len(y)
+    if m < 2 or n < 2:
+        raise BadInputError(f"KID needs at least 2 images per set, got {m} and {n}")
+    kxx = polynomial_kernel(x, x, **kernel_args)
+    kyy = polynomial_kernel(y, y, **kernel_args)
+    kxy = polynomial_kernel(x, y, **kernel_args)
+    sxx = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+    syy = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+    return float(sxx + syy - 2.0 * kxy.mean())
+
+
+def kid_from_activations(
+    acts_a: np.ndarray,
+    acts_b: np.ndarray,
+    *,
+    subset_size: int = 1000,
+    n_subsets: int = 100,
+    seed: int = 0,
+) -> KIDResult:
+    """KID between activation sets (N_a, d) and (N_b, d).
+
+    ``subset_size`` is capped at the smaller set size; each subset draws that many rows
+    without replacement from each set (seeded, reproducible).
+    """
+    acts_a = np.asarray(acts_a, dtype=np.float64)
+    acts_b = np.asarray(acts_b, dtype=np.float64)
+    if acts_a.ndim != 2 or acts_b.ndim != 2 or acts_a.shape[1] != acts_b.shape[1]:
+        raise BadInputError(f"activation sets must be (N, d) with equal d, got {acts_a.shape} and {acts_b.shape}")
+    size = min(subset_size, len(acts_a), len(acts_b))
+    if size < 2:
+        raise BadInputError(f"KID needs at least 2 images per set, got {len(acts_a)} and {len(acts_b)}")
+    rng = np.random.default_rng(seed)
+    vals = np.empty(n_subsets)
+    for i in range(n_subsets):
+        xa = acts_a[rng.choice(len(acts_a), size, replace=False)]
+        xb = acts_b[rng.choice(len(acts_b), size, replace=False)]
+        vals[i] = mmd2_unbiased(xa, xb)
+    return KIDResult(float(vals.mean()), float(vals.std()), size, n_subsets)

@@ -1,0 +1,174 @@
+"""Paired metrics between a generated image and its ground truth: PSNR, SSIM, LPIPS.
+
+Each is computed on the whole image and inside the hole only (hole mask 1 = regenerated
+pixels), because outside the hole an inpainting model usually copies the input, which
+inflates whole-image scores.
+
+* PSNR / SSIM: scikit-image (``data_range=1``, SSIM over RGB with ``channel_axis``).
+  In the hole: PSNR from the mean squared error over hole pixels; SSIM as the mean of
+  scikit-image's SSIM map over hole pixels.
+* LPIPS: the ``lpips`` package (linear heads shipped in the wheel) with the ImageNet
+  backbone loaded from the weights registry (``"alexnet"`` / ``"vgg16"``), never
+  downloaded. In the hole: the mean of LPIPS's spatial map over hole pixels.
+
+Images are (3, H, W) float tensors in [0, 1]; higher PSNR/SSIM and lower LPIPS are better.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from triple_dots import weights
+from triple_dots.errors import BadInputError, BadWeightsError, SizeMismatchError, where
+
+#: LPIPS backbone name -> weights registry key.
+LPIPS_BACKBONES: dict[str, str] = {"alex": "alexnet", "vgg": "vgg16"}
+
+
+def _check(a: torch.Tensor, b: torch.Tensor, hole: torch.Tensor | None) -> None:
+    if a.shape != b.shape or a.ndim != 3 or a.shape[0] != 3:
+        raise SizeMismatchError(f"images must both be (3, H, W) of equal size, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if hole is not None and tuple(hole.shape) != (1, *a.shape[1:]):
+        raise SizeMismatchError(f"hole mask {tuple(hole.shape)} does not match image {tuple(a.shape)}")
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().double().permute(1, 2, 0).numpy()
+
+
+def psnr(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None = None) -> float:
+    """PSNR in dB (data range 1). With ``hole_mask`` (1, H, W) only hole pixels count. inf if identical."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    _check(fake, real, hole_mask)
+    if hole_mask is None:
+        with np.errstate(divide="ignore"):
+            return float(peak_signal_noise_ratio(_hwc(real), _hwc(fake), data_range=1.0))
+    m = hole_mask[0].bool().cpu().numpy()
+    if not m.any():
+        return float("nan")
+    mse = float(((_hwc(real) - _hwc(fake)) ** 2)[m].mean())
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def ssim(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None = None) -> float:
+    """SSIM (scikit-image, RGB, uniform 7x7 window, data range 1); in the hole: mean SSIM map there."""
+    from skimage.metrics import structural_similarity
+
+    _check(fake, real, hole_mask)
+    mean, smap = structural_similarity(_hwc(real), _hwc(fake), channel_axis=2, data_range=1.0, full=True)
+    if hole_mask is None:
+        return float(mean)
+    m = hole_mask[0].bool().cpu().numpy()
+    return float(smap.mean(axis=2)[m].mean()) if m.any() else float("nan")
+
+
+def _slice_key_map(net: torch.nn.Module) -> dict[str, str]:
+    """torchvision ``features.<i>`` prefix -> lpips ``slice<k>.<i>`` prefix for the backbone."""
+    out = {}
+    for name, _ in net.named_children():
+        if name.startswith("slice"):
+            for idx, _ in getattr(net, name).named_children():
+                out[f"features.{idx}."] = f"{name}.{idx}."
+    return out
+
+
+def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, device: str = "cpu") -> torch.nn.Module:
+    """An ``lpips.LPIPS`` model with its ImageNet backbone from a local torchvision weights file.
+
+    ``backbone_path`` None -> ``weights.locate("alexnet" | "vgg16")`` (torch hub's cache is one
+    of the places looked). The linear heads are the ones shipped inside the lpips wheel.
+    """
+    import lpips
+
+    if net not in LPIPS_BACKBONES:
+        raise BadInputError(f"LPIPS backbone must be one of {list(LPIPS_BACKBONES)}, got {net!r}")
+    path = weights.locate(LPIPS_BACKBONES[net], backbone_path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise BadWeightsError(f"{where(path)} is not a readable torchvision {net} state dict: {exc}") from None
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+    mapping = _slice_key_map(model.net)
+    backbone = {}
+    for key, value in state.items():
+        for src, dst in mapping.items():
+            if key.startswith(src):
+                backbone[dst + key[len(src):]] = value
+    expected = set(model.net.state_dict())
+    if set(backbone) != expected:
+        missing = sorted(expected - set(backbone))[:4]
+        raise BadWeightsError(f"{where(path)} does not fit the LPIPS {net} backbone (missing e.g. {missing})")
+    try:
+        model.net.load_state_dict(backbone, strict=True)
+    except RuntimeError as exc:
+        raise BadWeightsError(f"{where(path)} does not fit the LPIPS {net} backbone: {str(exc)[:300]}") from None
+    model.backbone_path = Path(path)  # type: ignore[attr-defined]
+    return model.eval().to(device)
+
+
+def save_random_backbone(path: str | Path, net: str = "alex", seed: int = 0, *, overwrite: bool = False) -> Path:
+    """Write a random-initialised torchvision AlexNet/VGG16 state dict (stand-in LPIPS backbone for tests)."""
+    import torchvision
+
+    from triple_dots.images import atomic_write_bytes
+
+    torch.manual_seed(seed)
+    model = torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16()
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
+
+
+@torch.inference_mode()
+def lpips_distance(model: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor,
+                   hole_mask: torch.Tensor | None = None) -> float:
+    """LPIPS between two (3, H, W) [0, 1] images; with ``hole_mask`` the spatial map's mean over the hole."""
+    _check(fake, real, hole_mask)
+    dev = next(model.parameters()).device
+    a, b = fake[None].float().to(dev), real[None].float().to(dev)
+    if hole_mask is None:
+        model.spatial = False
+        return float(model(a, b, normalize=True).reshape(-1)[0])
+    m = hole_mask[0].bool().to(dev)
+    if not bool(m.any()):
+        return float("nan")
+    model.spatial = True
+    try:
+        smap = model(a, b, normalize=True)[0, 0]
+    finally:
+        model.spatial = False
+    return float(smap[m].mean())
+
+
+@dataclass
+class PairScores:
+    """Paired scores of one generated image (whole image and hole only)."""
+
+    psnr: float
+    psnr_hole: float
+    ssim: float
+    ssim_hole: float
+    lpips: float | None = None
+    lpips_hole: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def pair_scores(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor,
+                lpips_model: torch.nn.Module | None = None) -> PairScores:
+    """All paired metrics for one (fake, real, hole) triple; LPIPS only when a model is given."""
+    s = PairScores(psnr(fake, real), psnr(fake, real, hole_mask), ssim(fake, real), ssim(fake, real, hole_mask))
+    if lpips_model is not None:
+        s.lpips = lpips_distance(lpips_model, fake, real)
+        s.lpips_hole = lpips_distance(lpips_model, fake, real, hole_mask)
+    return s

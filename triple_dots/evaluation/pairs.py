@@ -1,0 +1,123 @@
+"""Match generated images, ground truths and hole masks by file stem, and check them all first.
+
+Every problem (a file without a partner, an unreadable file, a size mismatch, a mask that
+is not binary) is collected and reported together, by name, before any metric is computed,
+so a long evaluation never dies half-way on file 1,937.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from triple_dots.errors import BadInputError, where
+from triple_dots.images import list_images
+
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One test item: its stem and the matching file in each role (e.g. real, mask, ours, base)."""
+
+    name: str
+    files: dict[str, Path]
+
+    def __getitem__(self, role: str) -> Path:
+        return self.files[role]
+
+
+@dataclass
+class PairingReport:
+    """Result of :func:`match_by_stem`: matched samples and every problem found."""
+
+    samples: list[Sample]
+    problems: list[str] = field(default_factory=list)
+
+    def raise_if_problems(self) -> None:
+        """Raise one :class:`BadInputError` listing every problem by file name."""
+        if self.problems:
+            shown = self.problems[:_MAX_LISTED]
+            more = len(self.problems) - len(shown)
+            tail = f"\n  ... and {more} more" if more else ""
+            raise BadInputError(
+                f"{len(self.problems)} problem(s) with the evaluation files, nothing was computed:\n  "
+                + "\n  ".join(shown) + tail
+            )
+
+
+def _index(folder: Path, role: str, problems: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in list_images(folder, recursive=False):
+        if p.stem in out:
+            problems.append(f"{role}: two files with stem '{p.stem}' in {where(folder)}: {out[p.stem].name}, {p.name}")
+            continue
+        out[p.stem] = p
+    if not out:
+        problems.append(f"{role}: {where(folder)} contains no images")
+    return out
+
+
+def _probe(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """(size (W, H), None) or (None, reason) after fully decoding the file."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            size = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception as exc:  # noqa: BLE001 - anything Pillow cannot decode is reported, not raised
+        return None, f"unreadable ({type(exc).__name__}: {str(exc)[:80]})"
+    if orientation in (5, 6, 7, 8):  # read_image applies EXIF rotation
+        size = (size[1], size[0])
+    return size, None
+
+
+def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = None,
+                  check_files: bool = True) -> PairingReport:
+    """Match the images of several folders by file stem and check them.
+
+    ``folders`` maps a role (e.g. ``"real"``, ``"mask"``, ``"ours"``) to a folder. A stem is
+    kept only when every role has it; stems missing from some role are listed as problems.
+    With ``check_files`` every matched file is decoded and its size compared with the
+    ``reference`` role's (default: the first role). Call ``raise_if_problems()`` to stop.
+    """
+    if not folders:
+        raise BadInputError("no folders to match")
+    problems: list[str] = []
+    for role, folder in folders.items():
+        if not Path(folder).is_dir():
+            raise BadInputError(f"{role}: {where(folder)} is not a folder")
+    index = {role: _index(Path(folder), role, problems) for role, folder in folders.items()}
+    all_stems = sorted(set().union(*[set(v) for v in index.values()]))
+    samples: list[Sample] = []
+    for stem in all_stems:
+        missing = [r for r in index if stem not in index[r]]
+        if missing:
+            have = ", ".join(f"{r}/{index[r][stem].name}" for r in index if stem in index[r])
+            problems.append(f"unmatched '{stem}': found {have} but nothing in {', '.join(missing)}")
+            continue
+        samples.append(Sample(stem, {r: index[r][stem] for r in index}))
+    if check_files:
+        ref = reference or next(iter(folders))
+        kept = []
+        for s in samples:
+            sizes: dict[str, tuple[int, int]] = {}
+            ok = True
+            for role, path in s.files.items():
+                size, err = _probe(path)
+                if err:
+                    problems.append(f"{role}/{path.name}: {err}")
+                    ok = False
+                else:
+                    sizes[role] = size  # type: ignore[assignment]
+            if ok and len(set(sizes.values())) > 1:
+                desc = ", ".join(f"{r}/{s.files[r].name} {w}x{h}" for r, (w, h) in sizes.items())
+                problems.append(f"size mismatch for '{s.name}' (reference {ref}): {desc}")
+                ok = False
+            if ok:
+                kept.append(s)
+        samples = kept
+    return PairingReport(samples, problems)
