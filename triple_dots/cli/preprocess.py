@@ -1,17 +1,106 @@
-"""``triple-dots preprocess``: placeholder until its stage lands (owned by that stage's issue)."""
+"""``triple-dots preprocess``: convert, resize, pair, enlarge, stats and split dataset folders.
+
+Each sub-command reads an input folder and writes a *new* output folder; nothing in the input
+is changed or deleted (``pair --move-unmatched`` moves files only when asked).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "(preprocess stage: not built yet)"
+HELP = "convert, resize, pair, enlarge masks, hole-ratio stats and splits (never changes the input)"
+DESCRIPTION = (
+    "Dataset folders: ROOT/images/NAME.ext, ROOT/masks/NAME.png (255 = hole), optional ROOT/meta/NAME.json "
+    "and ROOT/manifest.csv. Every sub-command reads INPUT and writes a new folder OUT (refusing a non-empty "
+    "one unless --overwrite), checks every file first and prints a one-line summary."
+)
+
+
+def _common(p: argparse.ArgumentParser, *, manifest_input: bool = True) -> None:
+    what = "dataset folder (or manifest.csv)" if manifest_input else "dataset folder"
+    p.add_argument("input", type=Path, metavar="INPUT", help=f"input {what}; only read")
+    p.add_argument("out", type=Path, metavar="OUT", help="new output folder (must be empty or absent)")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty OUT; same-named files are replaced")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores, at most 8)")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad files (listed in the summary) instead of stopping")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    sub = parser.add_subparsers(dest="step", metavar="STEP", required=True)
+
+    p = sub.add_parser("convert", help="photos to JPEG or PNG; masks always lossless single-channel PNG")
+    _common(p)
+    p.add_argument("--to", choices=["jpg", "png"], default="jpg", help="photo format (default jpg)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1-100 (default 95)")
+
+    p = sub.add_parser("resize", help="square SIZE x SIZE by centre-crop or pad; masks stay exactly {0, 255}")
+    _common(p)
+    p.add_argument("--size", type=int, required=True, help="output side in pixels, e.g. 256 or 512")
+    p.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre-crop (default) or pad to square")
+    p.add_argument("--pad-mode", choices=["constant", "reflect", "edge"], default="constant",
+                   help="how --fit pad fills photo margins (masks: 0)")  # fmt: skip
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality of .jpg photos (default 95)")
+
+    p = sub.add_parser("pair", help="keep photos that have a mask with the same stem; list the rest")
+    p.add_argument("input", type=Path, metavar="INPUT", help="dataset folder, or the photo folder with --masks")
+    p.add_argument("out", type=Path, metavar="OUT", help="new output folder (must be empty or absent)")
+    p.add_argument("--masks", type=Path, default=None, help="mask folder when INPUT is a folder of photos")
+    p.add_argument("--move-unmatched", type=Path, default=None, metavar="DIR",
+                   help="also MOVE unmatched files to DIR/images and DIR/masks (never deletes)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty OUT; same-named files are replaced")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores, at most 8)")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad files (listed in unmatched.csv) instead of stopping")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("enlarge", help="grow hole masks by N pixels, a fraction of the face box, or a scale")
+    _common(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--pixels", type=float, default=None, help="dilate holes by N pixels")
+    g.add_argument("--face-fraction", type=float, default=None,
+                   help="dilate each hole by F x its face box size (meta/NAME.json; else the hole's own box)")  # fmt: skip
+    p.add_argument("--scale", type=float, default=None,
+                   help="the seed's crop-and-enlarge: scale each hole about its centre by S >= 1")  # fmt: skip
+
+    p = sub.add_parser("stats", help="hole-ratio histogram (PNG) and counts per band; --band copies one band")
+    _common(p)
+    p.add_argument("--band", default=None, help="copy only pairs with hole ratio in this band, e.g. 0.2-0.3 or 20-30%%")
+    p.add_argument("--bins", type=int, default=20, help="histogram bins (default 20)")
+
+    p = sub.add_parser("split", help="deterministic train/val/test split into the manifest, optionally grouped")
+    _common(p)
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
+    p.add_argument("--test", type=float, default=0.1, help="test fraction (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--group-regex", default=None, help=r"group key from the name, e.g. '^([a-z]+)_' (per person)")
+    g.add_argument("--group-column", default=None, help="group key from this input manifest column, e.g. person")
+    p.add_argument("--manifest-only", action="store_true", help="write only OUT/manifest.csv pointing at INPUT's files")
 
 
 def run(args: argparse.Namespace) -> int:
-    from triple_dots.errors import TripleDotsError
+    from triple_dots import preprocess as pp
 
-    raise TripleDotsError("the 'preprocess' stage is not built yet")
+    common = {"overwrite": args.overwrite, "skip_bad": args.skip_bad, "workers": args.workers,
+              "progress": not args.quiet}  # fmt: skip
+    if args.step == "convert":
+        result = pp.convert(args.input, args.out, to=args.to, quality=args.quality, **common)
+    elif args.step == "resize":
+        result = pp.resize(args.input, args.out, size=args.size, fit=args.fit, pad_mode=args.pad_mode,
+                           quality=args.quality, **common)  # fmt: skip
+    elif args.step == "pair":
+        result = pp.pair(args.input, args.out, masks=args.masks, move_unmatched=args.move_unmatched, **common)
+    elif args.step == "enlarge":
+        result = pp.enlarge(args.input, args.out, pixels=args.pixels, face_fraction=args.face_fraction,
+                            scale=args.scale, **common)  # fmt: skip
+    elif args.step == "stats":
+        result = pp.stats(args.input, args.out, band=args.band, bins=args.bins, **common)
+    elif args.step == "split":
+        result = pp.split(args.input, args.out, val=args.val, test=args.test, seed=args.seed,
+                          group_regex=args.group_regex, group_column=args.group_column,
+                          manifest_only=args.manifest_only, **common)  # fmt: skip
+    else:  # pragma: no cover - argparse restricts the choices
+        raise AssertionError(args.step)
+    print(result)
+    return 0

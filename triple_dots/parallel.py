@@ -1,0 +1,81 @@
+"""Run one function over many files with a tqdm bar, in-process or on a pool of worker processes.
+
+Folder commands (preprocessing, dataset validation) decode and encode images, which is CPU
+work: a process pool uses every core, while threads would mostly wait on the GIL. Each
+worker pins OpenCV and torch to one thread so ``workers`` processes use ``workers`` cores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+from triple_dots.errors import BadInputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """Worker processes used when none is given: every core, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _single_thread() -> None:
+    """Pool initializer: one compute thread per worker process (no oversubscription)."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - OpenCV is a dependency
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def map_files(
+    fn: Callable[[T], R],
+    items: Sequence[T] | Iterable[T],
+    *,
+    workers: int | None = 1,
+    desc: str = "",
+    progress: bool = True,
+    unit: str = "file",
+) -> list[R]:
+    """``[fn(x) for x in items]`` with a progress bar; results keep the order of ``items``.
+
+    ``workers`` > 1 runs ``fn`` in that many processes (``fn`` and the items must be
+    picklable: a module-level function and plain data). ``None`` means :func:`default_workers`.
+    Exceptions raised by ``fn`` propagate (the pool is shut down first).
+    """
+    items = list(items)
+    if workers is None:
+        workers = default_workers()
+    if workers < 1:
+        raise BadInputError(f"--workers must be at least 1, got {workers}")
+    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
+    try:
+        if workers == 1 or len(items) < 2:
+            out = []
+            for item in items:
+                out.append(fn(item))
+                bar.update(1)
+            return out
+        workers = min(workers, len(items))
+        chunk = max(1, min(16, len(items) // (workers * 8)))
+        with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread) as pool:
+            out = []
+            for result in pool.map(fn, items, chunksize=chunk):
+                out.append(result)
+                bar.update(1)
+            return out
+    finally:
+        bar.close()

@@ -1,0 +1,226 @@
+"""``enlarge``: grow hole masks so the hole covers the whole medical mask.
+
+Three ways, each only ever *adds* hole pixels (the result contains the input hole):
+
+* ``pixels=N``: dilate by N pixels (exact Euclidean distance, OpenCV ``distanceTransform``).
+* ``face_fraction=F``: dilate each hole region by F x the size of its face box (from
+  ``meta/NAME.json``: mean of box width and height). Without meta, or when no face box touches
+  a region, that region's own bounding box is used instead, and the summary says how often.
+* ``scale=S``: the seed's "crop and enlarge": cut each hole region's bounding box, enlarge it
+  S times about its centre (nearest-neighbour), and paste it back over the original hole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from triple_dots.data import Pair, PairFacts, hole_ratio
+from triple_dots.errors import BadInputError
+from triple_dots.images import mask_to_uint8, read_mask, write_mask
+from triple_dots.preprocess.folders import (
+    Summary,
+    check_output,
+    checked_pairs,
+    copy_file,
+    finish,
+    input_folders,
+    out_paths,
+    output_row,
+    read_meta,
+    run_tasks,
+    write_meta,
+)
+
+Box = tuple[float, float, float, float]
+
+
+def _as_bool(mask: np.ndarray) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 2:
+        raise BadInputError(f"a hole mask must be (H, W) or (1, H, W), got shape {m.shape}")
+    return m > (127 if m.dtype == np.uint8 and m.max(initial=0) > 1 else 0.5)
+
+
+def dilate(mask: np.ndarray, pixels: float) -> np.ndarray:
+    """Grow the hole of an (H, W) mask by ``pixels`` (Euclidean); returns (H, W) bool, True = hole.
+
+    ``pixels = 0`` returns the input hole unchanged; the result always contains the input hole.
+    """
+    if pixels < 0:
+        raise BadInputError(f"enlarge: pixels must be >= 0, got {pixels}")
+    hole = _as_bool(mask)
+    if pixels == 0 or not hole.any():
+        return hole.copy()
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist <= pixels
+
+
+def _components(hole: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """Connected hole regions (8-connected): (region mask, (x0, y0, x1, y1) pixel-edge bbox)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h = stats[i, :4]
+        out.append((labels == i, (int(x), int(y), int(x + w), int(y + h))))
+    return out
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def dilate_by_face(mask: np.ndarray, fraction: float, face_boxes: Sequence[Box] = ()) -> tuple[np.ndarray, int]:
+    """Grow each hole region by ``fraction`` x its face box size ((width + height) / 2 of the box).
+
+    A region uses the face box it overlaps most; a region touching no box uses its own bounding
+    box. Returns ((H, W) bool hole, number of regions that fell back to their own box).
+    """
+    if fraction < 0:
+        raise BadInputError(f"enlarge: face fraction must be >= 0, got {fraction}")
+    hole = _as_bool(mask)
+    out = hole.copy()
+    fallbacks = 0
+    for region, bbox in _components(hole):
+        overlaps = [_overlap(bbox, b) for b in face_boxes]
+        if overlaps and max(overlaps) > 0:
+            ref = face_boxes[int(np.argmax(overlaps))]
+        else:
+            ref, fallbacks = bbox, fallbacks + 1
+        pixels = fraction * ((ref[2] - ref[0]) + (ref[3] - ref[1])) / 2
+        out |= dilate(region, pixels)
+    return out, fallbacks
+
+
+def scale_holes(mask: np.ndarray, factor: float) -> np.ndarray:
+    """The seed's crop-and-enlarge: each hole region's bounding box enlarged ``factor`` times about its
+    centre and pasted over the original hole. Returns (H, W) bool; ``factor = 1`` is the identity."""
+    if factor < 1:
+        raise BadInputError(f"enlarge: scale must be >= 1 (it only grows holes), got {factor}")
+    hole = _as_bool(mask)
+    out = hole.copy()
+    if factor == 1:
+        return out
+    height, width = hole.shape
+    for region, (x0, y0, x1, y1) in _components(hole):
+        crop = region[y0:y1, x0:x1].astype(np.uint8)
+        w, h = x1 - x0, y1 - y0
+        nw, nh = max(w, round(w * factor)), max(h, round(h * factor))
+        big = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        bx, by = int(round(cx - nw / 2)), int(round(cy - nh / 2))
+        sx0, sy0 = max(bx, 0), max(by, 0)
+        sx1, sy1 = min(bx + nw, width), min(by + nh, height)
+        out[sy0:sy1, sx0:sx1] |= big[sy0 - by : sy1 - by, sx0 - bx : sx1 - bx]
+    return out
+
+
+def enlarge_mask(
+    mask: np.ndarray,
+    *,
+    pixels: float | None = None,
+    face_fraction: float | None = None,
+    scale: float | None = None,
+    face_boxes: Sequence[Box] = (),
+) -> tuple[np.ndarray, int]:
+    """Apply ``scale`` (first, if given) then ``pixels`` or ``face_fraction`` dilation.
+
+    Returns ((H, W) bool hole, regions that used their own box for ``face_fraction``).
+    """
+    if pixels is not None and face_fraction is not None:
+        raise BadInputError("enlarge: give pixels or face_fraction, not both")
+    if pixels is None and face_fraction is None and scale is None:
+        raise BadInputError("enlarge: give pixels (--pixels), face_fraction (--face-fraction) or scale (--scale)")
+    hole = _as_bool(mask)
+    fallbacks = 0
+    if scale is not None:
+        hole = scale_holes(hole, scale)
+    if pixels is not None:
+        hole = dilate(hole, pixels)
+    if face_fraction is not None:
+        hole, fallbacks = dilate_by_face(hole, face_fraction, face_boxes)
+    return hole, fallbacks
+
+
+@dataclass(frozen=True)
+class _Task:
+    pair: Pair
+    facts: PairFacts
+    out: Path
+    pixels: float | None
+    face_fraction: float | None
+    scale: float | None
+    overwrite: bool
+
+
+def _enlarge_one(t: _Task) -> tuple[dict[str, str], int, bool]:
+    pair = t.pair
+    paths = out_paths(t.out, pair)
+    meta = read_meta(pair.meta) if pair.meta is not None else None
+    boxes = [tuple(f["box"]) for f in (meta or {}).get("faces") or [] if f.get("box") is not None]
+    assert pair.mask is not None and paths.mask is not None
+    hole, fallbacks = enlarge_mask(
+        mask_to_uint8(read_mask(pair.mask)), pixels=t.pixels, face_fraction=t.face_fraction, scale=t.scale,
+        face_boxes=boxes,
+    )  # fmt: skip
+    ratio = hole_ratio(hole)
+    copy_file(pair.image, paths.image, overwrite=t.overwrite)
+    write_mask(paths.mask, hole.astype(np.uint8), overwrite=t.overwrite)
+    if meta is not None and paths.meta is not None:
+        step = {"command": "enlarge", "pixels": t.pixels, "face_fraction": t.face_fraction, "scale": t.scale,
+                "hole_ratio_before": round(t.facts.hole_ratio or 0.0, 6)}  # fmt: skip
+        write_meta(paths.meta, {**meta, "hole_ratio": round(ratio, 6)}, step, overwrite=t.overwrite)
+    row = output_row(pair, paths, PairFacts(t.facts.width, t.facts.height, ratio), t.out)
+    return row, fallbacks, meta is None
+
+
+def _enlarge_row(t: _Task) -> dict[str, str]:
+    row, fallbacks, no_meta = _enlarge_one(t)
+    row["_fallbacks"] = str(fallbacks)
+    row["_no_meta"] = "1" if no_meta else ""
+    return row
+
+
+def enlarge(
+    src: str | Path,
+    out: str | Path,
+    *,
+    pixels: float | None = None,
+    face_fraction: float | None = None,
+    scale: float | None = None,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    workers: int | None = 1,
+    progress: bool = True,
+) -> Summary:
+    """Write every pair of ``src`` with its hole grown (see the module docstring) into the new
+    dataset folder ``out``; photos are copied byte for byte, meta gets the new ``hole_ratio``."""
+    enlarge_mask(np.zeros((1, 1), bool), pixels=pixels, face_fraction=face_fraction, scale=scale)  # checks args
+    summary = Summary("enlarge", Path(out))
+    check_output(out, [src], overwrite=overwrite)
+    good = checked_pairs(src, summary, require_masks=True, skip_bad=skip_bad, workers=workers, progress=progress)
+    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
+    tasks = [_Task(p, f, Path(out), pixels, face_fraction, scale, overwrite) for p, f in good]
+    rows = run_tasks(_enlarge_row, tasks, summary, skip_bad=skip_bad, workers=workers, desc="enlarge", progress=progress)
+    how = [f"scale x{scale:g}" if scale is not None else "", f"+{pixels:g} px" if pixels is not None else ""]
+    how.append(f"+{face_fraction:g} x face box" if face_fraction is not None else "")
+    summary.notes.append("holes grown by " + ", ".join(h for h in how if h))
+    if face_fraction is not None:
+        no_meta = sum(1 for r in rows if r["_no_meta"])
+        fallbacks = sum(int(r["_fallbacks"]) for r in rows)
+        if fallbacks:
+            summary.notes.append(
+                f"{fallbacks} hole region(s) in {sum(1 for r in rows if int(r['_fallbacks']))} pair(s) had no face box "
+                f"({no_meta} pair(s) without meta) and used the hole's own bounding box"
+            )
+    for r in rows:
+        r.pop("_fallbacks"), r.pop("_no_meta")
+    return finish(Path(out), rows, summary, overwrite=overwrite)

@@ -1,0 +1,228 @@
+"""What every preprocessing command shares: output-folder rules, checked input, one-line summary.
+
+Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never do):
+
+* the input is only read; results go to a *new* output folder;
+* a non-empty output folder is refused unless ``overwrite`` (then only same-named files are
+  replaced, atomically; nothing else there is deleted);
+* an output folder inside an input folder (or the reverse) is refused;
+* every input file is checked before anything is written; bad files stop the command with
+  their names, or with ``skip_bad`` are skipped and counted in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triple_dots.data import (
+    IMAGES_DIR,
+    MANIFEST_NAME,
+    MASKS_DIR,
+    MAX_HOLE_RATIO,
+    META_DIR,
+    BadDatasetError,
+    Pair,
+    PairFacts,
+    Problem,
+    load_pairs,
+    manifest_row,
+    validate_pairs,
+    write_manifest,
+)
+from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
+from triple_dots.images import atomic_write, atomic_write_text
+from triple_dots.parallel import map_files
+
+SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
+
+
+@dataclass
+class Summary:
+    """What a command did: pairs written, pairs skipped by reason, and notes; ``str()`` is one line."""
+
+    command: str
+    out: Path
+    written: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def skip(self, problem: Problem) -> None:
+        """Count a skipped file under its error kind."""
+        self.problems.append(problem)
+        self.skipped[problem.kind] += 1
+
+    def __str__(self) -> str:
+        n_skip = sum(self.skipped.values())
+        why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.skipped.items()))})" if n_skip else ""
+        notes = "".join(f"; {n}" for n in self.notes)
+        return f"{self.command}: wrote {self.written} to {where(self.out)}; skipped {n_skip}{why}{notes}"
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bool = False) -> Path:
+    """Refuse an output folder that is (or is inside, or contains) an input folder, or is not empty.
+
+    ``inputs`` are the folders read (dataset root, photo/mask/meta folders). Returns ``out``;
+    nothing is created yet.
+    """
+    out = Path(out)
+    out_r = out.resolve()
+    for inp in inputs:
+        inp_r = Path(inp).resolve()
+        if _inside(out_r, inp_r):
+            raise BadInputError(
+                f"output folder {where(out)} is inside the input folder {where(inp)}; choose a folder outside it"
+            )
+        if _inside(inp_r, out_r):
+            raise BadInputError(
+                f"input folder {where(inp)} is inside the output folder {where(out)}; choose another output folder"
+            )
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output {where(out)} exists and is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"output folder {where(out)} is not empty; choose a new folder or pass overwrite=True / --overwrite "
+            "(same-named files are replaced, nothing else is deleted)"
+        )
+    return out
+
+
+def input_folders(src: str | Path, pairs: Sequence[Pair]) -> set[Path]:
+    """The input root plus every folder holding one of the pairs' files."""
+    folders = {Path(src) if Path(src).is_dir() else Path(src).parent}
+    for p in pairs:
+        folders.update(f.parent for f in (p.image, p.mask, p.meta) if f is not None)
+    return folders
+
+
+def checked_pairs(
+    src: str | Path,
+    summary: Summary,
+    *,
+    require_masks: bool | None = True,
+    mask_dir: str | Path | None = None,
+    skip_bad: bool = False,
+    workers: int | None = 1,
+    max_hole_ratio: float = MAX_HOLE_RATIO,
+    progress: bool = True,
+) -> list[tuple[Pair, PairFacts]]:
+    """Load and check the input's pairs before any work (see :func:`triple_dots.data.check_dataset`).
+
+    Bad files raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in
+    ``summary`` and left out.
+    """
+    problems: list[Problem] = []
+    pairs = load_pairs(src, require_masks=require_masks, mask_dir=mask_dir, problems_out=problems if skip_bad else None)
+    facts, bad = validate_pairs(pairs, workers=workers, max_hole_ratio=max_hole_ratio, progress=progress)
+    problems += bad
+    if problems and not skip_bad:
+        raise BadDatasetError(problems, src, hint=SKIP_HINT)
+    for p in problems:
+        summary.skip(p)
+    good = [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
+    if not good:
+        raise BadInputError(f"no usable pairs left in {where(src)} after skipping {len(problems)} bad file(s)")
+    return good
+
+
+@dataclass(frozen=True)
+class OutPaths:
+    """Where a pair goes in an output dataset."""
+
+    image: Path
+    mask: Path | None
+    meta: Path | None
+
+
+def out_paths(out: Path, pair: Pair, *, image_suffix: str | None = None) -> OutPaths:
+    """OUT/images/NAME.ext, OUT/masks/NAME.png, OUT/meta/NAME.json for ``pair``."""
+    suffix = image_suffix or pair.image.suffix
+    return OutPaths(
+        out / IMAGES_DIR / f"{pair.name}{suffix}",
+        out / MASKS_DIR / f"{pair.name}.png" if pair.mask is not None else None,
+        out / META_DIR / f"{pair.name}.json" if pair.meta is not None else None,
+    )
+
+
+def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
+    """Copy bytes of ``src`` to ``dst`` atomically (refuses an existing ``dst`` unless ``overwrite``)."""
+    with atomic_write(dst, overwrite=overwrite) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """Load a meta JSON file, or raise :class:`BadInputError` naming it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"meta file {where(path)} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"meta file {where(path)} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def write_meta(path: Path, meta: dict[str, Any], step: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
+    """Write meta JSON atomically; ``step`` (what a command did) is appended to ``meta["history"]``."""
+    meta = dict(meta)
+    if step is not None:
+        meta["history"] = [*meta.get("history", []), step]
+    return atomic_write_text(path, json.dumps(meta) + "\n", overwrite=overwrite)
+
+
+def output_row(pair: Pair, paths: OutPaths, facts: PairFacts, out: Path) -> dict[str, str]:
+    """Manifest row of a written pair; ``source`` keeps the original photo's path from the first command."""
+    fields = dict(pair.fields)
+    if not fields.get("source"):
+        fields["source"] = pair.image.resolve().as_posix()
+    written = Pair(pair.name, paths.image, paths.mask, paths.meta, fields)
+    return manifest_row(written, facts, out)
+
+
+def finish(out: Path, rows: Sequence[dict[str, str]], summary: Summary, *, overwrite: bool = False) -> Summary:
+    """Write ``OUT/manifest.csv`` (rows sorted by name) and count the written pairs."""
+    rows = sorted(rows, key=lambda r: r["name"])
+    write_manifest(out / MANIFEST_NAME, rows, overwrite=overwrite)
+    summary.written += len(rows)
+    return summary
+
+
+def _guarded(job: tuple[Any, Any]) -> Any:
+    fn, task = job
+    try:
+        return fn(task)
+    except TripleDotsError as exc:
+        pair = getattr(task, "pair", None)
+        return Problem(pair.image if pair is not None else Path("?"), exc)
+
+
+def run_tasks(
+    fn: Any,
+    tasks: Sequence[Any],
+    summary: Summary,
+    *,
+    skip_bad: bool = False,
+    workers: int | None = 1,
+    desc: str = "",
+    progress: bool = True,
+) -> list[dict[str, str]]:
+    """Run ``fn(task) -> manifest row`` over tasks (module-level ``fn``, picklable tasks, see
+    :func:`triple_dots.parallel.map_files`); failures become skipped problems or one error at the end."""
+    results = map_files(_guarded, [(fn, t) for t in tasks], workers=workers, desc=desc, progress=progress, unit="pair")
+    rows = [r for r in results if not isinstance(r, Problem)]
+    problems = [r for r in results if isinstance(r, Problem)]
+    if problems and not skip_bad:
+        raise BadDatasetError(problems, summary.out, before_work=False)
+    for p in problems:
+        summary.skip(p)
+    return rows

@@ -1,0 +1,108 @@
+"""``resize``: every pair to one square size by centre-crop or pad.
+
+Photos use a high-quality filter (OpenCV ``INTER_AREA`` to shrink, Lanczos to enlarge); hole
+masks use nearest-neighbour and are re-binarised, so they stay exactly {0, 255}. Face boxes and
+landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.geometry.SquareFit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from triple_dots.data import Pair, PairFacts, hole_ratio
+from triple_dots.geometry import FitMode, PadMode, SquareFit
+from triple_dots.images import mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
+from triple_dots.preprocess.folders import (
+    Summary,
+    check_output,
+    checked_pairs,
+    finish,
+    input_folders,
+    out_paths,
+    output_row,
+    read_meta,
+    run_tasks,
+    write_meta,
+)
+
+
+def fit_meta(meta: dict[str, Any], fit: SquareFit) -> dict[str, Any]:
+    """Meta JSON with ``image_size``, face boxes and landmarks moved into the fitted square."""
+    meta = dict(meta)
+    meta["image_size"] = [fit.size, fit.size]
+    faces = []
+    for face in meta.get("faces") or []:
+        face = dict(face)
+        if face.get("box") is not None:
+            face["box"] = list(fit.apply_box(tuple(face["box"])))
+        if face.get("landmarks") is not None:
+            face["landmarks"] = [[round(x, 2), round(y, 2)] for x, y in fit.apply_coords(face["landmarks"]).tolist()]
+        faces.append(face)
+    if "faces" in meta:
+        meta["faces"] = faces
+    return meta
+
+
+@dataclass(frozen=True)
+class _Task:
+    pair: Pair
+    out: Path
+    size: int
+    fit: FitMode
+    pad_mode: PadMode
+    quality: int
+    overwrite: bool
+
+
+def _resize_one(t: _Task) -> dict[str, str]:
+    pair = t.pair
+    image = read_image_uint8(pair.image)
+    h, w = image.shape[:2]
+    fit = SquareFit(w, h, t.size, t.fit, t.pad_mode)
+    paths = out_paths(t.out, pair)
+    write_image(paths.image, fit.apply_image(image), overwrite=t.overwrite, quality=t.quality)
+    ratio = None
+    if pair.mask is not None and paths.mask is not None:
+        mask = fit.apply_mask(mask_to_uint8(read_mask(pair.mask)))
+        ratio = hole_ratio(mask)
+        write_mask(paths.mask, mask, overwrite=t.overwrite)
+    if pair.meta is not None and paths.meta is not None:
+        meta = fit_meta(read_meta(pair.meta), fit)
+        if ratio is not None:
+            meta["hole_ratio"] = round(ratio, 6)
+        step = {"command": "resize", "from_size": [w, h], "size": t.size, "fit": t.fit}
+        write_meta(paths.meta, meta, step, overwrite=t.overwrite)
+    return output_row(pair, paths, PairFacts(t.size, t.size, ratio), t.out)
+
+
+def resize(
+    src: str | Path,
+    out: str | Path,
+    *,
+    size: int,
+    fit: FitMode = "crop",
+    pad_mode: PadMode = "constant",
+    quality: int = 95,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    workers: int | None = 1,
+    progress: bool = True,
+) -> Summary:
+    """Write every pair of ``src`` resized to ``size`` x ``size`` into the new dataset folder ``out``.
+
+    ``fit="crop"`` cuts the centre square (loses the sides of wide photos); ``"pad"`` keeps the
+    whole photo and fills the margins (``pad_mode``: black ``constant``, ``reflect``, ``edge``;
+    masks are padded with 0 = keep). A photos-only folder is resized without masks. ``quality``
+    is the JPEG/WebP quality of photos written with those suffixes.
+    """
+    SquareFit(1, 1, size, fit, pad_mode)  # validates the arguments before any work
+    summary = Summary("resize", Path(out))
+    check_output(out, [src], overwrite=overwrite)
+    good = checked_pairs(src, summary, require_masks=None, skip_bad=skip_bad, workers=workers, progress=progress)
+    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
+    tasks = [_Task(p, Path(out), size, fit, pad_mode, quality, overwrite) for p, _ in good]
+    rows = run_tasks(_resize_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="resize", progress=progress)
+    summary.notes.append(f"{size}x{size} by {fit}")
+    return finish(Path(out), rows, summary, overwrite=overwrite)

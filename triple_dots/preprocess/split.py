@@ -1,0 +1,171 @@
+"""``split``: a deterministic train / validation / test split, optionally grouped (e.g. per person).
+
+The split goes into the ``split`` column of the output manifest (and the group key into
+``group``). Grouping keeps every photo of a group in the same split, so a person's photos never
+leak from training into testing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from triple_dots.data import MANIFEST_NAME, Pair, PairFacts, manifest_row, write_manifest
+from triple_dots.errors import BadInputError, where
+from triple_dots.preprocess.folders import (
+    Summary,
+    check_output,
+    checked_pairs,
+    copy_file,
+    finish,
+    input_folders,
+    out_paths,
+    output_row,
+    run_tasks,
+)
+
+SPLITS = ("train", "val", "test")
+
+
+def assign_splits(
+    names: Sequence[str],
+    *,
+    val: float = 0.1,
+    test: float = 0.1,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """Map each name to ``"train"``, ``"val"`` or ``"test"``.
+
+    Deterministic: the same names (in any order), fractions and seed give the same split.
+    Groups (one key per name; default: each name alone) are shuffled with ``seed`` and taken
+    in that order for test until it holds at least ``round(test * N)`` names, then likewise for
+    validation; the rest go to train. A group is never divided, so with groups the test and
+    validation shares can exceed their fractions by up to one group.
+    """
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise BadInputError(f"split fractions need 0 <= val, test and val + test < 1; got val={val}, test={test}")
+    if len(set(names)) != len(names):
+        raise BadInputError("split: names must be unique")
+    keys = list(groups) if groups is not None else list(names)
+    if len(keys) != len(names):
+        raise BadInputError("split: one group per name is needed")
+    size = Counter(keys)
+    unique = sorted(size)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    n = len(names)
+    targets = [("test", round(test * n)), ("val", round(val * n))]
+    group_split: dict[str, str] = {}
+    t, taken = 0, 0  # current split in `targets`, names given to it so far
+    for idx in order:
+        key = unique[idx]
+        while t < len(targets) and taken >= targets[t][1]:
+            t, taken = t + 1, 0
+        group_split[key] = targets[t][0] if t < len(targets) else "train"
+        taken += size[key]
+    return {name: group_split[key] for name, key in zip(names, keys)}
+
+
+def group_by_regex(names: Sequence[str], pattern: str) -> list[str]:
+    """Group key per name: the regex's first group if it has one, else the whole match."""
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise BadInputError(f"split: bad group regex {pattern!r}: {exc}") from None
+    keys = []
+    for name in names:
+        m = rx.search(name)
+        if m is None:
+            raise BadInputError(f"split: group regex {pattern!r} does not match the name {name!r}")
+        keys.append(m.group(1) if rx.groups else m.group(0))
+    return keys
+
+
+@dataclass(frozen=True)
+class _Task:
+    pair: Pair
+    facts: PairFacts
+    out: Path
+    overwrite: bool
+
+
+def _copy_one(t: _Task) -> dict[str, str]:
+    paths = out_paths(t.out, t.pair)
+    copy_file(t.pair.image, paths.image, overwrite=t.overwrite)
+    if t.pair.mask is not None and paths.mask is not None:
+        copy_file(t.pair.mask, paths.mask, overwrite=t.overwrite)
+    if t.pair.meta is not None and paths.meta is not None:
+        copy_file(t.pair.meta, paths.meta, overwrite=t.overwrite)
+    return output_row(t.pair, paths, t.facts, t.out)
+
+
+def split(
+    src: str | Path,
+    out: str | Path,
+    *,
+    val: float = 0.1,
+    test: float = 0.1,
+    seed: int = 0,
+    group_regex: str | None = None,
+    group_column: str | None = None,
+    manifest_only: bool = False,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    workers: int | None = 1,
+    progress: bool = True,
+) -> Summary:
+    """Split the pairs of ``src`` and write the new dataset folder ``out`` with a ``split`` column.
+
+    Groups come from ``group_regex`` applied to each name (e.g. ``r"^([a-z]+)_"`` for
+    ``alice_003``) or from a column of the input manifest (``group_column``, e.g. ``person``).
+    ``manifest_only`` writes just ``out/manifest.csv`` pointing at the input files (no copies).
+    """
+    if group_regex is not None and group_column is not None:
+        raise BadInputError("split: give group_regex or group_column, not both")
+    assign_splits([], val=val, test=test)  # checks the fractions before any work
+    summary = Summary("split", Path(out))
+    check_output(out, [src], overwrite=overwrite)
+    good = checked_pairs(src, summary, require_masks=None, skip_bad=skip_bad, workers=workers, progress=progress)
+    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
+    names = [p.name for p, _ in good]
+    groups: list[str] | None = None
+    if group_regex is not None:
+        groups = group_by_regex(names, group_regex)
+    elif group_column is not None:
+        groups = []
+        for p, _ in good:
+            value = p.fields.get(group_column, "")
+            if not value:
+                raise BadInputError(
+                    f"split: pair {p.name!r} ({where(p.image)}) has no value in manifest column {group_column!r}"
+                )
+            groups.append(value)
+    assignment = assign_splits(names, val=val, test=test, seed=seed, groups=groups)
+    out = Path(out)
+    for i, (p, _) in enumerate(good):
+        p.fields = {**p.fields, "split": assignment[p.name]}
+        if groups is not None:
+            p.fields["group"] = groups[i]
+    if manifest_only:
+        rows = [manifest_row(p, f, out) for p, f in good]
+        for r, (p, _) in zip(rows, good):
+            r.setdefault("source", p.image.resolve().as_posix())
+            r["source"] = r["source"] or p.image.resolve().as_posix()
+        out.mkdir(parents=True, exist_ok=True)
+        write_manifest(out / MANIFEST_NAME, sorted(rows, key=lambda r: r["name"]), overwrite=overwrite)
+        summary.written = len(rows)
+    else:
+        tasks = [_Task(p, f, out, overwrite) for p, f in good]
+        rows = run_tasks(_copy_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="split", progress=progress)
+        finish(out, rows, summary, overwrite=overwrite)
+    counts = Counter(assignment.values())
+    grouped = f" in {len(set(groups))} groups" if groups is not None else ""
+    summary.notes.append(", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS) + grouped + f" (seed {seed})")
+    if manifest_only:
+        summary.notes.append("manifest only: paths point at the input files")
+    return summary

@@ -1,0 +1,187 @@
+"""``stats``: hole-ratio histogram and counts per band; ``band`` keeps only the pairs in one band.
+
+The hole ratio of a pair is hole pixels / all pixels, in [0, 1]. The seed bucketed its
+datasets by it (10-20 %, 20-30 %, 30-40 %); ``band=(0.2, 0.3)`` writes such a subset.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from triple_dots.data import Pair, PairFacts
+from triple_dots.errors import BadInputError
+from triple_dots.images import atomic_write, atomic_write_text
+from triple_dots.preprocess.folders import (
+    Summary,
+    check_output,
+    checked_pairs,
+    copy_file,
+    finish,
+    input_folders,
+    out_paths,
+    output_row,
+    run_tasks,
+)
+
+#: Default band edges: 0-10 %, 10-20 %, ..., 90-100 %.
+DEFAULT_EDGES: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+HISTOGRAM_NAME = "histogram.png"
+BANDS_NAME = "bands.csv"
+RATIOS_NAME = "ratios.csv"
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """``"0.2-0.3"`` (or ``"20-30%"``) -> (0.2, 0.3); raises :class:`BadInputError` for anything else."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    try:
+        lo_s, hi_s = raw.rstrip("%").split("-")
+        lo, hi = float(lo_s), float(hi_s)
+    except ValueError:
+        raise BadInputError(f"band must look like 0.2-0.3 (fractions) or 20-30%, got {text!r}") from None
+    if percent or hi > 1:
+        lo, hi = lo / 100, hi / 100
+    if not 0 <= lo < hi <= 1:
+        raise BadInputError(f"band {text!r}: need 0 <= low < high <= 1")
+    return lo, hi
+
+
+def in_band(ratio: float, band: tuple[float, float]) -> bool:
+    """``low <= ratio < high`` (``high`` included when it is 1)."""
+    lo, hi = band
+    return lo <= ratio < hi or (hi == 1 and ratio == 1)
+
+
+def band_counts(ratios: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES) -> list[tuple[float, float, int]]:
+    """(low, high, count) per band between consecutive ``edges``; every ratio in [edges[0], edges[-1]]
+    is counted exactly once (bands are low-inclusive, the last one also high-inclusive)."""
+    edges = list(edges)
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise BadInputError(f"band edges must be increasing with at least two values, got {edges}")
+    r = np.asarray(ratios, dtype=np.float64)
+    out = []
+    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+        last = i == len(edges) - 2
+        n = int(np.count_nonzero((r >= lo) & ((r <= hi) if last else (r < hi))))
+        out.append((lo, hi, n))
+    return out
+
+
+def plot_histogram(ratios: Sequence[float], path: Path, *, bins: int = 20, band: tuple[float, float] | None = None,
+                   title: str = "", overwrite: bool = False) -> Path:  # fmt: skip
+    """Save a hole-ratio histogram PNG (x: hole ratio in %, y: pairs); ``band`` is shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.hist(np.asarray(ratios) * 100, bins=bins, range=(0, 100), color="#4878d0", edgecolor="white")
+    if band is not None:
+        ax.axvspan(band[0] * 100, band[1] * 100, color="#ee854a", alpha=0.25, label=f"band {band[0]:g}-{band[1]:g}")
+        ax.legend()
+    ax.set_xlabel("hole ratio (% of the picture)")
+    ax.set_ylabel("pairs")
+    ax.set_title(title or f"hole ratio of {len(ratios)} pairs")
+    fig.tight_layout()
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class StatsResult:
+    """Hole ratios per pair name, counts per band, the written files and the command summary."""
+
+    ratios: dict[str, float]
+    bands: list[tuple[float, float, int]]
+    histogram: Path
+    summary: Summary
+    selected: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return str(self.summary)
+
+
+@dataclass(frozen=True)
+class _Task:
+    pair: Pair
+    facts: PairFacts
+    out: Path
+    overwrite: bool
+
+
+def _copy_one(t: _Task) -> dict[str, str]:
+    paths = out_paths(t.out, t.pair)
+    copy_file(t.pair.image, paths.image, overwrite=t.overwrite)
+    if t.pair.mask is not None and paths.mask is not None:
+        copy_file(t.pair.mask, paths.mask, overwrite=t.overwrite)
+    if t.pair.meta is not None and paths.meta is not None:
+        copy_file(t.pair.meta, paths.meta, overwrite=t.overwrite)
+    return output_row(t.pair, paths, t.facts, t.out)
+
+
+def stats(
+    src: str | Path,
+    out: str | Path,
+    *,
+    band: tuple[float, float] | str | None = None,
+    edges: Sequence[float] = DEFAULT_EDGES,
+    bins: int = 20,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    workers: int | None = 1,
+    progress: bool = True,
+) -> StatsResult:
+    """Measure the hole ratio of every pair of ``src`` and write to the new folder ``out``:
+    ``histogram.png``, ``bands.csv`` (low, high, count, fraction) and ``ratios.csv`` (per pair).
+
+    With ``band`` (``(0.2, 0.3)`` or ``"0.2-0.3"``) the pairs whose ratio is in the band are also
+    copied to ``out`` as a dataset (``images/``, ``masks/``, ``meta/``, ``manifest.csv``).
+    """
+    band_t = parse_band(band) if isinstance(band, str) else band
+    if band_t is not None:
+        band_t = parse_band(f"{band_t[0]}-{band_t[1]}")
+    summary = Summary("stats", Path(out))
+    check_output(out, [src], overwrite=overwrite)
+    good = checked_pairs(src, summary, require_masks=True, skip_bad=skip_bad, workers=workers, progress=progress)
+    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
+    out = Path(out)
+    ratios = {p.name: float(f.hole_ratio or 0.0) for p, f in good}
+    counts = band_counts(list(ratios.values()), edges)
+    n = len(ratios)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["low", "high", "count", "fraction"])
+    for lo, hi, c in counts:
+        w.writerow([f"{lo:g}", f"{hi:g}", c, f"{c / n:.4f}"])
+    atomic_write_text(out / BANDS_NAME, buf.getvalue(), overwrite=overwrite)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["name", "width", "height", "hole_ratio"])
+    for p, f in good:
+        w.writerow([p.name, f.width, f.height, f"{ratios[p.name]:.6f}"])
+    atomic_write_text(out / RATIOS_NAME, buf.getvalue(), overwrite=overwrite)
+    hist = plot_histogram(list(ratios.values()), out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=overwrite)
+    r = np.array(list(ratios.values()))
+    summary.notes.append(
+        f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
+        + ", ".join(f"{lo:g}-{hi:g}: {c}" for lo, hi, c in counts if c)
+    )
+    result = StatsResult(ratios, counts, hist, summary)
+    if band_t is not None:
+        chosen = [(p, f) for p, f in good if in_band(ratios[p.name], band_t)]
+        result.selected = [p.name for p, _ in chosen]
+        tasks = [_Task(p, f, out, overwrite) for p, f in chosen]
+        rows = run_tasks(_copy_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="copy band", progress=progress)
+        if rows:
+            finish(out, rows, summary, overwrite=overwrite)
+        summary.notes.append(f"band {band_t[0]:g}-{band_t[1]:g}: {len(rows)} of {n} pairs copied")
+    return result
