@@ -1,0 +1,378 @@
+"""Clicks (and an optional box) -> hole mask with Segment Anything, the embedding computed once per photo.
+
+Coordinates are (x, y) pixels of the original photo, x to the right, y down, origin at the
+top-left pixel's corner. A click's label is 1 for "this is the mask to remove" (positive) and 0
+for "keep this" (negative). The result is a hole mask (1, H, W) float32 in {0, 1}, **1 = hole**.
+
+How a mask is made from the prompts (:meth:`ClickSegmenter.mask`):
+
+1. SAM's prompt encoder + mask decoder run on the cached image embedding with every click so
+   far (and the box), plus the previous step's low-resolution logits as ``mask_input``.
+2. Of SAM's three candidate masks the one with the best predicted IoU (SAM's score) is kept.
+3. Islands smaller than ``min_island`` of the image area are removed, holes inside are filled.
+4. The mask is dilated by ``margin`` pixels (an elliptical kernel) so the edge of the real mask,
+   which SAM tends to cut a little short, is regenerated too.
+
+Only step 1 touches the network, and only its light decoder: the heavy ViT image encoder runs
+once per photo and its output is cached by the photo's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from triple_dots.errors import BadInputError
+from triple_dots.images import atomic_write, to_uint8
+
+
+@dataclass(frozen=True)
+class Click:
+    """One prompt point: ``(x, y)`` in original-photo pixels, ``label`` 1 = hole (positive), 0 = keep (negative)."""
+
+    x: float
+    y: float
+    label: int = 1
+
+
+@dataclass
+class _Step:
+    clicks: tuple[Click, ...]
+    box: tuple[float, float, float, float] | None
+    logits: torch.Tensor | None  # (1, 256, 256) low-res logits of the chosen mask
+    raw: np.ndarray | None  # (H, W) bool, cleaned, not dilated
+    score: float | None
+
+
+def image_key(image: np.ndarray) -> str:
+    """Content key of an (H, W, 3) uint8 photo: sha1 of its shape and bytes."""
+    h = hashlib.sha1(str(image.shape).encode())
+    h.update(np.ascontiguousarray(image).tobytes())
+    return h.hexdigest()
+
+
+def as_uint8_rgb(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB -> (H, W, 3) uint8 RGB."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise BadInputError(f"expected an (H, W, 3) uint8 RGB photo, got shape {image.shape}")
+        return image
+    t = torch.as_tensor(image)
+    if t.ndim != 3 or t.shape[0] != 3:
+        raise BadInputError(f"expected a (3, H, W) photo in [0, 1], got shape {tuple(t.shape)}")
+    return to_uint8(t)
+
+
+def clean_mask(mask: np.ndarray, *, min_island: float = 0.001, fill_holes: bool = True) -> np.ndarray:
+    """Remove islands smaller than ``min_island`` x image area and fill every enclosed hole.
+
+    ``mask`` is (H, W) bool, True = hole. Returns a new (H, W) bool array. When every island
+    is small the largest one is kept (SAM's ``remove_small_regions`` rule).
+    """
+    from scipy import ndimage
+    from segment_anything.utils.amg import remove_small_regions
+
+    out = mask.astype(bool)
+    if min_island > 0 and out.any():
+        out, _ = remove_small_regions(out, min_island * out.size, mode="islands")
+    if fill_holes:
+        out = ndimage.binary_fill_holes(out)
+    return np.asarray(out, dtype=bool)
+
+
+def dilate_mask(mask: np.ndarray, margin: int) -> np.ndarray:
+    """Grow an (H, W) bool mask by ``margin`` pixels (elliptical kernel of diameter 2*margin+1, OpenCV)."""
+    import cv2
+
+    if margin < 0:
+        raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
+    if margin == 0:
+        return mask.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
+class ClickSegmenter:
+    """Turn clicks on one photo into a hole mask with SAM; the image embedding is computed once per photo.
+
+    Args:
+        sam: a SAM model from :func:`triple_dots.segment.load_sam`.
+        margin: default dilation in pixels added around SAM's mask (>= 0).
+        min_island: islands smaller than this fraction of the image area are removed.
+        cache_size: how many photos' embeddings to keep in memory (each is 1x256x64x64 float32, 4 MB).
+        cache_dir: optional folder where embeddings are also kept on disk (file name = model
+            fingerprint + photo content key), so a re-opened notebook or another process skips
+            the encoder for a photo it has seen. Files are written atomically, read with
+            ``weights_only=True``.
+
+    Typical use::
+
+        seg = ClickSegmenter(load_sam("vit_b"))
+        seg.set_image(read_image("photo.jpg"))      # slow once (the ViT encoder), cached after
+        seg.add_click(320, 410)                     # on the mask  -> (1, H, W) hole mask
+        seg.add_click(300, 200, label=0)            # not the eyes -> refined mask
+        hole = seg.mask(margin=12)
+    """
+
+    def __init__(
+        self,
+        sam: torch.nn.Module,
+        *,
+        margin: int = 8,
+        min_island: float = 0.001,
+        cache_size: int = 8,
+        cache_dir: str | Path | None = None,
+    ):
+        from segment_anything import SamPredictor
+
+        if margin < 0:
+            raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
+        self.sam = sam
+        self.predictor = SamPredictor(sam)
+        self.margin = int(margin)
+        self.min_island = float(min_island)
+        self.cache_size = int(cache_size)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._fingerprint: str | None = None
+        self._cache: OrderedDict[str, tuple[torch.Tensor, tuple[int, int], tuple[int, int]]] = OrderedDict()
+        self._key: str | None = None
+        self._image: np.ndarray | None = None
+        self._history: list[_Step] = []
+        #: How many times the image encoder ran (one per new photo; cache hits do not count).
+        self.encoder_runs = 0
+
+    # ------------------------------------------------------------------ photo
+    @torch.no_grad()
+    def set_image(self, image: torch.Tensor | np.ndarray) -> bool:
+        """Use ``image`` ((3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB); clears the clicks.
+
+        Returns True when the embedding came from the cache (no encoder run).
+        """
+        arr = as_uint8_rgb(image)
+        key = image_key(arr)
+        if key not in self._cache:
+            self._load_disk(key)
+        hit = key in self._cache
+        if hit:
+            features, original_size, input_size = self._cache[key]
+            self._cache.move_to_end(key)
+            p = self.predictor
+            p.reset_image()
+            p.features, p.original_size, p.input_size, p.is_image_set = features, original_size, input_size, True
+        else:
+            self.predictor.set_image(arr, image_format="RGB")
+            self.encoder_runs += 1
+            p = self.predictor
+            self._cache[key] = (p.features, tuple(p.original_size), tuple(p.input_size))
+            self._save_disk(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        self._key, self._image = key, arr
+        self.reset()
+        return hit
+
+    def model_fingerprint(self) -> str:
+        """Short content hash of the SAM image encoder's weights (patch embedding + neck): names its disk cache."""
+        if self._fingerprint is None:
+            h = hashlib.sha1()
+            enc = self.sam.image_encoder
+            for t in (enc.patch_embed.proj.weight, *(p for p in enc.neck.parameters())):
+                h.update(t.detach().float().cpu().numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def _disk_path(self, key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"sam-{self.model_fingerprint()}-{key[:24]}.pt"
+
+    def _load_disk(self, key: str) -> None:
+        path = self._disk_path(key)
+        if path is None or not path.is_file():
+            return
+        try:
+            obj = torch.load(path, map_location=self.predictor.device, weights_only=True)
+            feats = obj["features"]
+            entry = (feats, tuple(int(v) for v in obj["original_size"]), tuple(int(v) for v in obj["input_size"]))
+        except Exception:  # a stale or broken cache file is ignored and recomputed, never trusted
+            return
+        if obj.get("key") == key and tuple(feats.shape[:2]) == (1, 256):
+            self._cache[key] = entry
+
+    def _save_disk(self, key: str) -> None:
+        path = self._disk_path(key)
+        if path is None:
+            return
+        features, original_size, input_size = self._cache[key]
+        obj = {"key": key, "features": features.cpu(), "original_size": list(original_size),
+               "input_size": list(input_size)}
+        with atomic_write(path, overwrite=True) as tmp:
+            torch.save(obj, tmp)
+
+    @property
+    def image(self) -> np.ndarray:
+        """The current photo, (H, W, 3) uint8 RGB."""
+        if self._image is None:
+            raise BadInputError("no photo yet: call set_image(photo) before clicking")
+        return self._image
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the current photo in pixels."""
+        return self.image.shape[0], self.image.shape[1]
+
+    # ------------------------------------------------------------------ prompts
+    @property
+    def clicks(self) -> tuple[Click, ...]:
+        """Every click so far, oldest first."""
+        return self._history[-1].clicks if self._history else ()
+
+    @property
+    def box(self) -> tuple[float, float, float, float] | None:
+        """The current box prompt (x0, y0, x1, y1) in pixels, or None."""
+        return self._history[-1].box if self._history else None
+
+    @property
+    def score(self) -> float | None:
+        """SAM's predicted IoU of the current mask (None before the first prompt)."""
+        return self._history[-1].score if self._history else None
+
+    def _check_point(self, x: float, y: float) -> None:
+        h, w = self.size
+        if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < w and 0 <= y < h):
+            raise BadInputError(
+                f"click ({x:g}, {y:g}) is outside the photo: x must be in [0, {w}) and y in [0, {h}) pixels"
+            )
+
+    def add_click(self, x: float, y: float, label: int = 1) -> torch.Tensor:
+        """Add a click at pixel ``(x, y)`` (label 1 = hole, 0 = keep) and return the new hole mask (1, H, W)."""
+        if label not in (0, 1):
+            raise BadInputError(f"click label must be 1 (hole) or 0 (keep), got {label!r}")
+        self._check_point(float(x), float(y))
+        self._push(self.clicks + (Click(float(x), float(y), int(label)),), self.box)
+        return self.mask()
+
+    def set_box(self, box: Sequence[float] | None) -> torch.Tensor | None:
+        """Set (or with None clear) a box prompt (x0, y0, x1, y1) in pixels; returns the new mask (None if no prompt)."""
+        if box is not None:
+            if len(box) != 4:
+                raise BadInputError(f"a box is (x0, y0, x1, y1), got {box!r}")
+            x0, y0, x1, y1 = (float(v) for v in box)
+            self._check_point(x0, y0)
+            self._check_point(min(x1, self.size[1] - 1e-3), min(y1, self.size[0] - 1e-3))
+            if x1 > self.size[1] or y1 > self.size[0]:
+                self._check_point(x1, y1)
+            if not (x1 > x0 and y1 > y0):
+                raise BadInputError(f"box {box!r} is empty: need x1 > x0 and y1 > y0")
+            box = (x0, y0, x1, y1)
+        if box is None and not any(c.label == 1 for c in self.clicks):
+            self._history.append(_Step(self.clicks, None, None, None, None))
+            return None
+        self._push(self.clicks, box)
+        return self.mask()
+
+    def undo(self) -> torch.Tensor | None:
+        """Remove the last click (or box change); returns the mask before it (None when nothing is left)."""
+        if self._history:
+            self._history.pop()
+        return self.mask() if self._history and self._history[-1].raw is not None else None
+
+    def reset(self) -> None:
+        """Forget every click and the box (the cached embedding stays)."""
+        self._history = []
+
+    def segment(
+        self,
+        points: Iterable[Sequence[float]],
+        *,
+        box: Sequence[float] | None = None,
+        margin: int | None = None,
+    ) -> torch.Tensor:
+        """Non-interactive: replace the prompts by ``points`` [(x, y, label), ...] (+ ``box``); returns (1, H, W).
+
+        Same result as clicking the points in order. Label may be omitted (defaults to 1).
+        """
+        parsed = []
+        for p in points:
+            if len(p) not in (2, 3):
+                raise BadInputError(f"a point is (x, y) or (x, y, label), got {p!r}")
+            parsed.append((float(p[0]), float(p[1]), int(p[2]) if len(p) == 3 else 1))
+        if not parsed and box is None:
+            raise BadInputError("no prompt: give at least one positive point (x, y, 1) on the mask, or a box")
+        for x, y, label in parsed:
+            if label not in (0, 1):
+                raise BadInputError(f"point label must be 1 (hole) or 0 (keep), got {label!r}")
+            self._check_point(x, y)
+        self.reset()
+        if box is not None:
+            self._history.append(_Step((), None, None, None, None))
+            self.set_box(box)
+        clicks: tuple[Click, ...] = ()
+        for x, y, label in parsed:
+            clicks = clicks + (Click(x, y, label),)
+            if any(c.label == 1 for c in clicks) or self.box is not None:
+                self._push(clicks, self.box)
+            else:
+                self._history.append(_Step(clicks, self.box, None, None, None))
+        return self.mask(margin)
+
+    # ------------------------------------------------------------------ decoding
+    @torch.no_grad()
+    def _decode(self, clicks: tuple[Click, ...], box, mask_input: torch.Tensor | None) -> tuple[torch.Tensor, float, np.ndarray]:
+        """Run SAM's prompt encoder + mask decoder on the cached embedding; keep the best of 3 masks."""
+        p, sam = self.predictor, self.sam
+        dev = p.device
+        points = None
+        if clicks:
+            coords = np.array([[c.x, c.y] for c in clicks], dtype=np.float32)
+            coords = p.transform.apply_coords(coords, p.original_size)
+            labels = np.array([c.label for c in clicks], dtype=np.int64)
+            points = (torch.as_tensor(coords, device=dev)[None], torch.as_tensor(labels, device=dev)[None])
+        box_t = None
+        if box is not None:
+            b = p.transform.apply_boxes(np.array(box, dtype=np.float32)[None], p.original_size)
+            box_t = torch.as_tensor(b, device=dev)
+        sparse, dense = sam.prompt_encoder(
+            points=points, boxes=box_t, masks=None if mask_input is None else mask_input[None].to(dev)
+        )
+        low_res, iou = sam.mask_decoder(
+            image_embeddings=p.features,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,
+        )
+        best = int(iou[0].argmax())
+        logits = low_res[0, best : best + 1]  # (1, 256, 256)
+        full = sam.postprocess_masks(logits[None], p.input_size, p.original_size)[0, 0]  # (H, W)
+        raw = (full > sam.mask_threshold).cpu().numpy()
+        return logits.detach().cpu(), float(iou[0, best]), raw
+
+    def _push(self, clicks: tuple[Click, ...], box) -> None:
+        if not any(c.label == 1 for c in clicks) and box is None:
+            raise BadInputError(
+                "no positive click: the first click must be on the mask to remove (label 1); "
+                "negative clicks (label 0) only refine it"
+            )
+        _ = self.image
+        prev = self._history[-1].logits if self._history else None
+        logits, score, raw = self._decode(clicks, box, prev)
+        raw = clean_mask(raw, min_island=self.min_island)
+        self._history.append(_Step(clicks, box, logits, raw, score))
+
+    def raw_mask(self) -> np.ndarray:
+        """The current mask before dilation, (H, W) bool, True = hole."""
+        if not self._history or self._history[-1].raw is None:
+            raise BadInputError("no positive click yet: click on the mask to remove first")
+        return self._history[-1].raw
+
+    def mask(self, margin: int | None = None) -> torch.Tensor:
+        """The current hole mask, (1, H, W) float32 in {0, 1}, 1 = hole, dilated by ``margin`` px (default: self.margin)."""
+        m = dilate_mask(self.raw_mask(), self.margin if margin is None else int(margin))
+        return torch.from_numpy(m.astype(np.float32))[None]
