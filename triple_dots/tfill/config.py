@@ -1,0 +1,140 @@
+"""TFill hyper-parameters, named exactly like the official command-line options.
+
+The released checkpoints (celeba, ffhq, places2, imagenet) all share one architecture, so the
+four presets are identical; they exist so code says which weights it means. Tests build tiny
+models with the same options at small widths (``ngf=4, embed_dim=64, n_encoders=1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from triple_dots.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class TFillConfig:
+    """Architecture and test-time options of TFill (official option names and defaults).
+
+    Attributes:
+        ngf: generator base width (E, G and G_Ref start at ``ngf`` channels; the 16x16 token
+            grid has ``ngf * 2**n_layers_G`` channels).
+        ndf: discriminator base width (StyleGAN2 channel multiplier ``ndf / 64``).
+        embed_dim: transformer width (and G's input width, G_Ref's width cap).
+        n_layers_G: down-/up-sampling steps of E and G (4: 256 px -> 16x16 tokens).
+        num_res_blocks: residual blocks per scale in E, G and G_Ref.
+        kernel_E / kernel_G / kernel_T: conv kernel of E (1 = "restrictive CNN"), G and the
+            transformer feed-forward layers.
+        n_encoders / n_decoders: transformer encoder / decoder layers (decoders: only 0 supported,
+            as in every released model).
+        num_heads: transformer attention heads; dim_conv: transformer feed-forward width.
+        down_layers / mid_layers: G_Ref down-sampling steps and middle residual blocks.
+        fixed_size: square size of the coarse stage (E/T/G) and of D's input, pixels.
+        fine_size: short side at test time and refine-stage / D_Ref size, pixels.
+        data_powers: test-time sides are rounded to multiples of ``2**data_powers``.
+        attn_G: transformer layers inside G (needed by every released model).
+        add_noise: noise injection inside G's holes (needed by every released model).
+        attn_E / use_pos_G / attn_D: official options that the released models leave off
+            (only ``False`` is supported).
+        embed_type: transformer position embedding (only ``"learned"``, as released).
+        norm / activation: only ``"pixel"`` / ``"leakyrelu"`` (the released choice).
+        img_nc: image channels (3).
+    """
+
+    ngf: int = 32
+    ndf: int = 32
+    embed_dim: int = 512
+    n_layers_G: int = 4
+    num_res_blocks: int = 2
+    kernel_E: int = 1
+    kernel_G: int = 3
+    kernel_T: int = 1
+    n_encoders: int = 12
+    n_decoders: int = 0
+    num_heads: int = 8
+    dim_conv: int = 2048
+    down_layers: int = 4
+    mid_layers: int = 6
+    fixed_size: int = 256
+    fine_size: int = 512
+    data_powers: int = 5
+    attn_G: bool = True
+    add_noise: bool = True
+    attn_E: bool = False
+    use_pos_G: bool = False
+    attn_D: bool = False
+    embed_type: str = "learned"
+    norm: str = "pixel"
+    activation: str = "leakyrelu"
+    img_nc: int = 3
+
+    def __post_init__(self) -> None:
+        unsupported = {
+            "n_decoders": (self.n_decoders, 0),
+            "attn_E": (self.attn_E, False),
+            "use_pos_G": (self.use_pos_G, False),
+            "attn_D": (self.attn_D, False),
+            "embed_type": (self.embed_type, "learned"),
+            "norm": (self.norm, "pixel"),
+            "activation": (self.activation, "leakyrelu"),
+            "img_nc": (self.img_nc, 3),
+        }
+        for name, (value, ok) in unsupported.items():
+            if value != ok:
+                raise BadInputError(f"TFillConfig.{name}={value!r} is not supported (the released models use {ok!r})")
+        for name in ("ngf", "ndf", "embed_dim", "n_layers_G", "num_res_blocks", "n_encoders", "num_heads", "dim_conv"):
+            if getattr(self, name) < 1:
+                raise BadInputError(f"TFillConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.embed_dim % self.num_heads:
+            raise BadInputError(f"embed_dim={self.embed_dim} must be divisible by num_heads={self.num_heads}")
+        if self.down_layers < 3:
+            raise BadInputError("down_layers must be >= 3 (the attention-aware layer sits at 1/8 resolution)")
+        if self.fixed_size % (2**self.n_layers_G) or self.fixed_size // (2**self.n_layers_G) > 32:
+            raise BadInputError(
+                f"fixed_size={self.fixed_size} must be a multiple of {2**self.n_layers_G} giving at most 32x32 tokens"
+            )
+
+    @property
+    def token_dim(self) -> int:
+        """Channels of E's output tokens and the transformer's input and output: ``ngf * 2**n_layers_G``."""
+        return self.ngf * 2**self.n_layers_G
+
+    @property
+    def multiple(self) -> int:
+        """Test-time image sides are rounded to multiples of this (32)."""
+        return 2**self.data_powers
+
+    def replace(self, **changes: Any) -> TFillConfig:
+        """A copy with some options changed (unknown names raise :class:`BadInputError`)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        bad = sorted(set(changes) - known)
+        if bad:
+            raise BadInputError(f"unknown TFill option(s) {bad}; known: {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: The released models (README of lyndonzheng/TFill): all use the same architecture.
+PRESETS: dict[str, TFillConfig] = {name: TFillConfig() for name in ("celeba", "ffhq", "places2", "imagenet")}
+#: Widths of the reference fixture and of fast tests.
+TINY = TFillConfig(ngf=4, embed_dim=64, n_encoders=1)
+
+
+def make_config(preset: str | TFillConfig | None = None, **options: Any) -> TFillConfig:
+    """A :class:`TFillConfig` from a preset name (``celeba``/``ffhq``/``places2``/``imagenet``/``tiny``)
+    or an existing config, with official-option overrides (``ngf=4, embed_dim=64, ...``)."""
+    if isinstance(preset, TFillConfig):
+        base = preset
+    elif preset is None:
+        base = TFillConfig()
+    elif preset == "tiny":
+        base = TINY
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise BadInputError(f"unknown TFill preset {preset!r}; choose one of {sorted(PRESETS) + ['tiny']}")
+    return base.replace(**options) if options else base

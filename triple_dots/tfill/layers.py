@@ -1,0 +1,340 @@
+"""TFill's building blocks, re-implemented to compute exactly what the official layers compute.
+
+Conventions inside the networks (and only there): feature maps (B, C, H, W); masks are
+(B or 1, 1, H, W) floats in [0, 1] with **1 = visible / known, 0 = hole** (soft values are
+"confidence", e.g. the fraction of visible pixels under a window).
+
+Key facts reproduced here (see ``shared/design/tfill-facts.md`` and the official
+``model/base_function.py``):
+
+* :class:`PartialConv2d` rescales by ``k*k / (#in-image taps)`` even when no mask is given
+  (partial-conv padding), and returns a soft "confidence" mask ``window_sum / (k*k)``.
+* :class:`ResnetBlock` passes the mask returned by its first conv to its second conv. With no
+  input mask, conv1 returns its *border* confidence mask, so conv2 is a genuinely masked partial
+  conv (inputs near the border are damped, then rescaled). Those shape-only masks and rescaling
+  maps are computed once per shape and cached (:func:`static_maps`).
+* :class:`MultiheadAttention` with a float key weight ``w`` uses the soft-logit rule
+  ``S*w`` where ``S > 0`` and ``S/(w+1e-5)`` elsewhere; that is not an additive mask, so only the
+  unmasked case goes through :func:`torch.nn.functional.scaled_dot_product_attention`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: (kh, kw, stride_h, stride_w, pad_h, pad_w) of a partial convolution.
+Geometry = tuple[int, int, int, int, int, int]
+
+_STATIC_CACHE: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, bool, bool]] = {}
+_STATIC_CACHE_MAX = 256
+
+
+def _window_sum(mask: torch.Tensor, g: Geometry) -> torch.Tensor:
+    """Sum of ``mask`` (N, 1, H, W) over every conv window of geometry ``g``."""
+    kh, kw, sh, sw, ph, pw = g
+    if kh == kw == sh == sw == 1 and ph == pw == 0:
+        return mask
+    ones = torch.ones(1, 1, kh, kw, device=mask.device, dtype=mask.dtype)
+    return F.conv2d(mask, ones, stride=(sh, sw), padding=(ph, pw))
+
+
+def _ratio_maps(window_sum: torch.Tensor, g: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """Partial-conv rescaling ``k*k/(U+1e-8) * clamp(U, 0, 1)`` and the output gate ``clamp(U, 0, 1)``."""
+    kk = g[0] * g[1]
+    gate = window_sum.clamp(0, 1)
+    return kk / (window_sum + 1e-8) * gate, gate
+
+
+def static_maps(
+    prior: tuple[Geometry, ...], g: Geometry, height: int, width: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, bool, bool]:
+    """The shape-only maps of a partial conv whose mask comes from an all-ones start.
+
+    ``prior`` are the stride-1 partial convs that produced the mask from an all-ones (1, 1, H, W)
+    mask (empty: the conv itself got no mask). Returns ``(input_mask or None, ratio, gate,
+    output_mask, gate_is_one, ratio_is_one)``, each (1, 1, h, w). Cached per shape, device,
+    dtype and inference mode, so no forward pass recomputes them.
+    """
+    key = (prior, g, height, width, device, dtype, torch.is_inference_mode_enabled())
+    hit = _STATIC_CACHE.get(key)
+    if hit is not None:
+        return hit
+    with torch.no_grad():
+        mask = torch.ones(1, 1, height, width, device=device, dtype=dtype)
+        for pg in prior:
+            if pg[2] != 1 or pg[3] != 1:
+                raise ValueError("static_maps: prior convolutions must have stride 1")
+            mask = _window_sum(mask, pg) / (pg[0] * pg[1])
+        u = _window_sum(mask, g)
+        ratio, gate = _ratio_maps(u, g)
+        out_mask = u / (g[0] * g[1])
+        gate_is_one = bool((gate == 1).all())
+        ratio_is_one = bool((ratio == 1).all()) and gate_is_one
+    value = (mask if prior else None, ratio, gate, out_mask, gate_is_one, ratio_is_one)
+    if len(_STATIC_CACHE) >= _STATIC_CACHE_MAX:
+        _STATIC_CACHE.clear()
+    _STATIC_CACHE[key] = value
+    return value
+
+
+class PartialConv2d(nn.Conv2d):
+    """Partial convolution (Liu et al. 2018) with a single-channel mask, as in TFill.
+
+    ``forward(x, mask=None)``: x (B, Cin, H, W); mask (B or 1, 1, H, W) in [0, 1], 1 = visible.
+    With a mask: ``out = (conv_nobias(x*mask) * k*k/(U+1e-8)*clamp(U,0,1) + bias) * clamp(U,0,1)``
+    with ``U`` the window sum of the mask. Without a mask the same formula runs with an all-ones
+    mask (so borders are rescaled by ``k*k / #in-image taps``) and ``x`` is not multiplied.
+    With ``return_mask=True`` it returns ``(out, U/(k*k))``: the soft confidence mask.
+    Keys: ``weight``, ``bias`` (bias always present).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+        *, return_mask: bool = False,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=True)
+        self.return_mask = return_mask
+        kh, kw = self.kernel_size
+        self.geometry: Geometry = (kh, kw, self.stride[0], self.stride[1], self.padding[0], self.padding[1])
+
+    def _conv(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return F.conv2d(x, self.weight, bias, self.stride, self.padding)
+
+    def _bias(self) -> torch.Tensor:
+        return self.bias.view(1, -1, 1, 1)
+
+    def forward_static(
+        self, x: torch.Tensor, prior: tuple[Geometry, ...] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Partial conv whose mask is all-ones passed through the ``prior`` convs (shape-only, cached).
+
+        Returns ``(out, output_mask)`` with output_mask (1, 1, h, w).
+        """
+        in_mask, ratio, gate, out_mask, gate_is_one, ratio_is_one = static_maps(
+            prior, self.geometry, x.shape[-2], x.shape[-1], x.device, torch.float32 if x.dtype in (
+                torch.float16, torch.bfloat16) else x.dtype
+        )
+        if in_mask is not None:
+            x = x * in_mask
+        if ratio_is_one:
+            return self._conv(x, self.bias), out_mask
+        raw = self._conv(x, None)
+        if gate_is_one:
+            return torch.addcmul(self._bias(), raw, ratio), out_mask
+        return torch.addcmul(self._bias(), raw, ratio) * gate, out_mask
+
+    def forward_masked(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Partial conv with an explicit mask (B or 1, 1, H, W); returns ``(out, U/(k*k))``."""
+        u = _window_sum(mask, self.geometry)
+        ratio, gate = _ratio_maps(u, self.geometry)
+        bias = self._bias()
+        # same operation order as the official layer (masked convs are small: E and T's token embedding)
+        out = ((self._conv(x * mask, self.bias) - bias) * ratio + bias) * gate
+        return out, u / (self.geometry[0] * self.geometry[1])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):  # type: ignore[override]
+        out, new_mask = self.forward_static(x) if mask is None else self.forward_masked(x, mask)
+        return (out, new_mask) if self.return_mask else out
+
+
+class PixelwiseNorm(nn.Module):
+    """``alpha * x / sqrt(mean_c(x^2) + 1e-8)`` over channels; key ``alpha`` (1, C, 1, 1), init 1."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.pow(2.0).mean(dim=1, keepdim=True).add(1e-8).rsqrt()
+        return self.alpha * (x * scale)
+
+
+def leaky_relu() -> nn.Module:
+    """The activation of E, G, G_Ref, ToRGB and AttnAware: LeakyReLU(0.2)."""
+    return nn.LeakyReLU(0.2)
+
+
+class ResnetBlock(nn.Module):
+    """Pre-activation residual block: ``(conv2(act(norm2(conv1(act(norm1(x)))))) + short(x)) / sqrt(2)``.
+
+    The mask returned by ``conv1`` feeds ``conv2`` (see module docstring). ``forward(x, mask=None)``
+    returns ``(y, mask_out)``; ``mask_out`` is the soft confidence mask of conv2.
+    Keys: ``norm1.alpha``, ``conv1.*``, ``norm2.alpha``, ``conv2.*`` and ``short.*`` when Cin != Cout.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, kernel: int = 3) -> None:
+        super().__init__()
+        out_channels = in_channels if out_channels is None else out_channels
+        pad = (kernel - 1) // 2
+        self.norm1 = PixelwiseNorm(in_channels)
+        self.conv1 = PartialConv2d(in_channels, out_channels, kernel, padding=pad, return_mask=True)
+        self.norm2 = PixelwiseNorm(out_channels)
+        self.conv2 = PartialConv2d(out_channels, out_channels, kernel, padding=pad, return_mask=True)
+        self.act = leaky_relu()
+        self.short = PartialConv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        # a 1x1 partial conv without mask is a plain conv
+        s = x if self.short is None else F.conv2d(x, self.short.weight, self.short.bias)
+        if mask is None:
+            h, _ = self.conv1.forward_static(self.act(self.norm1(x)))
+            h, mask = self.conv2.forward_static(self.act(self.norm2(h)), prior=(self.conv1.geometry,))
+        else:
+            h, mask = self.conv1.forward_masked(self.act(self.norm1(x)), mask)
+            h, mask = self.conv2.forward_masked(self.act(self.norm2(h)), mask)
+        return (h + s) / math.sqrt(2), mask
+
+
+class NoiseInjection(nn.Module):
+    """``x + alpha * n * (1 - mask_resized)``, n ~ N(0, 1) of shape (B, 1, h, w); key ``alpha`` (1,), init 0.
+
+    ``mask`` is the visible mask at any size (bilinearly resized, align_corners=True, to x's size
+    unless already that size); without a mask the noise goes everywhere. ``generator`` (on x's
+    device) makes the noise reproducible; ``noise`` can be given directly.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(1))
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+        generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if noise is None:
+            b, _, h, w = x.shape
+            noise = torch.empty(b, 1, h, w, device=x.device, dtype=x.dtype).normal_(generator=generator)
+        if mask is None:
+            return x + self.alpha * noise
+        if mask.shape[-2:] != x.shape[-2:]:
+            mask = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        return x + self.alpha * noise * (1 - mask)
+
+
+class ToRGB(nn.Module):
+    """StyleGAN2-style RGB head: ``tanh(conv3x3(act(norm(cat[x, up2(skip)]))))``.
+
+    Keys ``conv.0.alpha`` (pixel norm), ``conv.2.*`` (PartialConv2d 3x3); with ``upsample`` the
+    previous RGB (B, 3, h/2, w/2) is bilinearly doubled (align_corners=True) and concatenated.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 3, upsample: bool = True) -> None:
+        super().__init__()
+        self.upsample = upsample
+        cin = in_channels + out_channels if upsample else in_channels
+        self.conv = nn.Sequential(PixelwiseNorm(cin), leaky_relu(), PartialConv2d(cin, out_channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        if skip is not None:
+            skip = F.interpolate(skip, scale_factor=2, mode="bilinear", align_corners=True)
+            x = torch.cat([x, skip], dim=1)
+        return torch.tanh(self.conv(x))
+
+
+class UpSample(nn.Module):
+    """Bilinear x2 (align_corners=True) then PartialConv2d 3x3 (no mask); key ``conv.*``."""
+
+    def __init__(self, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.conv = PartialConv2d(channels, channels, kernel, padding=(kernel - 1) // 2, return_mask=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+        return self.conv.forward_static(x)[0]
+
+
+class DownSample(nn.Module):
+    """Stride-2 PartialConv2d (kernel k, padding (k-1)//2); ``forward(x, mask=None) -> (y, mask_out)``."""
+
+    def __init__(self, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.conv = PartialConv2d(channels, channels, kernel, stride=2, padding=(kernel - 1) // 2, return_mask=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if mask is None:
+            return self.conv.forward_static(x)
+        return self.conv.forward_masked(x, mask)
+
+
+def soft_key_logits(logits: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """TFill's soft key mask: ``S*w`` where ``S > 0``, ``S/(w+eps)`` elsewhere (w broadcast over keys)."""
+    return torch.where(logits > 0, logits * weight, logits / (weight + eps))
+
+
+class MultiheadAttention(nn.Module):
+    """Multi-head attention on token sequences (B, N, C); keys ``to_q``, ``to_k``, ``to_v``, ``to_out``.
+
+    ``key_weight`` (B, N) in (0, 1] applies the soft-logit rule (:func:`soft_key_logits`, eps 1e-5)
+    per key; a bool ``key_weight`` (True = ignore) is a hard -inf mask. Without it, the exactly
+    equivalent :func:`F.scaled_dot_product_attention` is used.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int = 8) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.to_q = nn.Linear(embed_dim, embed_dim)
+        self.to_k = nn.Linear(embed_dim, embed_dim)
+        self.to_v = nn.Linear(embed_dim, embed_dim)
+        self.to_out = nn.Linear(embed_dim, embed_dim)
+        nn.init.xavier_uniform_(self.to_q.weight)
+        nn.init.xavier_uniform_(self.to_k.weight)
+        nn.init.xavier_uniform_(self.to_v.weight)
+        for lin in (self.to_q, self.to_k, self.to_v):
+            nn.init.zeros_(lin.bias)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, _ = t.shape
+        return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        b, n, c = q.shape
+        q, k, v = self._heads(self.to_q(q)), self._heads(self.to_k(k)), self._heads(self.to_v(v))
+        if key_weight is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+            w = key_weight[:, None, None, :]
+            if key_weight.dtype == torch.bool:
+                dots = dots.masked_fill(w, float("-inf"))
+            else:
+                dots = soft_key_logits(dots, w.to(dots.dtype), 1e-5)
+            out = torch.matmul(dots.softmax(dim=-1), v)
+        out = out.transpose(1, 2).reshape(b, n, c)
+        return self.to_out(out)
+
+
+class TransformerEncoderLayer(nn.Module):
+    """Pre-norm transformer layer on a (B, C, H, W) map, as in TFill.
+
+    ``h = norm1(x)`` as row-major tokens; ``q = k = h + pos``, ``v = h``; ``x += attn``;
+    ``x += conv2(gelu(conv1(norm2(x))))`` (partial convs, kernel ``kernel``). GELU is exact (erf).
+    Keys ``attn.*``, ``conv1.*``, ``conv2.*``, ``norm1.alpha``, ``norm2.alpha``.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int = 8, dim_conv: int = 2048, kernel: int = 1) -> None:
+        super().__init__()
+        self.attn = MultiheadAttention(embed_dim, num_heads)
+        self.conv1 = PartialConv2d(embed_dim, dim_conv, kernel, padding=(kernel - 1) // 2)
+        self.conv2 = PartialConv2d(dim_conv, embed_dim, 1)
+        self.norm1 = PixelwiseNorm(embed_dim)
+        self.norm2 = PixelwiseNorm(embed_dim)
+        self.activation = nn.GELU()
+
+    def forward(
+        self, x: torch.Tensor, pos: torch.Tensor | None = None, key_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        b, c, h, w = x.shape
+        t = self.norm1(x).flatten(2).transpose(1, 2)  # (B, N, C)
+        qk = t if pos is None else t + pos
+        a = self.attn(qk, qk, t, key_weight)
+        x = x + a.transpose(1, 2).reshape(b, c, h, w)
+        f = self.conv2(self.activation(self.conv1(self.norm2(x))))
+        return x + f

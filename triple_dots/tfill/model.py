@@ -1,0 +1,517 @@
+"""The TFill model: both stages, official checkpoints, and inpainting in the project's conventions.
+
+Public conventions (everywhere outside this package): images (B, 3, H, W) float in [0, 1];
+hole masks (B, 1, H, W) in {0, 1} with **1 = hole**. Inside the networks ("model space") images
+are in [-1, 1] and masks are **visible** masks (1 = known, 0 = hole); :func:`to_model_space` and
+:func:`from_model_space` are the only conversions.
+
+Data flow (official ``TC.test``; all resizes bicubic/bilinear with ``align_corners=True``):
+
+1. ``img_m = valid * img``; coarse inputs at ``fixed_size`` (256, square): the image resized and
+   clamped, the mask resized and thresholded ``> 0.9``.
+2. ``tokens, token_mask = E(...)``; ``transformer_out = T(tokens, token_mask)``;
+   ``coarse_raw = G(transformer_out, valid, generator)`` (noise only in holes).
+3. ``coarse_composite = valid*img + (1-valid)*resize(coarse_raw)``.
+4. ``refine_raw = G_Ref(coarse_composite, valid)``; ``final = valid*img + (1-valid)*refine_raw``.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from triple_dots import weights
+from triple_dots.errors import BadInputError, BadMaskError, BadWeightsError, MissingWeightsError, SizeMismatchError, where
+from triple_dots.images import atomic_write
+from triple_dots.tfill.config import TFillConfig, make_config
+from triple_dots.tfill.decoder import DiffDecoder
+from triple_dots.tfill.discriminator import StyleDiscriminator
+from triple_dots.tfill.encoder import DiffEncoder
+from triple_dots.tfill.refine import RefinedGenerator
+from triple_dots.tfill.transformer import Transformer
+
+#: Official checkpoint file of each network (attribute ``net_<name>``).
+NET_FILES: dict[str, str] = {
+    "E": "latest_net_E.pth",
+    "T": "latest_net_T.pth",
+    "G": "latest_net_G.pth",
+    "G_Ref": "latest_net_G_Ref.pth",
+    "D": "latest_net_D.pth",
+    "D_Ref": "latest_net_D_Ref.pth",
+}
+GENERATOR_NETS = ("E", "T", "G", "G_Ref")
+DISCRIMINATOR_NETS = ("D", "D_Ref")
+
+
+# ----------------------------------------------------------------------------------------------
+# conventions
+# ----------------------------------------------------------------------------------------------
+def to_model_space(images: torch.Tensor, hole_masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project convention -> TFill's: images [0, 1] -> [-1, 1]; hole mask (1 = hole) -> visible mask (1 = known)."""
+    return images * 2 - 1, 1 - hole_masks
+
+
+def from_model_space(images_pm1: torch.Tensor) -> torch.Tensor:
+    """TFill image in [-1, 1] -> [0, 1] (clamped)."""
+    return ((images_pm1 + 1) / 2).clamp(0, 1)
+
+
+def model_size(height: int, width: int, fine_size: int = 512, multiple: int = 32) -> tuple[int, int]:
+    """Official test-time size: short side -> ``fine_size``, then each side rounded to a multiple of ``multiple``."""
+    scale = fine_size / min(height, width)
+    h, w = round(height * scale), round(width * scale)
+    return max(1, round(h / multiple)) * multiple, max(1, round(w / multiple)) * multiple
+
+
+def resize_bicubic_ac(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The official internal resize: bicubic, align_corners=True (no clamp)."""
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=True)
+
+
+def _resize_image(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Photo resize between user and model resolution: bicubic, anti-aliased (like PIL), clamped to [0, 1]."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def _resize_hole(hole: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Hole mask to model resolution; a model pixel is a hole if any hole pixel contributes to it."""
+    if tuple(hole.shape[-2:]) == tuple(size):
+        return hole
+    return (F.interpolate(hole, size=size, mode="bilinear", align_corners=False, antialias=True) > 0).to(hole.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks
+# ----------------------------------------------------------------------------------------------
+def check_inputs(images: Any, hole_masks: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate ``inpaint`` inputs before any network runs.
+
+    Accepts images (B, 3, H, W) or (3, H, W) float in [0, 1] and hole masks (B or 1, 1, H, W),
+    (1, H, W) or (H, W) in {0, 1} (float, int or bool). Returns ``(images4d, holes4d float,
+    was_3d)``. Raises :class:`BadInputError` (type, shape, channels, NaN/inf, range),
+    :class:`BadMaskError` (not binary, NaN, channels) or :class:`SizeMismatchError`.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise BadInputError(f"images must be a torch.Tensor (B, 3, H, W) in [0, 1], got {type(images).__name__}")
+    if not isinstance(hole_masks, torch.Tensor):
+        raise BadInputError(f"hole_masks must be a torch.Tensor (B, 1, H, W) in {{0, 1}}, got {type(hole_masks).__name__}")
+    was_3d = images.ndim == 3
+    if images.ndim not in (3, 4):
+        raise BadInputError(f"images must be (B, 3, H, W) or (3, H, W), got shape {tuple(images.shape)}")
+    img = images[None] if was_3d else images
+    if img.shape[1] != 3:
+        raise BadInputError(
+            f"images must have 3 colour channels (RGB), got {img.shape[1]} in shape {tuple(images.shape)}; "
+            "convert grayscale/RGBA photos to RGB first"
+        )
+    if not img.is_floating_point():
+        raise BadInputError(f"images must be float in [0, 1], got dtype {img.dtype}; divide uint8 images by 255")
+    if img.shape[0] == 0 or img.shape[-1] == 0 or img.shape[-2] == 0:
+        raise BadInputError(f"images is empty: shape {tuple(images.shape)}")
+    if not torch.isfinite(img).all():
+        raise BadInputError("images contain NaN or infinite values")
+    lo, hi = float(img.min()), float(img.max())
+    if lo < 0 or hi > 1:
+        raise BadInputError(
+            f"images must be in [0, 1], found values in [{lo:.3g}, {hi:.3g}] (images in [-1, 1] or 0..255?)"
+        )
+    m = hole_masks
+    if m.ndim == 2:
+        m = m[None, None]
+    elif m.ndim == 3:
+        m = m[None] if m.shape[0] == 1 else m[:, None]
+    if m.ndim != 4 or m.shape[1] != 1:
+        raise BadMaskError(f"hole_masks must be (B, 1, H, W) single-channel, got shape {tuple(hole_masks.shape)}")
+    if m.shape[-2:] != img.shape[-2:]:
+        raise SizeMismatchError(
+            f"hole mask size {tuple(m.shape[-2:])} differs from image size {tuple(img.shape[-2:])} (H, W)"
+        )
+    if m.shape[0] not in (1, img.shape[0]):
+        raise SizeMismatchError(f"{m.shape[0]} hole masks for {img.shape[0]} images")
+    m = m.to(img.dtype) if m.dtype == torch.bool or not m.is_floating_point() else m.to(img.dtype)
+    if not torch.isfinite(m).all():
+        raise BadMaskError("hole mask contains NaN or infinite values")
+    if not ((m == 0) | (m == 1)).all():
+        raise BadMaskError("hole mask must be binary {0, 1} with 1 = hole; threshold it first (e.g. mask > 0.5)")
+    if m.shape[0] != img.shape[0]:
+        m = m.expand(img.shape[0], -1, -1, -1)
+    return img, m, was_3d
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class TFillStages:
+    """Every intermediate result of one :meth:`TFill.stages` call (CPU-detachable, for teaching and tests).
+
+    Images are in [0, 1]; masks are hole masks (1 = hole) except ``token_mask`` (visible fraction
+    of each 16x16 patch, 1 = fully visible). Sizes: ``image``/``hole_mask`` and ``coarse_composite``,
+    ``refine_raw`` at the model resolution (short side ``fine_size``, multiples of 32);
+    ``fixed_image``/``fixed_hole``/``coarse_raw`` at ``fixed_size`` squared; ``final`` at the input resolution.
+    """
+
+    image: torch.Tensor
+    hole_mask: torch.Tensor
+    fixed_image: torch.Tensor
+    fixed_hole: torch.Tensor
+    tokens: torch.Tensor
+    token_mask: torch.Tensor
+    transformer_out: torch.Tensor
+    coarse_raw: torch.Tensor
+    coarse_composite: torch.Tensor
+    refine_raw: torch.Tensor
+    final: torch.Tensor
+
+
+def _generator(device: torch.device, seed: int | None) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    if seed is None:
+        gen.seed()  # fresh entropy; the global RNG is left alone
+    else:
+        gen.manual_seed(int(seed))
+    return gen
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoint files
+# ----------------------------------------------------------------------------------------------
+def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read one official ``latest_net_*.pth`` with ``weights_only=True``; a bad file -> :class:`BadWeightsError`."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling error, truncated zip, not a torch file ...
+        raise BadWeightsError(f"{where(path)} is not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BadWeightsError(f"{where(path)} does not hold a plain state dict of tensors (got {type(state).__name__})")
+    if state and all(k.startswith("module.") for k in state):  # saved from a DataParallel wrapper
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
+    """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys if ``state`` does not fit ``net``."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
+        for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if not (missing or unexpected or shapes):
+        return
+
+    def first(items: list[str]) -> str:
+        more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+        return ", ".join(items[:5]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {first(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {first(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches: {first(shapes)}")
+    raise BadWeightsError(
+        f"{where(path)} does not fit TFill network {name}: " + "; ".join(parts)
+        + ". Is it the right file, saved with the same options (--attn_G --add_noise, ngf, embed_dim, n_encoders)?"
+    )
+
+
+def infer_options(state_E: dict[str, torch.Tensor], state_T: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Widths of a checkpoint read from its E and T state dicts: ``ngf``, ``embed_dim``, ``n_encoders``."""
+    try:
+        ngf = int(state_E["encode.weight"].shape[0])
+        embed_dim = int(state_T["token_embed.weight"].shape[0])
+    except KeyError:
+        return {}
+    layers = {k.split(".")[2] for k in state_T if k.startswith("encoder_trans.layers.")}
+    return {"ngf": ngf, "embed_dim": embed_dim, "n_encoders": len(layers)}
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+# ----------------------------------------------------------------------------------------------
+class TFill(nn.Module):
+    """TFill (Zheng et al., CVPR 2022): transformer coarse stage + attention-aware refine stage.
+
+    Networks: ``net_E`` (:class:`DiffEncoder`), ``net_T`` (:class:`Transformer`), ``net_G``
+    (:class:`DiffDecoder`), ``net_G_Ref`` (:class:`RefinedGenerator`) and, with
+    ``discriminators=True``, ``net_D`` (StyleGAN2 D at ``fixed_size``) and ``net_D_Ref`` (at
+    ``fine_size``). ``TFill(config)`` / ``TFill(preset="tiny", ngf=8)`` builds random-initialised
+    networks with the official initialisation.
+
+    Training entry points (model space, gradients allowed): :meth:`coarse_stage`,
+    :meth:`refine_stage` and :meth:`forward`; conversions :func:`to_model_space` /
+    :func:`from_model_space`. Inference: :meth:`inpaint` and :meth:`stages` (project conventions).
+    """
+
+    def __init__(
+        self, config: TFillConfig | str | None = None, *, discriminators: bool = False, init: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        self.config = make_config(config, **options)
+        self.net_E = DiffEncoder(self.config)
+        self.net_T = Transformer(self.config)
+        self.net_G = DiffDecoder(self.config)
+        self.net_G_Ref = RefinedGenerator(self.config)
+        self.net_D: StyleDiscriminator | None = None
+        self.net_D_Ref: StyleDiscriminator | None = None
+        if discriminators:
+            self.add_discriminators()
+        if init:
+            for net in (self.net_E, self.net_G, self.net_G_Ref):
+                _official_init(net)
+        self.channels_last = False
+
+    # ------------------------------------------------------------------ construction / files
+    def add_discriminators(self) -> None:
+        """Build ``net_D`` (``fixed_size``) and ``net_D_Ref`` (``fine_size``) on the model's device."""
+        dev = self.device
+        self.net_D = StyleDiscriminator(self.config.fixed_size, self.config.ndf).to(dev)
+        self.net_D_Ref = StyleDiscriminator(self.config.fine_size, self.config.ndf).to(dev)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net_E.parameters()).device
+
+    def networks(self) -> Iterator[tuple[str, nn.Module]]:
+        """(name, module) of every built network, official names (E, T, G, G_Ref, D, D_Ref)."""
+        for name in GENERATOR_NETS + DISCRIMINATOR_NETS:
+            net = getattr(self, f"net_{name}")
+            if net is not None:
+                yield name, net
+
+    @classmethod
+    def from_official(
+        cls,
+        checkpoint_dir: str | Path | None = None,
+        *,
+        preset: str | None = None,
+        discriminators: bool = False,
+        device: str | torch.device | None = None,
+        **config: Any,
+    ) -> TFill:
+        """Load official (or our own) ``latest_net_{E,T,G,G_Ref}.pth`` strictly, with ``weights_only=True``.
+
+        ``checkpoint_dir``: the folder with the files; None looks up the weights registry entry
+        ``tfill-<preset>`` (default ``tfill-ffhq``). ``preset``/``config``: architecture options;
+        without them the widths (ngf, embed_dim, n_encoders) are read from the files. With
+        ``discriminators`` also ``latest_net_D.pth``/``latest_net_D_Ref.pth`` (training).
+        A missing file raises the registry's :class:`MissingWeightsError`; an unreadable file or a
+        key/shape mismatch raises :class:`BadWeightsError` naming the file and the first bad keys.
+        """
+        key = f"tfill-{preset or 'ffhq'}"
+        if preset == "tiny":
+            key = "tfill-ffhq"
+        folder = Path(checkpoint_dir).expanduser() if checkpoint_dir is not None else None
+        try:
+            folder = weights.locate(key, folder)
+        except MissingWeightsError as exc:
+            if folder is not None:
+                absent = [f for f in weights.TFILL_FILES if not (folder / f).is_file()]
+                raise MissingWeightsError(f"{where(folder)} lacks {', '.join(absent)}: {exc}") from None
+            raise
+        names = GENERATOR_NETS + (DISCRIMINATOR_NETS if discriminators else ())
+        for name in names:
+            if not (folder / NET_FILES[name]).is_file():
+                raise MissingWeightsError(
+                    f"missing {where(folder / NET_FILES[name])} (TFill network {name}, needed for training): "
+                    f"download it with the other TFill files from {weights.get(key).url}"
+                )
+        states = {name: load_state_file(folder / NET_FILES[name]) for name in names}
+        if preset is None and not {"ngf", "embed_dim", "n_encoders"} & set(config):
+            config = {**infer_options(states["E"], states["T"]), **config}
+        model = cls(preset, discriminators=discriminators, init=False, **config)
+        for name in names:
+            net = getattr(model, f"net_{name}")
+            path = folder / NET_FILES[name]
+            check_state_dict(net, states[name], path, name)
+            net.load_state_dict(states[name], strict=True)
+        model.eval()
+        return model.to(device) if device is not None else model
+
+    def load_official(self, checkpoint_dir: str | Path, *, names: tuple[str, ...] | None = None) -> TFill:
+        """Load ``latest_net_*.pth`` files from ``checkpoint_dir`` into the existing networks (strict)."""
+        folder = Path(checkpoint_dir)
+        for name, net in self.networks():
+            if names is not None and name not in names:
+                continue
+            path = folder / NET_FILES[name]
+            if not path.is_file():
+                raise MissingWeightsError(f"missing {where(path)} (TFill network {name})")
+            state = load_state_file(path)
+            check_state_dict(net, state, path, name)
+            net.load_state_dict(state, strict=True)
+        return self
+
+    def save(self, checkpoint_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+        """Write ``latest_net_<name>.pth`` for every built network (official layout: plain CPU state dicts).
+
+        Each file is written atomically; existing files raise :class:`OutputExistsError` unless
+        ``overwrite``. Returns the written paths.
+        """
+        folder = Path(checkpoint_dir)
+        written = []
+        for name, net in self.networks():
+            state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+            path = folder / NET_FILES[name]
+            with atomic_write(path, overwrite=overwrite) as tmp:
+                torch.save(state, tmp)
+            written.append(path)
+        return written
+
+    def use_channels_last(self, enabled: bool = True) -> TFill:
+        """Store weights and run activations channels-last (faster convolutions on most back-ends)."""
+        fmt = torch.channels_last if enabled else torch.contiguous_format
+        for _, net in self.networks():
+            net.to(memory_format=fmt)
+        self.channels_last = enabled
+        return self
+
+    # ------------------------------------------------------------------ model-space stages
+    def _fmt(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def coarse_stage(
+        self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Coarse stage in model space (differentiable; no inference_mode inside).
+
+        img (B, 3, H, W) in [-1, 1] (holes may hold anything); valid (B, 1, H, W) 1 = visible.
+        Returns ``fixed_image``/``fixed_mask`` (B, ., S, S) (S = fixed_size; the coarse loss target
+        space), ``tokens`` and ``token_mask`` (E), ``transformer_out`` (T), ``coarse_raw`` (G, (B, 3,
+        S, S) in (-1, 1)) and ``coarse_composite`` (B, 3, H, W).
+        """
+        s = self.config.fixed_size
+        img_m = valid * img
+        fixed_img = resize_bicubic_ac(img_m, (s, s)).clamp(-1, 1)
+        fixed_mask = (resize_bicubic_ac(valid, (s, s)) > 0.9).to(fixed_img.dtype)
+        tokens, token_mask = self.net_E(self._fmt(fixed_img), fixed_mask)
+        t_out = self.net_T(tokens, token_mask)
+        coarse_raw = self.net_G(t_out, valid, generator=generator)
+        up = resize_bicubic_ac(coarse_raw, tuple(img.shape[-2:])).clamp(-1, 1)
+        composite = valid * img + (1 - valid) * up
+        return {
+            "fixed_image": fixed_img, "fixed_mask": fixed_mask, "tokens": tokens, "token_mask": token_mask,
+            "transformer_out": t_out, "coarse_raw": coarse_raw, "coarse_composite": composite,
+        }
+
+    def refine_stage(
+        self, coarse_composite: torch.Tensor, img: torch.Tensor, valid: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Refine stage in model space (differentiable): ``refine_raw = G_Ref(coarse_composite, valid)``
+        (B, 3, H, W) in (-1, 1) and ``final_composite = valid*img + (1-valid)*refine_raw``.
+        H, W must be multiples of 2**down_layers (16)."""
+        refine_raw = self.net_G_Ref(self._fmt(coarse_composite), valid)
+        return {"refine_raw": refine_raw, "final_composite": valid * img + (1 - valid) * refine_raw}
+
+    def forward(
+        self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Both stages in model space (see :meth:`coarse_stage`, :meth:`refine_stage`); returns all outputs."""
+        out = self.coarse_stage(img, valid, generator=generator)
+        out.update(self.refine_stage(out["coarse_composite"], img, valid))
+        return out
+
+    # ------------------------------------------------------------------ project-space API
+    def _run(
+        self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
+        autocast_dtype: torch.dtype | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool, dict[str, torch.Tensor] | None, tuple, torch.Tensor]:
+        img, hole, was_3d = check_inputs(images, hole_masks)
+        dev = self.device
+        src_device = img.device
+        img_d = img.to(dev, torch.float32)
+        hole_d = hole.to(dev, torch.float32)
+        size = model_size(img.shape[-2], img.shape[-1], self.config.fine_size, self.config.multiple)
+        has_hole = hole_d.flatten(1).amax(dim=1) > 0
+        if not bool(has_hole.any()):
+            return img, hole, img.clone(), was_3d, None, size, has_hole
+        idx = has_hole.nonzero().flatten()
+        x = _resize_image(img_d[idx], size)
+        h = _resize_hole(hole_d[idx], size)
+        x_pm1, valid = to_model_space(x, h)
+        gen = _generator(dev, seed)
+        ctx = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
+        with ctx:
+            out = self.forward(self._fmt(x_pm1), valid, generator=gen)
+        out = {k: v.float() for k, v in out.items()}
+        out["_image"], out["_hole"] = x, h
+        generated = _resize_image(from_model_space(out["final_composite"]).contiguous(), tuple(img.shape[-2:]))
+        result = img_d.clone()
+        result[idx] = torch.where(hole_d[idx] > 0, generated, img_d[idx])
+        return img, hole, result.to(src_device), was_3d, out, size, has_hole
+
+    @torch.inference_mode()
+    def inpaint(
+        self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """Fill the holes of ``images``; known pixels are returned exactly unchanged.
+
+        images (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or (1, H, W))
+        in {0, 1}, **1 = hole**. Any H, W: the model runs at the official test size (short side
+        ``fine_size``, sides multiples of 32), the result is resized back and composited at the
+        input resolution: ``out = where(hole, generated, image)``. Returns the same shape, float32
+        in [0, 1], on the input's device.
+
+        ``seed``: makes the noise of G reproducible (a private ``torch.Generator``; the global RNG
+        is untouched); without it repeated calls differ only inside the holes.
+        ``autocast_dtype``: e.g. ``torch.bfloat16`` on GPU (the attention-aware layer stays fp32).
+        A sample whose mask has no hole is returned unchanged (the networks are skipped). An
+        all-hole mask is allowed: the whole picture is then invented from nothing but the model's
+        prior (expect a blurry, generic result). Bad input raises before any network runs
+        (see :func:`check_inputs`).
+        """
+        _, _, result, was_3d, *_ = self._run(images, hole_masks, seed, autocast_dtype)
+        return result[0] if was_3d else result
+
+    @torch.inference_mode()
+    def stages(
+        self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> TFillStages:
+        """Like :meth:`inpaint` but returns every intermediate (:class:`TFillStages`, batched tensors).
+
+        Requires at least one hole in every sample (otherwise there is nothing to show).
+        """
+        img, hole, result, _, out, _, has_hole = self._run(images, hole_masks, seed, autocast_dtype)
+        if out is None or not bool(has_hole.all()):
+            raise BadMaskError("stages() needs a hole in every mask (a mask without hole has no stages to show)")
+        return TFillStages(
+            image=out["_image"], hole_mask=out["_hole"],
+            fixed_image=from_model_space(out["fixed_image"]), fixed_hole=1 - out["fixed_mask"],
+            tokens=out["tokens"], token_mask=out["token_mask"], transformer_out=out["transformer_out"],
+            coarse_raw=from_model_space(out["coarse_raw"]),
+            coarse_composite=from_model_space(out["coarse_composite"]),
+            refine_raw=from_model_space(out["refine_raw"]), final=result,
+        )
+
+
+def _official_init(net: nn.Module) -> None:
+    """Official ``init_weights(kaiming)``: kaiming-normal (fan_in) on every conv/linear weight, zero biases."""
+    for module in net.modules():
+        name = type(module).__name__
+        if ("Conv" in name or "Linear" in name) and getattr(module, "weight", None) is not None:
+            nn.init.kaiming_normal_(module.weight, a=0, mode="fan_in")
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+
+__all__ = [
+    "NET_FILES", "TFill", "TFillStages", "check_inputs", "from_model_space", "model_size", "to_model_space",
+    "load_state_file", "check_state_dict", "infer_options",
+]

@@ -1,0 +1,146 @@
+"""G_Ref: TFill's refine network (official ``RefinedGenerator``) and its attention-aware layer.
+
+G_Ref takes the coarse composite (B, 3, H, W) in [-1, 1] (H, W multiples of 2**down_layers) and
+the visible mask (1 = visible) used only by :class:`AttnAware` at 1/8 resolution, and returns a
+refined image (B, 3, H, W) in (-1, 1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from triple_dots.tfill.config import TFillConfig
+from triple_dots.tfill.layers import DownSample, PartialConv2d, PixelwiseNorm, ResnetBlock, ToRGB, UpSample, leaky_relu
+
+
+class AttnAware(nn.Module):
+    """Attention-aware layer (2 heads): blends attention to visible encoder features and self-attention.
+
+    With S = q kᵀ/sqrt(C/2) over the N = h*w positions and m (B, 1, h, w) the visible mask:
+
+    * gates: ``softmax_2(weight_conv([max_j S*m (2 heads), max_j S*(1-m) (2 heads)]))`` per pixel;
+    * visible branch: logits ``S*m`` (S > 0) / ``S/(m+1e-8)`` (S <= 0), softmax, values = ``pre``
+      (encoder features, C channels, same h*w);
+    * hole branch: the same with ``1-m``, values = ``x``;
+    * ``to_out(cat[g_vis*context + g_hole*self, x])``.
+
+    Always computed in float32 (the ``/1e-8`` trick overflows in half precision), in chunks of
+    query rows so the (N, N) maps never need to exist whole.
+    Keys: ``query_conv.{0,2}``, ``key_conv.{0,2}``, ``weight``, ``to_out.*``.
+    """
+
+    def __init__(self, channels: int, num_heads: int = 2, chunk_rows: int = 1024) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = channels // num_heads
+        self.scale = self.head_dim**-0.5
+        self.chunk_rows = chunk_rows
+        self.query_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
+        self.key_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
+        self.weight = nn.Conv2d(num_heads * 2, 2, 1)
+        self.to_out = ResnetBlock(channels * 2, channels, 1)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = t.shape
+        return t.reshape(b, self.num_heads, self.head_dim, h * w).transpose(-1, -2)  # (B, heads, N, d)
+
+    def forward(self, x: torch.Tensor, pre: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x, pre (B, C, h, w); mask (B or 1, 1, h, w) visible in [0, 1] -> (B, C, h, w)."""
+        device_type = x.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            x, pre, mask = x.float(), pre.float(), mask.float()
+            b, c, h, w = x.shape
+            n = h * w
+            q = self._split(self.query_conv(x))
+            k = self._split(self.key_conv(x))
+            v = self._split(x)
+            pv = self._split(pre)
+            m = mask.expand(b, 1, h, w).reshape(b, 1, 1, n)
+            hole = 1 - m
+            inv_m = m + 1e-8
+            inv_hole = hole + 1e-8
+            kt = k.transpose(-1, -2)
+            gates_vis, gates_hole, ctx_parts, self_parts = [], [], [], []
+            for start in range(0, n, self.chunk_rows):
+                s = torch.matmul(q[:, :, start:start + self.chunk_rows], kt) * self.scale
+                sd = s.detach()
+                positive = s > 0
+                s_vis = s * m
+                gates_vis.append((sd * m).amax(dim=-1))
+                ctx_parts.append(torch.matmul(torch.where(positive, s_vis, s / inv_m).softmax(dim=-1), pv))
+                del s_vis
+                s_hole = s * hole
+                gates_hole.append((sd * hole).amax(dim=-1))
+                self_parts.append(torch.matmul(torch.where(positive, s_hole, s / inv_hole).softmax(dim=-1), v))
+                del s_hole, s, sd, positive
+            g = torch.cat([torch.cat(gates_vis, -1), torch.cat(gates_hole, -1)], dim=1).view(b, 2 * self.num_heads, h, w)
+            g = F.softmax(self.weight(g), dim=1)
+            context = torch.cat(ctx_parts, dim=2).transpose(-1, -2).reshape(b, c, h, w)
+            selfattn = torch.cat(self_parts, dim=2).transpose(-1, -2).reshape(b, c, h, w)
+            out = g[:, :1] * context + g[:, 1:] * selfattn
+            return self.to_out(torch.cat([out, x], dim=1))[0]
+
+
+class RefinedGenerator(nn.Module):
+    """Keys: ``encode``, ``down.{i}.{downsample.conv,block.j}``, ``mid.{i}``, ``up.{i}.{block,attn,out,upsample}``,
+    ``decode``. The attention-aware layer sits in ``up.{down_layers-3}`` and attends to the output
+    of ``down.2.downsample``."""
+
+    def __init__(self, config: TFillConfig) -> None:
+        super().__init__()
+        ngf, cap = config.ngf, config.embed_dim
+        self.attn_level = config.down_layers - 3
+        self.encode = PartialConv2d(config.img_nc, ngf, 3, padding=1)
+        self.down = nn.ModuleList()
+        dims: list[int] = []
+        dim = ngf
+        for _ in range(config.down_layers):
+            level = nn.Module()
+            dims.append(dim)
+            out_dim = min(dim * 2, cap)
+            level.downsample = DownSample(dim, 3)
+            level.block = nn.ModuleList(
+                ResnetBlock(dim if j == 0 else out_dim, out_dim, 3) for j in range(config.num_res_blocks)
+            )
+            self.down.append(level)
+            dim = out_dim
+        self.mid = nn.ModuleList(ResnetBlock(dim, dim, 3) for _ in range(config.mid_layers))
+        self.up = nn.ModuleList()
+        for i in range(config.down_layers):
+            level = nn.Module()
+            out_dim = max(dims[-i - 1], ngf)
+            level.block = nn.ModuleList(
+                ResnetBlock(dim if j == 0 else out_dim, out_dim, 3) for j in range(config.num_res_blocks)
+            )
+            if i == self.attn_level:
+                level.attn = AttnAware(out_dim)
+            level.out = ToRGB(out_dim, config.img_nc, upsample=i != 0)
+            level.upsample = UpSample(out_dim, 3)
+            self.up.append(level)
+            dim = out_dim
+        self.decode = ToRGB(dim, config.img_nc, upsample=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, 3, H, W) coarse composite in [-1, 1]; mask (B, 1, H, W) visible -> (B, 3, H, W) in (-1, 1)."""
+        x = self.encode(x)
+        pre = None
+        for i, level in enumerate(self.down):
+            x, _ = level.downsample(x)
+            if i == 2:
+                pre = x
+            for block in level.block:
+                x, _ = block(x)
+        for block in self.mid:
+            x, _ = block(x)
+        skip = None
+        for i, level in enumerate(self.up):
+            for block in level.block:
+                x, _ = block(x)
+            if i == self.attn_level:
+                m = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=True)
+                x = level.attn(x, pre, m)
+            skip = level.out(x, skip)
+            x = level.upsample(x)
+        return self.decode(x, skip)
