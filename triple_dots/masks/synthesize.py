@@ -1,0 +1,474 @@
+"""Put masks on photos: ``apply_mask`` for one image, ``synthesize_folder`` for many.
+
+A masked photo comes with a hole mask (1 = hole) built from the exact coverage the drawing
+used: every pixel the drawing changed is in the hole, anti-aliased fringe included, and the
+hole is then grown by ``margin`` pixels. Several faces get one mask each; the hole is the union.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from triple_dots.errors import BadInputError, NoFaceError, UnreadableImageError, where
+from triple_dots import images as _images
+from triple_dots.images import atomic_write_bytes, atomic_write_text, from_uint8, list_images
+from triple_dots.masks.geometry import head_turn
+from triple_dots.masks.landmarks import Face, as_rgb_uint8, detect_faces
+from triple_dots.masks.render import draw_mask
+from triple_dots.masks.shapes import MASK_TYPES, STYLES, TYPE_CHOICES, parse_hex
+
+#: Photos smaller than this (shorter side, pixels) cannot hold a face dlib can find.
+MIN_IMAGE_SIDE = 40
+
+
+@dataclass
+class MaskedFace:
+    """A photo wearing synthetic masks and its hole mask.
+
+    Attributes:
+        image: (3, H, W) float32 RGB in [0, 1], the photo with the mask(s) drawn on.
+        hole_mask: (1, H, W) float32 in {0, 1}, 1 = hole (covers every changed pixel + margin).
+        faces: the faces that got a mask (boxes + (68, 2) landmarks), left to right.
+        mask_type: the type drawn ("surgical", "n95", ...).
+        color: the base colour used, '#rrggbb'.
+        pattern: name of the texture image blended in, or None.
+        seed: the seed, or None.
+        margin: pixels the hole was grown by.
+        turns: per face ``(yaw_deg, variant)``.
+    """
+
+    image: torch.Tensor
+    hole_mask: torch.Tensor
+    faces: list[Face]
+    mask_type: str
+    color: str
+    pattern: str | None = None
+    seed: int | None = None
+    margin: int = 0
+    turns: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def hole_ratio(self) -> float:
+        """Fraction of the photo's pixels inside the hole."""
+        return float(self.hole_mask.mean())
+
+    def meta(self, source: str | Path | None = None) -> dict:
+        """The meta JSON record (see contracts: source, mask_type, colour, faces, hole ratio...)."""
+        h, w = self.image.shape[-2:]
+        return {
+            "source": str(source) if source is not None else None,
+            "mask_type": self.mask_type,
+            "color": self.color,
+            "pattern": self.pattern,
+            "seed": self.seed,
+            "margin": int(self.margin),
+            "hole_ratio": round(self.hole_ratio, 6),
+            "image_size": [int(w), int(h)],
+            "faces": [
+                {
+                    "box": [int(v) for v in f.box],
+                    "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks],
+                    "yaw_deg": float(yaw),
+                    "variant": variant,
+                    "score": round(float(f.score), 4),
+                }
+                for f, (yaw, variant) in zip(self.faces, self.turns)
+            ],
+        }
+
+
+@dataclass
+class _Result:
+    """The numpy form of a masked photo (what the folder runner writes)."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    hole: np.ndarray  # (H, W) bool
+    faces: list[Face]
+    mask_type: str
+    color: str
+    turns: list[tuple[float, str]]
+
+
+def _check_options(mask_type: str, color: str | None, pattern_weight: float, margin: int) -> None:
+    if mask_type not in MASK_TYPES and mask_type != "random":
+        raise BadInputError(f"unknown mask type {mask_type!r}; choose one of {', '.join(TYPE_CHOICES)}")
+    if color is not None:
+        try:
+            parse_hex(color)
+        except ValueError as exc:
+            raise BadInputError(f"--color: {exc}") from None
+    if not 0.0 <= pattern_weight <= 1.0:
+        raise BadInputError(f"pattern weight must be in [0, 1], got {pattern_weight}")
+    if margin < 0:
+        raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """A photo as (H, W, 3) uint8 RGB, EXIF-rotated; same rules and errors as ``images.read_image``.
+
+    8-bit RGB files skip the float round trip (the common case, and much faster on big photos).
+    """
+    img = _images._open(path)
+    if img.mode == "RGB":
+        return np.asarray(img)
+    return np.clip(np.round(_images._to_rgb_array(img) * 255.0), 0, 255).astype(np.uint8)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """(H, W, 3) RGB or (H, W) gray uint8 -> PNG bytes (fast zlib level 1; lossless)."""
+    arr = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")
+    return buf.tobytes()
+
+
+def load_pattern(path: str | Path) -> np.ndarray:
+    """A texture image as (h, w, 3) float32 RGB in [0, 1] (raises UnreadableImageError naming it)."""
+    return read_rgb(path).astype(np.float32) / 255.0
+
+
+def resolve_type(mask_type: str, seed: int | None) -> str:
+    """'random' -> one of :data:`MASK_TYPES` picked by ``seed`` (surgical when seed is None)."""
+    if mask_type != "random":
+        return mask_type
+    if seed is None:
+        return MASK_TYPES[0]
+    return MASK_TYPES[int(np.random.default_rng([seed, 7]).integers(len(MASK_TYPES)))]
+
+
+def _mask_array(
+    rgb: np.ndarray,
+    mask_type: str,
+    *,
+    seed: int | None,
+    margin: int,
+    color: str | None,
+    pattern: np.ndarray | None,
+    pattern_weight: float,
+    faces: Sequence[Face] | None,
+    detect_kwargs: dict,
+    source: str | Path | None,
+) -> _Result:
+    """Core of :func:`apply_mask` on a uint8 (H, W, 3) photo."""
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise NoFaceError(f"{where(source)} is only {w}x{h} pixels: too small to find a face "
+                          f"(needs at least {MIN_IMAGE_SIDE} px on the shorter side)")
+    if faces is None:
+        faces = detect_faces(rgb, **detect_kwargs)
+    if not faces:
+        raise NoFaceError(f"{where(source)}: no face found (dlib finds frontal faces of about 40 px and up; "
+                          "try upsample=1 / a larger photo)")
+    mask_type = resolve_type(mask_type, seed)
+    grayscale = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    rng = np.random.default_rng([seed, 1] if seed is not None else [0, 0])
+    if color is None:
+        style = STYLES[mask_type]
+        color = style.palette[int(rng.integers(len(style.palette)))] if seed is not None else style.palette[0]
+    photo = rgb.copy()
+    hole = np.zeros((h, w), bool)
+    turns = []
+    for face in faces:
+        drawn = draw_mask(photo, face.landmarks, mask_type, color=color, pattern=pattern,
+                          pattern_weight=pattern_weight, rng=rng, jitter=seed is not None, grayscale=grayscale)
+        x0, y0, x1, y1 = drawn.roi
+        hole[y0:y1, x0:x1] |= drawn.alpha > 0
+        t = head_turn(face.landmarks)
+        turns.append((t.yaw_deg, t.variant))
+    out = photo
+    hole |= (out != rgb).any(2)  # belt and braces: a changed pixel is always a hole pixel
+    if margin > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        hole = cv2.dilate(hole.astype(np.uint8), kernel) > 0
+    return _Result(image=out, hole=hole, faces=list(faces), mask_type=mask_type, color=color, turns=turns)
+
+
+def apply_mask(
+    image: torch.Tensor | np.ndarray,
+    mask_type: str = "surgical",
+    *,
+    seed: int | None = None,
+    margin: int = 0,
+    color: str | None = None,
+    pattern: str | Path | np.ndarray | None = None,
+    pattern_weight: float = 0.5,
+    faces: Sequence[Face] | None = None,
+    predictor_path: str | Path | None = None,
+    upsample: int | None = None,
+    min_face: float | None = None,
+    source: str | Path | None = None,
+) -> MaskedFace:
+    """Draw a synthetic mask on every face of ``image`` and return it with its hole mask.
+
+    Args:
+        image: (3, H, W) float tensor in [0, 1], or (H, W, 3) uint8 RGB array. Gray photos
+            (equal channels) get gray masks.
+        mask_type: one of ``surgical, n95, kn95, cloth, gas`` or ``random`` (picked by seed).
+        seed: None draws the type's default look; an int varies colour, shape and fabric
+            noise reproducibly.
+        margin: grow the hole by this many pixels (elliptical dilation).
+        color: '#rrggbb' base colour (default: the type's, or a palette colour by seed).
+        pattern: texture image (path or (h, w, 3) float array in [0, 1]) blended in with
+            ``pattern_weight`` in [0, 1].
+        faces: already detected faces (skips detection).
+        predictor_path, upsample, min_face: passed to :func:`detect_faces`.
+        source: file name used in error messages.
+
+    Returns:
+        :class:`MaskedFace`; ``.hole_mask`` covers every changed pixel plus ``margin``.
+
+    Raises:
+        NoFaceError: no plausible face (or an image under 40 px).
+    """
+    _check_options(mask_type, color, pattern_weight, margin)
+    pattern_name = None
+    if pattern is not None and not isinstance(pattern, np.ndarray):
+        pattern_name = str(pattern)
+        pattern = load_pattern(pattern)
+    elif isinstance(pattern, np.ndarray):
+        pattern_name = "<array>"
+        pattern = np.asarray(pattern, np.float32)
+        if pattern.ndim != 3 or pattern.shape[2] != 3:
+            raise BadInputError(f"pattern must be an (h, w, 3) RGB array, got shape {pattern.shape}")
+    rgb = as_rgb_uint8(image)
+    res = _mask_array(rgb, mask_type, seed=seed, margin=margin, color=color, pattern=pattern,
+                      pattern_weight=pattern_weight, faces=faces,
+                      detect_kwargs={"predictor_path": predictor_path, "upsample": upsample, "min_face": min_face},
+                      source=source)
+    return MaskedFace(
+        image=from_uint8(res.image),
+        hole_mask=torch.from_numpy(res.hole.astype(np.float32))[None],
+        faces=res.faces,
+        mask_type=res.mask_type,
+        color=res.color,
+        pattern=pattern_name,
+        seed=seed,
+        margin=margin,
+        turns=res.turns,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Folders
+# --------------------------------------------------------------------------------------
+@dataclass
+class FolderReport:
+    """What a folder run did. Names are output names (relative, without suffix)."""
+
+    written: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)  # name -> error message for skipped photos
+
+    @property
+    def skipped_bad(self) -> list[str]:
+        """Inputs that produced nothing because of a problem with the photo."""
+        return self.no_face + self.unreadable
+
+    def summary(self) -> str:
+        """One line: counts, then the names of problem files."""
+        parts = [f"wrote {len(self.written)}"]
+        if self.existing:
+            parts.append(f"skipped {len(self.existing)} existing (use --overwrite)")
+        if self.no_face:
+            parts.append(f"{len(self.no_face)} without a face: {', '.join(self.no_face)}")
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} unreadable: {', '.join(self.unreadable)}")
+        return "; ".join(parts)
+
+
+def output_names(photos: Sequence[Path], root: Path) -> list[str]:
+    """Output name per photo: its path relative to ``root`` without suffix ('sub/name').
+
+    Photos sharing a name in one folder (``a.jpg`` and ``a.png``) keep their suffix: ``a_jpg``.
+    """
+    rel = [p.relative_to(root) if p != root else Path(p.name) for p in photos]
+    stems = [r.with_suffix("").as_posix() for r in rel]
+    counts: dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    return [s if counts[s] == 1 else f"{s}_{r.suffix.lower().lstrip('.')}" for s, r in zip(stems, rel)]
+
+
+def photo_seed(seed: int | None, name: str) -> int | None:
+    """A per-photo seed that depends only on ``seed`` and the photo's name (not on worker order)."""
+    if seed is None:
+        return None
+    return int(zlib.crc32(f"{seed}:{name}".encode()) ^ (seed & 0xFFFFFFFF)) & 0x7FFFFFFF
+
+
+def meta_json(meta: dict) -> str:
+    """The meta record as JSON text: one top-level key per line, values compact."""
+    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in meta.items())
+    return "{\n" + body + "\n}\n"
+
+
+def _outputs(out: Path, name: str) -> tuple[Path, Path, Path]:
+    return out / "images" / f"{name}.png", out / "masks" / f"{name}.png", out / "meta" / f"{name}.json"
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    names: tuple[tuple[str, str], ...]  # (output name, mask type) pairs for this photo
+    out: str
+    seed: int | None
+    margin: int
+    color: str | None
+    pattern: str | None
+    pattern_weight: float
+    overwrite: bool
+
+
+def _run_job(job: _Job) -> list[tuple[str, str, str]]:
+    """Process one photo; returns (name, status, detail) with status written/existing/no_face/unreadable."""
+    out = Path(job.out)
+    todo = []
+    results = []
+    for name, mtype in job.names:
+        paths = _outputs(out, name)
+        if not job.overwrite and any(p.exists() for p in paths):
+            results.append((name, "existing", ""))
+        else:
+            todo.append((name, mtype))
+    if not todo:
+        return results
+    try:
+        rgb = read_rgb(job.path)
+        pattern = load_pattern(job.pattern) if job.pattern else None
+        faces = None
+        for name, mtype in todo:
+            seed = photo_seed(job.seed, name)
+            res = _mask_array(rgb, mtype, seed=seed, margin=job.margin, color=job.color, pattern=pattern,
+                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={}, source=job.path)
+            faces = res.faces  # detect once per photo, even for several mask types
+            masked = MaskedFace(image=torch.empty(3, *rgb.shape[:2]), hole_mask=torch.empty(0), faces=res.faces,
+                                mask_type=res.mask_type, color=res.color, pattern=job.pattern, seed=seed,
+                                margin=job.margin, turns=res.turns)
+            meta = masked.meta(job.path)
+            meta["hole_ratio"] = round(float(res.hole.mean()), 6)
+            img_p, mask_p, meta_p = _outputs(out, name)
+            atomic_write_bytes(img_p, encode_png(res.image), overwrite=job.overwrite)
+            atomic_write_bytes(mask_p, encode_png(res.hole.astype(np.uint8) * 255), overwrite=job.overwrite)
+            atomic_write_text(meta_p, meta_json(meta), overwrite=job.overwrite)
+            results.append((name, "written", ""))
+    except NoFaceError as exc:
+        results.extend((name, "no_face", str(exc)) for name, _ in todo if name not in {r[0] for r in results})
+    except UnreadableImageError as exc:
+        results.extend((name, "unreadable", str(exc)) for name, _ in todo if name not in {r[0] for r in results})
+    return results
+
+
+def _init_worker() -> None:
+    """Load the dlib models once per worker process."""
+    from triple_dots.masks.landmarks import load_detector, load_predictor
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    load_predictor()
+    load_detector()
+
+
+def check_output_location(input_path: Path, out: Path) -> None:
+    """Refuse an output folder inside (or equal to) the input folder, or an output that is a file."""
+    src, dst = input_path.resolve(), out.resolve()
+    if dst.exists() and not dst.is_dir():
+        raise BadInputError(f"output {where(out)} exists and is not a folder")
+    if src.is_dir() and (dst == src or src in dst.parents):
+        raise BadInputError(
+            f"output folder {where(out)} is inside the input folder {where(input_path)}: the outputs would be "
+            "read as inputs next time; choose a folder outside it"
+        )
+
+
+def synthesize_folder(
+    input_path: str | Path,
+    out: str | Path,
+    *,
+    mask_type: str = "surgical",
+    seed: int | None = None,
+    margin: int = 0,
+    color: str | None = None,
+    pattern: str | Path | None = None,
+    pattern_weight: float = 0.5,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> FolderReport:
+    """Mask every photo of ``input_path`` (a photo or a folder, searched recursively).
+
+    Writes ``out/images/NAME.png``, ``out/masks/NAME.png`` (255 = hole) and
+    ``out/meta/NAME.json``; with ``mask_type="all"`` one set per type named ``NAME_<type>``.
+    Existing outputs are skipped unless ``overwrite``. In a folder, photos without a face and
+    unreadable files are skipped and listed in the report; a single photo raises
+    ``NoFaceError`` / ``UnreadableImageError`` instead. Results do not depend on ``workers``.
+    """
+    input_path, out = Path(input_path), Path(out)
+    if not input_path.exists():
+        raise BadInputError(f"input {where(input_path)} does not exist")
+    _check_options("surgical" if mask_type == "all" else mask_type, color, pattern_weight, margin)
+    if workers < 1:
+        raise BadInputError(f"workers must be >= 1, got {workers}")
+    check_output_location(input_path, out)
+    if pattern is not None:
+        load_pattern(pattern)  # fail early, naming the file
+    photos = list_images(input_path)
+    if not photos:
+        raise BadInputError(f"no photos (.jpg .jpeg .png .webp ...) found in {where(input_path)}")
+    root = input_path if input_path.is_dir() else input_path.parent
+    names = output_names(photos, root)
+    types = list(MASK_TYPES) if mask_type == "all" else [mask_type]
+    jobs = [
+        _Job(path=str(p), names=tuple((f"{n}_{t}" if mask_type == "all" else n, t) for t in types), out=str(out),
+             seed=seed, margin=margin, color=color, pattern=str(pattern) if pattern else None,
+             pattern_weight=pattern_weight, overwrite=overwrite)
+        for p, n in zip(photos, names)
+    ]
+    from tqdm.auto import tqdm
+
+    report = FolderReport()
+    bar = tqdm(total=len(jobs), desc="masking", unit="photo", disable=not progress)
+    if workers == 1 or len(jobs) == 1:
+        _init_worker_light()
+        results = (_run_job(j) for j in jobs)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
+                                   initializer=_init_worker)
+        results = pool.map(_run_job, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers))))
+    try:
+        for res in results:
+            for name, status, detail in res:
+                getattr(report, status).append(name)
+                if detail:
+                    report.details[name] = detail
+            bar.update(1)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if input_path.is_file() and report.skipped_bad:
+        name = report.skipped_bad[0]
+        error = NoFaceError if report.no_face else UnreadableImageError
+        raise error(report.details.get(name, f"{where(input_path)}: no output"))
+    return report
+
+
+def _init_worker_light() -> None:
+    from triple_dots.masks.landmarks import load_predictor
+
+    load_predictor()
+
+
