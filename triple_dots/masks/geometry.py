@@ -220,6 +220,9 @@ def build_outline(m: FaceMeasures, spec: OutlineSpec, *, jitter: np.ndarray | No
                  (xs - m.ridge_x) / max(c[0] - m.ridge_x, 1e-6))
     t = np.clip(t, 0, 1)
     ys = peak_y + (side_y - peak_y) * t**spec.curve
+    # Never up into the eyes: stay a tenth of the nose length below the lower eyelids.
+    eye_low = float(u[[40, 41, 46, 47], 1].max())
+    ys = np.maximum(ys, eye_low + 0.1 * N)
     # Keep the corners exactly on the jaw hits.
     ys[0], ys[-1] = a[1], c[1]
     top = np.stack([xs, ys], 1)

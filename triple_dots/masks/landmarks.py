@@ -192,9 +192,15 @@ def asymmetry(landmarks: np.ndarray) -> float:
 
 
 def _region_mean(gray: np.ndarray, poly: np.ndarray) -> float:
-    m = np.zeros(gray.shape, np.uint8)
-    cv2.fillPoly(m, [np.round(poly).astype(np.int32)], 1)
-    vals = gray[m > 0]
+    pts = np.round(poly).astype(np.int32)
+    x0, y0 = np.maximum(pts.min(0), 0)
+    x1, y1 = pts.max(0) + 1
+    crop = gray[y0:y1, x0:x1]
+    if crop.size == 0:
+        return float("nan")
+    m = np.zeros(crop.shape, np.uint8)
+    cv2.fillPoly(m, [pts - np.array([x0, y0])], 1)
+    vals = crop[m > 0]
     return float(vals.mean()) if vals.size else float("nan")
 
 
@@ -293,7 +299,7 @@ def detect_faces(
 
     import dlib
 
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    gray = None
     faces = []
     for rect, score in zip(rects, scores):
         x0, y0 = rect.left() / scale, rect.top() / scale
@@ -302,6 +308,8 @@ def detect_faces(
         shape = predictor(rgb, full)
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         box = (max(0, int(round(x0))), max(0, int(round(y0))), min(w, int(round(x1))), min(h, int(round(y1))))
+        if gray is None and score < CONFIDENT_SCORE:
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # only weak detections need it
         if not keep_implausible and plausibility_problems(pts, box, float(score), gray):
             continue
         faces.append(Face(box=box, landmarks=pts, score=float(score)))

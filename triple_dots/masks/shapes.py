@@ -74,7 +74,7 @@ STYLES: dict[str, MaskStyle] = {
     ),
     "gas": MaskStyle(
         name="gas",
-        outline=OutlineSpec(peak=0.10, side=0.55, curve=2.2, side_out=0.07, far_out=0.02, chin_drop=0.32),
+        outline=OutlineSpec(peak=0.30, side=0.66, curve=1.8, side_out=0.07, far_out=0.02, chin_drop=0.32),
         palette=("#3a3c3f", "#4a4f3a", "#2c2d2f"),
         strap_color="#1d1d1f",
         straps="head",
