@@ -36,7 +36,7 @@ CHIN = 8
 #: dlib's HOG detector scans an 80 x 80 window: faces smaller than this are missed at scale 1.
 DETECTOR_WINDOW_PX = 80
 #: The smallest face (pixels) we look for by default, as a fraction of the shorter image side.
-DEFAULT_MIN_FACE_FRACTION = 0.12
+DEFAULT_MIN_FACE_FRACTION = 0.15
 #: The detector never sees more than this many pixels (the scale is reduced to fit).
 MAX_DETECTION_PIXELS = 4_000_000
 #: Detections scoring at least this are accepted on geometry alone; weaker ones must also
@@ -145,14 +145,14 @@ def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
 def detection_scale(height: int, width: int, min_face: float | None = None) -> float:
     """Resize factor for the detector so that a face of ``min_face`` pixels fills dlib's 80 px window.
 
-    ``min_face`` defaults to 12 % of the shorter image side (at least 40 px). Large photos are
+    ``min_face`` defaults to 15 % of the shorter image side (at least 40 px). Large photos are
     shrunk (fast), small ones enlarged (finds small faces); at most 4 MP reach the detector.
     """
     if min_face is None:
         min_face = max(40.0, DEFAULT_MIN_FACE_FRACTION * min(height, width))
     if min_face <= 0:
         raise BadInputError(f"min_face must be positive, got {min_face}")
-    scale = 1.1 * DETECTOR_WINDOW_PX / float(min_face)
+    scale = DETECTOR_WINDOW_PX / float(min_face)
     cap = (MAX_DETECTION_PIXELS / float(height * width)) ** 0.5
     return float(min(scale, cap, 4.0))
 

@@ -125,9 +125,12 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def encode_png(array: np.ndarray) -> bytes:
-    """(H, W, 3) RGB or (H, W) gray uint8 -> PNG bytes (fast zlib level 1; lossless)."""
+    """(H, W, 3) RGB or (H, W) gray uint8 -> PNG bytes (lossless; zlib level 1, "up" filter, run-length strategy: fast)."""
     arr = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.10: one fixed filter is ~2x faster than adaptive
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, buf = cv2.imencode(".png", arr, params)
     if not ok:
         raise RuntimeError("OpenCV could not encode a PNG")
     return buf.tobytes()
@@ -179,15 +182,18 @@ def _mask_array(
     photo = rgb.copy()
     hole = np.zeros((h, w), bool)
     turns = []
+    rois = []
     for face in faces:
         drawn = draw_mask(photo, face.landmarks, mask_type, color=color, pattern=pattern,
                           pattern_weight=pattern_weight, rng=rng, jitter=seed is not None, grayscale=grayscale)
         x0, y0, x1, y1 = drawn.roi
         hole[y0:y1, x0:x1] |= drawn.alpha > 0
+        rois.append(drawn.roi)
         t = head_turn(face.landmarks)
         turns.append((t.yaw_deg, t.variant))
     out = photo
-    hole |= (out != rgb).any(2)  # belt and braces: a changed pixel is always a hole pixel
+    for x0, y0, x1, y1 in rois:  # belt and braces: a changed pixel is always a hole pixel
+        hole[y0:y1, x0:x1] |= (out[y0:y1, x0:x1] != rgb[y0:y1, x0:x1]).any(2)
     if margin > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
         hole = cv2.dilate(hole.astype(np.uint8), kernel) > 0
