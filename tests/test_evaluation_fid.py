@@ -61,6 +61,9 @@ def test_fid_equals_pytorch_fid(tmp_path, inception_file, folders, monkeypatch):
     ours = fidmod.fid(real, fake, dims=768, weights_path=inception_file, cache_dir=tmp_path / "cache")
     assert ref > 1.0, f"reference FID {ref} is ~0: the stand-in Inception weights are degenerate"
     assert ours == pytest.approx(ref, abs=1e-3)
+    theirs_distance = fidmod.fid(real, fake, dims=768, weights_path=inception_file, cache_dir=tmp_path / "cache",
+                                 method="pytorch-fid")
+    assert theirs_distance == pytest.approx(ref, abs=1e-3)
     # weights found through torch hub's cache (where pytorch-fid keeps them) without an explicit path
     monkeypatch.setenv("TRIPLE_DOTS_HOME", str(tmp_path / "empty_home"))
     again = fidmod.fid(real, fake, dims=768, cache_dir=tmp_path / "cache2")
@@ -127,6 +130,18 @@ def test_missing_and_bad_weights(tmp_path, monkeypatch):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(BadWeightsError, match="junk.pth"):
         fidmod.build_inception(2048, junk)
+
+
+@pytest.mark.parametrize(("n1", "n2", "d"), [(8, 12, 256), (300, 200, 64)])
+def test_exact_frechet_equals_pytorch_fid_formula(n1, n2, d):
+    """Both regimes (N < dims: activation factors; N > dims: eigen factors) match pytorch-fid's sqrtm."""
+    rng = np.random.default_rng(n1)
+    a = np.abs(rng.normal(size=(n1, d))) * 0.3
+    b = np.abs(rng.normal(loc=0.5, size=(n2, d))) * 0.3
+    ref = fidmod.fid_from_activations(a, b, method="pytorch-fid")
+    assert ref > 0.5
+    assert fidmod.fid_from_activations(a, b) == pytest.approx(ref, abs=1e-3)
+    assert fidmod.fid_from_activations(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_kid_hand_checked():

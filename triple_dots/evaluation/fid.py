@@ -6,6 +6,11 @@ The network is ``pytorch_fid.inception.InceptionV3`` and the distance is
 registry key ``"fid-inception"`` (our weights folder, or torch hub's cache where
 pytorch-fid itself keeps them) or an explicit path; nothing is downloaded.
 
+The Fréchet distance is computed exactly from the activations (see
+:func:`frechet_distance_exact`), equal to pytorch-fid's ``calculate_frechet_distance`` to
+~1e-5 but thousands of times faster than its 2048 x 2048 ``sqrtm``; ``method="pytorch-fid"``
+calls pytorch-fid's function itself.
+
 Images are read as (3, H, W) float in [0, 1] (EXIF orientation applied), resized to
 299 x 299 bilinearly exactly as pytorch-fid does, one image at a time, so folders may
 mix sizes. Activations of a folder are cached on disk, keyed by the content hash of its
@@ -274,8 +279,43 @@ def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(acts, axis=0), np.cov(acts, rowvar=False)
 
 
-def fid_from_activations(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
-    """FID between two activation sets (N, dims) with pytorch-fid's ``calculate_frechet_distance``."""
+def _factor(acts: np.ndarray) -> np.ndarray:
+    """A (dims, k) matrix F with F @ F.T == np.cov(acts, rowvar=False) (k = min(N - 1 + 1, dims))."""
+    n, d = acts.shape
+    centred = acts - acts.mean(axis=0)
+    if n <= d:
+        return centred.T / np.sqrt(n - 1)
+    w, v = np.linalg.eigh(np.cov(acts, rowvar=False))
+    return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+def frechet_distance_exact(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
+    """The Fréchet distance of pytorch-fid, computed from activations without ``scipy.linalg.sqrtm``.
+
+    ``tr sqrt(S1 S2)`` equals the nuclear norm (sum of singular values) of ``F1.T @ F2`` for any
+    factors ``S = F F.T``; with F the centred activations / sqrt(N - 1) this is an (N1, N2)
+    problem instead of a 2048 x 2048 matrix square root: the same number (to ~1e-5 on the
+    tests) in milliseconds instead of tens of seconds, and without its singular-matrix trouble.
+    """
+    f1, f2 = _factor(acts_a), _factor(acts_b)
+    tr_covmean = float(np.linalg.svd(f1.T @ f2, compute_uv=False).sum())
+    diff = acts_a.mean(axis=0) - acts_b.mean(axis=0)
+    return float(diff @ diff + (f1 * f1).sum() + (f2 * f2).sum() - 2.0 * tr_covmean)
+
+
+def fid_from_activations(acts_a: np.ndarray, acts_b: np.ndarray, *, method: str = "exact") -> float:
+    """FID between two activation sets (N, dims).
+
+    ``method="exact"`` (default): :func:`frechet_distance_exact`, fast and exact.
+    ``method="pytorch-fid"``: ``pytorch_fid.fid_score.calculate_frechet_distance`` on the
+    mean/covariance (scipy ``sqrtm``; ~20-60 s for 2048 dims on 2 CPU cores). Both agree to 1e-3.
+    """
+    if len(acts_a) < 2 or len(acts_b) < 2:
+        raise BadInputError(f"FID needs at least 2 images per set, got {len(acts_a)} and {len(acts_b)}")
+    if method == "exact":
+        return frechet_distance_exact(np.asarray(acts_a, np.float64), np.asarray(acts_b, np.float64))
+    if method != "pytorch-fid":
+        raise BadInputError(f"method must be 'exact' or 'pytorch-fid', got {method!r}")
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     mu1, s1 = statistics(acts_a)
@@ -297,6 +337,7 @@ def fid(
     use_cache: bool = True,
     device: str = "cpu",
     encoder: FIDEncoder | None = None,
+    method: str = "exact",
 ) -> float:
     """FID between two folders (or lists of image files). Lower is better; 0 = same statistics.
 
@@ -311,4 +352,4 @@ def fid(
             return enc.encode_folder(x)
         return enc.encode_files(list(x))
 
-    return fid_from_activations(acts(real), acts(fake))
+    return fid_from_activations(acts(real), acts(fake), method=method)

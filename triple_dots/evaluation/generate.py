@@ -1,0 +1,76 @@
+"""Produce the images to evaluate: from a TFill checkpoint folder, or the OpenCV Telea baseline.
+
+Outputs are written as ``OUT/<stem>.png`` (atomic, no overwrite unless asked), so every model
+ends up as a folder of generated images matched to the test set by stem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from triple_dots import weights
+from triple_dots.evaluation.testset import TestSet
+from triple_dots.images import from_uint8, mask_to_uint8, to_uint8, write_image
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    """True when ``path`` holds a TFill checkpoint (``latest_net_{E,T,G,G_Ref}.pth``)."""
+    p = Path(path)
+    return p.is_dir() and all((p / f).is_file() for f in weights.TFILL_FILES)
+
+
+def telea(image: torch.Tensor, hole_mask: torch.Tensor, radius: int = 3) -> torch.Tensor:
+    """OpenCV's Telea inpainting (the classical baseline): (3, H, W) [0, 1], hole 1 -> (3, H, W) [0, 1]."""
+    import cv2
+
+    src = np.ascontiguousarray(to_uint8(image * (1 - hole_mask)))
+    out = cv2.inpaint(src, mask_to_uint8(hole_mask), radius, cv2.INPAINT_TELEA)
+    return from_uint8(out)
+
+
+def load_tfill(checkpoint_dir: str | Path, config: Mapping[str, Any] | None = None,
+               device: str = "cpu") -> torch.nn.Module:
+    """``TFill.from_official(checkpoint_dir, **config)`` (widths read from the files when not given)."""
+    from triple_dots.tfill import TFill
+
+    return TFill.from_official(checkpoint_dir, device=device, **dict(config or {}))
+
+
+def tfill_outputs(model: torch.nn.Module, test_set: TestSet, *, seed: int = 0,
+                  progress: bool = True) -> Iterator[torch.Tensor]:
+    """Inpaint each test image (one at a time: sizes may differ); yields (3, H, W) [0, 1] on CPU."""
+    for i in tqdm(range(len(test_set)), desc="TFill inpaint", unit="img", disable=not progress):
+        img, hole = test_set.load(i)
+        dev = next(model.parameters()).device
+        out = model.inpaint(img[None].to(dev), hole[None].to(dev), seed=seed + i)[0]
+        yield out.detach().cpu().clamp(0, 1)
+
+
+def write_outputs(images: Iterator[torch.Tensor], test_set: TestSet, out_dir: str | Path, *,
+                  overwrite: bool = False) -> Path:
+    """Write generated images as ``out_dir/<stem>.png`` in test-set order. Returns ``out_dir``."""
+    out = Path(out_dir)
+    for name, img in zip(test_set.names, images, strict=True):
+        write_image(out / f"{name}.png", img, overwrite=overwrite)
+    return out
+
+
+def generate_telea(test_set: TestSet, out_dir: str | Path, *, radius: int = 3, overwrite: bool = False) -> Path:
+    """Telea baseline for every test image into ``out_dir``."""
+    return write_outputs((telea(*test_set.load(i), radius) for i in range(len(test_set))), test_set, out_dir,
+                         overwrite=overwrite)
+
+
+def generate_tfill(checkpoint_dir: str | Path, test_set: TestSet, out_dir: str | Path, *,
+                   config: Mapping[str, Any] | None = None, seed: int = 0, device: str = "cpu",
+                   overwrite: bool = False, progress: bool = True) -> Path:
+    """Inpaint the test set with a TFill checkpoint folder into ``out_dir``."""
+    model = load_tfill(checkpoint_dir, config, device)
+    return write_outputs(tfill_outputs(model, test_set, seed=seed, progress=progress), test_set, out_dir,
+                         overwrite=overwrite)

@@ -1,0 +1,280 @@
+"""Evaluate generated images against a test set: every metric, per image, per model and per band.
+
+:class:`Evaluator` loads each metric model once (FID Inception, LPIPS, dlib face embedder),
+caches what depends only on the test set (real activations, true faces and their embeddings),
+and scores any number of models on the same test set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
+from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, hole_ratio, mean_ignoring_nan
+from triple_dots.evaluation.testset import TestSet
+from triple_dots.images import from_uint8, read_image, to_uint8
+
+#: Every metric name and whether higher is better.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "fid": False, "kid": False,
+    "psnr": True, "psnr_hole": True, "ssim": True, "ssim_hole": True,
+    "lpips": False, "lpips_hole": False, "identity": True,
+}
+#: Metric groups a user can ask for.
+METRIC_GROUPS: tuple[str, ...] = ("fid", "kid", "psnr", "ssim", "lpips", "identity")
+PAIRED_KEYS: tuple[str, ...] = ("psnr", "psnr_hole", "ssim", "ssim_hole", "lpips", "lpips_hole", "identity")
+
+#: sha256 prefixes of the real pretrained files (the torch-hub file-name convention).
+OFFICIAL_PREFIXES = {"fid": "6726825d", "alex": "7be5be79", "vgg": "397923af"}
+
+
+@dataclass
+class ModelResult:
+    """Scores of one model on a test set.
+
+    ``summary``: set-level numbers (n, fid, kid_mean, kid_std, means of the paired metrics,
+    identity_no_face); ``per_image``: one dict per image (name, hole_ratio, band, metrics);
+    ``bands``: per mask-ratio band means plus KID where the band has >= 2 images.
+    """
+
+    name: str
+    summary: dict[str, Any]
+    per_image: list[dict[str, Any]]
+    bands: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "summary": self.summary, "bands": self.bands, "per_image": self.per_image}
+
+
+class Evaluator:
+    """Scores generated images against one :class:`TestSet`.
+
+    Args:
+        test_set: ground truths and hole masks.
+        metrics: subset of :data:`METRIC_GROUPS` (``fid``, ``kid``, ``psnr``, ``ssim``, ``lpips``,
+            ``identity``). Every requested metric's weights must be present (no silent skip):
+            FID/KID need ``fid_weights`` or the registry's ``"fid-inception"``; LPIPS needs the
+            ``"alexnet"``/``"vgg16"`` backbone (``lpips_backbone``); identity needs dlib's model.
+        dims: FID feature dimension (2048 standard). cache_dir: FID activation cache folder.
+        kid_subset_size / kid_subsets: KID subsets (size capped at the set size).
+    """
+
+    def __init__(
+        self,
+        test_set: TestSet,
+        *,
+        metrics: Sequence[str] = METRIC_GROUPS,
+        dims: int = 2048,
+        fid_weights: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        lpips_net: str = "alex",
+        lpips_backbone: str | Path | None = None,
+        identity_model: str | Path | None = None,
+        kid_subset_size: int = 1000,
+        kid_subsets: int = 100,
+        device: str = "cpu",
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        bad = sorted(set(metrics) - set(METRIC_GROUPS))
+        if bad:
+            raise BadInputError(f"unknown metric(s) {bad}; choose from {', '.join(METRIC_GROUPS)}")
+        self.test_set = test_set
+        self.metrics = tuple(m for m in METRIC_GROUPS if m in metrics)
+        self.kid_subset_size, self.kid_subsets, self.seed = kid_subset_size, kid_subsets, seed
+        self.progress = progress
+        self.device = device
+        self.notes: dict[str, Any] = {}
+        self.encoder = None
+        self.lpips_model = None
+        self.embedder = None
+        # load every requested model first: a missing weight file stops us before any work
+        if {"fid", "kid"} & set(self.metrics):
+            from triple_dots.evaluation.fid import FIDEncoder, weights_hash
+
+            self.encoder = FIDEncoder(dims=dims, weights_path=fid_weights, cache_dir=cache_dir, device=device,
+                                      progress=progress)
+            wh = weights_hash(self.encoder._path)
+            self.notes["fid_weights"] = {"path": str(self.encoder._path), "sha256": wh,
+                                         "official": wh.startswith(OFFICIAL_PREFIXES["fid"]), "dims": dims}
+        if "lpips" in self.metrics:
+            from triple_dots.evaluation.fid import weights_hash
+            from triple_dots.evaluation.paired import load_lpips
+
+            self.lpips_model = load_lpips(lpips_net, lpips_backbone, device=device)
+            wh = weights_hash(self.lpips_model.backbone_path)
+            self.notes["lpips_backbone"] = {"net": lpips_net, "path": str(self.lpips_model.backbone_path),
+                                            "official": wh.startswith(OFFICIAL_PREFIXES[lpips_net])}
+        if "identity" in self.metrics:
+            from triple_dots.evaluation.identity import FaceEmbedder
+
+            self.embedder = FaceEmbedder(identity_model)
+            self.notes["identity_model"] = str(self.embedder.path)
+        self._real_acts: np.ndarray | None = None
+        self._real_faces: list[tuple[Any, np.ndarray] | None] | None = None
+        self._ratios = [hole_ratio(test_set.load(i)[1]) for i in range(len(test_set))]
+
+    # ------------------------------------------------------------------ test-set side (cached)
+    def real_activations(self) -> np.ndarray:
+        if self._real_acts is None:
+            assert self.encoder is not None
+            self._real_acts = self.encoder.encode_files([s["real"] for s in self.test_set.samples])
+        return self._real_acts
+
+    def _real_face(self, i: int) -> tuple[Any, np.ndarray] | None:
+        """((box, landmarks), embedding) of the true face of sample i, or None when no face is found."""
+        from triple_dots.evaluation.identity import find_landmarks
+
+        if self._real_faces is None:
+            self._real_faces = [None] * len(self.test_set)
+            self._face_done = [False] * len(self.test_set)
+        if not self._face_done[i]:
+            arr = to_uint8(self.test_set.load(i)[0])
+            try:
+                face = find_landmarks(arr)
+                self._real_faces[i] = (face, self.embedder.embed(arr, face))  # type: ignore[union-attr]
+            except NoFaceError:
+                self._real_faces[i] = None
+            self._face_done[i] = True
+        return self._real_faces[i]
+
+    # ------------------------------------------------------------------ scoring
+    def _fakes(self, fakes: str | Path | Sequence[str | Path] | Sequence[torch.Tensor]) -> list[Any]:
+        """Normalise the generated images to a list in test-set order (paths or tensors)."""
+        if isinstance(fakes, (str, Path)):
+            return self.match_folder(fakes)
+        fakes = list(fakes)
+        if len(fakes) != len(self.test_set):
+            raise BadInputError(f"{len(fakes)} generated images for {len(self.test_set)} test images")
+        return fakes
+
+    def match_folder(self, folder: str | Path) -> list[Path]:
+        """The generated file for every test image, by stem, checked before any work.
+
+        A missing, duplicated, unreadable or wrongly sized file raises one error listing all of
+        them by name. Extra files (e.g. outputs for other splits) are listed in
+        ``self.notes["ignored_files"]`` and a warning, and not scored.
+        """
+        import warnings
+
+        from triple_dots.evaluation.pairs import _index, _probe
+
+        problems: list[str] = []
+        if not Path(folder).is_dir():
+            raise BadInputError(f"{where(folder)} is not a folder of generated images")
+        index = _index(Path(folder), "generated", problems)
+        out: list[Path] = []
+        for smp in self.test_set.samples:
+            f = index.get(smp.name)
+            if f is None:
+                problems.append(f"no generated image for '{smp.name}' in {where(folder)}")
+                continue
+            size, err = _probe(f)
+            ref, _ = _probe(smp["real"])
+            if err:
+                problems.append(f"generated/{f.name}: {err}")
+            elif size != ref:
+                problems.append(f"size mismatch for '{smp.name}': generated/{f.name} {size[0]}x{size[1]}, "
+                                f"ground truth {ref[0]}x{ref[1]}")
+            out.append(f)
+        if problems:
+            raise BadInputError(
+                f"{len(problems)} problem(s) with generated images in {where(folder)}, nothing was computed:\n  "
+                + "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+            )
+        extra = sorted(set(index) - set(self.test_set.names))
+        if extra:
+            self.notes.setdefault("ignored_files", {})[str(folder)] = extra
+            warnings.warn(f"{len(extra)} file(s) in {folder} are not in the test set and are ignored: "
+                          f"{', '.join(extra[:10])}", stacklevel=2)
+        return out
+
+    def evaluate(self, name: str, fakes: str | Path | Sequence[str | Path] | Sequence[torch.Tensor]) -> ModelResult:
+        """Score one model's outputs: a folder (matched by stem), a list of files, or tensors in test order.
+
+        Tensors ((3, H, W) float [0, 1]) are quantised to 8 bits first, like a saved PNG.
+        """
+        items = self._fakes(fakes)
+        rows: list[dict[str, Any]] = []
+        tensors: list[torch.Tensor] = []
+        for i in tqdm(range(len(items)), desc=f"scoring {name}", unit="img", disable=not self.progress):
+            real, hole = self.test_set.load(i)
+            it = items[i]
+            fake = read_image(it) if isinstance(it, (str, Path)) else from_uint8(to_uint8(it.detach().cpu()))
+            if fake.shape != real.shape:
+                src = where(it) if isinstance(it, (str, Path)) else f"generated image {i}"
+                raise SizeMismatchError(f"{src} is {tuple(fake.shape[-2:])}, ground truth {tuple(real.shape[-2:])}")
+            if not isinstance(it, (str, Path)):
+                tensors.append(fake)
+            row: dict[str, Any] = {"name": self.test_set.names[i], "hole_ratio": self._ratios[i],
+                                   "band": band_of(self._ratios[i])}
+            row.update(self._paired(i, fake, real, hole))
+            rows.append(row)
+        summary: dict[str, Any] = {"n": len(rows)}
+        bands = by_band(rows, [k for k in PAIRED_KEYS if any(k in r for r in rows)])
+        if self.encoder is not None:
+            fake_acts = (self.encoder.encode_files(items) if isinstance(items[0], (str, Path))
+                         else self.encoder.encode_tensors(tensors))
+            self._set_metrics(summary, self.real_activations(), fake_acts)
+            for label, idx in band_indices(self._ratios).items():
+                if len(idx) >= 2 and "kid" in self.metrics:
+                    from triple_dots.evaluation.kid import kid_from_activations
+
+                    k = kid_from_activations(self.real_activations()[idx], fake_acts[idx],
+                                             subset_size=self.kid_subset_size, n_subsets=self.kid_subsets,
+                                             seed=self.seed)
+                    bands[label]["kid_mean"], bands[label]["kid_std"] = k.mean, k.std
+        for k in PAIRED_KEYS:
+            if any(k in r for r in rows):
+                summary[k] = mean_ignoring_nan([r.get(k) for r in rows])
+        if "identity" in self.metrics:
+            summary["identity_no_face"] = sum(1 for r in rows if r.get("identity") is None)
+        return ModelResult(name, summary, rows, bands)
+
+    def _paired(self, i: int, fake: torch.Tensor, real: torch.Tensor, hole: torch.Tensor) -> dict[str, Any]:
+        from triple_dots.evaluation import paired
+
+        out: dict[str, Any] = {}
+        if "psnr" in self.metrics:
+            out["psnr"], out["psnr_hole"] = paired.psnr(fake, real), paired.psnr(fake, real, hole)
+        if "ssim" in self.metrics:
+            out["ssim"], out["ssim_hole"] = paired.ssim(fake, real), paired.ssim(fake, real, hole)
+        if self.lpips_model is not None:
+            out["lpips"] = paired.lpips_distance(self.lpips_model, fake, real)
+            out["lpips_hole"] = paired.lpips_distance(self.lpips_model, fake, real, hole)
+        if self.embedder is not None:
+            rf = self._real_face(i)
+            if rf is None:
+                out["identity"] = None
+            else:
+                from triple_dots.evaluation.identity import cosine
+
+                face, emb = rf
+                out["identity"] = cosine(self.embedder.embed(to_uint8(fake), face), emb)
+        for k, v in out.items():  # JSON has no inf: a perfect PSNR is reported as None-free large number
+            if isinstance(v, float) and math.isinf(v):
+                out[k] = 100.0
+        return out
+
+    def _set_metrics(self, summary: dict[str, Any], real_acts: np.ndarray, fake_acts: np.ndarray) -> None:
+        if "fid" in self.metrics:
+            from triple_dots.evaluation.fid import fid_from_activations
+
+            summary["fid"] = fid_from_activations(real_acts, fake_acts)
+        if "kid" in self.metrics:
+            from triple_dots.evaluation.kid import kid_from_activations
+
+            k = kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
+                                     n_subsets=self.kid_subsets, seed=self.seed)
+            summary["kid_mean"], summary["kid_std"], summary["kid_subset_size"] = k.mean, k.std, k.subset_size
+
+
+__all__ = ["DEFAULT_BANDS", "Evaluator", "HIGHER_IS_BETTER", "METRIC_GROUPS", "ModelResult"]

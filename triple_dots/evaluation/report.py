@@ -1,0 +1,262 @@
+"""A report for any set of models on the same test set: JSON, a markdown table and a picture grid.
+
+>>> from triple_dots.evaluation.report import evaluate_models
+>>> evaluate_models("data/person_test", {"base": "ckpt/ffhq", "personalised": "runs/me/checkpoints/iter_00000400"},
+...                 "reports/me")                                                  # doctest: +SKIP
+
+A model is a folder of generated images (matched to the test set by file stem) or a TFill
+checkpoint folder (``latest_net_{E,T,G,G_Ref}.pth``, inpainted here). OpenCV's Telea
+inpainting is always added as the classical baseline. The grid shows, per test image:
+masked input / each model / Telea / ground truth.
+
+The report states N and warns that FID on fewer than ~50 images is noise: compare small
+personal test sets by KID (unbiased, with its spread over subsets), LPIPS in the hole and
+identity similarity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from triple_dots.errors import BadInputError, OutputExistsError, where
+from triple_dots.evaluation.bands import DEFAULT_BANDS
+from triple_dots.evaluation.fid import SMALL_SET_WARNING
+from triple_dots.evaluation.generate import generate_telea, generate_tfill, is_checkpoint_dir
+from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
+from triple_dots.evaluation.testset import TestSet
+from triple_dots.images import atomic_write_text, read_image
+
+BASELINE = "telea"
+REPORT_FILES = ("report.json", "report.md", "grid.png")
+
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (summary key, header, format)
+    ("fid", "FID ↓", "{:.2f}"),
+    ("kid", "KID×10³ ↓", ""),
+    ("lpips", "LPIPS ↓", "{:.4f}"),
+    ("lpips_hole", "LPIPS hole ↓", "{:.4f}"),
+    ("psnr", "PSNR ↑", "{:.2f}"),
+    ("psnr_hole", "PSNR hole ↑", "{:.2f}"),
+    ("ssim", "SSIM ↑", "{:.4f}"),
+    ("ssim_hole", "SSIM hole ↑", "{:.4f}"),
+    ("identity", "identity ↑", "{:.4f}"),
+)
+
+
+def _fmt(summary: Mapping[str, Any], key: str, fmt: str) -> str:
+    if key == "kid":
+        if summary.get("kid_mean") is None:
+            return "–"
+        return f"{1e3 * summary['kid_mean']:.2f} ± {1e3 * summary['kid_std']:.2f}"
+    v = summary.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return fmt.format(v)
+
+
+def small_set_note(n: int) -> str:
+    """The warning every report carries about FID on small test sets."""
+    base = (
+        f"N = {n} test image{'s' if n != 1 else ''}. "
+        "FID estimates a 2048×2048 covariance from N images: with fewer than ~50 images it is "
+        "mostly noise and biased upward (it depends on N), so only compare FIDs computed at the same N, "
+        "and do not read much into differences on a small set. KID is unbiased at any N and comes with "
+        "its spread over subsets; identity similarity (dlib face embedding, cosine with the true face) "
+        "and LPIPS inside the hole say whether the regenerated face still looks like that person."
+    )
+    if n < SMALL_SET_WARNING:
+        return "**Warning: small test set.** " + base
+    return base
+
+
+def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping[str, Any] | None = None,
+             reference: str | None = None) -> str:
+    """The report as markdown: main table, per-band table, and the notes on N and weights."""
+    n = results[0].summary["n"] if results else 0
+    cols = [c for c in _COLUMNS if any(_fmt(r.summary, c[0], c[2]) != "–" for r in results)]
+    lines = [f"# Evaluation report", "", f"Test set: `{test_source}`, **N = {n}**.", ""]
+    lines += ["| model | N | " + " | ".join(h for _, h, _ in cols) + " |",
+              "|---|---:|" + "---:|" * len(cols)]
+    for r in results:
+        lines.append(f"| {r.name} | {r.summary['n']} | " + " | ".join(_fmt(r.summary, k, f) for k, _, f in cols) + " |")
+    if reference and len(results) > 1:
+        ref = next((r for r in results if r.name == reference), None)
+        if ref is not None:
+            lines += ["", f"Change against `{reference}` (positive = better):", "",
+                      "| model | " + " | ".join(h for k, h, _ in cols if k != "kid") + " |",
+                      "|---|" + "---:|" * len([c for c in cols if c[0] != "kid"])]
+            for r in results:
+                if r.name == reference:
+                    continue
+                cells = []
+                for k, _, _ in cols:
+                    if k == "kid":
+                        continue
+                    a, b = r.summary.get(k), ref.summary.get(k)
+                    if a is None or b is None:
+                        cells.append("–")
+                    else:
+                        d = (a - b) if HIGHER_IS_BETTER[k] else (b - a)
+                        cells.append(f"{d:+.4g}")
+                lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
+    band_keys = [k for k in ("lpips_hole", "psnr_hole", "ssim_hole", "identity") if any(
+        r.bands and any(b.get(k) is not None for b in r.bands.values()) for r in results)]
+    if results and results[0].bands:
+        lines += ["", "## By mask-ratio band (hole share of the image)", "",
+                  "| model | band | n | KID×10³ | " + " | ".join(band_keys) + " |",
+                  "|---|---|---:|---:|" + "---:|" * len(band_keys)]
+        for r in results:
+            for label, _, _ in DEFAULT_BANDS:
+                b = r.bands.get(label, {})
+                if not b.get("n"):
+                    continue
+                kid = f"{1e3 * b['kid_mean']:.2f} ± {1e3 * b['kid_std']:.2f}" if b.get("kid_mean") is not None else "–"
+                cells = ["–" if b.get(k) is None else f"{b[k]:.4f}" for k in band_keys]
+                lines.append(f"| {r.name} | {label} | {b['n']} | {kid} | " + " | ".join(cells) + " |")
+    lines += ["", "## How to read this", "", small_set_note(n), ""]
+    notes = dict(notes or {})
+    fw = notes.get("fid_weights")
+    if fw:
+        official = "the official pytorch-fid Inception weights" if fw["official"] else (
+            "**NOT the official FID Inception weights** (e.g. a random stand-in): FID/KID here are not comparable "
+            "with published numbers")
+        lines.append(f"- FID/KID: pytorch-fid InceptionV3, {fw['dims']}-d features, {official} (`{fw['path']}`).")
+    lb = notes.get("lpips_backbone")
+    if lb:
+        official = "ImageNet backbone" if lb["official"] else "**NOT the ImageNet backbone** (stand-in weights)"
+        lines.append(f"- LPIPS: lpips 0.1 `{lb['net']}`, {official} (`{lb['path']}`).")
+    if notes.get("identity_model"):
+        lines.append(f"- Identity: dlib face-recognition ResNet (`{notes['identity_model']}`), both faces aligned "
+                     "with the true photo's 68 landmarks; cosine similarity of 128-d embeddings.")
+    lines.append("- PSNR/SSIM: scikit-image, data range 1; *hole* columns count only the regenerated pixels.")
+    lines.append(f"- `{BASELINE}` is OpenCV's Telea inpainting, a classical baseline with no learning.")
+    return "\n".join(lines) + "\n"
+
+
+def _masked_view(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    from triple_dots.viz import overlay_mask
+
+    return overlay_mask(image * (1 - hole) + 0.5 * hole, hole, alpha=0.25)
+
+
+def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, cell: int = 192):
+    """PIL grid: one row per test image (spread over the set), columns masked / models / ground truth."""
+    from triple_dots.viz import image_grid
+
+    n = len(test_set)
+    idx = sorted({round(i * (n - 1) / max(1, rows - 1)) for i in range(min(rows, n))}) if n else []
+    grid_rows = []
+    for i in idx:
+        img, hole = test_set.load(i)
+        row = [_masked_view(img, hole)]
+        row += [_find(folder, test_set.names[i]) for folder in folders.values()]
+        row.append(img)
+        grid_rows.append(row)
+    labels = ["masked", *folders.keys(), "ground truth"]
+    return image_grid(grid_rows, col_labels=labels, row_labels=[test_set.names[i] for i in idx], cell=cell)
+
+
+def _find(folder: Path, stem: str) -> torch.Tensor | None:
+    from triple_dots.images import list_images
+
+    for p in list_images(folder, recursive=False):
+        if p.stem == stem:
+            return read_image(p)
+    return None
+
+
+def evaluate_models(
+    test_set: str | Path | TestSet,
+    models: Mapping[str, str | Path],
+    out_dir: str | Path,
+    *,
+    masks: str | Path | None = None,
+    split: str | None = None,
+    max_images: int | None = None,
+    metrics: Sequence[str] = METRIC_GROUPS,
+    baseline: bool = True,
+    reference: str | None = None,
+    tfill_config: Mapping[str, Any] | None = None,
+    grid_rows: int = 6,
+    overwrite: bool = False,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    **evaluator_args: Any,
+) -> dict[str, Any]:
+    """Evaluate several models on one test set and write ``report.json``, ``report.md``, ``grid.png``.
+
+    Args:
+        test_set: a dataset folder (``images/`` + ``masks/``), a folder of ground-truth photos
+            together with ``masks``, or a :class:`TestSet`.
+        models: name -> folder of generated images (by stem) or TFill checkpoint folder.
+        out_dir: report folder; TFill / Telea outputs go to ``out_dir/generated/<name>/``.
+        metrics: see :data:`~triple_dots.evaluation.metrics.METRIC_GROUPS`.
+        baseline: add OpenCV Telea as model ``"telea"``.
+        reference: model the others are compared against in a delta table (default: the first).
+        tfill_config: options for ``TFill.from_official`` (widths are read from the files otherwise).
+        evaluator_args: passed to :class:`Evaluator` (fid_weights, lpips_backbone, dims, cache_dir, ...).
+
+    Everything is checked before work starts (test pairs, model folders, weights, existing outputs).
+    Returns the report dict (also written as JSON).
+    """
+    out = Path(out_dir)
+    if not models and not baseline:
+        raise BadInputError("no models to evaluate")
+    if BASELINE in models and baseline:
+        raise BadInputError(f"the model name {BASELINE!r} is reserved for the OpenCV baseline")
+    existing = [out / f for f in REPORT_FILES if (out / f).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{where(existing[0])} already exists; pass overwrite=True / --overwrite to replace it")
+    if not isinstance(test_set, TestSet):
+        test_set = (TestSet.from_folders(test_set, masks, max_images=max_images) if masks is not None
+                    else TestSet.from_dataset(test_set, split=split, max_images=max_images))
+    for name, path in models.items():
+        if not Path(path).is_dir():
+            raise BadInputError(f"model {name!r}: {where(path)} is not a folder (generated images or a checkpoint)")
+    ev = Evaluator(test_set, metrics=metrics, device=device, seed=seed, progress=progress, **evaluator_args)
+    # resolve every model to a folder of images; folders of images are checked before any inpainting
+    folders: dict[str, Path] = {}
+    for name, path in models.items():
+        if not is_checkpoint_dir(path):
+            ev.match_folder(path)
+    for name, path in models.items():
+        if is_checkpoint_dir(path):
+            folders[name] = generate_tfill(path, test_set, out / "generated" / name, config=tfill_config, seed=seed,
+                                           device=device, overwrite=overwrite, progress=progress)
+        else:
+            folders[name] = Path(path)
+    if baseline:
+        folders[BASELINE] = generate_telea(test_set, out / "generated" / BASELINE, overwrite=overwrite)
+    results = [ev.evaluate(name, folder) for name, folder in folders.items()]
+    reference = reference or next(iter(folders))
+    report = {
+        "test_set": test_set.source,
+        "n": len(test_set),
+        "names": test_set.names,
+        "models": {name: str(p) for name, p in models.items()},
+        "note": small_set_note(len(test_set)),
+        "settings": ev.notes,
+        "reference": reference,
+        "results": [r.as_dict() for r in results],
+    }
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str) + "\n", overwrite=overwrite)
+    atomic_write_text(out / "report.md", markdown(results, test_source=test_set.source, notes=ev.notes,
+                                                  reference=reference), overwrite=overwrite)
+    from triple_dots.viz import save_grid
+
+    save_grid(out / "grid.png", make_grid(test_set, folders, rows=grid_rows), overwrite=overwrite)
+    return report
+
+
+def base_vs_personalised(test_set: str | Path | TestSet, base: str | Path, personalised: str | Path,
+                         out_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """The seed's table in one call: base vs personalised model on the person's test set (+ Telea)."""
+    return evaluate_models(test_set, {"base": base, "personalised": personalised}, out_dir, reference="base",
+                           **kwargs)
