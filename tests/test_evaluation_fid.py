@@ -139,7 +139,7 @@ def test_exact_frechet_equals_pytorch_fid_formula(n1, n2, d):
     a = np.abs(rng.normal(size=(n1, d))) * 0.3
     b = np.abs(rng.normal(loc=0.5, size=(n2, d))) * 0.3
     ref = fidmod.fid_from_activations(a, b, method="pytorch-fid")
-    assert ref > 0.5
+    assert ref > 0.1
     assert fidmod.fid_from_activations(a, b) == pytest.approx(ref, abs=1e-3)
     assert fidmod.fid_from_activations(a, a) == pytest.approx(0.0, abs=1e-6)
 
