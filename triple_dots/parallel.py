@@ -7,6 +7,7 @@ worker pins OpenCV and torch to one thread so ``workers`` processes use ``worker
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +24,16 @@ R = TypeVar("R")
 def default_workers() -> int:
     """Worker processes used when none is given: every core, at most 8."""
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` processes: forked from a clean server, not from a parent whose torch/OpenMP
+    thread pools may hold locks (a plain ``fork`` can then hang); the server imports torch once."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows, macOS spawn
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["triple_dots.preprocess", "triple_dots.data"])
+    return ctx
 
 
 def _single_thread() -> None:
@@ -71,7 +82,7 @@ def map_files(
             return out
         workers = min(workers, len(items))
         chunk = max(1, min(16, len(items) // (workers * 8)))
-        with ProcessPoolExecutor(max_workers=workers, initializer=_single_thread) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_single_thread) as pool:
             out = []
             for result in pool.map(fn, items, chunksize=chunk):
                 out.append(result)
