@@ -205,3 +205,21 @@ def test_construction_line_missing_the_jaw_does_not_crash(photos):
     assert not outline.exact and np.isfinite(outline.polygon).all()
     res = apply_mask(photos["grace_hopper"][0], faces=[Face(box=(161, 137, 377, 353), landmarks=lm, score=1.0)])
     assert res.hole_mask.sum() > 0
+
+
+def test_face_cut_by_the_image_border(photos):
+    rgb, faces = photos["grace_hopper"]
+    x_mid = int(faces[0].landmarks[30, 0])
+    crop = np.ascontiguousarray(rgb[:, x_mid - 20:])  # the left half of the face is cut away
+    face = Face(box=(0, faces[0].box[1], faces[0].box[2] - x_mid + 20, faces[0].box[3]),
+                landmarks=faces[0].landmarks - np.array([x_mid - 20, 0.0]), score=faces[0].score)
+    for mask_type in MASK_TYPES:
+        res = apply_mask(crop, mask_type, faces=[face])
+        changed = _changed(crop, res.image)
+        assert changed.any() and not (changed & (res.hole_mask[0].numpy() == 0)).any()
+
+
+def test_predictor_is_loaded_once():
+    from triple_dots.masks.landmarks import load_predictor
+
+    assert load_predictor() is load_predictor()

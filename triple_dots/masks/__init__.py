@@ -6,8 +6,9 @@ the drawing changed. ``synthesize_folder`` does the same for a folder of photos.
 """
 
 from triple_dots.masks.landmarks import Face, detect_faces
+from triple_dots.masks.pictures import Coverage, check_coverage, coverage_picture, draw_landmarks
 from triple_dots.masks.shapes import MASK_TYPES, TYPE_CHOICES
 from triple_dots.masks.synthesize import FolderReport, MaskedFace, apply_mask, synthesize_folder
 
-__all__ = ["MASK_TYPES", "TYPE_CHOICES", "Face", "FolderReport", "MaskedFace", "apply_mask", "detect_faces",
-           "synthesize_folder"]
+__all__ = ["MASK_TYPES", "TYPE_CHOICES", "Coverage", "Face", "FolderReport", "MaskedFace", "apply_mask",
+           "check_coverage", "coverage_picture", "detect_faces", "draw_landmarks", "synthesize_folder"]
