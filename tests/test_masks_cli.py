@@ -43,7 +43,7 @@ def test_folder_run_layout_summary_and_exit_status(photo_dir, tmp_path, capsys):
     assert status == 1  # some photos were skipped
     line = capsys.readouterr().out
     assert "wrote 2" in line and "1 without a face: wall" in line and "1 unreadable: broken" in line
-    for name, src in (("hopper", photo_dir / "hopper.jpg"), ("sub/Collins", photo_dir / "sub" / "Collins.JPG")):
+    for name, src in (("hopper", photo_dir / "hopper.jpg"), ("sub__Collins", photo_dir / "sub" / "Collins.JPG")):
         img = read_image_uint8(out / "images" / f"{name}.png")
         hole = read_mask(out / "masks" / f"{name}.png")[0].numpy() > 0
         assert Image.open(out / "masks" / f"{name}.png").mode == "L"
@@ -60,6 +60,11 @@ def test_folder_run_layout_summary_and_exit_status(photo_dir, tmp_path, capsys):
         assert len(face["landmarks"]) == 68 and len(face["box"]) == 4
         assert face["variant"] in ("frontal", "left", "right") and isinstance(face["yaw_deg"], float)
     assert not (out / "images" / "wall.png").exists() and not (out / "images" / "broken.png").exists()
+    from triple_dots.data import scan_folder  # the preprocessing stage reads this layout
+
+    scan = scan_folder(out)
+    assert sorted(p.name for p in scan.pairs) == ["hopper", "sub__Collins"] and not scan.problems
+    assert all(p.mask is not None and p.meta is not None for p in scan.pairs)
 
 
 def test_existing_outputs_are_kept_unless_overwrite(photo_dir, tmp_path, capsys):
@@ -111,8 +116,9 @@ def test_single_photo_all_types_and_pattern(tmp_path):
 
 
 def test_output_names_and_choices(tmp_path):
-    files = [tmp_path / "a.jpg", tmp_path / "a.PNG", tmp_path / "s" / "b.webp"]
-    assert output_names(files, tmp_path) == ["a_jpg", "a_png", "s/b"]
+    files = [tmp_path / "a.jpg", tmp_path / "a.PNG", tmp_path / "s" / "b.webp", tmp_path / "c.JPG",
+             tmp_path / "c.jpg"]
+    assert output_names(files, tmp_path) == ["a_jpg", "a_png", "s__b", "c_jpg_1", "c_jpg_2"]
     assert CLI_CHOICES == TYPE_CHOICES
     assert photo_seed(None, "x") is None and photo_seed(1, "x") == photo_seed(1, "x") != photo_seed(1, "y")
 
@@ -122,6 +128,6 @@ def test_two_workers_give_the_same_files(photo_dir, tmp_path):
     a, b = tmp_path / "w1", tmp_path / "w2"
     r1 = synthesize_folder(photo_dir, a, mask_type="random", seed=9, workers=1, progress=False)
     r2 = synthesize_folder(photo_dir, b, mask_type="random", seed=9, workers=2, progress=False)
-    assert sorted(r1.written) == sorted(r2.written) == ["hopper", "sub/Collins"]
+    assert sorted(r1.written) == sorted(r2.written) == ["hopper", "sub__Collins"]
     assert r1.no_face == r2.no_face == ["wall"] and r1.unreadable == r2.unreadable == ["broken"]
     assert _tree(a) == _tree(b)

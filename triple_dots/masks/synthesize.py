@@ -296,16 +296,23 @@ class FolderReport:
 
 
 def output_names(photos: Sequence[Path], root: Path) -> list[str]:
-    """Output name per photo: its path relative to ``root`` without suffix ('sub/name').
+    """Output name per photo: its path relative to ``root`` without suffix, folders joined by ``__``.
 
-    Photos sharing a name in one folder (``a.jpg`` and ``a.png``) keep their suffix: ``a_jpg``.
+    The dataset layout is flat (``images/NAME.png``), so ``sub/a.jpg`` becomes ``sub__a``.
+    Photos that would share a name (``a.jpg`` and ``a.png``) keep their suffix: ``a_jpg``, ``a_png``.
     """
     rel = [p.relative_to(root) if p != root else Path(p.name) for p in photos]
-    stems = [r.with_suffix("").as_posix() for r in rel]
+    stems = ["__".join(r.with_suffix("").parts) for r in rel]
     counts: dict[str, int] = {}
     for s in stems:
         counts[s] = counts.get(s, 0) + 1
-    return [s if counts[s] == 1 else f"{s}_{r.suffix.lower().lstrip('.')}" for s, r in zip(stems, rel)]
+    names = [s if counts[s] == 1 else f"{s}_{r.suffix.lower().lstrip('.')}" for s, r in zip(stems, rel)]
+    seen: dict[str, int] = {}
+    unique = []
+    for n in names:  # still equal (a.JPG and a.jpg): number them
+        seen[n] = seen.get(n, 0) + 1
+        unique.append(n if seen[n] == 1 and names.count(n) == 1 else f"{n}_{seen[n]}")
+    return unique
 
 
 def photo_seed(seed: int | None, name: str) -> int | None:
@@ -416,7 +423,8 @@ def synthesize_folder(
     """Mask every photo of ``input_path`` (a photo or a folder, searched recursively).
 
     Writes ``out/images/NAME.png``, ``out/masks/NAME.png`` (255 = hole) and
-    ``out/meta/NAME.json``; with ``mask_type="all"`` one set per type named ``NAME_<type>``.
+    ``out/meta/NAME.json`` (flat: ``sub/a.jpg`` -> ``sub__a``, see :func:`output_names`); with
+    ``mask_type="all"`` one set per type named ``NAME_<type>``.
     Existing outputs are skipped unless ``overwrite``. In a folder, photos without a face and
     unreadable files are skipped and listed in the report; a single photo raises
     ``NoFaceError`` / ``UnreadableImageError`` instead. Results do not depend on ``workers``.
