@@ -21,6 +21,7 @@ Key facts reproduced here (see ``shared/design/tfill-facts.md`` and the official
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +30,33 @@ from torch import nn
 #: (kh, kw, stride_h, stride_w, pad_h, pad_w) of a partial convolution.
 Geometry = tuple[int, int, int, int, int, int]
 
-_STATIC_CACHE: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, bool, bool]] = {}
+_STATIC_CACHE: dict[tuple, StaticMaps] = {}
 _STATIC_CACHE_MAX = 256
+
+
+def fast_path() -> bool:
+    """True when no autograd graph is being recorded (inference_mode / no_grad): in-place shortcuts are safe."""
+    return not torch.is_grad_enabled()
+
+
+def _ring(m: torch.Tensor) -> int | None:
+    """Width of the border ring of ``m`` (1, 1, h, w) outside which every value is exactly 1.
+
+    None when the ring covers the whole map (tiny maps): use the full-map formula then.
+    """
+    h, w = m.shape[-2:]
+    r = 0
+    while 2 * r < h and 2 * r < w:
+        if bool((m[..., r:h - r, r:w - r] == 1).all()):
+            return r
+        r += 1
+    return None
+
+
+def _ring_slices(h: int, w: int, r: int) -> list[tuple[slice, slice]]:
+    """The four strips (rows top/bottom, columns left/right) of a ring of width r."""
+    return [(slice(0, r), slice(None)), (slice(h - r, h), slice(None)),
+            (slice(r, h - r), slice(0, r)), (slice(r, h - r), slice(w - r, w))]
 
 
 def _window_sum(mask: torch.Tensor, g: Geometry) -> torch.Tensor:
@@ -49,15 +75,28 @@ def _ratio_maps(window_sum: torch.Tensor, g: Geometry) -> tuple[torch.Tensor, to
     return kk / (window_sum + 1e-8) * gate, gate
 
 
+class StaticMaps(NamedTuple):
+    """Shape-only maps of a partial conv (see :func:`static_maps`); tensors are (1, 1, h, w)."""
+
+    in_mask: torch.Tensor | None
+    ratio: torch.Tensor
+    gate: torch.Tensor
+    out_mask: torch.Tensor
+    gate_is_one: bool
+    ratio_is_one: bool
+    in_ring: int | None  # border width where in_mask != 1 (None: everywhere)
+    out_ring: int | None  # border width where ratio or gate != 1 (None: everywhere)
+
+
 def static_maps(
     prior: tuple[Geometry, ...], g: Geometry, height: int, width: int, device: torch.device, dtype: torch.dtype
-) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, bool, bool]:
+) -> StaticMaps:
     """The shape-only maps of a partial conv whose mask comes from an all-ones start.
 
     ``prior`` are the stride-1 partial convs that produced the mask from an all-ones (1, 1, H, W)
-    mask (empty: the conv itself got no mask). Returns ``(input_mask or None, ratio, gate,
-    output_mask, gate_is_one, ratio_is_one)``, each (1, 1, h, w). Cached per shape, device,
-    dtype and inference mode, so no forward pass recomputes them.
+    mask (empty: the conv itself got no mask). Cached per shape, device, dtype and inference
+    mode, so no forward pass recomputes them; the ring widths let the fast path touch only
+    the border where the maps differ from 1.
     """
     key = (prior, g, height, width, device, dtype, torch.is_inference_mode_enabled())
     hit = _STATIC_CACHE.get(key)
@@ -74,7 +113,9 @@ def static_maps(
         out_mask = u / (g[0] * g[1])
         gate_is_one = bool((gate == 1).all())
         ratio_is_one = bool((ratio == 1).all()) and gate_is_one
-    value = (mask if prior else None, ratio, gate, out_mask, gate_is_one, ratio_is_one)
+        in_ring = _ring(mask) if prior else 0
+        out_ring = _ring(ratio * gate) if gate_is_one else None
+    value = StaticMaps(mask if prior else None, ratio, gate, out_mask, gate_is_one, ratio_is_one, in_ring, out_ring)
     if len(_STATIC_CACHE) >= _STATIC_CACHE_MAX:
         _STATIC_CACHE.clear()
     _STATIC_CACHE[key] = value
@@ -108,24 +149,39 @@ class PartialConv2d(nn.Conv2d):
         return self.bias.view(1, -1, 1, 1)
 
     def forward_static(
-        self, x: torch.Tensor, prior: tuple[Geometry, ...] = ()
+        self, x: torch.Tensor, prior: tuple[Geometry, ...] = (), *, inplace_input: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Partial conv whose mask is all-ones passed through the ``prior`` convs (shape-only, cached).
 
-        Returns ``(out, output_mask)`` with output_mask (1, 1, h, w).
+        Returns ``(out, output_mask)`` with output_mask (1, 1, h, w). Without autograd the maps
+        are applied only on the border ring where they differ from 1 (in place; ``inplace_input``
+        lets the input be scaled in place too, for callers that own it).
         """
-        in_mask, ratio, gate, out_mask, gate_is_one, ratio_is_one = static_maps(
-            prior, self.geometry, x.shape[-2], x.shape[-1], x.device, torch.float32 if x.dtype in (
-                torch.float16, torch.bfloat16) else x.dtype
+        maps = static_maps(
+            prior, self.geometry, x.shape[-2], x.shape[-1], x.device,
+            torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype,
         )
-        if in_mask is not None:
-            x = x * in_mask
-        if ratio_is_one:
-            return self._conv(x, self.bias), out_mask
+        fast = fast_path()
+        if maps.in_mask is not None:
+            r = maps.in_ring
+            if fast and inplace_input and r is not None:
+                h, w = x.shape[-2:]
+                for ys, xs in _ring_slices(h, w, r) if r else ():
+                    x[..., ys, xs].mul_(maps.in_mask[..., ys, xs])
+            else:
+                x = x * maps.in_mask
+        if maps.ratio_is_one:
+            return self._conv(x, self.bias), maps.out_mask
+        if fast and maps.out_ring is not None:
+            out = self._conv(x, self.bias)
+            h, w = out.shape[-2:]
+            bias = self._bias()
+            for ys, xs in _ring_slices(h, w, maps.out_ring):
+                out[..., ys, xs].sub_(bias).mul_(maps.ratio[..., ys, xs]).add_(bias)
+            return out, maps.out_mask
         raw = self._conv(x, None)
-        if gate_is_one:
-            return torch.addcmul(self._bias(), raw, ratio), out_mask
-        return torch.addcmul(self._bias(), raw, ratio) * gate, out_mask
+        out = torch.addcmul(self._bias(), raw, maps.ratio)
+        return (out if maps.gate_is_one else out * maps.gate), maps.out_mask
 
     def forward_masked(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Partial conv with an explicit mask (B or 1, 1, H, W); returns ``(out, U/(k*k))``."""
@@ -149,8 +205,15 @@ class PixelwiseNorm(nn.Module):
         self.alpha = nn.Parameter(torch.ones(1, channels, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = x.pow(2.0).mean(dim=1, keepdim=True).add(1e-8).rsqrt()
-        return self.alpha * (x * scale)
+        # the official formula, operation for operation (bit-identical results); in place when no autograd
+        scale = x.pow(2.0).mean(dim=1, keepdim=True).add_(1e-8).rsqrt_()
+        return (x * scale).mul_(self.alpha) if fast_path() else self.alpha * (x * scale)
+
+
+def norm_act(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``leaky_relu(norm(x), 0.2)``, in place on the fresh normalised tensor when no autograd runs."""
+    y = norm(x)
+    return F.leaky_relu_(y, 0.2) if fast_path() else F.leaky_relu(y, 0.2)
 
 
 def leaky_relu() -> nn.Module:
@@ -181,11 +244,14 @@ class ResnetBlock(nn.Module):
         # a 1x1 partial conv without mask is a plain conv
         s = x if self.short is None else F.conv2d(x, self.short.weight, self.short.bias)
         if mask is None:
-            h, _ = self.conv1.forward_static(self.act(self.norm1(x)))
-            h, mask = self.conv2.forward_static(self.act(self.norm2(h)), prior=(self.conv1.geometry,))
+            h, _ = self.conv1.forward_static(norm_act(self.norm1, x))
+            h, mask = self.conv2.forward_static(norm_act(self.norm2, h), prior=(self.conv1.geometry,),
+                                                inplace_input=True)
         else:
-            h, mask = self.conv1.forward_masked(self.act(self.norm1(x)), mask)
-            h, mask = self.conv2.forward_masked(self.act(self.norm2(h)), mask)
+            h, mask = self.conv1.forward_masked(norm_act(self.norm1, x), mask)
+            h, mask = self.conv2.forward_masked(norm_act(self.norm2, h), mask)
+        if fast_path():
+            return h.add_(s).div_(math.sqrt(2)), mask
         return (h + s) / math.sqrt(2), mask
 
 
@@ -232,7 +298,8 @@ class ToRGB(nn.Module):
         if skip is not None:
             skip = F.interpolate(skip, scale_factor=2, mode="bilinear", align_corners=True)
             x = torch.cat([x, skip], dim=1)
-        return torch.tanh(self.conv(x))
+        out = self.conv[2](norm_act(self.conv[0], x))
+        return torch.tanh_(out) if fast_path() else torch.tanh(out)
 
 
 class UpSample(nn.Module):

@@ -31,12 +31,12 @@ class AttnAware(nn.Module):
     Keys: ``query_conv.{0,2}``, ``key_conv.{0,2}``, ``weight``, ``to_out.*``.
     """
 
-    def __init__(self, channels: int, num_heads: int = 2, chunk_rows: int = 1024) -> None:
+    def __init__(self, channels: int, num_heads: int = 2, chunk_elems: int = 1 << 21) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = channels // num_heads
         self.scale = self.head_dim**-0.5
-        self.chunk_rows = chunk_rows
+        self.chunk_elems = chunk_elems  # logits per chunk of query rows (8 MiB in fp32)
         self.query_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
         self.key_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
         self.weight = nn.Conv2d(num_heads * 2, 2, 1)
@@ -62,19 +62,20 @@ class AttnAware(nn.Module):
             inv_m = m + 1e-8
             inv_hole = hole + 1e-8
             kt = k.transpose(-1, -2)
+            rows = max(1, min(n, self.chunk_elems // max(1, b * self.num_heads * n)))
             gates_vis, gates_hole, ctx_parts, self_parts = [], [], [], []
-            for start in range(0, n, self.chunk_rows):
-                s = torch.matmul(q[:, :, start:start + self.chunk_rows], kt) * self.scale
-                sd = s.detach()
+            for start in range(0, n, rows):
+                s = torch.matmul(q[:, :, start:start + rows], kt).mul_(self.scale) if not torch.is_grad_enabled() \
+                    else torch.matmul(q[:, :, start:start + rows], kt) * self.scale
                 positive = s > 0
-                s_vis = s * m
-                gates_vis.append((sd * m).amax(dim=-1))
-                ctx_parts.append(torch.matmul(torch.where(positive, s_vis, s / inv_m).softmax(dim=-1), pv))
-                del s_vis
-                s_hole = s * hole
-                gates_hole.append((sd * hole).amax(dim=-1))
-                self_parts.append(torch.matmul(torch.where(positive, s_hole, s / inv_hole).softmax(dim=-1), v))
-                del s_hole, s, sd, positive
+                # the gates use the detached logits; S*m is the same number as detach(S)*m
+                masked = s * m
+                gates_vis.append(masked.detach().amax(dim=-1))
+                ctx_parts.append(torch.matmul(torch.where(positive, masked, s / inv_m).softmax(dim=-1), pv))
+                masked = s * hole
+                gates_hole.append(masked.detach().amax(dim=-1))
+                self_parts.append(torch.matmul(torch.where(positive, masked, s / inv_hole).softmax(dim=-1), v))
+                del masked, s, positive
             g = torch.cat([torch.cat(gates_vis, -1), torch.cat(gates_hole, -1)], dim=1).view(b, 2 * self.num_heads, h, w)
             g = F.softmax(self.weight(g), dim=1)
             context = torch.cat(ctx_parts, dim=2).transpose(-1, -2).reshape(b, c, h, w)
