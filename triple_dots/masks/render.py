@@ -201,8 +201,9 @@ def draw_mask(
         for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
             if far:
                 continue
-            end_hi = np.array([ear[0] + sgn * 0.10 * fw, corner[1] - 0.25 * nose])
-            end_lo = np.array([ear[0] + sgn * 0.06 * fw, low[1] + 0.35 * nose])
+            # Head straps run to the ear and disappear behind it (above and below).
+            end_hi = ear + np.array([sgn * 0.03 * fw, -0.2 * nose])
+            end_lo = np.array([ear[0] + sgn * 0.01 * fw, low[1] + 0.25 * nose])
             straps.append(_bezier(corner, (corner + end_hi) / 2 + np.array([0, -0.1 * nose]), end_hi))
             straps.append(_bezier(low, (low + end_lo) / 2 + np.array([0, 0.1 * nose]), end_lo))
     extras: list[tuple[str, np.ndarray, float]] = []  # (kind, centre, radius)

@@ -175,7 +175,8 @@ def _mask_array(
                           "try upsample=1 / a larger photo)")
     mask_type = resolve_type(mask_type, seed)
     grayscale = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
-    rng = np.random.default_rng([seed, 1] if seed is not None else [0, 0])
+    type_index = MASK_TYPES.index(mask_type)
+    rng = np.random.default_rng([seed, 1, type_index] if seed is not None else [0, 0, type_index])
     if color is None:
         style = STYLES[mask_type]
         color = style.palette[int(rng.integers(len(style.palette)))] if seed is not None else style.palette[0]
