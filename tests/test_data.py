@@ -249,3 +249,18 @@ def test_real_mask_synthesis_on_a_sample_photo(tmp_path: Path, sample_paths: lis
     ratio = float(item["hole_mask"].mean())
     assert 0.03 < ratio < 0.6  # a medical mask covers the lower face, not the whole picture
     assert torch.equal(ds[0]["hole_mask"], item["hole_mask"])
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P", "CMYK", "I;16"])
+def test_fast_uint8_reader_matches_read_image(tmp_path: Path, mode: str) -> None:
+    from PIL import Image
+
+    from triple_dots.data import read_rgb_uint8
+    from triple_dots.images import read_image_uint8
+
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (9, 7, 3), dtype=np.uint8), "RGB")
+    img = rgb.convert(mode) if mode != "I;16" else Image.fromarray(rng.integers(0, 65535, (9, 7), dtype=np.uint16))
+    path = tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
+    img.save(path)
+    assert np.array_equal(read_rgb_uint8(path), read_image_uint8(path))

@@ -39,7 +39,15 @@ from triple_dots.errors import (
     where,
 )
 from triple_dots.geometry import FitMode, SquareFit
-from triple_dots.images import _open, atomic_write_text, is_image_file, list_images, read_image, read_mask
+from triple_dots.images import (
+    _open,
+    atomic_write_text,
+    is_image_file,
+    list_images,
+    read_image,
+    read_image_uint8,
+    read_mask,
+)
 
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
@@ -398,6 +406,17 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of a photo after EXIF orientation; decodes it fully so corrupt files fail here."""
     img = _open(path)
     return img.size
+
+
+def read_rgb_uint8(path: str | Path) -> np.ndarray:
+    """Read a photo as (H, W, 3) uint8 RGB, exactly like :func:`triple_dots.images.read_image_uint8`
+    (EXIF orientation applied, alpha dropped) but without the float round trip for 8-bit files."""
+    img = _open(path)
+    if img.mode in ("RGB", "L", "RGBA", "LA", "CMYK", "YCbCr", "1") or (
+        img.mode == "P" and "transparency" not in img.info
+    ):
+        return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+    return read_image_uint8(path)  # 16-bit, float, palette with transparency: the general path
 
 
 def check_pair(pair: Pair, *, max_hole_ratio: float = MAX_HOLE_RATIO) -> PairFacts:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from triple_dots.data import Pair, PairFacts, hole_ratio
+from triple_dots.data import Pair, PairFacts, hole_ratio, read_rgb_uint8
 from triple_dots.errors import BadInputError
-from triple_dots.images import read_image, read_mask, write_image, write_mask
+from triple_dots.images import read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
@@ -40,7 +40,7 @@ class _Task:
 def _convert_one(t: _Task) -> dict[str, str]:
     pair = t.pair
     paths = out_paths(t.out, pair, image_suffix=t.suffix)
-    image = read_image(pair.image)
+    image = read_rgb_uint8(pair.image)
     write_image(paths.image, image, overwrite=t.overwrite, quality=t.quality)
     ratio = None
     if pair.mask is not None and paths.mask is not None:
@@ -49,7 +49,7 @@ def _convert_one(t: _Task) -> dict[str, str]:
         write_mask(paths.mask, mask, overwrite=t.overwrite)
     if pair.meta is not None and paths.meta is not None:
         copy_file(pair.meta, paths.meta, overwrite=t.overwrite)
-    return output_row(pair, paths, PairFacts(image.shape[2], image.shape[1], ratio), t.out)
+    return output_row(pair, paths, PairFacts(image.shape[1], image.shape[0], ratio), t.out)
 
 
 def convert(

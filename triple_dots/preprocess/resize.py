@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triple_dots.data import Pair, PairFacts, hole_ratio
+from triple_dots.data import Pair, PairFacts, hole_ratio, read_rgb_uint8
 from triple_dots.geometry import FitMode, PadMode, SquareFit
-from triple_dots.images import mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
+from triple_dots.images import mask_to_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
@@ -58,7 +58,7 @@ class _Task:
 
 def _resize_one(t: _Task) -> dict[str, str]:
     pair = t.pair
-    image = read_image_uint8(pair.image)
+    image = read_rgb_uint8(pair.image)
     h, w = image.shape[:2]
     fit = SquareFit(w, h, t.size, t.fit, t.pad_mode)
     paths = out_paths(t.out, pair)
