@@ -223,3 +223,14 @@ def test_predictor_is_loaded_once():
     from triple_dots.masks.landmarks import load_predictor
 
     assert load_predictor() is load_predictor()
+
+
+def test_weak_but_symmetric_face_is_not_rejected_for_eye_brightness(photos):
+    rgb, faces = photos["grace_hopper"]
+    f = faces[0]
+    flat = np.full(rgb.shape[:2], 120, np.uint8)  # eyes as bright as the nose: contrast alone must not reject
+    assert plausibility_problems(f.landmarks, f.box, 0.1, flat) == []
+    squashed = f.landmarks.copy()
+    squashed[:9, 0] -= 0.5 * (squashed[:9, 0] - squashed[30, 0])  # one half of the jaw pulled in: lopsided
+    assert plausibility_problems(squashed, f.box, 0.1, flat)
+    assert not plausibility_problems(squashed, f.box, 1.5, flat)  # confident detections skip the shape test

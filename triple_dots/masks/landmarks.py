@@ -220,7 +220,8 @@ def plausibility_problems(landmarks: np.ndarray, box: tuple[int, int, int, int],
     Always checked: the face is upright within 60 degrees; eyes, nose tip, mouth and chin come
     in that order from top to bottom; the eyes are apart by 25-75 % of the jaw width; the nose
     tip lies between the jaw ends; landmarks stay near the detector box. For weak detections
-    (score < ``CONFIDENT_SCORE``) also: near-mirror symmetry and eyes darker than the nose.
+    (score < ``CONFIDENT_SCORE``) also: near-mirror symmetry, and for a somewhat lopsided
+    shape, eyes darker than the nose.
     """
     problems = []
     if abs(roll_degrees(landmarks)) > 60:
@@ -246,9 +247,12 @@ def plausibility_problems(landmarks: np.ndarray, box: tuple[int, int, int, int],
     if inside.mean() < 0.95:
         problems.append("landmarks wander far outside the detector box")
     if score < CONFIDENT_SCORE:
-        if asymmetry(landmarks) > 0.15:
+        asym = asymmetry(landmarks)
+        if asym > 0.15:
             problems.append(f"weak detection (score {score:.2f}) with a lopsided landmark shape")
-        if gray is not None and eye_contrast(gray, landmarks) > 0.72:
+        # Eye contrast varies with skin tone and lighting, so alone it never rejects a face:
+        # it only counts together with an already doubtful (somewhat lopsided) shape.
+        if asym > 0.10 and gray is not None and eye_contrast(gray, landmarks) > 0.72:
             problems.append(f"weak detection (score {score:.2f}) without darker eyes")
     return problems
 
