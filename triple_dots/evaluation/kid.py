@@ -56,20 +56,26 @@ def kid_from_activations(
     acts_a: np.ndarray,
     acts_b: np.ndarray,
     *,
-    subset_size: int = 1000,
+    subset_size: int | None = None,
     n_subsets: int = 100,
     seed: int = 0,
 ) -> KIDResult:
     """KID between activation sets (N_a, d) and (N_b, d).
 
-    ``subset_size`` is capped at the smaller set size; each subset draws that many rows
-    without replacement from each set (seeded, reproducible).
+    Each subset draws ``subset_size`` rows without replacement from each set (seeded,
+    reproducible); it is capped at the smaller set size. Default: 1000 (the usual choice) when
+    both sets have at least 2000 images, else half the smaller set, so the subsets differ and
+    the standard deviation says how much the number moves with the sample (a subset as large as
+    the whole set would always give the same value and a meaningless std of 0).
     """
     acts_a = np.asarray(acts_a, dtype=np.float64)
     acts_b = np.asarray(acts_b, dtype=np.float64)
     if acts_a.ndim != 2 or acts_b.ndim != 2 or acts_a.shape[1] != acts_b.shape[1]:
         raise BadInputError(f"activation sets must be (N, d) with equal d, got {acts_a.shape} and {acts_b.shape}")
-    size = min(subset_size, len(acts_a), len(acts_b))
+    n_min = min(len(acts_a), len(acts_b))
+    if subset_size is None:
+        subset_size = 1000 if n_min >= 2000 else max(2, n_min // 2)
+    size = min(subset_size, n_min)
     if size < 2:
         raise BadInputError(f"KID needs at least 2 images per set, got {len(acts_a)} and {len(acts_b)}")
     rng = np.random.default_rng(seed)

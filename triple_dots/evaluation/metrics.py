@@ -64,7 +64,7 @@ class Evaluator:
             FID/KID need ``fid_weights`` or the registry's ``"fid-inception"``; LPIPS needs the
             ``"alexnet"``/``"vgg16"`` backbone (``lpips_backbone``); identity needs dlib's model.
         dims: FID feature dimension (2048 standard). cache_dir: FID activation cache folder.
-        kid_subset_size / kid_subsets: KID subsets (size capped at the set size).
+        kid_subset_size / kid_subsets: KID subsets (see :func:`~triple_dots.evaluation.kid.kid_from_activations`).
     """
 
     def __init__(
@@ -78,7 +78,7 @@ class Evaluator:
         lpips_net: str = "alex",
         lpips_backbone: str | Path | None = None,
         identity_model: str | Path | None = None,
-        kid_subset_size: int = 1000,
+        kid_subset_size: int | None = None,
         kid_subsets: int = 100,
         device: str = "cpu",
         seed: int = 0,

@@ -1,0 +1,172 @@
+"""Checkpoint sweep: score every checkpoint of a run on a held-out set, plot, pick the best.
+
+For a run folder (contracts: ``RUN/config.json``, ``RUN/checkpoints/iter_{N:08d}/latest_net_*.pth``)
+each checkpoint is loaded with ``TFill.from_official``, inpaints the held-out images in memory,
+and is scored with one metric (lower or higher is better, per metric). Results go to
+``RUN/eval/sweep_<metric>.json`` and ``.png`` (metric vs iteration, best marked) and
+``RUN/best.json`` (``{"iteration", "checkpoint", "metric", "value"}``), all written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triple_dots.errors import BadInputError, OutputExistsError, where
+from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, Evaluator
+from triple_dots.evaluation.testset import TestSet
+from triple_dots.images import atomic_write_text
+
+_CKPT = re.compile(r"^iter_(\d{8})$")
+#: TFill options that a run's config.json carries (contracts / training config).
+ARCHITECTURE_KEYS = ("ngf", "ndf", "embed_dim", "n_encoders", "fixed_size", "fine_size")
+#: Metric name -> the Evaluator metric group that computes it.
+METRIC_GROUP = {"fid": "fid", "kid": "kid", "psnr": "psnr", "psnr_hole": "psnr", "ssim": "ssim",
+                "ssim_hole": "ssim", "lpips": "lpips", "lpips_hole": "lpips", "identity": "identity"}
+
+
+@dataclass
+class SweepResult:
+    """Metric per checkpoint and the best one."""
+
+    metric: str
+    higher_is_better: bool
+    iterations: list[int]
+    values: list[float | None]
+    best_iteration: int
+    best_value: float
+    n_images: int
+    summaries: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(iteration, folder)`` of every complete checkpoint (``latest_net_{E,T,G,G_Ref}.pth``), oldest first."""
+    from triple_dots.evaluation.generate import is_checkpoint_dir
+
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        raise BadInputError(f"{where(run_dir)} has no checkpoints/ folder (is it a training run folder?)")
+    found = []
+    for p in root.iterdir():
+        m = _CKPT.match(p.name)
+        if m and is_checkpoint_dir(p):
+            found.append((int(m.group(1)), p))
+    if not found:
+        raise BadInputError(f"{where(root)} holds no complete checkpoint (iter_NNNNNNNN/latest_net_*.pth)")
+    return sorted(found)
+
+
+def tfill_options(run_dir: str | Path) -> dict[str, Any]:
+    """The TFill architecture options in ``RUN/config.json`` (empty when it has none)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{where(path)} is not valid JSON: {exc}") from None
+    opts = {k: cfg[k] for k in ARCHITECTURE_KEYS if k in cfg}
+    opts.update(cfg.get("extra") or {})
+    opts.pop("ndf", None)  # discriminators are not loaded for evaluation
+    return opts
+
+
+def sweep(
+    run_dir: str | Path,
+    data: str | Path | TestSet,
+    *,
+    metric: str = "lpips_hole",
+    masks: str | Path | None = None,
+    split: str | None = None,
+    max_images: int | None = None,
+    tfill_config: Mapping[str, Any] | None = None,
+    write_best: bool = True,
+    overwrite: bool = False,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    **evaluator_args: Any,
+) -> SweepResult:
+    """Evaluate every checkpoint of ``run_dir`` on the held-out ``data`` with ``metric``.
+
+    ``data``: dataset folder (``images/`` + ``masks/``, optional manifest ``split``), or a
+    photo folder with ``masks``, or a :class:`TestSet`. ``metric``: one of
+    :data:`METRIC_GROUP` (``kid`` uses its mean). ``tfill_config`` overrides the options read
+    from ``RUN/config.json``. Writes ``RUN/eval/sweep_<metric>.{json,png}`` and (``write_best``)
+    ``RUN/best.json``; existing outputs need ``overwrite``. Every input is checked first.
+    """
+    from triple_dots.evaluation.curves import save_figure
+    from triple_dots.evaluation.generate import load_tfill, tfill_outputs
+
+    if metric not in METRIC_GROUP:
+        raise BadInputError(f"unknown sweep metric {metric!r}; choose from {', '.join(METRIC_GROUP)}")
+    run = Path(run_dir)
+    outs = [run / "eval" / f"sweep_{metric}.json", run / "eval" / f"sweep_{metric}.png"]
+    if write_best:
+        outs.append(run / "best.json")
+    existing = [p for p in outs if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{where(existing[0])} already exists; pass overwrite=True / --overwrite to replace it")
+    ckpts = list_checkpoints(run)
+    test_set = data if isinstance(data, TestSet) else (
+        TestSet.from_folders(data, masks, max_images=max_images) if masks is not None
+        else TestSet.from_dataset(data, split=split, max_images=max_images))
+    options = {**tfill_options(run), **dict(tfill_config or {})}
+    ev = Evaluator(test_set, metrics=[METRIC_GROUP[metric]], device=device, seed=seed, progress=False,
+                   **evaluator_args)
+    key = "kid_mean" if metric == "kid" else metric
+    values: list[float | None] = []
+    summaries: dict[int, dict[str, Any]] = {}
+    from tqdm.auto import tqdm
+
+    for it, path in tqdm(ckpts, desc=f"sweep {metric}", unit="ckpt", disable=not progress):
+        model = load_tfill(path, options, device)
+        outputs = list(tfill_outputs(model, test_set, seed=seed, progress=False))
+        res = ev.evaluate(path.name, outputs)
+        summaries[it] = res.summary
+        v = res.summary.get(key)
+        values.append(None if v is None or not math.isfinite(v) else float(v))
+    scored = [(it, v) for (it, _), v in zip(ckpts, values, strict=True) if v is not None]
+    if not scored:
+        raise BadInputError(f"metric {metric!r} could not be computed on any checkpoint (e.g. no faces found)")
+    higher = HIGHER_IS_BETTER[metric]
+    best_it, best_v = (max if higher else min)(scored, key=lambda t: t[1])
+    result = SweepResult(metric, higher, [it for it, _ in ckpts], values, best_it, best_v, len(test_set), summaries)
+    atomic_write_text(outs[0], json.dumps({**result.as_dict(), "test_set": test_set.source}, indent=2) + "\n",
+                      overwrite=overwrite)
+    save_figure(plot_sweep(result), outs[1], overwrite=overwrite)
+    if write_best:
+        best = {"iteration": best_it, "checkpoint": f"checkpoints/iter_{best_it:08d}", "metric": metric,
+                "value": best_v}
+        atomic_write_text(run / "best.json", json.dumps(best, indent=2) + "\n", overwrite=overwrite)
+    return result
+
+
+def plot_sweep(result: SweepResult):
+    """Metric vs iteration with the best checkpoint marked; returns the matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    pts = [(i, v) for i, v in zip(result.iterations, result.values, strict=True) if v is not None]
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="tab:blue")
+    ax.plot([result.best_iteration], [result.best_value], marker="*", ms=18, color="tab:red", ls="none",
+            label=f"best: iter {result.best_iteration} ({result.best_value:.4g})")
+    arrow = "↑" if result.higher_is_better else "↓"
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"{result.metric} {arrow}")
+    ax.set_title(f"checkpoint sweep on {result.n_images} held-out images")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
