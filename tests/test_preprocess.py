@@ -279,10 +279,14 @@ def test_pair_lists_and_moves_unmatched_never_deletes(tmp_path: Path) -> None:
     load_pairs(root)  # now a clean dataset
 
 
-def test_pair_separate_folders(tmp_path: Path) -> None:
-    root = make_demo_dataset(tmp_path / "in", 4, width=24)
-    s = pp.pair(root / "images", tmp_path / "out", masks=root / "masks", progress=False)
+def test_pair_separate_folders_with_meta(tmp_path: Path) -> None:
+    root = make_demo_dataset(tmp_path / "in", 4, width=24, meta=True)
+    s = pp.pair(root / "images", tmp_path / "out", masks=root / "masks", meta=root / "meta", progress=False)
     assert s.written == 4 and len(read_manifest(tmp_path / "out" / "manifest.csv")) == 4
+    assert len(list((tmp_path / "out" / "meta").iterdir())) == 4
+    rc = cli_main(["preprocess", "pair", str(root / "images"), str(tmp_path / "o2"), "--masks", str(root / "masks"),
+                   "--quiet", "--workers", "1"])  # fmt: skip
+    assert rc == 0 and not (tmp_path / "o2" / "meta").exists()
 
 
 def test_enlarge_face_fraction_uses_meta_or_says_it_did_not(tmp_path: Path) -> None:

@@ -202,15 +202,21 @@ def _by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Pr
     return unique, problems
 
 
-def scan_folder(root: str | Path, *, mask_dir: str | Path | None = None) -> FolderScan:
+def scan_folder(
+    root: str | Path, *, mask_dir: str | Path | None = None, meta_dir: str | Path | None = None
+) -> FolderScan:
     """Match the photos of ``root`` with their masks by stem (see the module docstring for the layout).
 
-    ``mask_dir`` overrides the mask folder (e.g. photos and masks kept in unrelated folders).
+    ``mask_dir`` and ``meta_dir`` override the mask and meta folders (e.g. original photos in one
+    folder, masks and meta written by mask synthesis in another).
     Duplicate stems (``a.jpg`` and ``a.png``) are reported in ``problems`` and left unpaired.
     """
     root = Path(root)
-    image_dir, found_masks, meta_dir = dataset_dirs(root)
+    image_dir, found_masks, found_meta = dataset_dirs(root)
     mdir = Path(mask_dir) if mask_dir is not None else found_masks
+    if meta_dir is not None and not Path(meta_dir).is_dir():
+        raise BadInputError(f"meta folder {where(meta_dir)} does not exist or is not a folder")
+    meta_dir = Path(meta_dir) if meta_dir is not None else found_meta
     images, problems = _by_stem(list_images(image_dir, recursive=False), "photo")
     masks: dict[str, Path] = {}
     if mdir is not None:

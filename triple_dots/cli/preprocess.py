@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="INPUT", help="dataset folder, or the photo folder with --masks")
     p.add_argument("out", type=Path, metavar="OUT", help="new output folder (must be empty or absent)")
     p.add_argument("--masks", type=Path, default=None, help="mask folder when INPUT is a folder of photos")
+    p.add_argument("--meta", type=Path, default=None, help="folder of NAME.json meta files to carry along")
     p.add_argument("--move-unmatched", type=Path, default=None, metavar="DIR",
                    help="also MOVE unmatched files to DIR/images and DIR/masks (never deletes)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty OUT; same-named files are replaced")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         result = pp.resize(args.input, args.out, size=args.size, fit=args.fit, pad_mode=args.pad_mode,
                            quality=args.quality, **common)  # fmt: skip
     elif args.step == "pair":
-        result = pp.pair(args.input, args.out, masks=args.masks, move_unmatched=args.move_unmatched, **common)
+        result = pp.pair(args.input, args.out, masks=args.masks, meta=args.meta, move_unmatched=args.move_unmatched, **common)
     elif args.step == "enlarge":
         result = pp.enlarge(args.input, args.out, pixels=args.pixels, face_fraction=args.face_fraction,
                             scale=args.scale, **common)  # fmt: skip

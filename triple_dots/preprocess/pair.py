@@ -14,8 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from triple_dots.data import IMAGES_DIR, MASKS_DIR, Pair, PairFacts, Problem, scan_folder, validate_pairs
-from triple_dots.data import BadDatasetError
+from triple_dots.data import IMAGES_DIR, MASKS_DIR, BadDatasetError, Pair, PairFacts, scan_folder, validate_pairs
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.images import atomic_write_text, read_mask, write_mask
 from triple_dots.preprocess.folders import (
@@ -70,6 +69,7 @@ def pair(
     out: str | Path,
     *,
     masks: str | Path | None = None,
+    meta: str | Path | None = None,
     move_unmatched: str | Path | None = None,
     overwrite: bool = False,
     skip_bad: bool = False,
@@ -79,7 +79,8 @@ def pair(
     """Copy the matched photo/mask pairs of ``src`` into the new dataset folder ``out``.
 
     ``src`` is a dataset ROOT (``images/`` + ``masks/``) or, with ``masks`` given, a folder of
-    photos and ``masks`` the folder of masks. Photos without a mask and masks without a photo
+    photos and ``masks`` the folder of masks (``meta``: a folder of ``NAME.json`` to carry along,
+    e.g. the ``meta/`` written by mask synthesis). Photos without a mask and masks without a photo
     are listed in ``OUT/unmatched.csv``; with ``move_unmatched`` they are also *moved* to
     ``move_unmatched/images`` and ``move_unmatched/masks`` (never deleted, never replacing a
     file). Matched pairs are checked first (bad files stop the command unless ``skip_bad``);
@@ -87,8 +88,8 @@ def pair(
     """
     src = Path(src)
     summary = Summary("pair", Path(out))
-    check_output(out, [src] + ([Path(masks)] if masks else []), overwrite=overwrite)
-    scan = scan_folder(src, mask_dir=masks)
+    check_output(out, [src] + [Path(d) for d in (masks, meta) if d is not None], overwrite=overwrite)
+    scan = scan_folder(src, mask_dir=masks, meta_dir=meta)
     if scan.mask_dir is None:
         raise BadInputError(f"pair: {where(src)} has no masks/ folder; pass the mask folder with --masks DIR")
     if not (scan.pairs or scan.images_only or scan.masks_only or scan.problems):
