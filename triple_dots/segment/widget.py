@@ -32,14 +32,13 @@ from triple_dots.viz import image_grid, overlay_mask
 POSITIVE, NEGATIVE = "positive (mask)", "negative (keep)"
 
 
-def render_overlay(
-    image: np.ndarray,
-    hole_mask: torch.Tensor | None,
-    clicks: Iterable,
-    *,
-    scale: float = 1.0,
-) -> bytes:
-    """PNG bytes of the photo ((H, W, 3) uint8) scaled by ``scale``, hole tinted, clicks drawn as dots."""
+def _xyl(point) -> tuple[float, float, int]:
+    if hasattr(point, "label"):
+        return float(point.x), float(point.y), int(point.label)
+    return float(point[0]), float(point[1]), int(point[2]) if len(point) > 2 else 1
+
+
+def _draw(image: np.ndarray, hole_mask: torch.Tensor | None, points: Iterable, scale: float) -> Image.Image:
     img = from_uint8(image)
     if hole_mask is not None:
         img = overlay_mask(img, hole_mask)
@@ -48,11 +47,36 @@ def render_overlay(
         pil = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(pil)
     r = max(3, round(min(pil.size) / 90))
-    for c in clicks:
-        x, y = c.x * scale, c.y * scale
-        fill = (40, 220, 60) if c.label == 1 else (40, 120, 255)
+    for p in points:
+        x, y, label = _xyl(p)
+        x, y = x * scale, y * scale
+        fill = (40, 220, 60) if label == 1 else (40, 120, 255)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=fill, outline=(255, 255, 255), width=max(1, r // 3))
-    return encode_image(pil, "PNG")
+    return pil
+
+
+def overlay_points(
+    image: torch.Tensor | np.ndarray, hole_mask: torch.Tensor | None = None, points: Iterable = ()
+) -> torch.Tensor:
+    """The photo with the hole tinted red and prompt points drawn (green = positive, blue = negative).
+
+    ``image`` (3, H, W) [0, 1] or (H, W, 3) uint8; ``points`` Click objects or (x, y[, label]) in
+    pixels. Returns (3, H, W) float in [0, 1].
+    """
+    from triple_dots.segment.clicks import as_uint8_rgb
+
+    return from_uint8(np.asarray(_draw(as_uint8_rgb(image), hole_mask, points, 1.0)))
+
+
+def render_overlay(
+    image: np.ndarray,
+    hole_mask: torch.Tensor | None,
+    clicks: Iterable,
+    *,
+    scale: float = 1.0,
+) -> bytes:
+    """PNG bytes of the photo ((H, W, 3) uint8) scaled by ``scale``, hole tinted, clicks drawn as dots."""
+    return encode_image(_draw(image, hole_mask, clicks, scale), "PNG")
 
 
 class SegmentWidget:
