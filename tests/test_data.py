@@ -180,7 +180,7 @@ def test_synthetic_masks_need_no_mask_folder_and_no_face_policy(tmp_path: Path) 
 
     ds = PairedFaceDataset(tmp_path / "p", synthetic_masks=True, mask_fn=no_face)
     assert len(ds) == 1
-    with pytest.raises(NoFaceError):
+    with pytest.raises(NoFaceError, match="a.jpg"):
         ds[0]
     root = make_demo_dataset(tmp_path / "d", 2, width=16)
     ds2 = PairedFaceDataset(root, synthetic_masks=True, mask_fn=no_face, no_face="stored")

@@ -359,3 +359,27 @@ def test_two_workers_give_identical_output(dataset: Path, tmp_path: Path) -> Non
         for p in (tmp_path / "w1" / sub).iterdir():
             assert p.read_bytes() == (tmp_path / "w2" / sub / p.name).read_bytes()
     assert (tmp_path / "w1/manifest.csv").read_text() == (tmp_path / "w2/manifest.csv").read_text()
+
+
+def test_resize_face_crop_keeps_the_face_of_a_tall_portrait(tmp_path: Path) -> None:
+    """A full-length portrait (face at the top): centre-crop loses the hole, face-crop keeps all of it."""
+    src = tmp_path / "in"
+    hole = np.zeros((120, 40), np.uint8)
+    hole[12:24, 10:30] = 255  # the "mask" on a face near the top
+    write_image(src / "images" / "tall.png", np.full((120, 40, 3), 128, np.uint8))
+    write_mask(src / "masks" / "tall.png", hole)
+    meta = {"image_size": [40, 120], "faces": [{"box": [8, 2, 32, 26], "landmarks": [[20.0, 14.0]] * 68}]}
+    (src / "meta").mkdir()
+    (src / "meta" / "tall.json").write_text(json.dumps(meta))
+    pp.resize(src, tmp_path / "centre", size=20, fit="crop", progress=False)
+    s = pp.resize(src, tmp_path / "face", size=20, fit="face", progress=False)
+    assert read_mask(tmp_path / "centre/masks/tall.png").sum() == 0
+    face = read_mask(tmp_path / "face/masks/tall.png")
+    assert face.sum() == pytest.approx(hole.astype(bool).sum() / 4, rel=0.1)  # 40 -> 20 px: all of it
+    out_meta = json.loads((tmp_path / "face/meta/tall.json").read_text())
+    assert out_meta["faces"][0]["box"] == [4, 1, 16, 13]  # the square starts at y = 0 (clamped)
+    assert "no face box" not in str(s)
+    (src / "meta" / "tall.json").unlink()
+    s2 = pp.resize(src, tmp_path / "hole", size=20, fit="face", progress=False)
+    assert "centred on the hole (1)" in str(s2)
+    assert read_mask(tmp_path / "hole/masks/tall.png").sum() == face.sum()

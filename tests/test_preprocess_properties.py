@@ -180,3 +180,13 @@ def test_bad_fractions_refused(val: float, test: float) -> None:
 
     with pytest.raises(BadInputError, match="fractions"):
         assign_splits(["a", "b"], val=val, test=test)
+
+
+@SETTINGS
+@given(h=st.integers(4, 80), w=st.integers(4, 80), cx=st.floats(-50, 150), cy=st.floats(-50, 150))
+def test_centred_crop_stays_inside_and_contains_the_centre(h: int, w: int, cx: float, cy: float) -> None:
+    fit = SquareFit(w, h, 16, "crop", center=(cx, cy))
+    x0, y0 = fit.offset
+    assert 0 <= x0 <= w - fit.side and 0 <= y0 <= h - fit.side
+    if 0 <= cx <= w and 0 <= cy <= h:  # a centre inside the picture lies in the square
+        assert x0 - 1 <= cx <= x0 + fit.side + 1 and y0 - 1 <= cy <= y0 + fit.side + 1

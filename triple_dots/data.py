@@ -627,11 +627,12 @@ class PairedFaceDataset(torch.utils.data.Dataset):
         seed = int(rng.integers(2**31 - 1))
         try:
             result = self._mask_fn(image, mask_type, seed=seed)
-        except NoFaceError:
+        except NoFaceError as exc:
             if self.no_face == "stored" and pair.mask is not None:
                 warnings.warn(f"no face found in {where(pair.image)}: using its stored mask", stacklevel=2)
                 return read_mask(pair.mask)
-            raise
+            hint = " (or pass no_face='stored' to use its stored mask)" if pair.mask is not None else ""
+            raise NoFaceError(f"{where(pair.image)}: synthetic mask failed: {exc}{hint}") from None
         hole = torch.as_tensor(result.hole_mask, dtype=torch.float32)
         return hole if hole.ndim == 3 else hole[None]
 

@@ -29,7 +29,8 @@ class SquareFit:
     square, then resize it to ``size`` x ``size`` pixels.
 
     ``pad`` keeps the whole picture and fills the margins (``pad_mode``: black ``constant``,
-    ``reflect`` or ``edge``; hole masks are always padded with 0 = keep).
+    ``reflect`` or ``edge``; hole masks are always padded with 0 = keep). With ``center`` (x, y in
+    source pixels, e.g. a face box centre) the crop is centred there instead, kept inside the picture.
     """
 
     width: int
@@ -37,6 +38,7 @@ class SquareFit:
     size: int
     mode: FitMode = "crop"
     pad_mode: PadMode = "constant"
+    center: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -56,6 +58,11 @@ class SquareFit:
     @property
     def offset(self) -> tuple[int, int]:
         """(x0, y0): source position of the square's top-left corner (negative when padding)."""
+        if self.mode == "crop" and self.center is not None:
+            cx, cy = self.center
+            x0 = min(max(int(round(cx - self.side / 2)), 0), self.width - self.side)
+            y0 = min(max(int(round(cy - self.side / 2)), 0), self.height - self.side)
+            return x0, y0
         return (self.width - self.side) // 2, (self.height - self.side) // 2
 
     @property

@@ -35,10 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--to", choices=["jpg", "png"], default="jpg", help="photo format (default jpg)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality 1-100 (default 95)")
 
-    p = sub.add_parser("resize", help="square SIZE x SIZE by centre-crop or pad; masks stay exactly {0, 255}")
+    p = sub.add_parser("resize", help="square SIZE x SIZE by centre-crop, face-centred crop or pad; masks stay exactly {0, 255}")
     _common(p)
     p.add_argument("--size", type=int, required=True, help="output side in pixels, e.g. 256 or 512")
-    p.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre-crop (default) or pad to square")
+    p.add_argument("--fit", choices=["crop", "face", "pad"], default="crop",
+                   help="centre-crop (default), crop centred on the face box from meta (else the hole), or pad")  # fmt: skip
     p.add_argument("--pad-mode", choices=["constant", "reflect", "edge"], default="constant",
                    help="how --fit pad fills photo margins (masks: 0)")  # fmt: skip
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of .jpg photos (default 95)")

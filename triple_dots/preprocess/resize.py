@@ -1,4 +1,4 @@
-"""``resize``: every pair to one square size by centre-crop or pad.
+"""``resize``: every pair to one square size by centre-crop, face-centred crop or pad.
 
 Photos use a high-quality filter (OpenCV ``INTER_AREA`` to shrink, Lanczos to enlarge); hole
 masks use nearest-neighbour and are re-binarised, so they stay exactly {0, 255}. Face boxes and
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from triple_dots.data import Pair, PairFacts, hole_ratio, read_rgb_uint8
-from triple_dots.geometry import FitMode, PadMode, SquareFit
+from triple_dots.errors import BadInputError
+from triple_dots.geometry import PadMode, SquareFit
 from triple_dots.images import mask_to_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
@@ -45,12 +48,28 @@ def fit_meta(meta: dict[str, Any], fit: SquareFit) -> dict[str, Any]:
     return meta
 
 
+ResizeFit = Literal["crop", "face", "pad"]
+
+
+def face_center(meta: dict[str, Any] | None, hole: np.ndarray | None) -> tuple[tuple[float, float] | None, str]:
+    """Centre for a face-centred crop: the largest face box in ``meta``, else the hole's bounding
+    box (``hole`` (H, W), nonzero = hole), else None. Returns (centre (x, y) or None, what was used)."""
+    boxes = [f["box"] for f in (meta or {}).get("faces") or [] if f.get("box") is not None]
+    if boxes:
+        x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        return ((x0 + x1) / 2, (y0 + y1) / 2), "face box"
+    if hole is not None and hole.any():
+        ys, xs = np.nonzero(hole)
+        return ((xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2), "hole"
+    return None, "centre"
+
+
 @dataclass(frozen=True)
 class _Task:
     pair: Pair
     out: Path
     size: int
-    fit: FitMode
+    fit: ResizeFit
     pad_mode: PadMode
     quality: int
     overwrite: bool
@@ -60,21 +79,26 @@ def _resize_one(t: _Task) -> dict[str, str]:
     pair = t.pair
     image = read_rgb_uint8(pair.image)
     h, w = image.shape[:2]
-    fit = SquareFit(w, h, t.size, t.fit, t.pad_mode)
+    mask = mask_to_uint8(read_mask(pair.mask)) if pair.mask is not None else None
+    meta = read_meta(pair.meta) if pair.meta is not None else None
+    center, used = face_center(meta, mask) if t.fit == "face" else (None, "centre")
+    fit = SquareFit(w, h, t.size, "pad" if t.fit == "pad" else "crop", t.pad_mode, center)
     paths = out_paths(t.out, pair)
     write_image(paths.image, fit.apply_image(image), overwrite=t.overwrite, quality=t.quality)
     ratio = None
-    if pair.mask is not None and paths.mask is not None:
-        mask = fit.apply_mask(mask_to_uint8(read_mask(pair.mask)))
+    if mask is not None and paths.mask is not None:
+        mask = fit.apply_mask(mask)
         ratio = hole_ratio(mask)
         write_mask(paths.mask, mask, overwrite=t.overwrite)
-    if pair.meta is not None and paths.meta is not None:
-        meta = fit_meta(read_meta(pair.meta), fit)
+    if meta is not None and paths.meta is not None:
+        meta = fit_meta(meta, fit)
         if ratio is not None:
             meta["hole_ratio"] = round(ratio, 6)
-        step = {"command": "resize", "from_size": [w, h], "size": t.size, "fit": t.fit}
+        step = {"command": "resize", "from_size": [w, h], "size": t.size, "fit": t.fit, "offset": list(fit.offset)}
         write_meta(paths.meta, meta, step, overwrite=t.overwrite)
-    return output_row(pair, paths, PairFacts(t.size, t.size, ratio), t.out)
+    row = output_row(pair, paths, PairFacts(t.size, t.size, ratio), t.out)
+    row["_centred_on"] = used
+    return row
 
 
 def resize(
@@ -82,7 +106,7 @@ def resize(
     out: str | Path,
     *,
     size: int,
-    fit: FitMode = "crop",
+    fit: ResizeFit = "crop",
     pad_mode: PadMode = "constant",
     quality: int = 95,
     overwrite: bool = False,
@@ -92,12 +116,16 @@ def resize(
 ) -> Summary:
     """Write every pair of ``src`` resized to ``size`` x ``size`` into the new dataset folder ``out``.
 
-    ``fit="crop"`` cuts the centre square (loses the sides of wide photos); ``"pad"`` keeps the
-    whole photo and fills the margins (``pad_mode``: black ``constant``, ``reflect``, ``edge``;
+    ``fit="crop"`` cuts the centre square (loses the sides of wide photos, and the face of a tall
+    full-length portrait); ``"face"`` cuts the largest square centred on the largest face box in
+    ``meta/NAME.json`` (or on the hole when there is no meta); ``"pad"`` keeps the whole photo and
+    fills the margins (``pad_mode``: black ``constant``, ``reflect``, ``edge``;
     masks are padded with 0 = keep). A photos-only folder is resized without masks. ``quality``
     is the JPEG/WebP quality of photos written with those suffixes.
     """
-    SquareFit(1, 1, size, fit, pad_mode)  # validates the arguments before any work
+    if fit not in ("crop", "face", "pad"):
+        raise BadInputError(f"resize: fit must be 'crop', 'face' or 'pad', got {fit!r}")
+    SquareFit(1, 1, size, "crop", pad_mode)  # validates the arguments before any work
     summary = Summary("resize", Path(out))
     check_output(out, [src], overwrite=overwrite)
     good = checked_pairs(src, summary, require_masks=None, skip_bad=skip_bad, workers=workers, progress=progress)
@@ -105,4 +133,10 @@ def resize(
     tasks = [_Task(p, Path(out), size, fit, pad_mode, quality, overwrite) for p, _ in good]
     rows = run_tasks(_resize_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="resize", progress=progress)
     summary.notes.append(f"{size}x{size} by {fit}")
+    used = [r.pop("_centred_on") for r in rows]
+    if fit == "face":
+        n_hole, n_none = used.count("hole"), used.count("centre")
+        if n_hole or n_none:
+            summary.notes.append(f"no face box for {n_hole + n_none} pair(s): centred on the hole ({n_hole}) "
+                                 f"or the picture centre ({n_none})")  # fmt: skip
     return finish(Path(out), rows, summary, overwrite=overwrite)
