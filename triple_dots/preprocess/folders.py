@@ -52,6 +52,7 @@ class Summary:
     skipped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    lead: str = ""  # replaces "wrote N" when a command writes reports rather than pairs
 
     def skip(self, problem: Problem) -> None:
         """Count a skipped file under its error kind."""
@@ -62,7 +63,8 @@ class Summary:
         n_skip = sum(self.skipped.values())
         why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.skipped.items()))})" if n_skip else ""
         notes = "".join(f"; {n}" for n in self.notes)
-        return f"{self.command}: wrote {self.written} to {where(self.out)}; skipped {n_skip}{why}{notes}"
+        lead = self.lead or f"wrote {self.written}"
+        return f"{self.command}: {lead} to {where(self.out)}; skipped {n_skip}{why}{notes}"
 
 
 def _inside(child: Path, parent: Path) -> bool:

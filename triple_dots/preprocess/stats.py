@@ -175,6 +175,7 @@ def stats(
         f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
         + ", ".join(f"{lo:g}-{hi:g}: {c}" for lo, hi, c in counts if c)
     )
+    summary.lead = f"measured {n} pairs, wrote {HISTOGRAM_NAME}, {BANDS_NAME}, {RATIOS_NAME}"
     result = StatsResult(ratios, counts, hist, summary)
     if band_t is not None:
         chosen = [(p, f) for p, f in good if in_band(ratios[p.name], band_t)]
@@ -183,5 +184,5 @@ def stats(
         rows = run_tasks(_copy_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="copy band", progress=progress)
         if rows:
             finish(out, rows, summary, overwrite=overwrite)
-        summary.notes.append(f"band {band_t[0]:g}-{band_t[1]:g}: {len(rows)} of {n} pairs copied")
+        summary.lead += f" and the {len(rows)} pairs in band {band_t[0]:g}-{band_t[1]:g}"
     return result
