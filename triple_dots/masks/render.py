@@ -181,8 +181,10 @@ def draw_mask(
 
     # ---- extra geometry (upright frame): straps, cartridges, valve -------------------
     straps: list[np.ndarray] = []
-    far_left = m.turn.variant == "right"  # face turned to the image's right hides its left ear
-    far_right = m.turn.variant == "left"
+    # A face turned towards the image's left shows its image-left side foreshortened and
+    # hides that ear behind the head (and likewise to the right).
+    far_left = m.turn.variant == "left"
+    far_right = m.turn.variant == "right"
     a, c = outline.left_corner, outline.right_corner
     bottom = outline.bottom
     mouth_y = float(u68[48:68, 1].mean())
