@@ -383,3 +383,18 @@ def test_resize_face_crop_keeps_the_face_of_a_tall_portrait(tmp_path: Path) -> N
     s2 = pp.resize(src, tmp_path / "hole", size=20, fit="face", progress=False)
     assert "centred on the hole (1)" in str(s2)
     assert read_mask(tmp_path / "hole/masks/tall.png").sum() == face.sum()
+
+
+def test_skip_bad_files_are_listed_and_jpeg_masks_copied_as_png(tmp_path: Path) -> None:
+    src = make_demo_dataset(tmp_path / "in", 6, width=24)
+    jpeg_mask = src / "masks" / "person2_0002.jpg"
+    Image.fromarray(ellipse_hole(24, 24, ratio=0.3), "L").save(jpeg_mask, quality=80)
+    (src / "masks" / "person2_0002.png").unlink()
+    (src / "images" / "person3_0003.jpg").write_bytes(b"garbage")
+    s = pp.split(src, tmp_path / "sp", skip_bad=True, progress=False)
+    assert s.written == 5 and "listed in skipped.csv" in str(s)
+    skipped = read_rows(tmp_path / "sp" / "skipped.csv")
+    assert [Path(r["file"]).name for r in skipped] == ["person3_0003.jpg"]
+    assert skipped[0]["kind"] == "UnreadableImageError"
+    out_mask = tmp_path / "sp" / "masks" / "person2_0002.png"
+    assert Image.open(out_mask).format == "PNG" and set(np.unique(np.asarray(Image.open(out_mask)))) <= {0, 255}

@@ -163,6 +163,21 @@ def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
     return dst
 
 
+def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:
+    """Copy a pair unchanged: photo and meta byte for byte; a PNG mask byte for byte, any other
+    mask file (e.g. JPEG) re-written as a lossless single-channel PNG."""
+    from triple_dots.images import read_mask, write_mask
+
+    copy_file(pair.image, paths.image, overwrite=overwrite)
+    if pair.mask is not None and paths.mask is not None:
+        if pair.mask.suffix.lower() == ".png":
+            copy_file(pair.mask, paths.mask, overwrite=overwrite)
+        else:
+            write_mask(paths.mask, read_mask(pair.mask), overwrite=overwrite)
+    if pair.meta is not None and paths.meta is not None:
+        copy_file(pair.meta, paths.meta, overwrite=overwrite)
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     """Load a meta JSON file, or raise :class:`BadInputError` naming it."""
     try:
@@ -191,10 +206,33 @@ def output_row(pair: Pair, paths: OutPaths, facts: PairFacts, out: Path) -> dict
     return manifest_row(written, facts, out)
 
 
+SKIPPED_NAME = "skipped.csv"
+
+
+def write_skipped(out: Path, summary: Summary, *, overwrite: bool = False) -> Path | None:
+    """List the skipped files (``skip_bad``) in ``OUT/skipped.csv``: file, kind, message."""
+    if not summary.problems:
+        return None
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "kind", "message"])
+    for p in summary.problems:
+        w.writerow([p.path.as_posix(), p.kind, str(p)])
+    path = out / SKIPPED_NAME
+    atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
+    if f"listed in {SKIPPED_NAME}" not in summary.notes:
+        summary.notes.append(f"listed in {SKIPPED_NAME}")
+    return path
+
+
 def finish(out: Path, rows: Sequence[dict[str, str]], summary: Summary, *, overwrite: bool = False) -> Summary:
-    """Write ``OUT/manifest.csv`` (rows sorted by name) and count the written pairs."""
+    """Write ``OUT/manifest.csv`` (rows sorted by name) and ``OUT/skipped.csv`` (if any), count the pairs."""
     rows = sorted(rows, key=lambda r: r["name"])
     write_manifest(out / MANIFEST_NAME, rows, overwrite=overwrite)
+    write_skipped(out, summary, overwrite=overwrite)
     summary.written += len(rows)
     return summary
 

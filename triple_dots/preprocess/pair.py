@@ -16,12 +16,12 @@ from pathlib import Path
 
 from triple_dots.data import IMAGES_DIR, MASKS_DIR, BadDatasetError, Pair, PairFacts, scan_folder, validate_pairs
 from triple_dots.errors import BadInputError, OutputExistsError, where
-from triple_dots.images import atomic_write_text, read_mask, write_mask
+from triple_dots.images import atomic_write_text
 from triple_dots.preprocess.folders import (
     SKIP_HINT,
     Summary,
     check_output,
-    copy_file,
+    copy_pair,
     finish,
     input_folders,
     out_paths,
@@ -43,14 +43,7 @@ class _Task:
 def _pair_one(t: _Task) -> dict[str, str]:
     pair = t.pair
     paths = out_paths(t.out, pair)
-    copy_file(pair.image, paths.image, overwrite=t.overwrite)
-    if pair.mask is not None and paths.mask is not None:
-        if pair.mask.suffix.lower() == ".png":
-            copy_file(pair.mask, paths.mask, overwrite=t.overwrite)
-        else:  # e.g. a JPEG mask: thresholded and stored losslessly
-            write_mask(paths.mask, read_mask(pair.mask), overwrite=t.overwrite)
-    if pair.meta is not None and paths.meta is not None:
-        copy_file(pair.meta, paths.meta, overwrite=t.overwrite)
+    copy_pair(pair, paths, overwrite=t.overwrite)
     return output_row(pair, paths, t.facts, t.out)
 
 

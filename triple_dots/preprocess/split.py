@@ -21,12 +21,13 @@ from triple_dots.preprocess.folders import (
     Summary,
     check_output,
     checked_pairs,
-    copy_file,
+    copy_pair,
     finish,
     input_folders,
     out_paths,
     output_row,
     run_tasks,
+    write_skipped,
 )
 
 SPLITS = ("train", "val", "test")
@@ -96,11 +97,7 @@ class _Task:
 
 def _copy_one(t: _Task) -> dict[str, str]:
     paths = out_paths(t.out, t.pair)
-    copy_file(t.pair.image, paths.image, overwrite=t.overwrite)
-    if t.pair.mask is not None and paths.mask is not None:
-        copy_file(t.pair.mask, paths.mask, overwrite=t.overwrite)
-    if t.pair.meta is not None and paths.meta is not None:
-        copy_file(t.pair.meta, paths.meta, overwrite=t.overwrite)
+    copy_pair(t.pair, paths, overwrite=t.overwrite)
     return output_row(t.pair, paths, t.facts, t.out)
 
 
@@ -158,6 +155,7 @@ def split(
             r["source"] = r["source"] or p.image.resolve().as_posix()
         out.mkdir(parents=True, exist_ok=True)
         write_manifest(out / MANIFEST_NAME, sorted(rows, key=lambda r: r["name"]), overwrite=overwrite)
+        write_skipped(out, summary, overwrite=overwrite)
         summary.written = len(rows)
     else:
         tasks = [_Task(p, f, out, overwrite) for p, f in good]

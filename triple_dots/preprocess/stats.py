@@ -21,12 +21,13 @@ from triple_dots.preprocess.folders import (
     Summary,
     check_output,
     checked_pairs,
-    copy_file,
+    copy_pair,
     finish,
     input_folders,
     out_paths,
     output_row,
     run_tasks,
+    write_skipped,
 )
 
 #: Default band edges: 0-10 %, 10-20 %, ..., 90-100 %.
@@ -120,11 +121,7 @@ class _Task:
 
 def _copy_one(t: _Task) -> dict[str, str]:
     paths = out_paths(t.out, t.pair)
-    copy_file(t.pair.image, paths.image, overwrite=t.overwrite)
-    if t.pair.mask is not None and paths.mask is not None:
-        copy_file(t.pair.mask, paths.mask, overwrite=t.overwrite)
-    if t.pair.meta is not None and paths.meta is not None:
-        copy_file(t.pair.meta, paths.meta, overwrite=t.overwrite)
+    copy_pair(t.pair, paths, overwrite=t.overwrite)
     return output_row(t.pair, paths, t.facts, t.out)
 
 
@@ -175,6 +172,7 @@ def stats(
         f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
         + ", ".join(f"{lo:g}-{hi:g}: {c}" for lo, hi, c in counts if c)
     )
+    write_skipped(out, summary, overwrite=overwrite)
     summary.lead = f"measured {n} pairs, wrote {HISTOGRAM_NAME}, {BANDS_NAME}, {RATIOS_NAME}"
     result = StatsResult(ratios, counts, hist, summary)
     if band_t is not None:
