@@ -1,17 +1,122 @@
-"""``triple-dots inpaint``: placeholder until its stage lands (owned by that stage's issue)."""
+"""``triple-dots inpaint``: regenerate the hole of every photo with TFill (both stages)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "(inpaint stage: not built yet)"
+HELP = "fill the holes of photos with TFill (pairs photo and hole mask by file stem)"
+DESCRIPTION = (
+    "Run TFill's coarse and refine stages on every photo of --images with the hole mask of the same file "
+    "stem in --masks (single-channel PNG, 255 = hole) and write OUT/NAME.png at the photo's resolution "
+    "(known pixels unchanged) plus OUT/inpaint_grid.png (photo | hole | result). Weights: --weights DIR "
+    "with latest_net_{E,T,G,G_Ref}.pth, or the registry folder of --preset (see `triple-dots weights`). "
+    "Every pair is checked (readable, binary mask, same size, output free) before the model runs."
+)
+
+GRID_NAME = "inpaint_grid.png"
+GRID_ROWS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--images", required=True, metavar="DIR_OR_FILE", help="a photo or a folder of photos")
+    parser.add_argument("--masks", required=True, metavar="DIR_OR_FILE",
+                        help="a hole mask or a folder of masks named like the photos (255 = hole)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--weights", default=None, metavar="DIR",
+                        help="folder with latest_net_{E,T,G,G_Ref}.pth (default: the registry folder of --preset)")
+    parser.add_argument("--preset", default="ffhq", choices=["ffhq", "celeba", "places2", "imagenet"],
+                        help="which released model (default: ffhq)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N", help="make the noise reproducible")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def pair_files(images: str, masks: str) -> list[tuple["Path", "Path"]]:  # noqa: F821
+    """(photo, mask) pairs: by file stem for folders, or the two given files.
+
+    Raises :class:`BadInputError` for empty folders, duplicate stems and photos without a mask.
+    """
+    from pathlib import Path
+
+    from triple_dots.errors import BadInputError, where
+    from triple_dots.images import list_images
+
+    img_paths, mask_paths = list_images(images), list_images(masks)
+    if not img_paths:
+        raise BadInputError(f"{where(images)} contains no photos (.jpg, .jpeg, .png, .webp, ...)")
+    if not mask_paths:
+        raise BadInputError(f"{where(masks)} contains no mask images")
+    if Path(images).is_file() and Path(masks).is_file():
+        return [(img_paths[0], mask_paths[0])]
+    by_stem: dict[str, Path] = {}
+    for p in mask_paths:
+        if p.stem in by_stem:
+            raise BadInputError(f"two masks with the stem {p.stem!r}: {by_stem[p.stem]} and {p}")
+        by_stem[p.stem] = p
+    seen: dict[str, Path] = {}
+    pairs, unpaired = [], []
+    for p in img_paths:
+        if p.stem in seen:
+            raise BadInputError(f"two photos with the stem {p.stem!r}: {seen[p.stem]} and {p}")
+        seen[p.stem] = p
+        if p.stem in by_stem:
+            pairs.append((p, by_stem[p.stem]))
+        else:
+            unpaired.append(p.name)
+    if unpaired:
+        more = f" (+{len(unpaired) - 5} more)" if len(unpaired) > 5 else ""
+        raise BadInputError(
+            f"no mask in {where(masks)} for {len(unpaired)} photo(s): {', '.join(unpaired[:5])}{more}; "
+            "masks must have the same file stem as their photo"
+        )
+    return pairs
 
 
 def run(args: argparse.Namespace) -> int:
-    from triple_dots.errors import TripleDotsError
+    from pathlib import Path
 
-    raise TripleDotsError("the 'inpaint' stage is not built yet")
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    from triple_dots.errors import OutputExistsError, SizeMismatchError, UnreadableImageError, where
+    from triple_dots.images import read_image, read_mask, write_image
+    from triple_dots.tfill import TFill
+    from triple_dots.viz import image_grid, overlay_mask, save_grid
+
+    pairs = pair_files(args.images, args.masks)
+    out_dir = Path(args.out)
+    outputs = [out_dir / f"{img.stem}.png" for img, _ in pairs]
+    if not args.overwrite:
+        taken = [p for p in outputs + [out_dir / GRID_NAME] if p.exists()]
+        if taken:
+            raise OutputExistsError(f"{where(taken[0])} already exists ({len(taken)} outputs); pass --overwrite")
+    for img_path, mask_path in tqdm(pairs, desc="checking pairs", unit="pair", disable=len(pairs) < 20):
+        try:
+            with Image.open(img_path) as im:
+                size = im.size
+        except Exception as exc:
+            raise UnreadableImageError(f"{where(img_path)} cannot be read as an image ({exc})") from None
+        mask = read_mask(mask_path)
+        if (mask.shape[-1], mask.shape[-2]) != size:
+            raise SizeMismatchError(
+                f"{where(mask_path)} is {mask.shape[-1]}x{mask.shape[-2]} but {where(img_path)} is {size[0]}x{size[1]}"
+            )
+
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    # with --weights the widths are read from the files; --preset picks the registry folder otherwise
+    preset = None if args.weights else args.preset
+    model = TFill.from_official(args.weights, preset=preset, device=device).use_channels_last()
+    rows = []
+    for (img_path, mask_path), out_path in tqdm(list(zip(pairs, outputs)), desc="inpainting", unit="photo"):
+        image = read_image(img_path)
+        hole = read_mask(mask_path)
+        result = model.inpaint(image, hole, seed=args.seed)
+        write_image(out_path, result, overwrite=args.overwrite)
+        if len(rows) < GRID_ROWS:
+            rows.append([image, overlay_mask(image, hole), result])
+    grid = image_grid(rows, col_labels=["photo", "hole", "TFill"], row_labels=[p.stem for p, _ in pairs[:GRID_ROWS]])
+    save_grid(out_dir / GRID_NAME, grid, overwrite=args.overwrite)
+    print(f"inpaint: {len(pairs)} photo(s) -> {out_dir} (grid: {out_dir / GRID_NAME})")
+    return 0
