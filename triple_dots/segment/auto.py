@@ -41,7 +41,7 @@ RIGHT_EYE = list(range(36, 42))  # the subject's right eye, on the left of the p
 LEFT_EYE = list(range(42, 48))
 BROWS = list(range(17, 27))
 
-_FALLBACK = "click the mask instead (notebook 06, or triple-dots segment --points X,Y,1 ...)"
+_FALLBACK = "click the mask instead (notebook 06, or triple-dots segment --point X,Y ...)"
 
 
 def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:

@@ -65,7 +65,7 @@ def overlay_points(
     """
     from triple_dots.segment.clicks import as_uint8_rgb
 
-    return from_uint8(np.asarray(_draw(as_uint8_rgb(image), hole_mask, points, 1.0)))
+    return from_uint8(np.array(_draw(as_uint8_rgb(image), hole_mask, points, 1.0)))
 
 
 def render_overlay(
