@@ -49,11 +49,13 @@ def make_demo_dataset(
     suffix: str = ".jpg",
     meta: bool = False,
     ratios: tuple[float, float] = (0.05, 0.45),
+    overwrite: bool = False,
 ) -> Path:
     """Write ``n`` generated pairs into ``root`` in the dataset layout; returns ``root``.
 
     Names are ``person{k}_{i:04d}`` (five people, for grouped splits). With ``meta`` a
-    ``meta/NAME.json`` with one face box around the hole is written too.
+    ``meta/NAME.json`` with one face box around the hole is written too. Existing files are
+    refused unless ``overwrite``.
     """
     root = Path(root)
     height = height or width
@@ -63,8 +65,8 @@ def make_demo_dataset(
         ratio = float(rng.uniform(*ratios))
         photo = gradient_photo(height, width, rng)
         hole = ellipse_hole(height, width, ratio=ratio)
-        write_image(root / IMAGES_DIR / f"{name}{suffix}", photo)
-        write_mask(root / MASKS_DIR / f"{name}.png", hole)
+        write_image(root / IMAGES_DIR / f"{name}{suffix}", photo, overwrite=overwrite)
+        write_mask(root / MASKS_DIR / f"{name}.png", hole, overwrite=overwrite)
         if meta:
             ys, xs = np.nonzero(hole)
             box = [int(xs.min()) - width // 8, int(ys.min()) - height // 3, int(xs.max()) + width // 8, int(ys.max())]
@@ -73,5 +75,5 @@ def make_demo_dataset(
             data = {"source": f"generated:{seed}:{i}", "mask_type": "ellipse", "color": None, "pattern": None,
                     "seed": seed, "margin": 0, "hole_ratio": round(float((hole > 0).mean()), 6),
                     "image_size": [width, height], "faces": [face]}  # fmt: skip
-            atomic_write_text(root / META_DIR / f"{name}.json", json.dumps(data))
+            atomic_write_text(root / META_DIR / f"{name}.json", json.dumps(data), overwrite=overwrite)
     return root
