@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import torch
 
-from triple_dots.errors import BadInputError, NoFaceError, UnreadableImageError, where
 from triple_dots import images as _images
+from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
 from triple_dots.images import atomic_write_bytes, atomic_write_text, from_uint8, list_images
 from triple_dots.masks.geometry import head_turn
 from triple_dots.masks.landmarks import Face, as_rgb_uint8, detect_faces
@@ -65,26 +65,35 @@ class MaskedFace:
     def meta(self, source: str | Path | None = None) -> dict:
         """The meta JSON record (see contracts: source, mask_type, colour, faces, hole ratio...)."""
         h, w = self.image.shape[-2:]
-        return {
-            "source": str(source) if source is not None else None,
-            "mask_type": self.mask_type,
-            "color": self.color,
-            "pattern": self.pattern,
-            "seed": self.seed,
-            "margin": int(self.margin),
-            "hole_ratio": round(self.hole_ratio, 6),
-            "image_size": [int(w), int(h)],
-            "faces": [
-                {
-                    "box": [int(v) for v in f.box],
-                    "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks],
-                    "yaw_deg": float(yaw),
-                    "variant": variant,
-                    "score": round(float(f.score), 4),
-                }
-                for f, (yaw, variant) in zip(self.faces, self.turns)
-            ],
-        }
+        return build_meta(source=source, mask_type=self.mask_type, color=self.color, pattern=self.pattern,
+                          seed=self.seed, margin=self.margin, hole_ratio=self.hole_ratio, image_size=(w, h),
+                          faces=self.faces, turns=self.turns)
+
+
+def build_meta(*, source: str | Path | None, mask_type: str, color: str, pattern: str | None, seed: int | None,
+               margin: int, hole_ratio: float, image_size: tuple[int, int], faces: Sequence[Face],
+               turns: Sequence[tuple[float, str]]) -> dict:
+    """The meta record written to ``meta/NAME.json``; ``image_size`` is (W, H) pixels."""
+    return {
+        "source": str(source) if source is not None else None,
+        "mask_type": mask_type,
+        "color": color,
+        "pattern": pattern,
+        "seed": seed,
+        "margin": int(margin),
+        "hole_ratio": round(float(hole_ratio), 6),
+        "image_size": [int(image_size[0]), int(image_size[1])],
+        "faces": [
+            {
+                "box": [int(v) for v in f.box],
+                "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks],
+                "yaw_deg": float(yaw),
+                "variant": variant,
+                "score": round(float(f.score), 4),
+            }
+            for f, (yaw, variant) in zip(faces, turns)
+        ],
+    }
 
 
 @dataclass
@@ -125,7 +134,10 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def encode_png(array: np.ndarray) -> bytes:
-    """(H, W, 3) RGB or (H, W) gray uint8 -> PNG bytes (lossless; zlib level 1, "up" filter, run-length strategy: fast)."""
+    """(H, W, 3) RGB or (H, W) gray uint8 -> PNG bytes.
+
+    Lossless, tuned for speed: zlib level 1, the "up" filter and the run-length strategy.
+    """
     arr = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
     params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.10: one fixed filter is ~2x faster than adaptive
@@ -368,11 +380,10 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
             res = _mask_array(rgb, mtype, seed=seed, margin=job.margin, color=job.color, pattern=pattern,
                               pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={}, source=job.path)
             faces = res.faces  # detect once per photo, even for several mask types
-            masked = MaskedFace(image=torch.empty(3, *rgb.shape[:2]), hole_mask=torch.empty(0), faces=res.faces,
-                                mask_type=res.mask_type, color=res.color, pattern=job.pattern, seed=seed,
-                                margin=job.margin, turns=res.turns)
-            meta = masked.meta(job.path)
-            meta["hole_ratio"] = round(float(res.hole.mean()), 6)
+            h, w = rgb.shape[:2]
+            meta = build_meta(source=job.path, mask_type=res.mask_type, color=res.color, pattern=job.pattern,
+                              seed=seed, margin=job.margin, hole_ratio=float(res.hole.mean()), image_size=(w, h),
+                              faces=res.faces, turns=res.turns)
             img_p, mask_p, meta_p = _outputs(out, name)
             atomic_write_bytes(img_p, encode_png(res.image), overwrite=job.overwrite)
             atomic_write_bytes(mask_p, encode_png(res.hole.astype(np.uint8) * 255), overwrite=job.overwrite)
@@ -382,6 +393,8 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
         results.extend((name, "no_face", str(exc)) for name, _ in todo if name not in {r[0] for r in results})
     except UnreadableImageError as exc:
         results.extend((name, "unreadable", str(exc)) for name, _ in todo if name not in {r[0] for r in results})
+    except OutputExistsError:  # another run wrote it meanwhile: never clobber
+        results.extend((name, "existing", "") for name, _ in todo if name not in {r[0] for r in results})
     return results
 
 
