@@ -27,6 +27,7 @@ def photo_dir(tmp_path: Path) -> Path:
     (d / "sub").mkdir(parents=True)
     shutil.copy(sample_path("grace_hopper"), d / "hopper.jpg")
     Image.open(sample_path("astronaut")).convert("RGB").save(d / "sub" / "Collins.JPG", quality=95)
+    Image.open(sample_path("obama2")).convert("L").reduce(2).save(d / "sub" / "gray.png")  # 1-channel file
     Image.new("RGB", (200, 160), (90, 120, 150)).save(d / "wall.png")
     (d / "broken.jpeg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (d / "notes.txt").write_text("not a photo")
@@ -42,7 +43,7 @@ def test_folder_run_layout_summary_and_exit_status(photo_dir, tmp_path, capsys):
     status = main(["mask", str(photo_dir), str(out), "--type", "kn95", "--margin", "3", "--seed", "4"])
     assert status == 1  # some photos were skipped
     line = capsys.readouterr().out
-    assert "wrote 2" in line and "1 without a face: wall" in line and "1 unreadable: broken" in line
+    assert "wrote 3" in line and "1 without a face: wall" in line and "1 unreadable: broken" in line
     for name, src in (("hopper", photo_dir / "hopper.jpg"), ("sub__Collins", photo_dir / "sub" / "Collins.JPG")):
         img = read_image_uint8(out / "images" / f"{name}.png")
         hole = read_mask(out / "masks" / f"{name}.png")[0].numpy() > 0
@@ -59,11 +60,13 @@ def test_folder_run_layout_summary_and_exit_status(photo_dir, tmp_path, capsys):
         (face,) = meta["faces"]
         assert len(face["landmarks"]) == 68 and len(face["box"]) == 4
         assert face["variant"] in ("frontal", "left", "right") and isinstance(face["yaw_deg"], float)
+    gray = read_image_uint8(out / "images" / "sub__gray.png")  # a gray photo gets a gray mask
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
     assert not (out / "images" / "wall.png").exists() and not (out / "images" / "broken.png").exists()
     from triple_dots.data import scan_folder  # the preprocessing stage reads this layout
 
     scan = scan_folder(out)
-    assert sorted(p.name for p in scan.pairs) == ["hopper", "sub__Collins"] and not scan.problems
+    assert sorted(p.name for p in scan.pairs) == ["hopper", "sub__Collins", "sub__gray"] and not scan.problems
     assert all(p.mask is not None and p.meta is not None for p in scan.pairs)
 
 
@@ -128,6 +131,6 @@ def test_two_workers_give_the_same_files(photo_dir, tmp_path):
     a, b = tmp_path / "w1", tmp_path / "w2"
     r1 = synthesize_folder(photo_dir, a, mask_type="random", seed=9, workers=1, progress=False)
     r2 = synthesize_folder(photo_dir, b, mask_type="random", seed=9, workers=2, progress=False)
-    assert sorted(r1.written) == sorted(r2.written) == ["hopper", "sub__Collins"]
+    assert sorted(r1.written) == sorted(r2.written) == ["hopper", "sub__Collins", "sub__gray"]
     assert r1.no_face == r2.no_face == ["wall"] and r1.unreadable == r2.unreadable == ["broken"]
     assert _tree(a) == _tree(b)
