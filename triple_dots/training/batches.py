@@ -1,0 +1,49 @@
+"""Deterministic, resumable batch order (the "data order" part of exact resume).
+
+Each epoch is a ``DistributedSampler`` permutation seeded by ``(seed, epoch)`` and sharded by
+rank (rank 0 of 1 when not distributed), cut into full batches. Because every epoch has the
+same number of batches, the whole data-order state is one number: how many batches this run
+has consumed. Resuming with that number yields exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sized
+
+from torch.utils.data import DistributedSampler
+
+from triple_dots.errors import BadInputError
+
+
+class ResumableBatches:
+    """An endless batch sampler (lists of dataset indexes) that starts after ``consumed`` batches.
+
+    Args:
+        dataset: the training dataset (only its length is used).
+        batch_size: images per batch on this process.
+        seed: shuffling seed (same on every rank).
+        rank / world_size: this process's shard.
+        consumed: batches already consumed by this run (from a checkpoint), 0 for a new run.
+    """
+
+    def __init__(self, dataset: Sized, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
+                 consumed: int = 0) -> None:
+        self.sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                                          drop_last=True)
+        self.batch_size = batch_size
+        self.per_epoch = self.sampler.num_samples // batch_size
+        if self.per_epoch < 1:
+            raise BadInputError(
+                f"the training set has {len(dataset)} images: too few for batch size {batch_size} on "
+                f"{world_size} process(es); lower --batch-size or add images"
+            )
+        self.start = consumed
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, batch = divmod(self.start, self.per_epoch)
+        while True:
+            self.sampler.set_epoch(epoch)
+            order = list(iter(self.sampler))
+            for b in range(batch, self.per_epoch):
+                yield order[b * self.batch_size : (b + 1) * self.batch_size]
+            epoch, batch = epoch + 1, 0

@@ -1,0 +1,215 @@
+"""The one object that describes a training run: :class:`TrainConfig`.
+
+Every default below is the official TFill recipe (``lyndonzheng/TFill`` ``options/train_options.py``,
+``scripts/train.sh``) unless its comment says otherwise. The resolved config is written to
+``RUN/config.json`` when a run starts, so a run folder always says how it was made.
+
+Units
+-----
+* ``iterations`` counts **optimiser steps per stage** (one D step + one G step on one batch),
+  the modern convention. The official code and the seed project count **images** instead
+  ("60,000 iterations" = 60,000 images). Convert with ``images = iterations x batch_size x
+  world_size``; every ``log.jsonl`` line carries both ``iteration`` and ``images_seen``.
+* Learning rates are per optimiser step; the official LR is constant (its "linear" policy
+  starts decaying only after 20 M images), which is our default ``lr_schedule="constant"``.
+
+Modes
+-----
+* ``scratch``: random initialisation (the official recipe; the seed's M1, M2).
+* ``pretrained``: start from a TFill checkpoint folder (official ``latest_net_*.pth`` files or
+  one of our ``RUN/checkpoints/iter_*`` folders; the seed's M3).
+* ``personalise``: like ``pretrained`` but with defaults for 100-200 photos of one person:
+  LR / 5, validation and checkpoints every 50 steps, early stopping after 5 validations without
+  improvement (the seed's M3_TS / M3_BC, which picked the checkpoint by eye from the loss curve).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triple_dots.errors import BadInputError
+
+STAGES = ("coarse", "refine", "both")
+MODES = ("scratch", "pretrained", "personalise")
+
+#: Architecture options: taken from the checkpoint on resume / from the weights in pretrained
+#: mode, never silently changed.
+ARCHITECTURE_KEYS = ("ngf", "ndf", "embed_dim", "n_encoders", "fixed_size", "fine_size")
+
+
+@dataclass
+class TrainConfig:
+    """How to train TFill. Fields left ``None`` are filled by :meth:`resolved` from the mode.
+
+    Images on disk follow the project convention (photos RGB, hole masks 255 = hole); the
+    conversion to TFill's internal [-1, 1] / 1 = visible happens inside the TFill wrapper.
+    """
+
+    # ---- I/O -------------------------------------------------------------------------------
+    data: str = ""  # dataset folder (ROOT/images + ROOT/masks) or its manifest.csv
+    out: str = ""  # run folder: config.json, log.jsonl, checkpoints/, best.json
+    val_data: str | None = None  # separate held-out folder; default: the data's "val" split or a held-out fraction
+    val_fraction: float = 0.1  # share of the data held out when it has no "val" split and no val_data
+    val_max_images: int = 64  # validation looks at most at this many held-out images (deterministic subset)
+
+    # ---- what to train ---------------------------------------------------------------------
+    stage: str = "both"  # coarse | refine | both (coarse then refine, as in the official README)
+    mode: str = "scratch"  # scratch | pretrained | personalise
+    weights: str | None = None  # folder with latest_net_*.pth, or a registry key such as "tfill-ffhq"
+
+    # ---- schedule --------------------------------------------------------------------------
+    iterations: int = 10_000  # optimiser steps per stage (images = iterations x batch_size x world_size)
+    refine_iterations: int | None = None  # steps of the refine stage when stage="both" (default: iterations)
+    batch_size: int = 4  # per process (official: 24 over 3 GPUs with DataParallel = 8 per GPU)
+    lr_g: float | None = None  # generator(s) Adam LR; official 1e-4 (personalise: 2e-5)
+    lr_d: float | None = None  # discriminator Adam LR; official 4e-4 (personalise: 8e-5)
+    beta1: float = 0.5  # official Adam betas (0.5, 0.9) for all four optimisers
+    beta2: float = 0.9
+    lr_schedule: str = "constant"  # constant (official) | linear (to 0 over the last lr_decay_fraction of the stage)
+    lr_decay_fraction: float = 0.5
+
+    # ---- losses (official weights) -----------------------------------------------------------
+    lambda_rec: float = 10.0  # L1 reconstruction
+    hole_weight: float = 3.0  # the hole term counts 3x the visible term (official; kept)
+    lambda_lp: float = 10.0  # LPIPS-VGG perceptual
+    lambda_g: float = 1.0  # non-saturating adversarial (generator side)
+    vgg_weights: str | None = None  # torchvision vgg16-397923af.pth; default: the weights registry ("vgg16")
+
+    # ---- data ------------------------------------------------------------------------------
+    flip: bool = True  # random horizontal flip of image and mask together (official)
+    synthetic_masks: bool = False  # draw fresh synthetic face masks on the fly instead of the mask files
+    num_workers: int = 0  # DataLoader workers per process
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+    log_every: int = 10  # write a log.jsonl line every N steps (the first and last step always)
+    val_every: int | None = None  # validate every N steps (default 500; personalise 50); 0 = never
+    ckpt_every: int | None = None  # checkpoint every N steps (default 1000; personalise 50)
+    keep_last: int = 3  # checkpoints kept besides the best one
+    best_metric: str = "val_loss"  # held-out metric that picks best.json (lower is better)
+    early_stopping_patience: int | None = None  # validations without improvement before a stage stops (personalise: 5)
+    early_stopping_min_delta: float = 0.0
+    seed: int = 0
+    resume: bool = False  # continue from the newest complete checkpoint in out/checkpoints
+    stop_after: int | None = None  # checkpoint and exit after this global iteration (time-limited jobs; then --resume)
+    tensorboard: bool = False  # also write TensorBoard scalars to RUN/tensorboard (needs the tensorboard package)
+    progress: bool = True  # tqdm progress bar on the main process
+
+    # ---- system ----------------------------------------------------------------------------
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    tf32: bool = True  # TF32 matmuls / convolutions on CUDA
+    compile: bool = False  # torch.compile the networks (opt-in)
+
+    # ---- model (official option names; released width by default) --------------------------
+    ngf: int = 32
+    ndf: int = 32
+    embed_dim: int = 512
+    n_encoders: int = 12
+    fixed_size: int = 256  # coarse (transformer) stage and netD resolution
+    fine_size: int = 512  # training crop, refine stage and netD_Ref resolution
+
+    extra: dict[str, Any] = field(default_factory=dict)  # further TFillConfig options passed through
+
+    # ------------------------------------------------------------------------------------------
+    def resolved(self) -> TrainConfig:
+        """A copy with mode-dependent defaults filled in and every value checked.
+
+        Raises :class:`BadInputError` naming the option for invalid values.
+        """
+        c = dataclasses.replace(self, extra=dict(self.extra))
+        personal = c.mode == "personalise"
+        if c.lr_g is None:
+            c.lr_g = 2e-5 if personal else 1e-4
+        if c.lr_d is None:
+            c.lr_d = 8e-5 if personal else 4e-4
+        if c.val_every is None:
+            c.val_every = 50 if personal else 500
+        if c.ckpt_every is None:
+            c.ckpt_every = 50 if personal else 1000
+        if c.early_stopping_patience is None and personal:
+            c.early_stopping_patience = 5
+        if c.refine_iterations is None:
+            c.refine_iterations = c.iterations
+        c.validate()
+        return c
+
+    def validate(self) -> None:
+        """Raise :class:`BadInputError` for the first invalid option."""
+        if self.stage not in STAGES:
+            raise BadInputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        if self.mode not in MODES:
+            raise BadInputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not self.data:
+            raise BadInputError("no training data given (--data DIR)")
+        if not self.out:
+            raise BadInputError("no run folder given (--out RUN_DIR)")
+        if self.mode in ("pretrained", "personalise") and not self.weights:
+            raise BadInputError(f"mode {self.mode!r} needs --weights (a TFill checkpoint folder or registry key)")
+        if self.mode == "scratch" and self.stage == "refine" and not self.weights:
+            raise BadInputError(
+                "stage 'refine' trains G_Ref on top of frozen coarse networks: pass --weights with a coarse "
+                "checkpoint (e.g. RUN/checkpoints/iter_...) or use --stage both"
+            )
+        for name in ("iterations", "batch_size", "log_every", "keep_last"):
+            if int(getattr(self, name)) < 1:
+                raise BadInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.refine_iterations is not None and self.refine_iterations < 1:
+            raise BadInputError(f"refine_iterations must be >= 1, got {self.refine_iterations}")
+        for name in ("val_every", "ckpt_every"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise BadInputError(f"{name} must be >= 0, got {v}")
+        for name in ("lr_g", "lr_d"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise BadInputError(f"{name} must be > 0, got {v}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise BadInputError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise BadInputError(f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+        for name in ("fixed_size", "fine_size"):
+            v = getattr(self, name)
+            if v < 32 or v % 16:
+                raise BadInputError(f"{name} must be a multiple of 16 and >= 32, got {v}")
+        if self.fixed_size > self.fine_size:
+            raise BadInputError(f"fixed_size ({self.fixed_size}) must not exceed fine_size ({self.fine_size})")
+
+    # ------------------------------------------------------------------------------------------
+    def stage_plan(self) -> list[tuple[str, int]]:
+        """The stages this run trains, in order, with their step counts: e.g. [("coarse", N), ("refine", M)]."""
+        if self.stage == "both":
+            return [("coarse", self.iterations), ("refine", self.refine_iterations or self.iterations)]
+        return [(self.stage, self.iterations)]
+
+    def model_options(self) -> dict[str, Any]:
+        """The architecture options handed to the TFill config (official option names)."""
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS} | dict(self.extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. a run's config.json); unknown keys raise :class:`BadInputError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise BadInputError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a ``config.json`` written by a run."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadInputError(f"'{path}' is not a readable training config: {exc}") from None
+        return cls.from_dict(d)
