@@ -39,6 +39,7 @@ def _losses(run: Path) -> list[tuple]:
             for r in read_log(run) if r.get("split") != "val" and "loss_g" in r]
 
 
+@pytest.mark.slow
 def test_run_folder_has_config_log_checkpoints_and_best(assets, tmp_path: Path) -> None:
     data, vgg = assets
     run = tmp_path / "run"
@@ -76,6 +77,7 @@ def test_run_folder_has_config_log_checkpoints_and_best(assets, tmp_path: Path) 
         train(tiny_config(data, run, vgg))
 
 
+@pytest.mark.slow
 def test_exact_resume_matches_an_uninterrupted_run_bitwise(assets, tmp_path: Path) -> None:
     data, vgg = assets
     kw = dict(stage="both", iterations=2, ckpt_every=0, seed=3)
@@ -95,6 +97,7 @@ def test_exact_resume_matches_an_uninterrupted_run_bitwise(assets, tmp_path: Pat
         assert all(torch.equal(sa[k], sb[k]) for k in sa), name
 
 
+@pytest.mark.slow
 def test_resume_without_checkpoint_starts_fresh_and_log_is_truncated_to_the_checkpoint(assets, tmp_path: Path) -> None:
     data, vgg = assets
     run = tmp_path / "run"
