@@ -42,7 +42,7 @@ class ModelResult:
 
     ``summary``: set-level numbers (n, fid, kid_mean, kid_std, means of the paired metrics,
     identity_no_face); ``per_image``: one dict per image (name, hole_ratio, band, metrics);
-    ``bands``: per mask-ratio band means plus KID where the band has >= 2 images.
+    ``bands``: per mask-ratio band means plus KID where the band has >= 4 images.
     """
 
     name: str
@@ -225,7 +225,7 @@ class Evaluator:
                          else self.encoder.encode_tensors(tensors))
             self._set_metrics(summary, self.real_activations(), fake_acts)
             for label, idx in band_indices(self._ratios).items():
-                if len(idx) >= 2 and "kid" in self.metrics:
+                if len(idx) >= 4 and "kid" in self.metrics:  # fewer: every subset is the whole band
                     from triple_dots.evaluation.kid import kid_from_activations
 
                     k = kid_from_activations(self.real_activations()[idx], fake_acts[idx],
