@@ -33,12 +33,9 @@ def make_dataset(root: Path, n: int = 6, size: int = 64) -> Path:
 
 def make_vgg16_file(path: Path) -> Path:
     """A random-initialised torchvision VGG16 ``features`` state dict saved like the real download."""
-    import torchvision
+    from triple_dots.training.losses import save_random_vgg16
 
-    torch.manual_seed(0)
-    sd = torchvision.models.vgg16().features.state_dict()
-    torch.save({f"features.{k}": v for k, v in sd.items()}, path)
-    return path
+    return save_random_vgg16(path)
 
 
 def tiny_config(data: Path, out: Path, vgg: Path, **changes):

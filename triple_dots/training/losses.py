@@ -146,3 +146,21 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.lpips(out.float(), target.float(), normalize=False).mean()
+
+
+def save_random_vgg16(path: str | Path, *, seed: int = 0, overwrite: bool = False) -> Path:
+    """Write a **random-initialised** torchvision VGG16 ``features`` state dict to ``path``.
+
+    For tests and SMOKE notebooks only: it has the keys and shapes of ``vgg16-397923af.pth`` so
+    the real loader runs, but its perceptual loss is meaningless. Real training needs the real file.
+    """
+    import torchvision  # noqa: PLC0415
+
+    from triple_dots.images import atomic_write  # noqa: PLC0415
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        feats = torchvision.models.vgg16().features.state_dict()
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        torch.save({f"features.{k}": v for k, v in feats.items()}, tmp)
+    return Path(path)
