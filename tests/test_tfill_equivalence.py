@@ -32,7 +32,8 @@ def ref() -> dict:
 
 @pytest.fixture(scope="module")
 def model(ref: dict) -> TFill:
-    return TFill.from_official(FIXTURE, **ref["config"])
+    # contiguous layout: the same convolution kernels as the official code (bit-identical G_Ref)
+    return TFill.from_official(FIXTURE, channels_last=False, **ref["config"])
 
 
 def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -58,6 +59,7 @@ def test_each_network_on_fixture_inputs(model: TFill, ref: dict) -> None:
     assert _maxdiff(model.net_T(ref["tokens"], ref["token_mask"]), ref["transformer_out"]) <= 1e-4
     assert _maxdiff(model.net_G(ref["transformer_out"], ref["valid_mask"]), ref["coarse_raw"]) <= 1e-4
     assert _maxdiff(model.net_G_Ref(ref["coarse_composite"], ref["valid_mask"]), ref["refine_raw"]) <= 1e-4
+    assert _maxdiff(model.net_E(stages["fixed_image"], stages["fixed_mask"])[0], ref["tokens"]) <= 1e-4
 
 
 @torch.inference_mode()
@@ -68,7 +70,8 @@ def test_full_chain_matches_every_intermediate(model: TFill, ref: dict) -> None:
 
 
 def test_channels_last_chain_matches(ref: dict) -> None:
-    model = TFill.from_official(FIXTURE, **ref["config"]).use_channels_last()
+    model = TFill.from_official(FIXTURE, **ref["config"])  # channels_last is the default
+    assert model.channels_last
     with torch.inference_mode():
         out = model(ref["image"], ref["valid_mask"])
     diffs = {k: _maxdiff(out[k], ref[k]) for k in STAGES}

@@ -302,6 +302,7 @@ class TFill(nn.Module):
         preset: str | None = None,
         discriminators: bool = False,
         device: str | torch.device | None = None,
+        channels_last: bool = True,
         **config: Any,
     ) -> TFill:
         """Load official (or our own) ``latest_net_{E,T,G,G_Ref}.pth`` strictly, with ``weights_only=True``.
@@ -312,6 +313,9 @@ class TFill(nn.Module):
         ``discriminators`` also ``latest_net_D.pth``/``latest_net_D_Ref.pth`` (training).
         A missing file raises the registry's :class:`MissingWeightsError`; an unreadable file or a
         key/shape mismatch raises :class:`BadWeightsError` naming the file and the first bad keys.
+        ``channels_last`` (default) stores the weights channels-last: about 1.5-2x faster convolutions
+        on CPU and GPU; results agree with the contiguous layout to float rounding. The model is
+        returned in ``eval()`` mode, on ``device`` when given.
         """
         key = f"tfill-{preset or 'ffhq'}"
         if preset == "tiny":
@@ -341,7 +345,9 @@ class TFill(nn.Module):
             check_state_dict(net, states[name], path, name)
             net.load_state_dict(states[name], strict=True)
         model.eval()
-        return model.to(device) if device is not None else model
+        if device is not None:
+            model = model.to(device)
+        return model.use_channels_last() if channels_last else model
 
     def load_official(self, checkpoint_dir: str | Path, *, names: tuple[str, ...] | None = None) -> TFill:
         """Load ``latest_net_*.pth`` files from ``checkpoint_dir`` into the existing networks (strict)."""
