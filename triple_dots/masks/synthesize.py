@@ -232,7 +232,8 @@ def apply_mask(
 
     Args:
         image: (3, H, W) float tensor in [0, 1], or (H, W, 3) uint8 RGB array. Gray photos
-            (equal channels) get gray masks.
+            (equal channels) get gray masks. The photo is handled at 8 bits per channel (as
+            stored in image files); pixels outside the hole keep their 8-bit values exactly.
         mask_type: one of ``surgical, n95, kn95, cloth, gas`` or ``random`` (picked by seed).
         seed: None draws the type's default look; an int varies colour, shape and fabric
             noise reproducibly.
