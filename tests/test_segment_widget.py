@@ -141,7 +141,7 @@ def test_regenerate_with_a_tiny_tfill() -> None:
     from triple_dots.tfill import TFill
 
     torch.manual_seed(0)
-    tfill = TFill("tiny").eval()
+    tfill = TFill("tiny", fine_size=64).eval()
     image = torch.rand(3, 100, 80)
     hole = torch.zeros(1, 100, 80)
     hole[:, 50:80, 20:60] = 1

@@ -140,6 +140,7 @@ class ClickSegmenter:
         self.cache_size = int(cache_size)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._fingerprint: str | None = None
+        self._dense_pe: torch.Tensor | None = None
         self._cache: OrderedDict[str, tuple[torch.Tensor, tuple[int, int], tuple[int, int]]] = OrderedDict()
         self._key: str | None = None
         self._image: np.ndarray | None = None
@@ -341,9 +342,11 @@ class ClickSegmenter:
         sparse, dense = sam.prompt_encoder(
             points=points, boxes=box_t, masks=None if mask_input is None else mask_input[None].to(dev)
         )
+        if self._dense_pe is None:  # depends on the model only: compute it once, not per click
+            self._dense_pe = sam.prompt_encoder.get_dense_pe()
         low_res, iou = sam.mask_decoder(
             image_embeddings=p.features,
-            image_pe=sam.prompt_encoder.get_dense_pe(),
+            image_pe=self._dense_pe,
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=True,
