@@ -565,18 +565,22 @@ def resolve_weights(spec: str) -> Path:
 
 
 def build_networks(cfg: TrainConfig, resume_dir: Path | None) -> dict[str, nn.Module]:
-    """The six networks ``{"E","T","G","G_Ref","D","D_Ref"}``: random, pretrained, or from a checkpoint."""
+    """The six networks ``{"E","T","G","G_Ref","D","D_Ref"}``: random, pretrained, or from a checkpoint.
+
+    Weights stay in the default contiguous layout (``channels_last=False``): a resumed run must use
+    exactly the kernels of the uninterrupted one for a bitwise-identical continuation.
+    """
     from triple_dots.tfill import TFill, make_config
 
     options = cfg.model_options()
     if resume_dir is not None:
-        model = TFill.from_official(resume_dir, discriminators=True, **options)
+        model = TFill.from_official(resume_dir, discriminators=True, channels_last=False, **options)
     elif cfg.mode == "scratch" and cfg.weights is None:
         model = TFill(make_config(**options), discriminators=True)
     else:
         src = resolve_weights(cfg.weights)  # type: ignore[arg-type]
         has_d = all((src / f"latest_net_{n}.pth").is_file() for n in ("D", "D_Ref"))
-        model = TFill.from_official(src, discriminators=has_d, **options)
+        model = TFill.from_official(src, discriminators=has_d, channels_last=False, **options)
         if not has_d:
             print(f"note: {src} has no latest_net_D.pth / latest_net_D_Ref.pth; the discriminators start from "
                   "random weights (the generators are pretrained)")
