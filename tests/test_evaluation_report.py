@@ -159,7 +159,7 @@ def test_sweep_picks_best_checkpoint(env, tmp_path):
     with pytest.raises(OutputExistsError):
         sweep(run, env["ds"], metric="psnr_hole", max_images=3, progress=False)
     # lower-is-better metric with the stand-in LPIPS backbone
-    res2 = sweep(run, env["ds"], metric="lpips_hole", max_images=2, progress=False, overwrite=True,
+    res2 = sweep(run, env["ds"], metric="lpips_hole", max_images=1, progress=False, overwrite=True,
                  lpips_backbone=env["weights"]["lpips_backbone"])
     assert res2.best_value == min(res2.values) and not res2.higher_is_better
     assert json.loads((run / "best.json").read_text())["metric"] == "lpips_hole"

@@ -150,7 +150,7 @@ def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, 
     from triple_dots.viz import image_grid
 
     n = len(test_set)
-    idx = sorted({round(i * (n - 1) / max(1, rows - 1)) for i in range(min(rows, n))}) if n else []
+    idx = list(range(n)) if n <= rows else sorted({round(i * (n - 1) / (rows - 1)) for i in range(rows)})
     grid_rows = []
     for i in idx:
         img, hole = test_set.load(i)
