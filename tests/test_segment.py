@@ -151,8 +151,15 @@ def test_embedding_cache_on_disk_is_reused_by_a_new_segmenter() -> None:
     got = fresh.segment([(w * 0.5, h * 0.6, 1), (w * 0.5, h * 0.2, 0)])
     assert counter.calls == before and fresh.encoder_runs == 0
     assert torch.equal(got, expected)
-    # a broken cache file is ignored (recomputed), never trusted: here it is just not picked up
     assert list(sup.cache_dir().glob(f"sam-{fresh.model_fingerprint()}-*.pt"))
+
+
+def test_a_broken_disk_cache_file_is_ignored(tmp_path) -> None:
+    seg = ClickSegmenter(sup.sam(), cache_dir=tmp_path)
+    key = image_key(sup.segmenter().image)
+    seg._disk_path(key).write_bytes(b"truncated")
+    seg._load_disk(key)
+    assert key not in seg._cache, "an unreadable cache file must be recomputed, never trusted"
 
 
 def test_undo_and_reset(seg: ClickSegmenter) -> None:

@@ -137,7 +137,7 @@ def test_regenerate_pastes_only_the_hole() -> None:
     assert x0 <= 30 and y0 <= 60 and x1 >= 60 and y1 >= 90
 
 
-def test_regenerate_with_a_tiny_tfill() -> None:
+def test_regenerate_with_a_tiny_tfill(tmp_path) -> None:
     from triple_dots.tfill import TFill
 
     torch.manual_seed(0)
@@ -149,6 +149,16 @@ def test_regenerate_with_a_tiny_tfill() -> None:
     assert out.shape == image.shape and 0 <= out.min() and out.max() <= 1
     assert torch.equal(out[:, hole[0] == 0], image[:, hole[0] == 0])
     assert not torch.allclose(out[:, hole[0] == 1], image[:, hole[0] == 1])
+    # the widget takes the model itself (base or personalised checkpoint)
+    seg = sup.segmenter()
+    h, w = seg.size
+    widget = SegmentWidget(seg, sup.photo(), out_dir=tmp_path, inpaint=tfill, inpaint_size=64,
+                           points=[(w * 0.5, h * 0.62, 1)])
+    assert widget.hole_mask.sum() > 0
+    result = widget.regenerate()
+    keep = (widget.hole_mask == 0).expand(3, h, w)
+    assert result.shape == (3, h, w)
+    assert torch.equal((result[keep] * 255).round(), (sup.photo()[keep] * 255).round())
 
 
 def test_regenerate_bad_input() -> None:

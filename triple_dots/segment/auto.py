@@ -188,7 +188,7 @@ def segment_folder(
     images: str | Path | Sequence[str | Path],
     out: str | Path,
     *,
-    segmenter: ClickSegmenter,
+    segmenter: ClickSegmenter | None = None,
     margin: int | None = None,
     overwrite: bool = False,
     predictor_path: str | Path | None = None,
@@ -197,13 +197,18 @@ def segment_folder(
 ) -> FolderReport:
     """Segment every photo of ``images`` (folder, file or list) with landmark prompts; write the dataset layout.
 
-    Inputs and outputs are checked before any work; a photo that cannot be read or has no face
-    is reported in :attr:`FolderReport.failed` and the run goes on.
+    ``segmenter`` default: SAM vit_b from the weights registry with an 8 px margin. Inputs and
+    outputs are checked before any work; a photo that cannot be read or has no face is reported
+    in :attr:`FolderReport.failed` and the run goes on.
     """
     from tqdm.auto import tqdm
 
     out = Path(out)
     paths = _plan(images, out, overwrite)
+    if segmenter is None:
+        from triple_dots.segment.sam import load_sam
+
+        segmenter = ClickSegmenter(load_sam("vit_b"), margin=8)
     margin = segmenter.margin if margin is None else int(margin)
     report = FolderReport()
     for path in tqdm(paths, desc="SAM auto-segment", unit="photo", disable=not progress):

@@ -88,8 +88,8 @@ class SegmentWidget:
         name: file stem for saved files (``out_dir/masks/NAME.png``, ``out_dir/results/NAME.png``,
             ``out_dir/meta/NAME.json``).
         out_dir: where the save buttons write.
-        inpaint: optional inpainter ``(B,3,S,S), (B,1,S,S) -> (B,3,S,S)``, e.g. ``TFill.inpaint``
-            of the base or a personalised checkpoint; None disables "Regenerate".
+        inpaint: a TFill model (base or personalised checkpoint; its ``inpaint`` is used with
+            ``seed=0``) or any inpainter ``(B,3,S,S), (B,1,S,S) -> (B,3,S,S)``; None disables "Regenerate".
         inpaint_size: side of the square crop the inpainter sees (256 for the released TFill).
         display_width: the photo is shown at most this wide (clicks are mapped back to photo pixels).
         points: optional [(x, y, label), ...] applied at once (the non-interactive path).
@@ -103,7 +103,7 @@ class SegmentWidget:
         *,
         name: str = "photo",
         out_dir: str | Path = "outputs/segment",
-        inpaint: Inpainter | None = None,
+        inpaint: Inpainter | torch.nn.Module | None = None,
         inpaint_size: int = 256,
         display_width: int = 640,
         points: Sequence[Sequence[float]] | None = None,
@@ -118,6 +118,11 @@ class SegmentWidget:
         embed_s = time.perf_counter() - t0
         self.name = name
         self.out_dir = Path(out_dir)
+        if inpaint is not None and hasattr(inpaint, "inpaint"):
+            model = inpaint
+            inpaint = lambda images, holes: model.inpaint(  # noqa: E731
+                images.to(model.device), holes.to(model.device), seed=0
+            ).cpu()
         self.inpaint = inpaint
         self.inpaint_size = int(inpaint_size)
         h, w = segmenter.size
