@@ -43,7 +43,8 @@ def _box(text: str) -> tuple[float, float, float, float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--auto", action="store_true", help="prompts from dlib landmarks (nose, mouth, chin / eyes, forehead)")
+    mode.add_argument("--auto", action="store_true",
+                      help="prompts from dlib landmarks (nose, mouth, chin / eyes, forehead)")
     mode.add_argument("--point", dest="points", action="append", type=_point, metavar="X,Y[,LABEL]",
                       help="a prompt point in photo pixels (repeat it); LABEL 1 = on the mask (default), 0 = keep")
     parser.add_argument("images", metavar="IMAGES", help="a photo, or (with --auto) a folder of photos")
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="PATH", help="SAM .pth file (default: the weights registry)")
     parser.add_argument("--margin", type=int, default=8, metavar="PX", help="dilate the mask by PX pixels (default 8)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="keep SAM image embeddings here to skip the encoder on re-runs")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="keep SAM image embeddings here to skip the encoder on re-runs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 

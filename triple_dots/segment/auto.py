@@ -68,7 +68,10 @@ def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> l
 
 @dataclass
 class AutoSegmentation:
-    """Result of :func:`segment_photo`: ``hole_mask`` (1, H, W) in {0, 1} (1 = hole), faces, points and SAM scores per face."""
+    """Result of :func:`segment_photo`.
+
+    ``hole_mask`` (1, H, W) in {0, 1} (1 = hole); per face: the face, its prompt points and SAM's score.
+    """
 
     hole_mask: torch.Tensor
     faces: list = field(default_factory=list)
@@ -114,7 +117,9 @@ def segment_photo(
         result.points.append(pts)
         result.scores.append(float(segmenter.score))
     if not result.faces:
-        raise NoFaceError(f"the faces found in {where(source)} have their mouth and nose outside the photo; {_FALLBACK}")
+        raise NoFaceError(
+            f"the faces found in {where(source)} have their mouth and nose outside the photo; {_FALLBACK}"
+        )
     m = dilate_mask(union, segmenter.margin if margin is None else int(margin))
     result.hole_mask = torch.from_numpy(m.astype(np.float32))[None]
     return result
@@ -136,7 +141,9 @@ def _plan(images: str | Path | Sequence[str | Path], out: Path, overwrite: bool)
         if root.is_dir():
             try:
                 out.resolve().relative_to(root.resolve())
-                raise BadInputError(f"output {where(out)} is inside the input folder {where(root)}; pick another folder")
+                raise BadInputError(
+                    f"output {where(out)} is inside the input folder {where(root)}; pick another folder"
+                )
             except ValueError:
                 pass
     else:

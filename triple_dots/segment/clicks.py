@@ -260,15 +260,16 @@ class ClickSegmenter:
         return self.mask()
 
     def set_box(self, box: Sequence[float] | None) -> torch.Tensor | None:
-        """Set (or with None clear) a box prompt (x0, y0, x1, y1) in pixels; returns the new mask (None if no prompt)."""
+        """Set (None: clear) a box prompt (x0, y0, x1, y1) in pixels; returns the new mask (None if no prompt)."""
         if box is not None:
             if len(box) != 4:
                 raise BadInputError(f"a box is (x0, y0, x1, y1), got {box!r}")
             x0, y0, x1, y1 = (float(v) for v in box)
-            self._check_point(x0, y0)
-            self._check_point(min(x1, self.size[1] - 1e-3), min(y1, self.size[0] - 1e-3))
-            if x1 > self.size[1] or y1 > self.size[0]:
-                self._check_point(x1, y1)
+            h, w = self.size
+            if not (0 <= x0 < w and 0 <= y0 < h and 0 < x1 <= w and 0 < y1 <= h):
+                raise BadInputError(
+                    f"box {tuple(box)} is outside the photo: x must be in [0, {w}] and y in [0, {h}] pixels"
+                )
             if not (x1 > x0 and y1 > y0):
                 raise BadInputError(f"box {box!r} is empty: need x1 > x0 and y1 > y0")
             box = (x0, y0, x1, y1)
@@ -325,7 +326,9 @@ class ClickSegmenter:
 
     # ------------------------------------------------------------------ decoding
     @torch.no_grad()
-    def _decode(self, clicks: tuple[Click, ...], box, mask_input: torch.Tensor | None) -> tuple[torch.Tensor, float, np.ndarray]:
+    def _decode(
+        self, clicks: tuple[Click, ...], box, mask_input: torch.Tensor | None
+    ) -> tuple[torch.Tensor, float, np.ndarray]:
         """Run SAM's prompt encoder + mask decoder on the cached embedding; keep the best of 3 masks."""
         p, sam = self.predictor, self.sam
         dev = p.device
@@ -376,6 +379,6 @@ class ClickSegmenter:
         return self._history[-1].raw
 
     def mask(self, margin: int | None = None) -> torch.Tensor:
-        """The current hole mask, (1, H, W) float32 in {0, 1}, 1 = hole, dilated by ``margin`` px (default: self.margin)."""
+        """The hole mask (1, H, W) float32 in {0, 1}, 1 = hole, dilated by ``margin`` px (default: self.margin)."""
         m = dilate_mask(self.raw_mask(), self.margin if margin is None else int(margin))
         return torch.from_numpy(m.astype(np.float32))[None]

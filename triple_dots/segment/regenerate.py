@@ -19,7 +19,7 @@ Inpainter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def crop_box(hole_mask: torch.Tensor, *, context: float = 0.6) -> tuple[int, int, int, int]:
-    """Square (x0, y0, x1, y1) around the hole of a (1, H, W) mask, grown by ``context`` x its size, inside the photo."""
+    """Square (x0, y0, x1, y1) around the hole of a (1, H, W) mask, grown by ``context`` x its size, in the photo."""
     ys, xs = torch.nonzero(hole_mask[0] > 0.5, as_tuple=True)
     if ys.numel() == 0:
         raise BadInputError("the hole mask is empty: there is nothing to regenerate (click on the mask first)")

@@ -44,7 +44,8 @@ def _draw(image: np.ndarray, hole_mask: torch.Tensor | None, points: Iterable, s
         img = overlay_mask(img, hole_mask)
     pil = Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     if scale != 1.0:
-        pil = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))), Image.Resampling.BILINEAR)
+        size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
+        pil = pil.resize(size, Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(pil)
     r = max(3, round(min(pil.size) / 90))
     for p in points:
@@ -192,7 +193,8 @@ class SegmentWidget:
     def _summary(self) -> str:
         clicks = self.segmenter.clicks
         n_pos = sum(c.label == 1 for c in clicks)
-        text = f"{len(clicks)} click{'s' if len(clicks) != 1 else ''} ({n_pos} positive, {len(clicks) - n_pos} negative)"
+        plural = "s" if len(clicks) != 1 else ""
+        text = f"{len(clicks)} click{plural} ({n_pos} positive, {len(clicks) - n_pos} negative)"
         m = self.hole_mask
         if m is not None:
             text += f"; hole {int(m.sum())} px ({100 * float(m.mean()):.1f} %), SAM score {self.segmenter.score:.2f}"
@@ -297,7 +299,7 @@ class SegmentWidget:
         }
 
     def save_mask(self) -> Path:
-        """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole) and its clicks to ``out_dir/meta/NAME.json``."""
+        """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole), its clicks to ``out_dir/meta/NAME.json``."""
         m = self._require_mask()
         path = self.out_dir / "masks" / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
