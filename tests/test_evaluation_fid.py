@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from triple_dots.errors import BadWeightsError, MissingWeightsError
+from triple_dots.errors import BadInputError, BadWeightsError, MissingWeightsError
 from triple_dots.evaluation import fid as fidmod
 from triple_dots.evaluation.kid import kid_from_activations, mmd2_unbiased
 from triple_dots.images import write_image
@@ -116,6 +116,18 @@ def test_cache_reencodes_only_changed_folder(tmp_path, inception_file, folders):
     enc2 = fidmod.FIDEncoder(dims=192, weights_path=other, cache_dir=tmp_path / "c", progress=False)
     enc2.encode_folder(real)
     assert enc2.stats["encoded"] == 8
+
+
+def test_unreadable_files_listed_before_encoding(tmp_path, inception_file):
+    folder = tmp_path / "imgs"
+    write_image(folder / "ok.png", torch.rand(3, 32, 32))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n not really")
+    (folder / "empty.jpg").write_bytes(b"")
+    enc = fidmod.FIDEncoder(dims=64, weights_path=inception_file, use_cache=False, progress=False)
+    with pytest.raises(BadInputError, match=r"2 unreadable image\(s\)") as exc:
+        enc.encode_folder(folder)
+    assert "broken.png" in str(exc.value) and "empty.jpg" in str(exc.value)
+    assert enc.stats["encoded"] == 0
 
 
 def test_missing_and_bad_weights(tmp_path, monkeypatch):

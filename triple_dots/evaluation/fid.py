@@ -253,6 +253,7 @@ class FIDEncoder:
                 if acts.shape == (len(files), self.dims):
                     self.stats["cache_hits"] += len(files)
                     return acts
+        _check_readable(files)
         acts = encode_images(
             self.model, (read_image(f) for f in files), batch_size=self.batch_size,
             device=self.device, progress=self.progress, total=len(files),
@@ -270,6 +271,16 @@ class FIDEncoder:
         if not files:
             raise BadInputError(f"{where(folder)} contains no images")
         return self.encode_files(files)
+
+
+def _check_readable(files: Sequence[Path]) -> None:
+    """Decode every file first; raise one error listing all unreadable ones by name."""
+    from triple_dots.evaluation.pairs import _probe
+
+    bad = [f"{f.name}: {err}" for f in files for _, err in [_probe(f)] if err]
+    if bad:
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise BadInputError(f"{len(bad)} unreadable image(s), nothing was computed:\n  " + "\n  ".join(bad[:20]) + more)
 
 
 def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
