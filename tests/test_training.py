@@ -21,6 +21,15 @@ from triple_dots.training.losses import (
 )
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: tiny tensors on a shared 2-core machine run faster without oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_vgg16_file(tmp_path_factory.mktemp("vgg") / "vgg16-397923af.pth")

@@ -94,6 +94,7 @@ def _vgg_features_state(path: Path) -> dict[str, torch.Tensor]:
 def _build_lpips(path_str: str, mtime_ns: int) -> nn.Module:
     import lpips  # noqa: PLC0415 - heavy import, only when a perceptual loss is built
 
+    feats = _vgg_features_state(Path(path_str))  # check the user's file before the slow VGG16 build
     # use_dropout=True only so the shipped linear-layer keys ("lin0.model.1.weight") match; the
     # module is kept in eval mode, so the dropout never fires
     with warnings.catch_warnings():  # lpips still passes torchvision's deprecated `pretrained=False`
@@ -104,7 +105,6 @@ def _build_lpips(path_str: str, mtime_ns: int) -> nn.Module:
     own = model.state_dict()
     if set(lins) - set(own) or not all(torch.equal(own[k], v) for k, v in lins.items()):
         raise RuntimeError(f"the lpips package did not load its linear layers from {lin_file}")
-    feats = _vgg_features_state(Path(path_str))
     mapped = {}
     for s, (lo, hi) in enumerate(_LPIPS_SLICES, start=1):
         for idx in _VGG_CONV_INDEXES:
