@@ -54,7 +54,10 @@ def fill_folder(dataset: Path, out: Path, how: str = "mean") -> Path:
     g = torch.Generator().manual_seed(0)
     for p in sorted((dataset / "images").glob("*.png")):
         img, hole = read_image(p), read_mask(dataset / "masks" / p.name)
-        fill = img.mean(dim=(1, 2), keepdim=True).expand_as(img) if how == "mean" else torch.rand(img.shape, generator=g)
+        if how == "mean":
+            fill = img.mean(dim=(1, 2), keepdim=True).expand_as(img)
+        else:
+            fill = torch.rand(img.shape, generator=g)
         write_image(out / p.name, img * (1 - hole) + fill * hole)
     return out
 

@@ -44,7 +44,9 @@ def _as_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def find_landmarks(image: torch.Tensor | np.ndarray, *, upsample: int = 1) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def find_landmarks(
+    image: torch.Tensor | np.ndarray, *, upsample: int = 1
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The largest face in ``image``: (box (x0, y0, x1, y1), landmarks (68, 2) x/y pixels).
 
     ``image`` is (3, H, W) float [0, 1] or (H, W, 3) uint8 RGB. Raises :class:`NoFaceError`.

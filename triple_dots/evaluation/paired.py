@@ -34,7 +34,9 @@ LPIPS_BACKBONES: dict[str, str] = {"alex": "alexnet", "vgg": "vgg16"}
 
 def _check(a: torch.Tensor, b: torch.Tensor, hole: torch.Tensor | None) -> None:
     if a.shape != b.shape or a.ndim != 3 or a.shape[0] != 3:
-        raise SizeMismatchError(f"images must both be (3, H, W) of equal size, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise SizeMismatchError(
+            f"images must both be (3, H, W) of equal size, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     if hole is not None and tuple(hole.shape) != (1, *a.shape[1:]):
         raise SizeMismatchError(f"hole mask {tuple(hole.shape)} does not match image {tuple(a.shape)}")
 

@@ -80,7 +80,7 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     """The report as markdown: main table, per-band table, and the notes on N and weights."""
     n = results[0].summary["n"] if results else 0
     cols = [c for c in _COLUMNS if any(_fmt(r.summary, c[0], c[2]) != "–" for r in results)]
-    lines = [f"# Evaluation report", "", f"Test set: `{test_source}`, **N = {n}**.", ""]
+    lines = ["# Evaluation report", "", f"Test set: `{test_source}`, **N = {n}**.", ""]
     lines += ["| model | N | " + " | ".join(h for _, h, _ in cols) + " |",
               "|---|---:|" + "---:|" * len(cols)]
     for r in results:
@@ -223,7 +223,7 @@ def evaluate_models(
     ev = Evaluator(test_set, metrics=metrics, device=device, seed=seed, progress=progress, **evaluator_args)
     # resolve every model to a folder of images; folders of images are checked before any inpainting
     folders: dict[str, Path] = {}
-    for name, path in models.items():
+    for path in models.values():
         if not is_checkpoint_dir(path):
             ev.match_folder(path)
     for name, path in models.items():
