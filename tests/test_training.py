@@ -212,3 +212,20 @@ def test_training_stages_compute_what_the_tfill_model_computes() -> None:
     torch.testing.assert_close(out_c, ref["coarse_raw"], rtol=0, atol=0)
     torch.testing.assert_close(comp, ref["coarse_composite"], rtol=0, atol=0)
     torch.testing.assert_close(out_r, ref["refine_raw"], rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def test_cli_arguments_become_the_training_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from triple_dots.cli import build_parser, main
+    from triple_dots.cli.train import config_from_args
+
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--mode", "personalise", "--weights", "w",
+                                      "--lr", "2e-5", "--iterations", "7", "--ngf", "4", "--no-amp", "--resume"])
+    c = config_from_args(args).resolved()
+    assert (c.mode, c.weights, c.lr_g, c.lr_d, c.iterations, c.ngf, c.amp, c.resume) == (
+        "personalise", "w", 2e-5, 8e-5, 7, 4, False, True)
+    assert c.early_stopping_patience == 5
+    code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--mode", "pretrained"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--weights" in err and "Traceback" not in err
