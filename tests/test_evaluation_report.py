@@ -118,12 +118,13 @@ def test_smooth():
 def test_loss_curves(tmp_path):
     run = make_run(tmp_path / "run", iterations=())
     with open(run / "log.jsonl", "a") as fh:
+        fh.write('{"iteration": 300, "split": "val", "val_l1_hole": 0.5, "flag": true}\n')  # a bool is not a metric
         fh.write('{"iteration": 999, "loss_rec": 0.')  # torn last line of a killed run
     recs = read_log(run)
     assert loss_terms(recs) == ["loss_rec", "loss_lp", "loss_g"]
     fig = plot_loss_curves(run, tmp_path / "curves.png", log_scale=True)
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in visible] == ["loss_rec", "loss_lp", "loss_g", "val_loss"]
+    assert [ax.get_title() for ax in visible] == ["loss_rec", "loss_lp", "loss_g", "val_loss", "val_l1_hole"]
     assert visible[0].get_yscale() == "log"
     raw, smoothed = visible[0].lines[:2]
     assert len(raw.get_xdata()) == 30

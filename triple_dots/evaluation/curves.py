@@ -64,7 +64,7 @@ def val_metrics(records: Sequence[dict[str, Any]]) -> list[str]:
     for r in records:
         if _is_val(r):
             for k, v in r.items():
-                if k not in skip and isinstance(v, (int, float)):
+                if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool):
                     seen[k] = None
     return list(seen)
 
