@@ -17,7 +17,6 @@ Data flow (official ``TC.test``; all resizes bicubic/bilinear with ``align_corne
 
 from __future__ import annotations
 
-
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
