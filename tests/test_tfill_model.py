@@ -161,7 +161,6 @@ def test_conversions_round_trip() -> None:
     assert torch.allclose(from_model_space(pm1), img, atol=1e-6)
 
 
-@pytest.mark.slow
 def test_training_hooks_give_gradients_to_every_generator_network() -> None:
     torch.manual_seed(0)
     model = TFill("tiny", fine_size=64, fixed_size=32, discriminators=True)
