@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -212,3 +214,14 @@ def test_config_validation() -> None:
         TFill("tiny", not_an_option=1)
     with pytest.raises(BadInputError, match="unknown TFill preset"):
         TFill("celebahq")
+
+
+def test_discriminators_loaded_channels_last_score_like_the_plain_layout(tmp_path: Path) -> None:
+    """``from_official`` stores weights channels-last by default; D's flatten must not depend on the layout."""
+    torch.manual_seed(0)
+    TFill("tiny", discriminators=True).save(tmp_path / "ckpt")
+    fast = TFill.from_official(tmp_path / "ckpt", discriminators=True)
+    plain = TFill.from_official(tmp_path / "ckpt", discriminators=True, channels_last=False)
+    x = torch.rand(2, 3, fast.config.fixed_size, fast.config.fixed_size) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(fast.net_D(x), plain.net_D(x), atol=1e-4)

@@ -140,9 +140,9 @@ class StyleDiscriminator(nn.Module):
         group = min(b, self.stddev_group)
         while b % group:  # the official code needs B divisible by the group; use the largest divisor
             group -= 1
-        std = out.view(group, -1, 1, c, h, w)
+        std = out.reshape(group, -1, 1, c, h, w)
         std = torch.sqrt(std.var(0, unbiased=False) + 1e-8)
         std = std.mean([2, 3, 4], keepdim=True).squeeze(2)
         std = std.repeat(group, 1, h, w)
         out = self.final_conv(torch.cat([out, std], 1))
-        return self.final_linear(out.view(b, -1))
+        return self.final_linear(out.reshape(b, -1))
