@@ -30,3 +30,12 @@ def sample_paths() -> list[Path]:
     from triple_dots.samples import sample_paths as _paths
 
     return _paths()
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: tiny models on a shared 2-core machine run faster without oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
 import segment_support as sup

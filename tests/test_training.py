@@ -21,13 +21,7 @@ from triple_dots.training.losses import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny tensors on a shared 2-core machine run faster without oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,7 @@ from triple_dots.training.runlog import read_log
 LOSS_KEYS = ("loss_g", "loss_rec", "loss_lp", "loss_g_adv", "loss_d", "loss_d_real", "loss_d_fake")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models on a shared 2-core machine are many times faster without oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

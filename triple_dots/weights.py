@@ -117,6 +117,19 @@ def _tfill(name: str, dataset: str) -> WeightFile:
     )
 
 
+def _torch_hub(key: str, description: str, filename: str, url: str, licence: str) -> WeightFile:
+    """An entry for a torch-hub style file (``name-<sha256 prefix>.pth``), also found in torch's hub cache."""
+    return WeightFile(
+        key=key,
+        description=description,
+        filename=filename,
+        url=url,
+        licence=licence,
+        sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0],
+        extra_locations=(lambda: torch_hub_checkpoints() / filename,),
+    )
+
+
 REGISTRY: dict[str, WeightFile] = {
     w.key: w
     for w in [
@@ -145,33 +158,26 @@ REGISTRY: dict[str, WeightFile] = {
             url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
             licence="Apache-2.0",
         ),
-        WeightFile(
-            key="fid-inception",
-            description="FID Inception-v3 weights used by pytorch-fid (evaluation)",
-            filename="pt_inception-2015-12-05-6726825d.pth",
-            url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        _torch_hub(
+            "fid-inception",
+            "FID Inception-v3 weights used by pytorch-fid (evaluation)",
             "pt_inception-2015-12-05-6726825d.pth",
-            licence="Apache-2.0 (pytorch-fid port of the TF Inception graph)",
-            sha256_prefix="6726825d",
-            extra_locations=(lambda: torch_hub_checkpoints() / "pt_inception-2015-12-05-6726825d.pth",),
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+            "Apache-2.0 (pytorch-fid port of the TF Inception graph)",
         ),
-        WeightFile(
-            key="vgg16",
-            description="torchvision VGG16 ImageNet backbone for the LPIPS-VGG perceptual loss (training)",
-            filename="vgg16-397923af.pth",
-            url="https://download.pytorch.org/models/vgg16-397923af.pth",
-            licence="BSD-3 (torchvision); ImageNet terms apply",
-            sha256_prefix="397923af",
-            extra_locations=(lambda: torch_hub_checkpoints() / "vgg16-397923af.pth",),
+        _torch_hub(
+            "vgg16",
+            "torchvision VGG16 ImageNet backbone for the LPIPS-VGG perceptual loss (training)",
+            "vgg16-397923af.pth",
+            "https://download.pytorch.org/models/vgg16-397923af.pth",
+            "BSD-3 (torchvision); ImageNet terms apply",
         ),
-        WeightFile(
-            key="alexnet",
-            description="torchvision AlexNet ImageNet backbone for the LPIPS metric (evaluation)",
-            filename="alexnet-owt-7be5be79.pth",
-            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-            licence="BSD-3 (torchvision); ImageNet terms apply",
-            sha256_prefix="7be5be79",
-            extra_locations=(lambda: torch_hub_checkpoints() / "alexnet-owt-7be5be79.pth",),
+        _torch_hub(
+            "alexnet",
+            "torchvision AlexNet ImageNet backbone for the LPIPS metric (evaluation)",
+            "alexnet-owt-7be5be79.pth",
+            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            "BSD-3 (torchvision); ImageNet terms apply",
         ),
         WeightFile(
             key="dlib-landmarks68",

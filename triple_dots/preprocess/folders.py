@@ -197,6 +197,23 @@ def write_meta(path: Path, meta: dict[str, Any], step: dict[str, Any] | None = N
     return atomic_write_text(path, json.dumps(meta) + "\n", overwrite=overwrite)
 
 
+@dataclass(frozen=True)
+class CopyTask:
+    """One pair to copy unchanged into ``out`` (used by ``split`` and ``stats --band``)."""
+
+    pair: Pair
+    facts: PairFacts
+    out: Path
+    overwrite: bool
+
+
+def copy_task(t: CopyTask) -> dict[str, str]:
+    """Copy ``t.pair`` into ``t.out`` (see :func:`copy_pair`); returns its manifest row."""
+    paths = out_paths(t.out, t.pair)
+    copy_pair(t.pair, paths, overwrite=t.overwrite)
+    return output_row(t.pair, paths, t.facts, t.out)
+
+
 def output_row(pair: Pair, paths: OutPaths, facts: PairFacts, out: Path) -> dict[str, str]:
     """Manifest row of a written pair; ``source`` keeps the original photo's path from the first command."""
     fields = dict(pair.fields)

@@ -10,22 +10,20 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from triple_dots.data import MANIFEST_NAME, Pair, PairFacts, manifest_row, write_manifest
+from triple_dots.data import MANIFEST_NAME, manifest_row, write_manifest
 from triple_dots.errors import BadInputError, where
 from triple_dots.preprocess.folders import (
+    CopyTask,
+    copy_task,
     Summary,
     check_output,
     checked_pairs,
-    copy_pair,
     finish,
     input_folders,
-    out_paths,
-    output_row,
     run_tasks,
     write_skipped,
 )
@@ -87,20 +85,6 @@ def group_by_regex(names: Sequence[str], pattern: str) -> list[str]:
     return keys
 
 
-@dataclass(frozen=True)
-class _Task:
-    pair: Pair
-    facts: PairFacts
-    out: Path
-    overwrite: bool
-
-
-def _copy_one(t: _Task) -> dict[str, str]:
-    paths = out_paths(t.out, t.pair)
-    copy_pair(t.pair, paths, overwrite=t.overwrite)
-    return output_row(t.pair, paths, t.facts, t.out)
-
-
 def split(
     src: str | Path,
     out: str | Path,
@@ -158,8 +142,8 @@ def split(
         write_skipped(out, summary, overwrite=overwrite)
         summary.written = len(rows)
     else:
-        tasks = [_Task(p, f, out, overwrite) for p, f in good]
-        rows = run_tasks(_copy_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="split", progress=progress)
+        tasks = [CopyTask(p, f, out, overwrite) for p, f in good]
+        rows = run_tasks(copy_task, tasks, summary, skip_bad=skip_bad, workers=workers, desc="split", progress=progress)
         finish(out, rows, summary, overwrite=overwrite)
     counts = Counter(assignment.values())
     grouped = f" in {len(set(groups))} groups" if groups is not None else ""

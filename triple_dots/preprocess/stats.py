@@ -14,18 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from triple_dots.data import Pair, PairFacts
 from triple_dots.errors import BadInputError
 from triple_dots.images import atomic_write, atomic_write_text
 from triple_dots.preprocess.folders import (
+    CopyTask,
+    copy_task,
     Summary,
     check_output,
     checked_pairs,
-    copy_pair,
     finish,
     input_folders,
-    out_paths,
-    output_row,
     run_tasks,
     write_skipped,
 )
@@ -111,20 +109,6 @@ class StatsResult:
         return str(self.summary)
 
 
-@dataclass(frozen=True)
-class _Task:
-    pair: Pair
-    facts: PairFacts
-    out: Path
-    overwrite: bool
-
-
-def _copy_one(t: _Task) -> dict[str, str]:
-    paths = out_paths(t.out, t.pair)
-    copy_pair(t.pair, paths, overwrite=t.overwrite)
-    return output_row(t.pair, paths, t.facts, t.out)
-
-
 def stats(
     src: str | Path,
     out: str | Path,
@@ -178,8 +162,8 @@ def stats(
     if band_t is not None:
         chosen = [(p, f) for p, f in good if in_band(ratios[p.name], band_t)]
         result.selected = [p.name for p, _ in chosen]
-        tasks = [_Task(p, f, out, overwrite) for p, f in chosen]
-        rows = run_tasks(_copy_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="copy band", progress=progress)
+        tasks = [CopyTask(p, f, out, overwrite) for p, f in chosen]
+        rows = run_tasks(copy_task, tasks, summary, skip_bad=skip_bad, workers=workers, desc="copy band", progress=progress)
         if rows:
             finish(out, rows, summary, overwrite=overwrite)
         summary.lead += f" and the {len(rows)} pairs in band {band_t[0]:g}-{band_t[1]:g}"

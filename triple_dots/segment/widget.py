@@ -13,7 +13,6 @@ nobody needs to click.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterable, Sequence
