@@ -121,7 +121,10 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
         raise BadInputError(f"expected a uint8 array, got {array.dtype}")
     if array.ndim == 2:
         array = array[..., None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(255.0)
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # e.g. np.asarray(PIL image): torch wants memory it may own
+        array = array.copy()
+    return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
 # --------------------------------------------------------------------------------------
