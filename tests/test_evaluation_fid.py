@@ -55,6 +55,16 @@ def _pytorch_fid_reference(tmp_path: Path, inception_file: Path, paths: list[Pat
 
 
 @pytest.mark.slow
+def test_standard_2048_fid_equals_pytorch_fid(tmp_path, inception_file, folders, monkeypatch):
+    """The standard FID (2048-d pool3) end to end: same files, same weights, pytorch-fid's own function."""
+    real, fake = folders
+    ref = _pytorch_fid_reference(tmp_path, inception_file, [real, fake], 2048, monkeypatch)
+    ours = fidmod.fid(real, fake, dims=2048, weights_path=inception_file, use_cache=False)
+    assert ref > 1.0, f"reference FID {ref} is ~0: the stand-in Inception weights are degenerate"
+    assert ours == pytest.approx(ref, abs=1e-3)
+
+
+@pytest.mark.slow
 def test_fid_equals_pytorch_fid(tmp_path, inception_file, folders, monkeypatch):
     real, fake = folders
     ref = _pytorch_fid_reference(tmp_path, inception_file, [real, fake], 768, monkeypatch)
