@@ -9,8 +9,21 @@ does not depend on the values.
     python benchmarks/train_step.py                       # CPU, batch 4, 3 steps per stage
     python benchmarks/train_step.py --device cuda --steps 20
     python benchmarks/train_step.py --stages coarse --batch-size 2
+    python benchmarks/train_step.py --steps 2 --threads 2 --official ~/src/TFill --pythonpath /tmp/pydeps
 
 Prints one line per stage: s/step, images/s and (CUDA) peak memory.
+
+With ``--official PATH`` (a checkout of lyndonzheng/TFill) the official training step is timed too,
+in the same process, at the same width, batch, sizes and device: its ``TC`` model (options built by
+its own parser from an explicit argument list: ``--model tc --coarse_or_refine coarse|refine
+--attn_G --add_noise``, ngf 32, embed_dim 512, 12 encoders, gpu_ids -1), fed random tensors through
+``set_input`` and stepped with ``optimize_parameters`` (forward, one D step, one G step with its
+LPIPS-VGG loss). Nothing in the checkout is changed on disk; inside this process only: its two
+compiled CUDA ops (``model.stylegan_ops``: fused_bias_act, upfirdn2d) are replaced in
+``sys.modules`` by plain-PyTorch equivalents, and torchvision's ``vgg16(pretrained=True)`` builds
+random weights instead of downloading (its ``model/lpips/vgg.pth`` lin weights are loaded as usual).
+It needs ``einops`` (``--pythonpath DIR`` adds DIR to ``sys.path``). A table then gives the
+s/step of both and the ratio ours/official per stage.
 """
 
 from __future__ import annotations
@@ -18,8 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -74,6 +89,98 @@ def bench_stage(stage: str, args: argparse.Namespace, work: Path, vgg: Path) -> 
     return out
 
 
+def _stub_stylegan_ops(root: Path) -> None:
+    """Plain-PyTorch stand-ins for the official fused CUDA ops (used by its StyleGAN discriminators)."""
+    stub = types.ModuleType("model.stylegan_ops")
+
+    def fused_leaky_relu(x, bias, negative_slope=0.2, scale=2**0.5):
+        return F.leaky_relu(x + bias.view(1, -1, *[1] * (x.ndim - 2)), negative_slope) * scale
+
+    class FusedLeakyReLU(torch.nn.Module):
+        def __init__(self, channel: int, negative_slope: float = 0.2, scale: float = 2**0.5) -> None:
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.zeros(channel))
+            self.negative_slope, self.scale = negative_slope, scale
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
+
+    def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
+        """Upsample by zero insertion, pad (negative: crop), FIR filter (depthwise), downsample."""
+        n, c, h, w = x.shape
+        if up > 1:
+            z = x.new_zeros(n, c, h, up, w, up)
+            z[:, :, :, 0, :, 0] = x
+            x = z.reshape(n, c, h * up, w * up)
+        x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+        k = torch.flip(kernel, [0, 1]).to(x.dtype)
+        x = F.conv2d(x, k[None, None].expand(c, 1, -1, -1), groups=c)
+        return x[:, :, ::down, ::down]
+
+    stub.FusedLeakyReLU, stub.fused_leaky_relu, stub.upfirdn2d = FusedLeakyReLU, fused_leaky_relu, upfirdn2d
+    stub.__path__ = [str(root / "model" / "stylegan_ops")]
+    sys.modules["model.stylegan_ops"] = stub
+
+
+def build_official(root: Path, stage: str, args: argparse.Namespace):
+    """The official ``TC`` training model for ``stage`` (options from its own parser, explicit argv)."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if "model.stylegan_ops" not in sys.modules:
+        _stub_stylegan_ops(root)
+    import torchvision  # noqa: PLC0415
+
+    import model as official  # noqa: PLC0415  (official code, from the checkout)
+    from options.train_options import TrainOptions  # noqa: PLC0415  (official code)
+
+    size = 256 if stage == "coarse" else 512
+    argv = ["--name", "bench", "--model", "tc", "--coarse_or_refine", stage, "--gpu_ids", "-1",
+            "--batch_size", str(args.batch_size), "--fine_size", str(size), "--load_size", str(size),
+            "--fixed_size", "256", "--ngf", "32", "--embed_dim", "512", "--n_encoders", "12",
+            "--attn_G", "--add_noise", "--lipip_path", str(root / "model" / "lpips" / "vgg.pth")]
+    options = TrainOptions()
+    parser = options.initialize(argparse.ArgumentParser())
+    parser = official.get_option_setter("tc")(parser, True)
+    opt = parser.parse_args(argv)
+    opt.isTrain, opt.gpu_ids = True, []
+    vgg16 = torchvision.models.vgg16
+    torchvision.models.vgg16 = lambda *a, pretrained=False, **k: vgg16(weights=None)  # random: no download
+    try:
+        tc = official.find_model_using_name("tc")(opt)
+    finally:
+        torchvision.models.vgg16 = vgg16
+    return tc, opt
+
+
+def bench_official_stage(stage: str, args: argparse.Namespace) -> dict:
+    """Median seconds of the official ``set_input`` + ``optimize_parameters`` on random tensors."""
+    torch.manual_seed(0)
+    tc, opt = build_official(args.official.expanduser(), stage, args)
+    size, b = opt.fine_size, args.batch_size
+    dev = torch.device(args.device)
+    for name in tc.model_names:  # the official ``parallelize`` without DataParallel
+        setattr(tc, "net" + name, getattr(tc, "net" + name).to(dev))
+    tc.device = dev
+    tc.LPIPSloss.to(dev)
+    tc.GANloss.to(dev)
+    tc.NormalVGG = type(tc.NormalVGG)(dev)  # holds plain mean/std tensors on its build device
+    img_org = torch.rand(b, 3, size, size)
+    mask = torch.ones(b, 1, size, size)
+    mask[:, :, size // 2 : size * 7 // 8, size // 4 : size * 3 // 4] = 0  # 1 = valid, 0 = hole
+    batch = {"img_org": img_org, "img": F.interpolate(img_org, size=(opt.fixed_size,) * 2, mode="bilinear",
+             antialias=True).clamp(0, 1), "mask": mask, "img_path": [f"p{i}.png" for i in range(b)]}  # fmt: skip
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    secs = []
+    for i in range(args.steps + 1):  # the first step (one-off costs) is left out
+        t = time.perf_counter()
+        tc.set_input(batch)
+        tc.optimize_parameters()
+        sync()
+        if i:
+            secs.append(time.perf_counter() - t)
+    return {"stage": stage, "size": size, "steps": len(secs), "s_per_step": statistics.median(secs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -83,7 +190,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--official", type=Path, help="checkout of lyndonzheng/TFill: time its TC training step too")
+    parser.add_argument("--pythonpath", type=Path, action="append", default=[], help="extra sys.path entry (einops)")
     args = parser.parse_args()
+    for extra in args.pythonpath:
+        sys.path.insert(0, str(extra))
     if args.threads:
         torch.set_num_threads(args.threads)
     from triple_dots.training.losses import save_random_vgg16
@@ -93,11 +204,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         vgg = save_random_vgg16(work / "vgg16.pth")
+        rows = []
         for stage in args.stages.split(","):
             r = bench_stage(stage, args, work, vgg)
             mem = f", peak {r['peak_mem_gib']:.1f} GiB" if "peak_mem_gib" in r else ""
             print(f"{r['stage']:>6} @ {r['size']} px, batch {r['batch']}: {r['s_per_step']:.2f} s/step "
-                  f"({r['images_per_s']:.2f} images/s) over {r['steps']} steps{mem}")
+                  f"({r['images_per_s']:.2f} images/s) over {r['steps']} steps{mem}", flush=True)
+            if args.official:
+                o = bench_official_stage(stage, args)
+                print(f"{'':>6}   official TC.optimize_parameters: {o['s_per_step']:.2f} s/step "
+                      f"over {o['steps']} steps", flush=True)
+                rows.append((stage, r["size"], r["s_per_step"], o["s_per_step"]))
+    if rows:
+        print(f"\n{'stage':>8} {'px':>5} {'ours s/step':>12} {'official s/step':>16} {'ours/official':>14}")
+        for stage, size, ours, off in rows:
+            print(f"{stage:>8} {size:>5} {ours:12.2f} {off:16.2f} {ours / off:13.2f}x")
+        print(f"(batch {args.batch_size}, device {args.device}, threads {torch.get_num_threads()}, "
+              f"median of {args.steps} steps after 1 warm-up; goal: ours/official <= 0.70x)")
 
 
 if __name__ == "__main__":
