@@ -128,10 +128,9 @@ def build_official(root: Path, stage: str, args: argparse.Namespace):
         sys.path.insert(0, str(root))
     if "model.stylegan_ops" not in sys.modules:
         _stub_stylegan_ops(root)
-    import torchvision  # noqa: PLC0415
-
-    import model as official  # noqa: PLC0415  (official code, from the checkout)
-    from options.train_options import TrainOptions  # noqa: PLC0415  (official code)
+    import model as official  # official code, from the checkout
+    import torchvision
+    from options.train_options import TrainOptions
 
     size = 256 if stage == "coarse" else 512
     argv = ["--name", "bench", "--model", "tc", "--coarse_or_refine", stage, "--gpu_ids", "-1",
