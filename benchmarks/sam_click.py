@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from triple_dots import weights
 from triple_dots.images import read_image
 from triple_dots.samples import sample_path
-from triple_dots.segment.clicks import as_uint8_rgb
 from triple_dots.segment import ClickSegmenter, clean_mask, dilate_mask, load_sam, save_random_sam
+from triple_dots.segment.clicks import as_uint8_rgb
 
 TARGET_MS = 50.0
 

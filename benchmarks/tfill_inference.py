@@ -19,50 +19,23 @@ from __future__ import annotations
 
 import argparse
 import copy
-
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from official_stubs import stub_stylegan_ops  # benchmarks/official_stubs.py (script dir)
 
 from triple_dots.tfill import TFill
 from triple_dots.tfill.model import from_model_space, to_model_space
 
 
-def _stub_stylegan_ops(root: Path) -> None:
-    """Plain-PyTorch stand-ins for the official fused CUDA ops (discriminator-only)."""
-    stub = types.ModuleType("model.stylegan_ops")
-
-    class FusedLeakyReLU(torch.nn.Module):
-        def __init__(self, channel: int, negative_slope: float = 0.2, scale: float = 2**0.5) -> None:
-            super().__init__()
-            self.bias = torch.nn.Parameter(torch.zeros(channel))
-            self.negative_slope, self.scale = negative_slope, scale
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
-
-    def fused_leaky_relu(x, bias, negative_slope=0.2, scale=2**0.5):
-        return F.leaky_relu(x + bias.view(1, -1, *[1] * (x.ndim - 2)), negative_slope) * scale
-
-    def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
-        c = x.shape[1]
-        x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-        return F.conv2d(x, torch.flip(kernel, [0, 1])[None, None].expand(c, 1, -1, -1), groups=c)
-
-    stub.FusedLeakyReLU, stub.fused_leaky_relu, stub.upfirdn2d = FusedLeakyReLU, fused_leaky_relu, upfirdn2d
-    stub.__path__ = [str(root / "model" / "stylegan_ops")]
-    sys.modules["model.stylegan_ops"] = stub
-
-
 def build_official(root: Path, model: TFill) -> dict[str, torch.nn.Module]:
     """The official E, T, G, G_Ref with our model's options and weights (strict load)."""
     sys.path.insert(0, str(root))
-    _stub_stylegan_ops(root)
+    stub_stylegan_ops(root)
     import model.base_function as bf  # noqa: PLC0415  (official code)
     import model.networks as networks  # noqa: PLC0415
     from model.transformer_ops import transformer_function as tf  # noqa: PLC0415

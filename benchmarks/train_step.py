@@ -34,11 +34,11 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from official_stubs import stub_stylegan_ops  # benchmarks/official_stubs.py (script dir)
 
 
 def make_data(root: Path, size: int, n: int) -> Path:
@@ -89,45 +89,12 @@ def bench_stage(stage: str, args: argparse.Namespace, work: Path, vgg: Path) -> 
     return out
 
 
-def _stub_stylegan_ops(root: Path) -> None:
-    """Plain-PyTorch stand-ins for the official fused CUDA ops (used by its StyleGAN discriminators)."""
-    stub = types.ModuleType("model.stylegan_ops")
-
-    def fused_leaky_relu(x, bias, negative_slope=0.2, scale=2**0.5):
-        return F.leaky_relu(x + bias.view(1, -1, *[1] * (x.ndim - 2)), negative_slope) * scale
-
-    class FusedLeakyReLU(torch.nn.Module):
-        def __init__(self, channel: int, negative_slope: float = 0.2, scale: float = 2**0.5) -> None:
-            super().__init__()
-            self.bias = torch.nn.Parameter(torch.zeros(channel))
-            self.negative_slope, self.scale = negative_slope, scale
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
-
-    def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
-        """Upsample by zero insertion, pad (negative: crop), FIR filter (depthwise), downsample."""
-        n, c, h, w = x.shape
-        if up > 1:
-            z = x.new_zeros(n, c, h, up, w, up)
-            z[:, :, :, 0, :, 0] = x
-            x = z.reshape(n, c, h * up, w * up)
-        x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-        k = torch.flip(kernel, [0, 1]).to(x.dtype)
-        x = F.conv2d(x, k[None, None].expand(c, 1, -1, -1), groups=c)
-        return x[:, :, ::down, ::down]
-
-    stub.FusedLeakyReLU, stub.fused_leaky_relu, stub.upfirdn2d = FusedLeakyReLU, fused_leaky_relu, upfirdn2d
-    stub.__path__ = [str(root / "model" / "stylegan_ops")]
-    sys.modules["model.stylegan_ops"] = stub
-
-
 def build_official(root: Path, stage: str, args: argparse.Namespace):
     """The official ``TC`` training model for ``stage`` (options from its own parser, explicit argv)."""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     if "model.stylegan_ops" not in sys.modules:
-        _stub_stylegan_ops(root)
+        stub_stylegan_ops(root)
     import model as official  # official code, from the checkout
     import torchvision
     from options.train_options import TrainOptions
