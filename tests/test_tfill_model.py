@@ -225,3 +225,44 @@ def test_discriminators_loaded_channels_last_score_like_the_plain_layout(tmp_pat
     x = torch.rand(2, 3, fast.config.fixed_size, fast.config.fixed_size) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(fast.net_D(x), plain.net_D(x), atol=1e-4)
+
+
+def _attn_aware_reference(layer, x: torch.Tensor, pre: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The official attention-aware formula written out directly: whole (N, N) maps, ``torch.where``."""
+    b, c, h, w = x.shape
+    heads, d = layer.num_heads, c // layer.num_heads
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(b, heads, d, h * w).transpose(-1, -2)
+
+    q, k, v, pv = split(layer.query_conv(x)), split(layer.key_conv(x)), split(x), split(pre)
+    s = torch.matmul(q, k.transpose(-1, -2)) * d**-0.5
+    m = mask.reshape(b, 1, 1, h * w)
+    vis = torch.where(s > 0, s * m, s / (m + 1e-8))
+    hole = torch.where(s > 0, s * (1 - m), s / (1 - m + 1e-8))
+    g = torch.cat([(s * m).amax(-1), (s * (1 - m)).amax(-1)], 1).view(b, 2 * heads, h, w)
+    g = torch.softmax(layer.weight(g), dim=1)
+    ctx = torch.matmul(vis.softmax(-1), pv).transpose(-1, -2).reshape(b, c, h, w)
+    slf = torch.matmul(hole.softmax(-1), v).transpose(-1, -2).reshape(b, c, h, w)
+    return layer.to_out(torch.cat([g[:, :1] * ctx + g[:, 1:] * slf, x], 1))[0]
+
+
+@pytest.mark.parametrize("chunk_elems", [1 << 20, 3 * 2 * 36])  # one chunk; 3 query rows (uneven last chunk)
+def test_attention_aware_layer_matches_the_direct_formula(chunk_elems: int) -> None:
+    from triple_dots.tfill.refine import AttnAware
+
+    torch.manual_seed(0)
+    layer = AttnAware(8, chunk_elems=chunk_elems).eval()
+    x, pre = torch.randn(2, 8, 5, 7), torch.randn(2, 8, 5, 7)
+    hard = (torch.rand(2, 1, 3, 4) > 0.5).float()  # binary at low res, soft edges after resizing
+    mask = torch.nn.functional.interpolate(hard, size=(5, 7), mode="bilinear", align_corners=True)
+    with torch.no_grad():
+        want = _attn_aware_reference(layer, x, pre, mask)
+    with torch.inference_mode():
+        fast = layer(x, pre, mask)  # reused chunk buffers
+    slow = layer(x, pre, mask)  # autograd path
+    assert slow.requires_grad
+    torch.testing.assert_close(fast, want, rtol=0, atol=2e-6)
+    torch.testing.assert_close(slow.detach(), want, rtol=0, atol=2e-6)
+    slow.square().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters() if p.requires_grad)

@@ -31,12 +31,12 @@ class AttnAware(nn.Module):
     Keys: ``query_conv.{0,2}``, ``key_conv.{0,2}``, ``weight``, ``to_out.*``.
     """
 
-    def __init__(self, channels: int, num_heads: int = 2, chunk_elems: int = 1 << 21) -> None:
+    def __init__(self, channels: int, num_heads: int = 2, chunk_elems: int = 1 << 20) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = channels // num_heads
         self.scale = self.head_dim**-0.5
-        self.chunk_elems = chunk_elems  # logits per chunk of query rows (8 MiB in fp32)
+        self.chunk_elems = chunk_elems  # logits per chunk of query rows (4 MiB in fp32)
         self.query_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
         self.key_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
         self.weight = nn.Conv2d(num_heads * 2, 2, 1)
@@ -58,30 +58,62 @@ class AttnAware(nn.Module):
             v = self._split(x)
             pv = self._split(pre)
             m = mask.expand(b, 1, h, w).reshape(b, 1, 1, n)
-            hole = 1 - m
-            inv_m = m + 1e-8
-            inv_hole = hole + 1e-8
             kt = k.transpose(-1, -2)
             rows = max(1, min(n, self.chunk_elems // max(1, b * self.num_heads * n)))
-            gates_vis, gates_hole, ctx_parts, self_parts = [], [], [], []
-            for start in range(0, n, rows):
-                s = torch.matmul(q[:, :, start:start + rows], kt).mul_(self.scale) if not torch.is_grad_enabled() \
-                    else torch.matmul(q[:, :, start:start + rows], kt) * self.scale
-                positive = s > 0
-                # the gates use the detached logits; S*m is the same number as detach(S)*m
-                masked = s * m
-                gates_vis.append(masked.detach().amax(dim=-1))
-                ctx_parts.append(torch.matmul(torch.where(positive, masked, s / inv_m).softmax(dim=-1), pv))
-                masked = s * hole
-                gates_hole.append(masked.detach().amax(dim=-1))
-                self_parts.append(torch.matmul(torch.where(positive, masked, s / inv_hole).softmax(dim=-1), v))
-                del masked, s, positive
-            g = torch.cat([torch.cat(gates_vis, -1), torch.cat(gates_hole, -1)], dim=1).view(b, 2 * self.num_heads, h, w)
+            branches = ((m, m + 1e-8, pv), (1 - m, (1 - m) + 1e-8, v))  # (factor, divisor, values)
+            if torch.is_grad_enabled():
+                gates, outs = self._attend_autograd(q, kt, branches, rows)
+            else:
+                gates, outs = self._attend_buffered(q, kt, branches, rows)
+            g = torch.cat(gates, dim=1).view(b, 2 * self.num_heads, h, w)
             g = F.softmax(self.weight(g), dim=1)
-            context = torch.cat(ctx_parts, dim=2).transpose(-1, -2).reshape(b, c, h, w)
-            selfattn = torch.cat(self_parts, dim=2).transpose(-1, -2).reshape(b, c, h, w)
+            context, selfattn = (o.transpose(-1, -2).reshape(b, c, h, w) for o in outs)
             out = g[:, :1] * context + g[:, 1:] * selfattn
             return self.to_out(torch.cat([out, x], dim=1))[0]
+
+    # The official logits are ``where(S > 0, S*f, S/(f+1e-8))`` for a factor f in [0, 1]. Because
+    # f <= 1/(f+1e-8) on [0, 1] (equal, after rounding, at f = 1), that is exactly
+    # ``minimum(S*f, S/(f+1e-8))``: the same numbers, with one cheap pass instead of a comparison
+    # and a (slow, on CPU) ``where``.
+
+    def _attend_autograd(self, q, kt, branches, rows):
+        """Chunked attention for training: out-of-place ops so autograd can keep what it needs."""
+        n = kt.shape[-1]
+        gates: list[list[torch.Tensor]] = [[] for _ in branches]
+        outs: list[list[torch.Tensor]] = [[] for _ in branches]
+        for start in range(0, n, rows):
+            s = torch.matmul(q[:, :, start:start + rows], kt) * self.scale
+            for i, (factor, divisor, values) in enumerate(branches):
+                scaled = s * factor
+                gates[i].append(scaled.detach().amax(dim=-1))  # the official gates use detached logits
+                logits = torch.minimum(scaled, s / divisor)
+                outs[i].append(torch.matmul(logits.softmax(dim=-1), values))
+        return [torch.cat(gs, -1) for gs in gates], [torch.cat(os_, 2) for os_ in outs]
+
+    def _attend_buffered(self, q, kt, branches, rows):
+        """The same numbers without autograd: three chunk buffers reused for every chunk (fresh
+        multi-MiB tensors per op cost page faults that dominated this layer), results written in place."""
+        b, heads, n, d = q.shape
+        q = q * self.scale  # S = (q*scale) k^T: exact when scale is a power of two (head_dim 4**k), else 1 ulp
+        kt = kt.contiguous()
+        gates = [q.new_empty(b, heads, n) for _ in branches]
+        outs = [q.new_empty(b, heads, n, d) for _ in branches]
+        buffers: dict[int, tuple[torch.Tensor, ...]] = {}
+        for start in range(0, n, rows):
+            r = min(rows, n - start)
+            if r not in buffers:
+                buffers[r] = tuple(q.new_empty(b, heads, r, n) for _ in range(3)) + (q.new_empty(b, heads, r, d),)
+            s, scaled, probs, out = buffers[r]
+            torch.matmul(q[:, :, start:start + r], kt, out=s)
+            for i, (factor, divisor, values) in enumerate(branches):
+                torch.mul(s, factor, out=scaled)
+                torch.amax(scaled, dim=-1, out=gates[i][:, :, start:start + r])
+                torch.div(s, divisor, out=probs)
+                torch.minimum(scaled, probs, out=scaled)
+                torch.ops.aten._softmax.out(scaled, -1, False, out=probs)
+                torch.matmul(probs, values, out=out)
+                outs[i][:, :, start:start + r] = out
+        return gates, outs
 
 
 class RefinedGenerator(nn.Module):
