@@ -13,13 +13,25 @@ by the discriminators) are replaced in ``sys.modules`` by plain-PyTorch equivale
 imports on CPU; it needs ``einops`` (``pip install einops`` or ``--pythonpath DIR``). The
 official path timed is its ``TC.test`` procedure (``torch.no_grad``, batch 1). Outputs are
 compared with the noise gains set to 0 (the two use different random streams).
+
+Each implementation is timed in its **own fresh process** (as a user runs either tool), the
+processes alternating over ``--rounds`` rounds so that load changes hit all of them alike; the
+weights are the same in every process (same seed, or the same ``--weights``). Both tools allocate
+many large tensors, and glibc's default allocator hands those back to the kernel and page-faults
+them in again on every call (the official attention-aware layer's four 128 MiB maps per call make
+this a large part of its time). ``--allocator both`` (default) therefore also times every
+implementation with glibc told to keep freed memory (``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_``): the fairest comparison of the code itself. ``--allocator default``
+skips those rows.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,7 +75,8 @@ def official_test(nets: dict, img: torch.Tensor, valid: torch.Tensor, fixed: int
     """The official ``TC.test`` (one sample) on model-space tensors; returns the final composite in [-1, 1]."""
     img_m = valid * img
     fixed_img = F.interpolate(img_m, size=[fixed, fixed], mode="bicubic", align_corners=True).clamp(-1, 1)
-    fixed_mask = (F.interpolate(valid, size=[fixed, fixed], mode="bicubic", align_corners=True) > 0.9).type_as(fixed_img)
+    fixed_mask = F.interpolate(valid, size=[fixed, fixed], mode="bicubic", align_corners=True)
+    fixed_mask = (fixed_mask > 0.9).type_as(fixed_img)
     out, mask = nets["E"](fixed_img, mask=fixed_mask, return_mask=True)
     out = nets["T"](out, mask, bool_mask=False)
     img_g = nets["G"](out, mask=valid)
@@ -89,17 +102,78 @@ def sample_input(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return img, hole
 
 
-def timeit(fn, repeats: int, warmup: int, sync) -> list[float]:
-    for _ in range(warmup):
+#: glibc settings that keep freed memory in the heap instead of returning it to the kernel
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_model(args: argparse.Namespace) -> TFill:
+    torch.manual_seed(0)  # same random weights in every process
+    model = TFill.from_official(args.weights, preset=args.preset) if args.weights else TFill(args.preset)
+    return model.eval()
+
+
+def runner_names(device: torch.device, official: bool) -> list[str]:
+    names = (["official fp32 (TC.test)"] if official else []) + ["ours fp32", "ours fp32 channels_last"]
+    if device.type == "cuda":
+        names += [f"ours {d} autocast channels_last" for d in ("bfloat16", "float16")]
+    return names
+
+
+def make_runner(name: str, args: argparse.Namespace, device: torch.device):
+    """A zero-argument callable that inpaints the benchmark photo once with implementation ``name``."""
+    model = build_model(args)
+    img, hole = (t.to(device) for t in sample_input(args.size))
+    if name.startswith("official"):
+        nets = {k: v.to(device) for k, v in build_official(args.official.expanduser(), model).items()}
+        img_pm1, valid = to_model_space(img, hole)
+        return lambda: official_test(nets, img_pm1, valid, model.config.fixed_size)
+    ours = model.to(device)
+    if "channels_last" in name:
+        ours.use_channels_last()
+    dtype = next((getattr(torch, d) for d in ("bfloat16", "float16") if d in name), None)
+    if dtype is not None:
+        return lambda: ours.inpaint(img, hole, seed=0, autocast_dtype=dtype)
+    return lambda: ours.inpaint(img, hole, seed=0)
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Time one implementation in this (fresh) process; print one JSON line."""
+    device = pick_device(args.device)
+    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
+    fn = make_runner(args.worker, args, device)
+    for _ in range(args.warmup):
         fn()
         sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+    wall, cpu = [], []
+    for _ in range(args.repeats):
+        t, c = time.perf_counter(), time.process_time()
         fn()
         sync()
-        times.append(time.perf_counter() - t)
-    return times
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    print(json.dumps({"wall": wall, "cpu": cpu}))
+    return 0
+
+
+def output_difference(args: argparse.Namespace, device: torch.device) -> float:
+    """max |ours - official| on the final image ([0, 1] units), noise gains set to 0 in both."""
+    model = build_model(args)
+    nets = {k: v.to(device) for k, v in build_official(args.official.expanduser(), model).items()}
+    ours = model.to(device).use_channels_last()
+    for net in (nets["G"], ours.net_G):
+        for name, prm in net.named_parameters():
+            if ".noise." in name or name.startswith("noise"):
+                prm.data.zero_()
+    img, hole = (t.to(device) for t in sample_input(args.size))
+    img_pm1, valid = to_model_space(img, hole)
+    ref = from_model_space(official_test(nets, img_pm1, valid, model.config.fixed_size))
+    return float((ref - ours.inpaint(img, hole, seed=0)).abs().max())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,75 +185,56 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per process")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs per process")
+    p.add_argument("--rounds", type=int, default=2, help="fresh processes per implementation (alternating)")
+    p.add_argument("--allocator", choices=["both", "default"], default="both",
+                   help="also time every implementation with glibc keeping freed memory (default: both)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for extra in args.pythonpath:
         sys.path.insert(0, str(extra))
     torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
+    if args.worker:
+        return worker(args)
 
-    torch.manual_seed(0)
-    if args.weights:
-        model = TFill.from_official(args.weights, preset=args.preset)
-    else:
-        model = TFill(args.preset)
-    model.eval()
-    img, hole = sample_input(args.size)
+    device = pick_device(args.device)
     print(f"TFill inference, {args.size}x{args.size}, batch 1, device {device}"
           + (f", {args.threads} CPU threads" if device.type == "cpu" else f" ({torch.cuda.get_device_name()})")
           + f", torch {torch.__version__}, weights: {args.weights or 'random init (released width)'}")
+    forwarded = list(argv if argv is not None else sys.argv[1:])
+    envs = {"default malloc": {}} | ({"malloc kept": TUNED_MALLOC} if args.allocator == "both" else {})
+    names = runner_names(device, args.official is not None)
+    wall: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for r in range(args.rounds):
+        for env_name, env in envs.items():
+            for name in names:
+                out = subprocess.run([sys.executable, __file__, *forwarded, "--worker", name],
+                                     env=os.environ | env, capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.stderr.write(out.stderr)
+                    raise SystemExit(f"worker {name!r} failed (exit {out.returncode})")
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                wall.setdefault((env_name, name), []).extend(res["wall"])
+                cpu.setdefault((env_name, name), []).extend(res["cpu"])
+                print(f"  round {r + 1}, {env_name}, {name}: " + " ".join(f"{t:.3f}" for t in res["wall"]), flush=True)
 
-    runners: dict[str, object] = {}
-    ours = copy.deepcopy(model).to(device)
-    ours_cl = copy.deepcopy(model).to(device).use_channels_last()
-    img_d, hole_d = img.to(device), hole.to(device)
-    nets = None
+    print(f"\n{'implementation':42s} {'allocator':15s} {'s/image':>8s} {'min':>7s} {'CPU s':>7s}",
+          f"{'speed-up (wall, CPU)':>21s}")
+    for env_name in envs:
+        base = (env_name, names[0]) if args.official else None
+        for name in names:
+            times = wall[env_name, name]
+            med, lo, c = statistics.median(times), min(times), statistics.median(cpu[env_name, name])
+            ratio = "-"
+            if base:
+                ratio = f"{statistics.median(wall[base]) / med:.2f}x, {statistics.median(cpu[base]) / c:.2f}x"
+            print(f"{name:42s} {env_name:15s} {med:8.3f} {lo:7.3f} {c:7.3f} {ratio:>21s}")
+    print(f"(medians of {args.rounds} fresh processes x {args.repeats} runs per implementation; "
+          "CPU s = process CPU seconds per image)")
     if args.official:
-        nets = {k: v.to(device) for k, v in build_official(args.official.expanduser(), model).items()}
-        img_pm1, valid = to_model_space(img_d, hole_d)
-        runners["official fp32 (TC.test)"] = lambda: official_test(nets, img_pm1, valid, model.config.fixed_size)
-    runners["ours fp32"] = lambda: ours.inpaint(img_d, hole_d, seed=0)
-    runners["ours fp32 channels_last"] = lambda: ours_cl.inpaint(img_d, hole_d, seed=0)
-    if device.type == "cuda":
-        for dtype in (torch.bfloat16, torch.float16):
-            runners[f"ours {str(dtype).split('.')[-1]} autocast channels_last"] = (
-                lambda dtype=dtype: ours_cl.inpaint(img_d, hole_d, seed=0, autocast_dtype=dtype))
-    # interleaved: every repeat runs each implementation once, so load changes hit all of them alike
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    cpu: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.warmup):
-        for fn in runners.values():
-            fn()
-            sync()
-    for _ in range(args.repeats):
-        for name, fn in runners.items():
-            t, c = time.perf_counter(), time.process_time()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - t)
-            cpu[name].append(time.process_time() - c)
-    rows = [(name, statistics.median(ts), statistics.median(cpu[name])) for name, ts in times.items()]
-    official_s = rows[0][1:] if nets is not None else None
-
-    diff = None
-    if nets is not None:
-        # same output? (noise gains set to 0 in both: the two use different random streams)
-        for net in (nets["G"], ours.net_G):
-            for name, prm in net.named_parameters():
-                if ".noise." in name or name.startswith("noise"):
-                    prm.data.zero_()
-        ref = from_model_space(official_test(nets, img_pm1, valid, model.config.fixed_size))
-        diff = float((ref - ours.inpaint(img_d, hole_d, seed=0)).abs().max())
-
-    print(f"{'implementation':42s} {'s/image':>8s} {'CPU s/image':>12s} {'speed-up (wall, CPU time)':>27s}")
-    for name, med, cpu_s in rows:
-        ratio = f"{official_s[0] / med:.2f}x, {official_s[1] / cpu_s:.2f}x" if official_s else "-"
-        print(f"{name:42s} {med:8.3f} {cpu_s:12.3f} {ratio:>27s}")
-    print("(medians over interleaved repeats; CPU time = process CPU seconds, robust to other load on the machine)")
-    if diff is not None:
+        diff = output_difference(args, device)
         print(f"max |ours - official| on the output ([0, 1] units, noise gains 0): {diff:.2e}")
     return 0
 
