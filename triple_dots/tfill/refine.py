@@ -15,6 +15,31 @@ from triple_dots.tfill.config import TFillConfig
 from triple_dots.tfill.layers import DownSample, PartialConv2d, PixelwiseNorm, ResnetBlock, ToRGB, UpSample, leaky_relu
 
 
+class SoftMaskLogits(torch.autograd.Function):
+    """``(minimum(S*f, S/d), max_j S*f)`` for logits S (.., rows, N) and per-key f, d (.., 1, N).
+
+    With ``f`` in [0, 1] and ``d = f + 1e-8`` the first output is the official ``where(S > 0, S*f,
+    S/d)``; the second (no gradient: the official gates use detached logits) is a gate of the
+    attention-aware layer. Only the sign map of S (1 byte per logit, shared by both branches) is
+    kept for the backward pass: dL/dS is ``f`` where S > 0 and ``1/d`` elsewhere.
+    """
+
+    @staticmethod
+    def forward(ctx, s, positive, factor, divisor):  # noqa: D102
+        scaled = s * factor
+        gate = scaled.amax(dim=-1)
+        logits = torch.minimum(scaled, s / divisor, out=scaled)
+        ctx.save_for_backward(positive, factor, divisor)
+        ctx.mark_non_differentiable(gate)
+        return logits, gate
+
+    @staticmethod
+    def backward(ctx, grad_logits, grad_gate):  # noqa: D102
+        positive, factor, divisor = ctx.saved_tensors
+        recip = 1 / divisor
+        return grad_logits * torch.addcmul(recip, positive, factor - recip), None, None, None
+
+
 class AttnAware(nn.Module):
     """Attention-aware layer (2 heads): blends attention to visible encoder features and self-attention.
 
@@ -77,16 +102,16 @@ class AttnAware(nn.Module):
     # and a (slow, on CPU) ``where``.
 
     def _attend_autograd(self, q, kt, branches, rows):
-        """Chunked attention for training: out-of-place ops so autograd can keep what it needs."""
+        """Chunked attention for training (autograd records the graph)."""
         n = kt.shape[-1]
         gates: list[list[torch.Tensor]] = [[] for _ in branches]
         outs: list[list[torch.Tensor]] = [[] for _ in branches]
         for start in range(0, n, rows):
             s = torch.matmul(q[:, :, start:start + rows], kt) * self.scale
+            positive = s.detach() > 0
             for i, (factor, divisor, values) in enumerate(branches):
-                scaled = s * factor
-                gates[i].append(scaled.detach().amax(dim=-1))  # the official gates use detached logits
-                logits = torch.minimum(scaled, s / divisor)
+                logits, gate = SoftMaskLogits.apply(s, positive, factor, divisor)
+                gates[i].append(gate)
                 outs[i].append(torch.matmul(logits.softmax(dim=-1), values))
         return [torch.cat(gs, -1) for gs in gates], [torch.cat(os_, 2) for os_ in outs]
 
