@@ -24,13 +24,22 @@ compiled CUDA ops (``model.stylegan_ops``: fused_bias_act, upfirdn2d) are replac
 random weights instead of downloading (its ``model/lpips/vgg.pth`` lin weights are loaded as usual).
 It needs ``einops`` (``--pythonpath DIR`` adds DIR to ``sys.path``). A table then gives the
 s/step of both and the ratio ours/official per stage.
+
+Every row runs in its own fresh process (the allocator setting is process-wide, and one tool's
+memory state must not help or hurt the other): ours fp32 (the training loop tells glibc to keep freed
+memory, ``keep_cpu_memory``), ours with that off (``--no-keep-cpu-memory``: glibc's defaults), ours
+with bf16 autocast on the CPU (``--cpu-amp``; CPU runs only), and the official step with glibc's
+defaults and with glibc keeping freed memory (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64 GiB``,
+the same setting ours makes in-process).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +66,8 @@ def make_data(root: Path, size: int, n: int) -> Path:
     return root
 
 
-def bench_stage(stage: str, args: argparse.Namespace, work: Path, vgg: Path) -> dict:
+def bench_stage(stage: str, args: argparse.Namespace, work: Path, vgg: Path, *, cpu_amp: bool = False,
+                keep_cpu_memory: bool = True) -> dict:
     from triple_dots.training import TrainConfig, train
 
     size = 256 if stage == "coarse" else 512
@@ -73,6 +83,7 @@ def bench_stage(stage: str, args: argparse.Namespace, work: Path, vgg: Path) -> 
         weights=str(weights) if weights else None, iterations=args.steps + 1, batch_size=args.batch_size,
         fine_size=size, fixed_size=256, vgg_weights=str(vgg), val_every=0, ckpt_every=0, log_every=1,
         device=args.device, amp=not args.no_amp, compile=args.compile, progress=False, val_fraction=0.0,
+        cpu_amp=cpu_amp, keep_cpu_memory=keep_cpu_memory,
     )  # fmt: skip
     if torch.cuda.is_available() and args.device != "cpu":
         torch.cuda.reset_peak_memory_stats()
@@ -147,6 +158,30 @@ def bench_official_stage(stage: str, args: argparse.Namespace) -> dict:
     return {"stage": stage, "size": size, "steps": len(secs), "s_per_step": statistics.median(secs)}
 
 
+#: rows: name -> (implementation, extra environment)
+KEPT_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 << 30)}
+ROWS = {
+    "ours fp32": ("ours", {}),
+    "ours fp32, glibc default": ("ours-default-malloc", {}),
+    "ours bf16 autocast (CPU)": ("ours-cpu-amp", {}),
+    "official fp32, glibc default": ("official", {}),
+    "official fp32, memory kept": ("official", KEPT_MALLOC),
+}
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """One row, one stage, in this fresh process."""
+    from triple_dots.training.losses import save_random_vgg16
+
+    if args.worker == "official":
+        return bench_official_stage(args.stages, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        vgg = save_random_vgg16(work / "vgg16.pth")
+        return bench_stage(args.stages, args, work, vgg, cpu_amp=args.worker == "ours-cpu-amp",
+                           keep_cpu_memory=args.worker != "ours-default-malloc")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -158,35 +193,67 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--official", type=Path, help="checkout of lyndonzheng/TFill: time its TC training step too")
     parser.add_argument("--pythonpath", type=Path, action="append", default=[], help="extra sys.path entry (einops)")
+    parser.add_argument("--rows", default=None,
+                        help="comma-separated subset of: " + "; ".join(ROWS) + " (default: all that apply)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     for extra in args.pythonpath:
         sys.path.insert(0, str(extra))
     if args.threads:
         torch.set_num_threads(args.threads)
-    from triple_dots.training.losses import save_random_vgg16
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
 
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"released width (ngf 32, embed 512, 12 encoders), batch {args.batch_size}")
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        vgg = save_random_vgg16(work / "vgg16.pth")
-        rows = []
-        for stage in args.stages.split(","):
-            r = bench_stage(stage, args, work, vgg)
+    cuda = args.device.startswith("cuda")
+    rows = [r.strip() for r in args.rows.split(",")] if args.rows else [
+        r for r in ROWS if not (cuda and r in ("ours bf16 autocast (CPU)", "ours fp32, glibc default"))
+        and (args.official or not ROWS[r][0].startswith("official"))]
+    print(f"torch {torch.__version__}, device {args.device}, threads {args.threads or torch.get_num_threads()}, "
+          f"released width (ngf 32, embed 512, 12 encoders), batch {args.batch_size}; every row in a fresh process")
+    results: dict[tuple[str, str], dict] = {}
+    for stage in args.stages.split(","):
+        for row in rows:
+            impl, env = ROWS[row]
+            out = subprocess.run([sys.executable, __file__, *strip_option(sys.argv[1:], ("--stages", "--rows")),
+                                  "--stages", stage, "--worker", impl], env=os.environ | env, capture_output=True,
+                                 text=True)
+            if out.returncode != 0:
+                sys.stderr.write(out.stderr[-4000:])
+                raise SystemExit(f"{row} ({stage}) failed with exit code {out.returncode}")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            results[stage, row] = r
             mem = f", peak {r['peak_mem_gib']:.1f} GiB" if "peak_mem_gib" in r else ""
-            print(f"{r['stage']:>6} @ {r['size']} px, batch {r['batch']}: {r['s_per_step']:.2f} s/step "
-                  f"({r['images_per_s']:.2f} images/s) over {r['steps']} steps{mem}", flush=True)
-            if args.official:
-                o = bench_official_stage(stage, args)
-                print(f"{'':>6}   official TC.optimize_parameters: {o['s_per_step']:.2f} s/step "
-                      f"over {o['steps']} steps", flush=True)
-                rows.append((stage, r["size"], r["s_per_step"], o["s_per_step"]))
-    if rows:
-        print(f"\n{'stage':>8} {'px':>5} {'ours s/step':>12} {'official s/step':>16} {'ours/official':>14}")
-        for stage, size, ours, off in rows:
-            print(f"{stage:>8} {size:>5} {ours:12.2f} {off:16.2f} {ours / off:13.2f}x")
-        print(f"(batch {args.batch_size}, device {args.device}, threads {torch.get_num_threads()}, "
-              f"median of {args.steps} steps after 1 warm-up; goal: ours/official <= 0.70x)")
+            print(f"{stage:>6} @ {r['size']} px  {row:32s} {r['s_per_step']:7.2f} s/step over {r['steps']} steps{mem}",
+                  flush=True)
+    ref = "official fp32, glibc default"
+    print(f"\n{'stage':>8} {'row':32s} {'s/step':>8} {'vs official (glibc default)':>28} {'vs official (kept)':>19}")
+    for stage in args.stages.split(","):
+        for row in rows:
+            t = results[stage, row]["s_per_step"]
+            ratios = []
+            for other in (ref, "official fp32, memory kept"):
+                o = results.get((stage, other))
+                ratios.append(f"{t / o['s_per_step']:.2f}x" if o else "-")
+            print(f"{stage:>8} {row:32s} {t:8.2f} {ratios[0]:>28} {ratios[1]:>19}")
+    print(f"(batch {args.batch_size}, device {args.device}, median of {args.steps} steps after 1 warm-up; "
+          "goal: ours/official <= 0.70x)")
+
+
+def strip_option(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """``argv`` without the options ``names`` (``--x v`` and ``--x=v`` forms)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in names:
+            skip = True
+            continue
+        if any(a.startswith(n + "=") for n in names):
+            continue
+        out.append(a)
+    return out
 
 
 if __name__ == "__main__":

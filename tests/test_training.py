@@ -219,6 +219,9 @@ def test_cli_arguments_become_the_training_config(capsys: pytest.CaptureFixture[
     assert (c.mode, c.weights, c.lr_g, c.lr_d, c.iterations, c.ngf, c.amp, c.resume) == (
         "personalise", "w", 2e-5, 8e-5, 7, 4, False, True)
     assert c.early_stopping_patience == 5
+    assert (c.cpu_amp, c.keep_cpu_memory) == (False, True)
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--cpu-amp", "--no-keep-cpu-memory"])
+    assert (config_from_args(args).cpu_amp, config_from_args(args).keep_cpu_memory) == (True, False)
     code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--mode", "pretrained"])
     assert code == 2
     err = capsys.readouterr().err

@@ -166,3 +166,39 @@ def test_tiny_model_overfits_a_handful_of_images(assets, tmp_path: Path) -> None
     rec = [r["loss_rec"] for r in read_log(run) if "loss_rec" in r]
     start, end = sum(rec[:10]) / 10, sum(rec[-10:]) / 10
     assert end < start / 2.5, (start, end)
+
+
+@pytest.mark.parametrize("cpu_amp", [False, True])
+def test_cpu_bf16_autocast_is_opt_in_and_freed_memory_is_kept(
+    assets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_amp: bool
+) -> None:
+    import triple_dots.training.loop as loop
+
+    data, vgg = assets
+    kept: list[bool] = []
+    monkeypatch.setattr(loop, "keep_freed_memory", lambda: kept.append(True) or True)
+    dtypes: set[torch.dtype] = set()
+
+    def record(module: torch.nn.Module, args: tuple, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            dtypes.add(out.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        train(tiny_config(data, tmp_path / "run", vgg, stage="coarse", iterations=1, cpu_amp=cpu_amp))
+    finally:
+        handle.remove()
+    assert kept == [True]  # CPU run: glibc told to keep freed memory (keep_cpu_memory defaults to True)
+    assert (torch.bfloat16 in dtypes) is cpu_amp
+    losses = [r for r in read_log(tmp_path / "run") if "loss_g" in r]
+    assert losses and all(torch.isfinite(torch.tensor(r["loss_g"])) for r in losses)
+
+
+def test_keep_freed_memory_applies_on_linux_glibc() -> None:
+    import platform
+
+    from triple_dots.cpu_memory import keep_freed_memory
+
+    applied = keep_freed_memory()
+    assert applied is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    assert keep_freed_memory() is applied  # idempotent

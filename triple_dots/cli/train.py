@@ -58,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     y = parser.add_argument_group("system")
     y.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     y.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CUDA")
+    y.add_argument("--cpu-amp", action="store_true",
+                   help="bf16 autocast on CPU too (fast on CPUs with AMX / AVX512-BF16, slow on others)")
+    y.add_argument("--keep-cpu-memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="on CPU, glibc keeps freed memory for reuse: faster steps, peak memory kept (default on)")
     y.add_argument("--compile", action="store_true", help="torch.compile the networks")
     y.add_argument("--workers", type=int, default=0, help="DataLoader workers per process")
 
@@ -82,7 +86,8 @@ def config_from_args(args: argparse.Namespace):
         ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
         early_stopping_patience=args.patience, vgg_weights=args.vgg_weights, tensorboard=args.tensorboard,
         flip=not args.no_flip, synthetic_masks=args.synthetic_masks, resume=args.resume, device=args.device,
-        amp=args.amp, compile=args.compile, num_workers=args.workers, ngf=args.ngf, ndf=args.ndf,
+        amp=args.amp, cpu_amp=args.cpu_amp, keep_cpu_memory=args.keep_cpu_memory, compile=args.compile,
+        num_workers=args.workers, ngf=args.ngf, ndf=args.ndf,
         embed_dim=args.embed_dim, n_encoders=args.n_encoders, fixed_size=args.fixed_size, fine_size=args.fine_size,
     )  # fmt: skip
 

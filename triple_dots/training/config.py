@@ -101,6 +101,8 @@ class TrainConfig:
     # ---- system ----------------------------------------------------------------------------
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    cpu_amp: bool = False  # bf16 autocast on CPU too: fast with AMX / AVX512-BF16, slow without (opt-in)
+    keep_cpu_memory: bool = True  # on CPU, glibc keeps freed memory for reuse (triple_dots.cpu_memory)
     tf32: bool = True  # TF32 matmuls / convolutions on CUDA
     compile: bool = False  # torch.compile the networks (opt-in)
 

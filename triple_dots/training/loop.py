@@ -53,6 +53,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from triple_dots import weights as weights_registry
+from triple_dots.cpu_memory import keep_freed_memory
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
 from triple_dots.images import atomic_write_text
 from triple_dots.training import checkpoint as ckpt
@@ -158,7 +159,9 @@ class _Trainer:
             torch.backends.cudnn.allow_tf32 = True
         if cuda:
             torch.backends.cudnn.benchmark = True
-        self.amp = cfg.amp and cuda  # bf16 autocast needs no loss scaling
+        self.amp = (cfg.amp and cuda) or (cfg.cpu_amp and not cuda)  # bf16 autocast needs no loss scaling
+        if not cuda and cfg.keep_cpu_memory:
+            keep_freed_memory()  # large CPU tensors reused, not page-faulted in every step
 
         # ---- data: every pair is checked before the model is even built ----------------------
         self.train_set, self.val_set = build_datasets(cfg)
