@@ -257,3 +257,33 @@ def test_hole_filling_equals_scipy_binary_fill_holes() -> None:
     ring[2:7, 2:7] = True
     ring[4, 4] = False
     assert clean_mask(ring, min_island=0)[4, 4]  # the enclosed pixel becomes hole
+
+
+# ---------------------------------------------------------------- decoder layout
+@pytest.mark.parametrize("case", ["click", "click again (cached projections)", "box + clicks", "previous mask"])
+def test_click_decoder_equals_sams_mask_decoder(seg: ClickSegmenter, case: str) -> None:
+    """Our single-photo decoder layout gives SAM's own best multimask candidate (logits and score)."""
+    from triple_dots.segment.decoder import ClickDecoder
+
+    sam, p = seg.sam, seg.predictor
+    decoder = ClickDecoder(sam) if case != "click again (cached projections)" else seg._decoder
+    h, w = seg.size
+    coords = torch.tensor([[[w * 0.5, h * 0.6], [w * 0.3, h * 0.3]]], dtype=torch.float32)
+    labels = torch.tensor([[1, 0]])
+    coords = torch.as_tensor(p.transform.apply_coords(coords.numpy()[0], p.original_size))[None]
+    box = torch.as_tensor(p.transform.apply_boxes(np.array([[w * 0.2, h * 0.4, w * 0.8, h * 0.9]]), p.original_size),
+                          dtype=torch.float32) if case == "box + clicks" else None
+    masks = torch.randn(1, 1, 256, 256, generator=torch.Generator().manual_seed(0)) if case == "previous mask" else None
+    with torch.no_grad():
+        if case == "click again (cached projections)":
+            seg.reset()
+            seg.add_click(w * 0.5, h * 0.6)  # fills the decoder's per-photo cache
+        sparse, dense = sam.prompt_encoder(points=(coords, labels), boxes=box, masks=masks)
+        low_res, iou = sam.mask_decoder(image_embeddings=p.features, image_pe=sam.prompt_encoder.get_dense_pe(),
+                                        sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                        multimask_output=True)
+        logits, score = decoder(seg._key, p.features, sparse, dense if masks is not None else None)
+    best = int(iou[0].argmax())
+    assert logits.shape == (1, 256, 256)
+    assert score == pytest.approx(float(iou[0, best]), abs=1e-5)
+    torch.testing.assert_close(logits, low_res[0, best:best + 1], rtol=1e-4, atol=1e-4)

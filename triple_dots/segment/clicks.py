@@ -30,6 +30,7 @@ import torch
 
 from triple_dots.errors import BadInputError
 from triple_dots.images import atomic_write, to_uint8
+from triple_dots.segment.decoder import ClickDecoder
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class ClickSegmenter:
         self.cache_size = int(cache_size)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._fingerprint: str | None = None
-        self._dense_pe: torch.Tensor | None = None
+        self._decoder = ClickDecoder(sam)  # SAM's decoder, laid out for one photo (same weights and maths)
         self._cache: OrderedDict[str, tuple[torch.Tensor, tuple[int, int], tuple[int, int]]] = OrderedDict()
         self._key: str | None = None
         self._image: np.ndarray | None = None
@@ -352,20 +353,10 @@ class ClickSegmenter:
         sparse, dense = sam.prompt_encoder(
             points=points, boxes=box_t, masks=None if mask_input is None else mask_input[None].to(dev)
         )
-        if self._dense_pe is None:  # depends on the model only: compute it once, not per click
-            self._dense_pe = sam.prompt_encoder.get_dense_pe()
-        low_res, iou = sam.mask_decoder(
-            image_embeddings=p.features,
-            image_pe=self._dense_pe,
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=True,
-        )
-        best = int(iou[0].argmax())
-        logits = low_res[0, best : best + 1]  # (1, 256, 256)
+        logits, score = self._decoder(self._key, p.features, sparse, None if mask_input is None else dense)
         full = sam.postprocess_masks(logits[None], p.input_size, p.original_size)[0, 0]  # (H, W)
         raw = (full > sam.mask_threshold).cpu().numpy()
-        return logits.detach().cpu(), float(iou[0, best]), raw
+        return logits.detach().cpu(), score, raw
 
     def _push(self, clicks: tuple[Click, ...], box) -> None:
         if not any(c.label == 1 for c in clicks) and box is None:
