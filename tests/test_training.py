@@ -126,6 +126,18 @@ def test_perceptual_loss_uses_the_given_backbone_and_no_dropout(vgg_file: Path) 
     assert all(float(lin.model[-1].weight.min()) >= 0 for lin in loss.lpips.lins)  # shipped lin weights loaded
 
 
+def test_building_the_perceptual_loss_leaves_the_global_rng_alone(vgg_file: Path) -> None:
+    """The cached LPIPS build must not draw from the global RNG: otherwise the first training run in a
+    process (which builds it) has a different random stream from every later run (which reuses it)."""
+    from triple_dots.training import losses
+
+    losses._build_lpips.cache_clear()  # force the VGG16 build that used to consume the RNG
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    PerceptualLoss(vgg_file)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 # ---------------------------------------------------------------------------------------------- checkpoints
 def _nets() -> dict[str, torch.nn.Module]:
     return {"E": torch.nn.Linear(2, 2), "T": torch.nn.Linear(3, 1)}

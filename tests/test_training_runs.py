@@ -91,6 +91,18 @@ def test_exact_resume_matches_an_uninterrupted_run_bitwise(assets, tmp_path: Pat
         assert all(torch.equal(sa[k], sb[k]) for k in sa), name
 
 
+def test_two_runs_in_one_process_compute_the_same_losses(assets, tmp_path: Path) -> None:
+    """Training numerics do not depend on what ran earlier in the process (caches, lazily built losses)."""
+    from triple_dots.training import losses
+
+    data, vgg = assets
+    losses._build_lpips.cache_clear()  # the first run builds every cached piece, the second reuses them
+    kw = dict(stage="coarse", iterations=2, seed=5)
+    train(tiny_config(data, tmp_path / "a", vgg, **kw))
+    train(tiny_config(data, tmp_path / "b", vgg, **kw))
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+
+
 @pytest.mark.slow
 def test_resume_without_checkpoint_starts_fresh_and_log_is_truncated_to_the_checkpoint(assets, tmp_path: Path) -> None:
     data, vgg = assets

@@ -97,8 +97,11 @@ def _build_lpips(path_str: str, mtime_ns: int) -> nn.Module:
     feats = _vgg_features_state(Path(path_str))  # check the user's file before the slow VGG16 build
     # use_dropout=True only so the shipped linear-layer keys ("lin0.model.1.weight") match; the
     # module is kept in eval mode, so the dropout never fires
-    with warnings.catch_warnings():  # lpips still passes torchvision's deprecated `pretrained=False`
-        warnings.simplefilter("ignore", UserWarning)
+    # Building VGG16 draws its random initialisation from the global RNG. Forked, so that a training
+    # run's random stream does not depend on whether an earlier run in this process built (and
+    # cached) the module already: the first run in a process would otherwise differ from later ones.
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+        warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained=False`
         model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, use_dropout=True, verbose=False)
     lin_file = Path(lpips.__file__).parent / "weights" / "v0.1" / "vgg.pth"
     lins = torch.load(lin_file, map_location="cpu", weights_only=True)
