@@ -46,6 +46,38 @@ def test_psnr_ssim_match_scikit_image():
     assert paired.ssim(real, real, hole) == pytest.approx(1.0)
 
 
+def _ssim_map_by_hand(a: np.ndarray, b: np.ndarray, win: int = 7) -> np.ndarray:
+    """Wang et al.'s SSIM map, written from the paper's formula (uniform window, sample covariance,
+    K1 0.01, K2 0.03, data range 1) with scipy - independent of scikit-image's code. (H, W, C) -> (H, W)."""
+    from scipy.ndimage import uniform_filter
+
+    c1, c2, n = 0.01**2, 0.03**2, win * win
+    cov = n / (n - 1)
+    maps = []
+    for ch in range(a.shape[2]):
+        x, y = a[..., ch], b[..., ch]
+        ux, uy = uniform_filter(x, win), uniform_filter(y, win)
+        vx = cov * (uniform_filter(x * x, win) - ux * ux)
+        vy = cov * (uniform_filter(y * y, win) - uy * uy)
+        vxy = cov * (uniform_filter(x * y, win) - ux * uy)
+        maps.append((2 * ux * uy + c1) * (2 * vxy + c2) / ((ux**2 + uy**2 + c1) * (vx + vy + c2)))
+    return np.mean(maps, axis=0)
+
+
+def test_hole_ssim_counts_the_same_pixels_as_whole_image_ssim():
+    fake, real, hole = _pair(seed=3)
+    full = torch.ones_like(hole)
+    assert paired.ssim(fake, real, full) == paired.ssim(fake, real)  # a 100 % hole is the whole image
+    smap = _ssim_map_by_hand(real.permute(1, 2, 0).double().numpy(), fake.permute(1, 2, 0).double().numpy())
+    inner, m = smap[3:-3, 3:-3], hole[0].bool().numpy()[3:-3, 3:-3]
+    assert paired.ssim(fake, real) == pytest.approx(float(inner.mean()), abs=1e-9)
+    assert paired.ssim(fake, real, hole) == pytest.approx(float(inner[m].mean()), abs=1e-9)
+    border = torch.zeros_like(hole)
+    border[:, :2, :] = 1  # a hole inside the 3-pixel border only: scored on the full map, not NaN
+    assert paired.ssim(fake, real, border) == pytest.approx(float(smap[:2, :].mean()), abs=1e-9)
+    assert math.isnan(paired.ssim(fake, real, torch.zeros_like(hole)))
+
+
 @pytest.fixture(scope="module")
 def alex_file(tmp_path_factory):
     """A random-initialised torchvision AlexNet state dict saved under torchvision's file name."""

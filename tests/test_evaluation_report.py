@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from triple_dots.errors import BadInputError, OutputExistsError  # noqa: E402
 from triple_dots.evaluation import paired  # noqa: E402
 from triple_dots.evaluation.curves import loss_terms, plot_loss_curves, read_log, smooth  # noqa: E402
 from triple_dots.evaluation.generate import telea  # noqa: E402
-from triple_dots.images import read_image, read_mask, write_image  # noqa: E402
+from triple_dots.images import read_image, read_mask, write_image, write_mask  # noqa: E402
 
 TINY_IO = {"fixed_size": 64, "fine_size": 64}
 
@@ -73,6 +74,37 @@ def test_report_models_folders_and_checkpoint(env, tmp_path):
     # nothing is replaced without overwrite, checked before any work
     with pytest.raises(OutputExistsError):
         base_vs_personalised(env["ds"], env["noise"], env["ckpt"], out, progress=False, **env["ev"])
+
+
+def test_identical_images_and_empty_holes_are_not_made_up_numbers(env, tmp_path):
+    """An identical image (PSNR inf) is left out of the PSNR mean and counted; an empty hole gives null
+    in strict JSON, never NaN or a stand-in 100 dB."""
+    from triple_dots.evaluation.metrics import Evaluator
+    from triple_dots.evaluation.testset import TestSet
+    from triple_dots.evaluation.report import report_json
+
+    ds = tmp_path / "ds"
+    shutil.copytree(env["ds"], ds)
+    write_mask(ds / "masks" / "biden.png", torch.zeros(1, 128, 128), overwrite=True)  # an empty hole
+    fakes = tmp_path / "fakes"
+    shutil.copytree(env["noise"], fakes)
+    shutil.copy(ds / "images" / "obama.png", fakes / "obama.png")  # one output identical to its truth
+    ev = Evaluator(TestSet.from_dataset(ds), metrics=("psnr", "ssim"), progress=False)
+    res = ev.evaluate("m", fakes)
+    rows = {r["name"]: r for r in res.per_image}
+    assert rows["obama"]["psnr"] is None and rows["obama"]["psnr_identical"] is True
+    assert rows["biden"]["psnr_hole"] is None and rows["biden"]["ssim_hole"] is None
+    finite = [paired.psnr(read_image(fakes / f"{n}.png"), read_image(ds / "images" / f"{n}.png"))
+              for n in rows if n != "obama"]
+    assert res.summary["psnr"] == pytest.approx(sum(finite) / len(finite))  # the mean of the 4 others
+    assert res.summary["psnr_identical"] == 1 and res.summary["psnr_hole_identical"] == 1
+    text = report_json({"results": [res.as_dict()], "x": float("nan"), "y": [float("inf")]})
+
+    def refuse(token: str):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    parsed = json.loads(text, parse_constant=refuse)  # strict: no NaN / Infinity anywhere
+    assert parsed["x"] is None and parsed["y"] == [None]
 
 
 def test_report_lists_bad_model_files_before_work(env, tmp_path):
@@ -141,6 +173,7 @@ def test_loss_curves(tmp_path):
 def test_sweep_picks_best_checkpoint(env, tmp_path):
     from triple_dots.evaluation.generate import generate_tfill
     from triple_dots.evaluation.metrics import Evaluator
+    from triple_dots.evaluation.testset import TestSet
     from triple_dots.evaluation.sweep import sweep
     from triple_dots.evaluation.testset import TestSet
 

@@ -235,6 +235,9 @@ class Evaluator:
         for k in PAIRED_KEYS:
             if any(k in r for r in rows):
                 summary[k] = mean_ignoring_nan([r.get(k) for r in rows])
+        for k in ("psnr", "psnr_hole"):  # left out of the mean above: an infinite PSNR has no place in a mean
+            if any(k in r for r in rows):
+                summary[f"{k}_identical"] = sum(1 for r in rows if r.get(f"{k}_identical"))
         if "identity" in self.metrics:
             summary["identity_no_face"] = sum(1 for r in rows if r.get("identity") is None)
         return ModelResult(name, summary, rows, bands)
@@ -259,9 +262,11 @@ class Evaluator:
 
                 face, emb = rf
                 out["identity"] = cosine(self.embedder.embed(to_uint8(fake), face), emb)
-        for k, v in out.items():  # JSON has no inf: an exact match (PSNR = inf) is reported as 100 dB
-            if isinstance(v, float) and math.isinf(v):
-                out[k] = 100.0
+        for k, v in list(out.items()):  # identical pixels (PSNR = inf) and empty holes (NaN) are no number:
+            if isinstance(v, float) and not math.isfinite(v):  # None here, counted in the summary
+                out[k] = None
+                if math.isinf(v):
+                    out[f"{k}_identical"] = True
         return out
 
     def _set_metrics(self, summary: dict[str, Any], real_acts: np.ndarray, fake_acts: np.ndarray) -> None:

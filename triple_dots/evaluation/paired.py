@@ -6,7 +6,10 @@ inflates whole-image scores.
 
 * PSNR / SSIM: scikit-image (``data_range=1``, SSIM over RGB with ``channel_axis``).
   In the hole: PSNR from the mean squared error over hole pixels; SSIM as the mean of
-  scikit-image's SSIM map over hole pixels.
+  scikit-image's SSIM map over hole pixels, with the same 3-pixel border left out that
+  scikit-image leaves out of its whole-image mean (so a 100 % hole scores exactly the
+  whole-image SSIM). Identical images have PSNR = inf; an empty hole gives NaN (the report
+  turns both into counts and JSON ``null``, never a made-up number).
 * LPIPS: the ``lpips`` package (linear heads shipped in the wheel) with the ImageNet
   backbone loaded from the weights registry (``"alexnet"`` / ``"vgg16"``), never
   downloaded. In the hole: the mean of LPIPS's spatial map over hole pixels.
@@ -60,16 +63,32 @@ def psnr(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None 
     return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
+SSIM_WINDOW = 7  # scikit-image's default uniform window
+
+
 def ssim(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None = None) -> float:
-    """SSIM (scikit-image, RGB, uniform 7x7 window, data range 1); in the hole: mean SSIM map there."""
+    """SSIM (scikit-image, RGB, uniform 7x7 window, data range 1); in the hole: mean SSIM map there.
+
+    The whole-image value is scikit-image's: the mean of the SSIM map without its
+    ``(7 - 1) // 2 = 3``-pixel border, where the window leaves the image. The hole value is the mean
+    of the same cropped map over hole pixels, so both count the same pixels and a 100 % hole gives
+    exactly the whole-image value. A hole that lies entirely in the border is scored on the full map.
+    NaN for an empty hole.
+    """
     from skimage.metrics import structural_similarity
 
     _check(fake, real, hole_mask)
-    mean, smap = structural_similarity(_hwc(real), _hwc(fake), channel_axis=2, data_range=1.0, full=True)
+    mean, smap = structural_similarity(_hwc(real), _hwc(fake), channel_axis=2, data_range=1.0, full=True,
+                                       win_size=SSIM_WINDOW)
     if hole_mask is None:
         return float(mean)
     m = hole_mask[0].bool().cpu().numpy()
-    return float(smap.mean(axis=2)[m].mean()) if m.any() else float("nan")
+    if not m.any():
+        return float("nan")
+    smap = smap.mean(axis=2)
+    pad = (SSIM_WINDOW - 1) // 2
+    inner, inner_m = smap[pad:-pad, pad:-pad], m[pad:-pad, pad:-pad]
+    return float(inner[inner_m].mean()) if inner_m.any() else float(smap[m].mean())
 
 
 def _slice_key_map(net: torch.nn.Module) -> dict[str, str]:

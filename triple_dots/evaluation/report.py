@@ -49,6 +49,22 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def strict_json_value(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON ``null``), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: strict_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json_value(v) for v in value]
+    return value
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    """The report as strict JSON (no bare NaN/Infinity, which strict parsers reject)."""
+    return json.dumps(strict_json_value(report), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def _fmt(summary: Mapping[str, Any], key: str, fmt: str) -> str:
     if key == "kid":
         if summary.get("kid_mean") is None:
@@ -134,7 +150,18 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     if notes.get("identity_model"):
         lines.append(f"- Identity: dlib face-recognition ResNet (`{notes['identity_model']}`), both faces aligned "
                      "with the true photo's 68 landmarks; cosine similarity of 128-d embeddings.")
-    lines.append("- PSNR/SSIM: scikit-image, data range 1; *hole* columns count only the regenerated pixels.")
+    lines.append("- PSNR/SSIM: scikit-image, data range 1; *hole* columns count only the regenerated pixels "
+                 "(SSIM without the 3-pixel image border, as scikit-image's whole-image mean).")
+    identical = {r.name: (r.summary.get("psnr_identical", 0), r.summary.get("psnr_hole_identical", 0))
+                 for r in results}
+    if any(a or b for a, b in identical.values()):
+        cells = ", ".join(f"`{name}` {a} (hole {b})" for name, (a, b) in identical.items() if a or b)
+        lines.append(f"- Images identical to the ground truth have infinite PSNR and are left out of the PSNR "
+                     f"means: {cells} of N.")
+    if notes.get("identity_model"):
+        lines.append("- Reading identity: dlib's cosines are compressed. Different people typically score "
+                     "0.80-0.88, two photos of one person about 0.95; dlib's own same-person threshold "
+                     "(Euclidean distance 0.6) is about 0.91 cosine. A difference of 0.01 is a real change.")
     lines.append(f"- `{BASELINE}` is OpenCV's Telea inpainting, a classical baseline with no learning.")
     return "\n".join(lines) + "\n"
 
@@ -246,7 +273,7 @@ def evaluate_models(
         "reference": reference,
         "results": [r.as_dict() for r in results],
     }
-    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str) + "\n", overwrite=overwrite)
+    atomic_write_text(out / "report.json", report_json(report), overwrite=overwrite)
     atomic_write_text(out / "report.md", markdown(results, test_source=test_set.source, notes=ev.notes,
                                                   reference=reference), overwrite=overwrite)
     from triple_dots.viz import save_grid
