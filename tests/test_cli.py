@@ -35,3 +35,31 @@ def test_weights_command_lists_entries(capsys: pytest.CaptureFixture[str], isola
     assert main(["weights"]) == 0
     out = capsys.readouterr().out
     assert "tfill-ffhq" in out and "MISSING" in out and "dlib-landmarks68" in out
+
+
+@pytest.mark.parametrize("argv", [[], ["mask"], ["preprocess"], ["weights"], ["train"], ["inpaint"]])
+def test_help_imports_no_torch(argv: list[str]) -> None:
+    """Building the parser for --help (and for the light commands) loads no torch, numpy or OpenCV."""
+    code = ("import sys\nfrom triple_dots.cli import main\ntry:\n    main(sys.argv[1:] + ['--help'])\n"
+            "except SystemExit:\n    pass\nprint(sorted(m for m in ('torch', 'numpy', 'cv2', 'dlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]
+
+
+def test_train_options_come_from_the_config_fields() -> None:
+    import dataclasses
+
+    from triple_dots.cli import build_parser
+    from triple_dots.cli.train import NOT_ON_COMMAND_LINE, config_from_args
+    from triple_dots.training.config import TrainConfig
+
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    cfg = config_from_args(args)
+    for f in dataclasses.fields(TrainConfig):  # every default is the dataclass's own
+        if f.name not in NOT_ON_COMMAND_LINE + ("data", "out"):
+            assert getattr(cfg, f.name) == f.default, f.name
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--no-flip", "--lr", "1e-3",
+                                      "--patience", "3", "--lambda-lp", "2.5", "--workers", "2"])
+    cfg = config_from_args(args)
+    assert (cfg.flip, cfg.lr_g, cfg.lr_d, cfg.early_stopping_patience, cfg.lambda_lp, cfg.num_workers) == (
+        False, 1e-3, 4e-3, 3, 2.5, 2)

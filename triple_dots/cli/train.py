@@ -21,75 +21,53 @@ DESCRIPTION = (
 )
 
 
+#: fields left out of the command line (set from Python only)
+NOT_ON_COMMAND_LINE = ("extra", "progress")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from triple_dots.training.config import MODES, STAGES
+    """One option per :class:`~triple_dots.training.config.TrainConfig` field: name, type, default, help and
+    group come from the field (``--field-name`` unless the field names another flag); booleans get
+    ``--x/--no-x``. ``--data`` and ``--out`` are required."""
+    import dataclasses
+    import typing
 
-    g = parser.add_argument_group("what to train")
-    g.add_argument("--data", required=True, help="dataset folder (images/ + masks/) or its manifest.csv")
-    g.add_argument("--out", required=True, help="run folder (created; refuses an existing run unless --resume)")
-    g.add_argument("--stage", choices=STAGES, default="both", help="coarse, refine (needs coarse --weights) or both")
-    g.add_argument("--mode", choices=MODES, default="scratch",
-                   help="scratch | pretrained | personalise (lower LR, frequent validation, early stopping)")
-    g.add_argument("--weights", default=None,
-                   help="TFill checkpoint folder with latest_net_*.pth, or a registry key such as tfill-ffhq")
-    g.add_argument("--val-data", default=None, help="held-out folder (default: the data's 'val' split or a fraction)")
-    g.add_argument("--synthetic-masks", action="store_true", help="draw fresh synthetic face masks on the fly")
-    g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
+    from triple_dots.training.config import TrainConfig
 
-    s = parser.add_argument_group("schedule")
-    s.add_argument("--iterations", type=int, default=10_000, help="optimiser steps per stage (default 10000)")
-    s.add_argument("--refine-iterations", type=int, default=None, help="steps of the refine stage with --stage both")
-    s.add_argument("--batch-size", type=int, default=4, help="images per step per process (default 4)")
-    s.add_argument("--lr", type=float, default=None,
-                   help="generator LR (default 1e-4; personalise 2e-5); the discriminator gets 4x unless --lr-d")
-    s.add_argument("--lr-d", type=float, default=None, help="discriminator LR (default 4 x generator LR)")
-    s.add_argument("--lr-schedule", choices=("constant", "linear"), default="constant")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--val-every", type=int, default=None, help="validate every N steps (default 500; personalise 50)")
-    s.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (default 1000; personalise 50)")
-    s.add_argument("--log-every", type=int, default=10)
-    s.add_argument("--keep-last", type=int, default=3, help="checkpoints kept besides the best (default 3)")
-    s.add_argument("--patience", type=int, default=None,
-                   help="early stopping: validations without improvement (default off; personalise 5)")
-    s.add_argument("--vgg-weights", default=None, help="torchvision vgg16-397923af.pth (default: weights registry)")
-    s.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars")
-    s.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-
-    y = parser.add_argument_group("system")
-    y.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    y.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CUDA")
-    y.add_argument("--cpu-amp", action="store_true",
-                   help="bf16 autocast on CPU too (fast on CPUs with AMX / AVX512-BF16, slow on others)")
-    y.add_argument("--keep-cpu-memory", action=argparse.BooleanOptionalAction, default=True,
-                   help="on CPU, glibc keeps freed memory for reuse: faster steps, peak memory kept (default on)")
-    y.add_argument("--compile", action="store_true", help="torch.compile the networks")
-    y.add_argument("--workers", type=int, default=0, help="DataLoader workers per process")
-
-    m = parser.add_argument_group("model size (released width by default; small values for smoke runs)")
-    m.add_argument("--ngf", type=int, default=32)
-    m.add_argument("--ndf", type=int, default=32)
-    m.add_argument("--embed-dim", type=int, default=512)
-    m.add_argument("--n-encoders", type=int, default=12)
-    m.add_argument("--fixed-size", type=int, default=256, help="coarse stage / D resolution")
-    m.add_argument("--fine-size", type=int, default=512, help="training crop / refine stage / D_Ref resolution")
+    hints = typing.get_type_hints(TrainConfig)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in NOT_ON_COMMAND_LINE:
+            continue
+        meta = f.metadata
+        group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+        shown = "" if f.default in (None, "") else f" (default {f.default})"
+        kwargs: dict = {"dest": f.name, "help": (meta["help"] or f.name.replace("_", " ")) + shown}
+        if kind is bool:
+            kwargs |= {"action": argparse.BooleanOptionalAction, "default": f.default}
+        elif f.name in ("data", "out"):
+            kwargs |= {"required": True, "metavar": "DIR"}
+        else:
+            kwargs |= {"type": kind, "default": f.default, "choices": meta["choices"],
+                       "metavar": None if meta["choices"] else flag[2:].upper().replace("-", "_")}
+        group.add_argument(flag, **kwargs)
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`~triple_dots.training.TrainConfig` described by parsed CLI arguments."""
-    from triple_dots.training import TrainConfig
+    """The :class:`~triple_dots.training.TrainConfig` described by parsed CLI arguments.
 
-    lr_d = args.lr_d if args.lr_d is not None else (4 * args.lr if args.lr is not None else None)
-    return TrainConfig(
-        data=args.data, out=args.out, val_data=args.val_data, stage=args.stage, mode=args.mode, weights=args.weights,
-        iterations=args.iterations, refine_iterations=args.refine_iterations, batch_size=args.batch_size,
-        lr_g=args.lr, lr_d=lr_d, lr_schedule=args.lr_schedule, seed=args.seed, val_every=args.val_every,
-        ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
-        early_stopping_patience=args.patience, vgg_weights=args.vgg_weights, tensorboard=args.tensorboard,
-        flip=not args.no_flip, synthetic_masks=args.synthetic_masks, resume=args.resume, device=args.device,
-        amp=args.amp, cpu_amp=args.cpu_amp, keep_cpu_memory=args.keep_cpu_memory, compile=args.compile,
-        num_workers=args.workers, ngf=args.ngf, ndf=args.ndf,
-        embed_dim=args.embed_dim, n_encoders=args.n_encoders, fixed_size=args.fixed_size, fine_size=args.fine_size,
-    )  # fmt: skip
+    ``--lr`` alone also sets the discriminator's LR to 4x it (the official ratio) unless ``--lr-d`` is given.
+    """
+    import dataclasses
+
+    from triple_dots.training.config import TrainConfig
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if values["lr_d"] is None and values["lr_g"] is not None:
+        values["lr_d"] = 4 * values["lr_g"]
+    return TrainConfig(**values)
 
 
 def run(args: argparse.Namespace) -> int:

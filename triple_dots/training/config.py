@@ -35,6 +35,15 @@ from triple_dots.errors import BadInputError
 
 STAGES = ("coarse", "refine", "both")
 MODES = ("scratch", "pretrained", "personalise")
+LR_SCHEDULES = ("constant", "linear")
+
+
+def opt(default: Any, help: str, group: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """A :class:`TrainConfig` field with its command-line help: ``triple-dots train`` builds its options from these.
+
+    ``flag`` overrides the option name (default ``--field-name``); ``choices`` restricts the values.
+    """
+    return field(default=default, metadata={"help": help, "group": group, "flag": flag, "choices": choices})
 
 #: Architecture options: taken from the checkpoint on resume / from the weights in pretrained
 #: mode, never silently changed.
@@ -50,69 +59,82 @@ class TrainConfig:
     """
 
     # ---- I/O -------------------------------------------------------------------------------
-    data: str = ""  # dataset folder (ROOT/images + ROOT/masks) or its manifest.csv
-    out: str = ""  # run folder: config.json, log.jsonl, checkpoints/, best.json
-    val_data: str | None = None  # separate held-out folder; default: the data's "val" split or a held-out fraction
-    val_fraction: float = 0.1  # share of the data held out when it has no "val" split and no val_data
-    val_max_images: int = 64  # validation looks at most at this many held-out images (deterministic subset)
+    data: str = opt("", "dataset folder (ROOT/images + ROOT/masks) or its manifest.csv", "I/O")
+    out: str = opt("", "run folder: config.json, log.jsonl, checkpoints/, best.json", "I/O")
+    val_data: str | None = opt(
+        None, "separate held-out folder; default: the data's \"val\" split or a held-out fraction", "I/O")
+    val_fraction: float = opt(0.1, "share of the data held out when it has no \"val\" split and no val_data", "I/O")
+    val_max_images: int = opt(64, "validation looks at most at this many held-out images (deterministic subset)", "I/O")
 
     # ---- what to train ---------------------------------------------------------------------
-    stage: str = "both"  # coarse | refine | both (coarse then refine, as in the official README)
-    mode: str = "scratch"  # scratch | pretrained | personalise
-    weights: str | None = None  # folder with latest_net_*.pth, or a registry key such as "tfill-ffhq"
+    stage: str = opt(
+        "both", "coarse | refine | both (coarse then refine, as in the official README)", "what to train",
+        choices=STAGES)
+    mode: str = opt("scratch", "scratch | pretrained | personalise", "what to train", choices=MODES)
+    weights: str | None = opt(
+        None, "folder with latest_net_*.pth, or a registry key such as \"tfill-ffhq\"", "what to train")
 
     # ---- schedule --------------------------------------------------------------------------
-    iterations: int = 10_000  # optimiser steps per stage (images = iterations x batch_size x world_size)
-    refine_iterations: int | None = None  # steps of the refine stage when stage="both" (default: iterations)
-    batch_size: int = 4  # per process (official: 24 over 3 GPUs with DataParallel = 8 per GPU)
-    lr_g: float | None = None  # generator(s) Adam LR; official 1e-4 (personalise: 2e-5)
-    lr_d: float | None = None  # discriminator Adam LR; official 4e-4 (personalise: 8e-5)
-    beta1: float = 0.5  # official Adam betas (0.5, 0.9) for all four optimisers
-    beta2: float = 0.9
-    lr_schedule: str = "constant"  # constant (official) | linear (to 0 over the last lr_decay_fraction of the stage)
-    lr_decay_fraction: float = 0.5
+    iterations: int = opt(
+        10_000, "optimiser steps per stage (images = iterations x batch_size x world_size)", "schedule")
+    refine_iterations: int | None = opt(
+        None, "steps of the refine stage when stage=\"both\" (default: iterations)", "schedule")
+    batch_size: int = opt(4, "images per step per process (official: 24 over 3 GPUs = 8 per GPU)", "schedule")
+    lr_g: float | None = opt(None, "generator(s) Adam LR; official 1e-4 (personalise: 2e-5)", "schedule", flag="--lr")
+    lr_d: float | None = opt(None, "discriminator Adam LR; official 4e-4 (personalise: 8e-5)", "schedule")
+    beta1: float = opt(0.5, "Adam beta1 (official betas (0.5, 0.9) for all four optimisers)", "schedule")
+    beta2: float = opt(0.9, "Adam beta2 (official 0.9)", "schedule")
+    lr_schedule: str = opt(
+        "constant", "constant (official) | linear (to 0 over the last lr_decay_fraction of the stage)", "schedule",
+        choices=LR_SCHEDULES)
+    lr_decay_fraction: float = opt(0.5, "share of a stage over which the linear schedule decays to 0", "schedule")
 
     # ---- losses (official weights) -----------------------------------------------------------
-    lambda_rec: float = 10.0  # L1 reconstruction
-    hole_weight: float = 3.0  # the hole term counts 3x the visible term (official; kept)
-    lambda_lp: float = 10.0  # LPIPS-VGG perceptual
-    lambda_g: float = 1.0  # non-saturating adversarial (generator side)
-    vgg_weights: str | None = None  # torchvision vgg16-397923af.pth; default: the weights registry ("vgg16")
+    lambda_rec: float = opt(10.0, "L1 reconstruction", "losses")
+    hole_weight: float = opt(3.0, "the hole term counts 3x the visible term (official; kept)", "losses")
+    lambda_lp: float = opt(10.0, "LPIPS-VGG perceptual", "losses")
+    lambda_g: float = opt(1.0, "non-saturating adversarial (generator side)", "losses")
+    vgg_weights: str | None = opt(
+        None, "torchvision vgg16-397923af.pth; default: the weights registry (\"vgg16\")", "losses")
 
     # ---- data ------------------------------------------------------------------------------
-    flip: bool = True  # random horizontal flip of image and mask together (official)
-    synthetic_masks: bool = False  # draw fresh synthetic face masks on the fly instead of the mask files
-    num_workers: int = 0  # DataLoader workers per process
+    flip: bool = opt(True, "random horizontal flip of image and mask together (official)", "data")
+    synthetic_masks: bool = opt(False, "draw fresh synthetic face masks on the fly instead of the mask files", "data")
+    num_workers: int = opt(0, "DataLoader workers per process", "data", flag="--workers")
 
     # ---- bookkeeping -----------------------------------------------------------------------
-    log_every: int = 10  # write a log.jsonl line every N steps (the first and last step always)
-    val_every: int | None = None  # validate every N steps (default 500; personalise 50); 0 = never
-    ckpt_every: int | None = None  # checkpoint every N steps (default 1000; personalise 50)
-    keep_last: int = 3  # checkpoints kept besides the best one
-    best_metric: str = "val_loss"  # held-out metric that picks best.json (lower is better)
-    early_stopping_patience: int | None = None  # validations without improvement before a stage stops (personalise: 5)
-    early_stopping_min_delta: float = 0.0
-    seed: int = 0
-    resume: bool = False  # continue from the newest complete checkpoint in out/checkpoints
-    stop_after: int | None = None  # checkpoint and exit after this global iteration (time-limited jobs; then --resume)
-    tensorboard: bool = False  # also write TensorBoard scalars to RUN/tensorboard (needs the tensorboard package)
-    progress: bool = True  # tqdm progress bar on the main process
+    log_every: int = opt(10, "write a log.jsonl line every N steps (the first and last step always)", "bookkeeping")
+    val_every: int | None = opt(None, "validate every N steps (default 500; personalise 50); 0 = never", "bookkeeping")
+    ckpt_every: int | None = opt(None, "checkpoint every N steps (default 1000; personalise 50)", "bookkeeping")
+    keep_last: int = opt(3, "checkpoints kept besides the best one", "bookkeeping")
+    best_metric: str = opt("val_loss", "held-out metric that picks best.json (lower is better)", "bookkeeping")
+    early_stopping_patience: int | None = opt(
+        None, "validations without improvement before a stage stops (personalise: 5)", "bookkeeping", flag="--patience")
+    early_stopping_min_delta: float = opt(0.0, "a smaller improvement of the best metric does not count", "bookkeeping")
+    seed: int = opt(
+        0, "seed of the weights, data order and noise (exact resume restores every generator)", "bookkeeping")
+    resume: bool = opt(False, "continue from the newest complete checkpoint in out/checkpoints", "bookkeeping")
+    stop_after: int | None = opt(
+        None, "checkpoint and exit after this global iteration (time-limited jobs; then --resume)", "bookkeeping")
+    tensorboard: bool = opt(
+        False, "also write TensorBoard scalars to RUN/tensorboard (needs the tensorboard package)", "bookkeeping")
+    progress: bool = opt(True, "tqdm progress bar on the main process", "bookkeeping")
 
     # ---- system ----------------------------------------------------------------------------
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    cpu_amp: bool = False  # bf16 autocast on CPU too: fast with AMX / AVX512-BF16, slow without (opt-in)
-    keep_cpu_memory: bool = True  # on CPU, glibc keeps freed memory for reuse (triple_dots.cpu_memory)
-    tf32: bool = True  # TF32 matmuls / convolutions on CUDA
-    compile: bool = False  # torch.compile the networks (opt-in)
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)", "system")
+    amp: bool = opt(True, "bf16 autocast on CUDA (ignored on CPU)", "system")
+    cpu_amp: bool = opt(False, "bf16 autocast on CPU too: fast with AMX / AVX512-BF16, slow without (opt-in)", "system")
+    keep_cpu_memory: bool = opt(True, "on CPU, glibc keeps freed memory for reuse (triple_dots.cpu_memory)", "system")
+    tf32: bool = opt(True, "TF32 matmuls / convolutions on CUDA", "system")
+    compile: bool = opt(False, "torch.compile the networks (opt-in)", "system")
 
     # ---- model (official option names; released width by default) --------------------------
-    ngf: int = 32
-    ndf: int = 32
-    embed_dim: int = 512
-    n_encoders: int = 12
-    fixed_size: int = 256  # coarse (transformer) stage and netD resolution
-    fine_size: int = 512  # training crop, refine stage and netD_Ref resolution
+    ngf: int = opt(32, "generator base width (released models: 32)", "model")
+    ndf: int = opt(32, "discriminator base width (released: 32)", "model")
+    embed_dim: int = opt(512, "transformer token width (released: 512; a multiple of 8 heads)", "model")
+    n_encoders: int = opt(12, "transformer encoder layers (released: 12)", "model")
+    fixed_size: int = opt(256, "coarse (transformer) stage and netD resolution", "model")
+    fine_size: int = opt(512, "training crop, refine stage and netD_Ref resolution", "model")
 
     extra: dict[str, Any] = field(default_factory=dict)  # further TFillConfig options passed through
 
@@ -171,7 +193,7 @@ class TrainConfig:
                 raise BadInputError(f"{name} must be > 0, got {v}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise BadInputError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.lr_schedule not in ("constant", "linear"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise BadInputError(f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
         for name in ("fixed_size", "fine_size"):
             v = getattr(self, name)
