@@ -13,6 +13,7 @@ from triple_dots.cli import main
 from triple_dots.demo import TELEA_LABEL, run_demo
 from triple_dots.errors import MissingWeightsError, OutputExistsError
 from triple_dots.images import read_image, read_mask
+from triple_dots.samples import sample_path
 
 CELL, PAD, LEFT, TOP, COLS = 256, 4, 120, 28, 4  # the grid layout of triple_dots.viz.image_grid
 
@@ -52,8 +53,32 @@ def test_demo_without_weights_shows_labelled_baseline(tmp_path: Path, isolated_h
     assert "tfill/ffhq" in first and "github.com/lyndonzheng/TFill" in first  # what to get and where to put it
     metrics = _check_outputs(out, n_expected=5)
     assert metrics["method"] == TELEA_LABEL and metrics["used_tfill"] is False
-    with pytest.raises(OutputExistsError, match="--overwrite"):
-        run_demo(out=out, progress=False)
+    # it ends by saying what it used and the exact next step, also in metrics.md
+    tail = printed[printed.index("## What happened"):]
+    for text in ("Telea", "latest_net_E.pth, latest_net_T.pth, latest_net_G.pth, latest_net_G_Ref.pth",
+                 "github.com/lyndonzheng/TFill", str(isolated_home / "tfill" / "ffhq"), "triple-dots demo"):
+        assert text in tail and text in (out / "metrics.md").read_text(), text
+
+    # run again: the earlier demo's own files are replaced, a file of the user's is kept
+    (out / "my_notes.txt").write_text("mine")
+    few = tmp_path / "few"
+    few.mkdir()
+    for name in ("grace_hopper", "obama"):
+        p = sample_path(name)
+        (few / p.name).write_bytes(p.read_bytes())
+    run_demo(images=few, out=out, progress=False)
+    _check_outputs(out, n_expected=2)
+    assert len(list((out / "4_results").iterdir())) == 2  # nothing left of the 5-photo run
+    assert (out / "my_notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+    # a folder of the user's that holds no demo is refused before any work
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(OutputExistsError, match="no earlier demo"):
+        run_demo(out=theirs, progress=False)
+    assert [p.name for p in theirs.iterdir()] == ["photo.jpg"]
 
 
 @pytest.mark.slow

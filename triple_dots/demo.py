@@ -21,6 +21,8 @@ Output folder layout: ``OUT/1_masked``, ``OUT/2_originals``, ``OUT/3_masked_<siz
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,11 +66,59 @@ def _load_model(weights_dir: Path | None, device: str) -> tuple[Any, str]:
     return TFill.from_official(folder, preset="ffhq", device=device), "TFill (FFHQ, released checkpoint)"
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()) and not overwrite:
+#: what one demo run writes into its folder; a re-run replaces exactly these and keeps anything else
+DEMO_ENTRIES = ("1_masked", "2_originals", "4_results", "grid.png", "metrics.md", "metrics.json")
+DEMO_PATTERNS = ("3_masked_*", "3_truth_*")
+
+
+def _earlier_demo(out: Path) -> list[Path]:
+    """The entries an earlier demo wrote into ``out`` (empty when ``out`` holds no demo)."""
+    if not (out / "metrics.json").is_file():
+        return []
+    try:
+        is_demo = "used_tfill" in json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        is_demo = False
+    if not is_demo:
+        return []
+    found = [out / name for name in DEMO_ENTRIES if (out / name).exists()]
+    return found + sorted(p for pat in DEMO_PATTERNS for p in out.glob(pat))
+
+
+def _clear_earlier_demo(out: Path, overwrite: bool) -> list[Path]:
+    """Move an earlier demo's own entries aside (returned, to delete once the new run is written).
+
+    A folder that holds other files but no demo is refused unless ``overwrite``: the demo never
+    replaces what it did not write itself.
+    """
+    earlier = _earlier_demo(out) if out.is_dir() else []
+    others = [p for p in out.iterdir() if p not in earlier and not p.name.startswith(".demo-old-")] if out.is_dir() else []
+    if others and not earlier and not overwrite:
         raise OutputExistsError(
-            f"{where(out)} already holds an earlier demo; pass --overwrite to replace it or --out to choose another folder"
+            f"{where(out)} is not empty and holds no earlier demo; pass --out to choose another folder "
+            "(or --overwrite to write the demo's files among yours)"
         )
+    if not earlier:
+        return []
+    trash = Path(tempfile.mkdtemp(prefix=".demo-old-", dir=out))
+    for p in earlier:
+        p.rename(trash / p.name)
+    return [trash]
+
+
+def next_steps(used_tfill: bool, method: str, n: int, out: Path) -> str:
+    """The demo's closing block (markdown): what it did, what it used, and the exact next step."""
+    did = (f"Drew a surgical mask on {n} sample photo{'s' * (n != 1)}, cut 512x512 face squares and regenerated "
+           f"the face under the mask with **{method}**. Picture: `{out / 'grid.png'}`.")
+    if used_tfill:
+        nxt = ("Next: remove a real mask from your own photo - `.venv/bin/jupyter lab notebooks/` and open "
+               "`06_sam_click_to_segment`, or `.venv/bin/triple-dots segment --auto MY_PHOTOS/ OUT/` then "
+               "`.venv/bin/triple-dots inpaint --images OUT/images --masks OUT/masks --out RESULTS/`.")
+        return did + "\n\n" + nxt
+    nxt = ("This was the classical OpenCV Telea baseline, not TFill: its weights are not on this machine. "
+           "Next step, to see TFill do it:\n\n```\n" + weights.how_to_get("tfill-ffhq")
+           + "\n```\n\nthen run `.venv/bin/triple-dots demo` again.")
+    return did + "\n\n" + nxt
 
 
 def _markdown(rows: list[dict[str, Any]], method: str, means: dict[str, float], size: int) -> str:
@@ -119,7 +169,7 @@ def run_demo(
     if not src.exists():
         raise BadInputError(f"{where(src)} does not exist")
     out = Path(out)
-    _check_out(out, overwrite)
+    old_run = _clear_earlier_demo(out, overwrite)
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
     model, reason = _load_model(Path(weights) if weights is not None else None, dev)
@@ -172,11 +222,14 @@ def run_demo(
     grid_path = save_grid(out / "grid.png", grid, overwrite=overwrite)
     keys = ("hole_ratio", "psnr", "psnr_hole", "ssim", "ssim_hole")
     means = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
-    md = _markdown(rows, method, means, size)
+    closing = next_steps(model is not None, method, len(rows), out)
+    md = _markdown(rows, method, means, size) + "\n## What happened, and what to do next\n\n" + closing + "\n"
     md_path = atomic_write_text(out / "metrics.md", md, overwrite=overwrite)
     payload = {"method": method, "used_tfill": model is not None, "size": size, "mask_type": mask_type,
                "seed": seed, "photos": rows, "mean": means, "skipped": report.skipped_bad}
     json_path = atomic_write_text(out / "metrics.json", json.dumps(payload, indent=2) + "\n", overwrite=overwrite)
+    for trash in old_run:  # the new demo is complete: the earlier one's files can go
+        shutil.rmtree(trash, ignore_errors=True)
     print(md)
     print(f"wrote {grid_path}, {md_path} and {json_path}")
     return DemoResult(method, model is not None, out, grid_path, md_path, json_path, rows, report.skipped_bad)

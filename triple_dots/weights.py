@@ -106,6 +106,16 @@ class WeightFile:
         )
 
 
+def how_to_get(key: str) -> str:
+    """Short instructions for ``key``: which files, from where, to which folder (one item per line)."""
+    entry = get(key)
+    target = entry.default_path()
+    names = entry.files if entry.is_folder else (Path(entry.filename).name,)
+    into = f"into {target}/" if entry.is_folder else f"to {target}"
+    return "\n".join([f"download {len(names)} file{'s' * (len(names) > 1)} of '{key}': {', '.join(names)}",
+                      f"  from {entry.url}", f"  {into} (or set TRIPLE_DOTS_HOME to move {home()})"])
+
+
 def _tfill(name: str, dataset: str) -> WeightFile:
     return WeightFile(
         key=f"tfill-{name}",

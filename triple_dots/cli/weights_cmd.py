@@ -29,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{entry.key:<24} {state}")
         print(f"  {entry.description}")
         print(f"  at:       {path if path is not None else entry.default_path()}")
+        if entry.is_folder:
+            where_ = path if path is not None else entry.default_path()
+            print("  files:    " + ", ".join(f + ("" if (where_ / f).is_file() else " (missing)") for f in entry.files))
+        else:
+            print(f"  file:     {entry.default_path().name}")
         if path is None:
             print(f"  download: {entry.url}")
         print(f"  licence:  {entry.licence}")
