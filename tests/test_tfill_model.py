@@ -214,6 +214,9 @@ def test_config_validation() -> None:
         TFill("tiny", not_an_option=1)
     with pytest.raises(BadInputError, match="unknown TFill preset"):
         TFill("celebahq")
+    with pytest.raises(BadInputError, match=r"embed_dim=32 must equal ngf x 2\*\*n_layers_G = 4 x 16 = 64"):
+        TFill(ngf=4, embed_dim=32)  # was a raw conv shape error deep in the first forward pass
+    assert TFill(ngf=2, embed_dim=32, n_encoders=1).config.embed_dim == 32
 
 
 def test_discriminators_loaded_channels_last_score_like_the_plain_layout(tmp_path: Path) -> None:

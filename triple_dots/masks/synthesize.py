@@ -184,7 +184,7 @@ def _mask_array(
         faces = detect_faces(rgb, **detect_kwargs)
     if not faces:
         raise NoFaceError(f"{where(source)}: no face found (dlib finds frontal faces of about 40 px and up; "
-                          "try upsample=1 / a larger photo)")
+                          "try a larger photo or a closer crop of the face)")
     mask_type = resolve_type(mask_type, seed)
     grayscale = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
     type_index = MASK_TYPES.index(mask_type)

@@ -89,6 +89,11 @@ class TFillConfig:
                 raise BadInputError(f"TFillConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.embed_dim % self.num_heads:
             raise BadInputError(f"embed_dim={self.embed_dim} must be divisible by num_heads={self.num_heads}")
+        if self.embed_dim != self.ngf * 2**self.n_layers_G:  # E's last width is what T and G read
+            raise BadInputError(
+                f"embed_dim={self.embed_dim} must equal ngf x 2**n_layers_G = {self.ngf} x {2**self.n_layers_G} = "
+                f"{self.ngf * 2**self.n_layers_G} (released: ngf 32, embed_dim 512; tiny: ngf 4, embed_dim 64)"
+            )
         if self.down_layers < 3:
             raise BadInputError("down_layers must be >= 3 (the attention-aware layer sits at 1/8 resolution)")
         if self.fixed_size % (2**self.n_layers_G) or self.fixed_size // (2**self.n_layers_G) > 32:
