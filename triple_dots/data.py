@@ -39,9 +39,9 @@ from triple_dots.errors import (
     where,
 )
 from triple_dots.geometry import FitMode, SquareFit
+from triple_dots.files import atomic_write_text
 from triple_dots.images import (
     _open,
-    atomic_write_text,
     is_image_file,
     list_images,
     read_image,

@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
-from triple_dots.images import atomic_write_bytes, list_images, read_image
+from triple_dots.files import atomic_write_bytes
+from triple_dots.images import list_images, read_image
 
 #: Feature dimensions pytorch-fid supports (-> InceptionV3 output block).
 DIMS: tuple[int, ...] = (64, 192, 768, 2048)

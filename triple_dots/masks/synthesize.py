@@ -21,7 +21,8 @@ import torch
 
 from triple_dots import images as _images
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
-from triple_dots.images import atomic_write_bytes, atomic_write_text, from_uint8, list_images
+from triple_dots.files import atomic_write_bytes, atomic_write_text
+from triple_dots.images import from_uint8, list_images
 from triple_dots.masks.geometry import head_turn
 from triple_dots.masks.landmarks import Face, as_rgb_uint8, detect_faces
 from triple_dots.masks.render import draw_mask

@@ -12,12 +12,12 @@ from typing import Literal
 
 from triple_dots.data import Pair, PairFacts, hole_ratio, read_rgb_uint8
 from triple_dots.errors import BadInputError
+from triple_dots.files import copy_file
 from triple_dots.images import read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
     checked_pairs,
-    copy_file,
     finish,
     input_folders,
     out_paths,

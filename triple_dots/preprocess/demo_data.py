@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from triple_dots.data import IMAGES_DIR, MASKS_DIR, META_DIR
-from triple_dots.images import atomic_write_text, write_image, write_mask
+from triple_dots.files import atomic_write_text
+from triple_dots.images import write_image, write_mask
 
 
 def ellipse_hole(height: int, width: int, *, ratio: float = 0.25, center: tuple[float, float] = (0.5, 0.68),

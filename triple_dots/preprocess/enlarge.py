@@ -21,12 +21,12 @@ import numpy as np
 
 from triple_dots.data import Pair, PairFacts, hole_ratio
 from triple_dots.errors import BadInputError
+from triple_dots.files import copy_file
 from triple_dots.images import mask_to_uint8, read_mask, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
     checked_pairs,
-    copy_file,
     finish,
     input_folders,
     out_paths,

@@ -13,7 +13,6 @@ Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never 
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from triple_dots.data import (
     write_manifest,
 )
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.images import atomic_write, atomic_write_text
+from triple_dots.files import atomic_write_text, copy_file
 from triple_dots.parallel import map_files
 
 SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
@@ -154,13 +153,6 @@ def out_paths(out: Path, pair: Pair, *, image_suffix: str | None = None) -> OutP
         out / MASKS_DIR / f"{pair.name}.png" if pair.mask is not None else None,
         out / META_DIR / f"{pair.name}.json" if pair.meta is not None else None,
     )
-
-
-def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
-    """Copy bytes of ``src`` to ``dst`` atomically (refuses an existing ``dst`` unless ``overwrite``)."""
-    with atomic_write(dst, overwrite=overwrite) as tmp:
-        shutil.copyfile(src, tmp)
-    return dst
 
 
 def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:

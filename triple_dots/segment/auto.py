@@ -29,7 +29,8 @@ from triple_dots.errors import (
     TripleDotsError,
     where,
 )
-from triple_dots.images import atomic_write_bytes, atomic_write_text, list_images, read_image, write_mask
+from triple_dots.files import atomic_write_bytes, atomic_write_text
+from triple_dots.images import list_images, read_image, write_mask
 from triple_dots.segment.clicks import ClickSegmenter, as_uint8_rgb, dilate_mask
 
 # dlib 68-point indices (0-based)

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from triple_dots.errors import BadInputError
-from triple_dots.images import atomic_write, to_uint8
+from triple_dots.files import atomic_write
+from triple_dots.images import to_uint8
 from triple_dots.segment.decoder import ClickDecoder
 
 

@@ -23,7 +23,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from triple_dots.errors import BadInputError, TripleDotsError
-from triple_dots.images import atomic_write_text, encode_image, from_uint8, write_image, write_mask
+from triple_dots.files import atomic_write_text
+from triple_dots.images import encode_image, from_uint8, write_image, write_mask
 from triple_dots.segment.clicks import ClickSegmenter
 from triple_dots.segment.regenerate import Inpainter, regenerate
 from triple_dots.viz import image_grid, overlay_mask
