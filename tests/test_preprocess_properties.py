@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from triple_dots.data import hole_ratio
 from triple_dots.geometry import SquareFit
+from triple_dots.images import hole_ratio
 from triple_dots.preprocess import assign_splits, band_counts, dilate, dilate_by_face, enlarge_mask, scale_holes
 from triple_dots.preprocess.demo_data import ellipse_hole
 

@@ -71,7 +71,7 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------
-def _open(path: str | Path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image file with EXIF orientation applied, or raise clearly."""
     path = Path(path)
     if not path.exists():
@@ -123,13 +123,26 @@ def read_image(path: str | Path) -> torch.Tensor:
     files are converted. Raises :class:`UnreadableImageError` naming the file when it is
     missing, empty, truncated, not an image, or larger than Pillow's decompression-bomb limit.
     """
-    arr = _to_rgb_array(_open(path))
+    arr = _to_rgb_array(open_image(path))
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
 
 
 def read_image_uint8(path: str | Path) -> np.ndarray:
-    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`."""
-    return to_uint8(read_image(path))
+    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`.
+
+    8-bit files skip the float round trip (the common case, and much faster on big photos).
+    """
+    img = open_image(path)
+    if img.mode in ("RGB", "L", "RGBA", "LA", "CMYK", "YCbCr", "1") or (
+        img.mode == "P" and "transparency" not in img.info
+    ):
+        return np.array(img if img.mode == "RGB" else img.convert("RGB"))
+    return to_uint8(torch.from_numpy(np.ascontiguousarray(_to_rgb_array(img))).permute(2, 0, 1))
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a photo after EXIF orientation; decodes it fully so corrupt files fail here."""
+    return open_image(path).size
 
 
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
@@ -164,7 +177,7 @@ def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor
     :class:`BadMaskError` naming the file.
     """
     path = Path(path)
-    img = _open(path)
+    img = open_image(path)
     gray = _mask_gray_array(img, path)
     if threshold is None and img.format == "JPEG":
         threshold = 128
@@ -238,6 +251,17 @@ def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
     if not np.isin(arr, (0, 1)).all():
         raise BadMaskError("hole mask must be binary {0, 1}; threshold it first (e.g. mask > 0.5)")
     return (arr > 0).astype(np.uint8) * 255
+
+
+def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
+    """Fraction of hole pixels in [0, 1]: hole pixels / all pixels.
+
+    ``mask`` is a (1, H, W) / (H, W) hole mask in {0, 1} (1 = hole) or a uint8 {0, 255} array.
+    """
+    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if arr.size == 0:
+        raise BadInputError("hole_ratio: empty mask")
+    return float(np.count_nonzero(arr) / arr.size)
 
 
 def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: bool = False) -> Path:

@@ -52,7 +52,7 @@ class TestSet:
             raise BadInputError(f"{where(root)} must contain images/ and masks/ (the dataset layout)")
         names = None
         if split is not None:
-            from triple_dots.data import load_pairs  # manifest.csv splits (preprocessing stage)
+            from triple_dots.dataset_folder import load_pairs  # manifest.csv splits (preprocessing stage)
 
             names = [p.name for p in load_pairs(root, split=split)]
         ts = cls.from_folders(root / "images", root / "masks", names=names, max_images=max_images)

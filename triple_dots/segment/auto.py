@@ -12,7 +12,6 @@ photo), ``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import (
     BadInputError,
     BadWeightsError,
@@ -29,8 +29,8 @@ from triple_dots.errors import (
     TripleDotsError,
     where,
 )
-from triple_dots.files import atomic_write_bytes, atomic_write_text
-from triple_dots.images import list_images, read_image, write_mask
+from triple_dots.files import copy_file
+from triple_dots.images import hole_ratio, list_images, read_image, write_mask
 from triple_dots.segment.clicks import ClickSegmenter, as_uint8_rgb, dilate_mask
 
 # dlib 68-point indices (0-based)
@@ -166,30 +166,23 @@ def _plan(images: str | Path | Sequence[str | Path], out: Path, overwrite: bool)
 
 
 def write_sample(
-    out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: dict, *, overwrite: bool = False
+    out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: Meta, *, overwrite: bool = False
 ) -> None:
     """Write one photo (byte copy), its hole mask and meta JSON into the dataset layout under ``out``."""
     out, source = Path(out), Path(source)
-    write_mask(out / "masks" / f"{source.stem}.png", hole_mask, overwrite=overwrite)
-    atomic_write_bytes(out / "images" / source.name, source.read_bytes(), overwrite=overwrite)
-    atomic_write_text(out / "meta" / f"{source.stem}.json", json.dumps(meta, indent=1), overwrite=overwrite)
+    write_mask(out / MASKS_DIR / f"{source.stem}.png", hole_mask, overwrite=overwrite)
+    copy_file(source, out / IMAGES_DIR / source.name, overwrite=overwrite)
+    write_meta(out / META_DIR / f"{source.stem}.json", meta, overwrite=overwrite)
 
 
-def sample_meta(source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, **extra) -> dict:
-    """The meta JSON of a real (SAM-segmented) mask, in the layout mask synthesis uses."""
+def sample_meta(
+    source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, faces=(), **extra
+) -> Meta:
+    """The meta record of a real (SAM-segmented) mask; ``extra`` keys are stored after the fields."""
     h, w = hole_mask.shape[-2:]
-    return {
-        "source": str(source),
-        "mask_type": "real",
-        "color": None,
-        "pattern": None,
-        "seed": None,
-        "margin": int(margin),
-        "hole_ratio": round(float(hole_mask.mean()), 6),
-        "image_size": [int(w), int(h)],
-        **extra,
-        "sam_model_fingerprint": segmenter.model_fingerprint(),
-    }
+    extra["sam_model_fingerprint"] = segmenter.model_fingerprint()
+    return Meta(source=str(source), mask_type="real", margin=margin, hole_ratio=hole_ratio(hole_mask),
+                image_size=(w, h), faces=list(faces), extra=extra)
 
 
 def segment_folder(
