@@ -15,8 +15,8 @@ import torch
 
 from triple_dots.dataset_folder import MAX_HOLE_RATIO, Pair, check_dataset, load_pairs
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
-from triple_dots.geometry import FitMode, SquareFit
 from triple_dots.images import read_image, read_mask
+from triple_dots.square_fit import FitMode, SquareFit
 
 # --------------------------------------------------------------------------------------
 # Torch dataset
@@ -70,7 +70,7 @@ class PairedFaceDataset(torch.utils.data.Dataset):
         root_or_manifest: dataset ROOT (see module docstring) or a ``manifest.csv``.
         split: keep only pairs of this split (``"train"``, ``"val"``, ``"test"``) from the manifest.
         size: if given, every item is centre-cropped (``fit="crop"``) or padded (``"pad"``) to a
-            square and resized to ``size`` x ``size`` (see :class:`~triple_dots.geometry.SquareFit`).
+            square and resized to ``size`` x ``size`` (see :class:`~triple_dots.square_fit.SquareFit`).
         flip: random horizontal flip (p = 0.5), the same for photo and mask.
         augment: light augmentation: the same small zoom (1-1.1x), rotation (+-5 deg) and shift
             (+-3 %) on photo and mask, and mild brightness/contrast/saturation (+-10 %) on the photo.

@@ -68,6 +68,27 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
+def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] not in (1, 3):
+            raise BadInputError(f"expected a (3, H, W) image tensor, got shape {tuple(image.shape)}")
+        arr = to_uint8(image.expand(3, -1, -1) if image.shape[0] == 1 else image)
+    else:
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
+                arr = to_uint8(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+            else:
+                raise BadInputError(f"expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise BadInputError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+
 # --------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ import torch
 from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
 from triple_dots.files import atomic_write_bytes
-from triple_dots.images import from_uint8, list_images, read_image_uint8
-from triple_dots.masks.geometry import head_turn
-from triple_dots.masks.landmarks import Face, as_rgb_uint8, detect_faces
+from triple_dots.images import as_rgb_uint8, from_uint8, list_images, read_image_uint8
+from triple_dots.masks.landmarks import Face, detect_faces
+from triple_dots.masks.outline import head_turn
 from triple_dots.masks.render import draw_mask
 from triple_dots.masks.shapes import MASK_TYPES, STYLES, TYPE_CHOICES, parse_hex
 

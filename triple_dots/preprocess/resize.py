@@ -2,7 +2,7 @@
 
 Photos use a high-quality filter (OpenCV ``INTER_AREA`` to shrink, Lanczos to enlarge); hole
 masks use nearest-neighbour and are re-binarised, so they stay exactly {0, 255}. Face boxes and
-landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.geometry.SquareFit`.
+landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.square_fit.SquareFit`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import numpy as np
 
 from triple_dots.dataset_folder import Meta, Pair, PairFacts, read_meta, write_meta
 from triple_dots.errors import BadInputError
-from triple_dots.geometry import PadMode, SquareFit
 from triple_dots.images import hole_ratio, mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
@@ -28,6 +27,7 @@ from triple_dots.preprocess.folders import (
     output_row,
     run_tasks,
 )
+from triple_dots.square_fit import PadMode, SquareFit
 
 
 def fit_meta(meta: Meta, fit: SquareFit) -> Meta:

@@ -63,9 +63,9 @@ def overlay_points(
     ``image`` (3, H, W) [0, 1] or (H, W, 3) uint8; ``points`` Click objects or (x, y[, label]) in
     pixels. Returns (3, H, W) float in [0, 1].
     """
-    from triple_dots.segment.clicks import as_uint8_rgb
+    from triple_dots.images import as_rgb_uint8
 
-    return from_uint8(np.array(_draw(as_uint8_rgb(image), hole_mask, points, 1.0)))
+    return from_uint8(np.array(_draw(as_rgb_uint8(image), hole_mask, points, 1.0)))
 
 
 def render_overlay(
