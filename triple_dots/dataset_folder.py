@@ -229,7 +229,8 @@ def list_mask_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
 
 
-def _by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Problem]]:
+def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Problem]]:
+    """Index ``files`` by stem (file name without extension): (stem -> file, a problem per duplicated stem)."""
     groups: dict[str, list[Path]] = {}
     for f in files:
         groups.setdefault(f.stem, []).append(f)
@@ -263,10 +264,10 @@ def scan_folder(
     if meta_dir is not None and not Path(meta_dir).is_dir():
         raise BadInputError(f"meta folder {where(meta_dir)} does not exist or is not a folder")
     meta_dir = Path(meta_dir) if meta_dir is not None else found_meta
-    images, problems = _by_stem(list_images(image_dir, recursive=False), "photo")
+    images, problems = by_stem(list_images(image_dir, recursive=False), "photo")
     masks: dict[str, Path] = {}
     if mdir is not None:
-        masks, mask_problems = _by_stem(list_mask_files(mdir), "mask")
+        masks, mask_problems = by_stem(list_mask_files(mdir), "mask")
         problems += mask_problems
     dup = {p.path.stem for p in problems}
     pairs = []

@@ -166,6 +166,14 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return open_image(path).size
 
 
+def probe_image(path: str | Path) -> tuple[tuple[int, int] | None, str | None]:
+    """(size (W, H) after EXIF orientation, None), or (None, why the file cannot be read)."""
+    try:
+        return image_size(path), None
+    except UnreadableImageError as exc:
+        return None, f"unreadable ({exc})"
+
+
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
     """Mask file -> (H, W) uint8 gray array; colour masks are refused."""
     mode = img.mode

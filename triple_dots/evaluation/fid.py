@@ -276,9 +276,9 @@ class FIDEncoder:
 
 def _check_readable(files: Sequence[Path]) -> None:
     """Decode every file first; raise one error listing all unreadable ones by name."""
-    from triple_dots.evaluation.pairs import _probe
+    from triple_dots.images import probe_image
 
-    bad = [f"{f.name}: {err}" for f in files for _, err in [_probe(f)] if err]
+    bad = [f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err]
     if bad:
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
         raise BadInputError(f"{len(bad)} unreadable image(s), nothing was computed:\n  " + "\n  ".join(bad[:20]) + more)
