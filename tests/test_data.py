@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from triple_dots.data import (
+from triple_dots.data import PairedFaceDataset
+from triple_dots.dataset_folder import (
     BadDatasetError,
-    PairedFaceDataset,
     check_dataset,
     load_pairs,
     read_manifest,
@@ -255,12 +255,11 @@ def test_real_mask_synthesis_on_a_sample_photo(tmp_path: Path, sample_paths: lis
 def test_fast_uint8_reader_matches_read_image(tmp_path: Path, mode: str) -> None:
     from PIL import Image
 
-    from triple_dots.data import read_rgb_uint8
-    from triple_dots.images import read_image_uint8
+    from triple_dots.images import read_image, read_image_uint8, to_uint8
 
     rng = np.random.default_rng(0)
     rgb = Image.fromarray(rng.integers(0, 256, (9, 7, 3), dtype=np.uint8), "RGB")
     img = rgb.convert(mode) if mode != "I;16" else Image.fromarray(rng.integers(0, 65535, (9, 7), dtype=np.uint16))
     path = tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
     img.save(path)
-    assert np.array_equal(read_rgb_uint8(path), read_image_uint8(path))
+    assert np.array_equal(read_image_uint8(path), to_uint8(read_image(path)))

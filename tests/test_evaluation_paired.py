@@ -155,7 +155,7 @@ def test_match_by_stem_lists_every_problem_before_work(tmp_path):
     write_image(fake / "e.png", img)  # no partner; d has no fake
     rep = match_by_stem({"real": real, "fake": fake, "mask": mask})
     assert [s.name for s in rep.samples] == ["a"]
-    text = "\n".join(rep.problems)
+    text = "\n".join(map(str, rep.problems))
     for needle in ("unmatched 'd'", "unmatched 'e'", "fake/c.png: unreadable", "size mismatch for 'b'", "20"):
         assert needle in text
     with pytest.raises(BadInputError, match=r"4 problem\(s\)"):

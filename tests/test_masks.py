@@ -10,8 +10,8 @@ import torch
 from triple_dots.errors import BadInputError, MissingWeightsError, NoFaceError
 from triple_dots.images import read_image_uint8
 from triple_dots.masks import MASK_TYPES, Face, apply_mask, detect_faces
-from triple_dots.masks.geometry import FaceMeasures, OutlineSpec, build_outline, head_turn, jaw_hit
 from triple_dots.masks.landmarks import plausibility_problems
+from triple_dots.masks.outline import FaceMeasures, OutlineSpec, build_outline, head_turn, jaw_hit
 from triple_dots.samples import SAMPLE_NAMES, sample_path
 
 MUST_COVER = list(range(48, 68)) + [31, 32, 33, 34, 35, 8]  # mouth, nose base, chin

@@ -63,7 +63,7 @@ def test_folder_run_layout_summary_and_exit_status(photo_dir, tmp_path, capsys):
     gray = read_image_uint8(out / "images" / "sub__gray.png")  # a gray photo gets a gray mask
     assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
     assert not (out / "images" / "wall.png").exists() and not (out / "images" / "broken.png").exists()
-    from triple_dots.data import scan_folder  # the preprocessing stage reads this layout
+    from triple_dots.dataset_folder import scan_folder  # the preprocessing stage reads this layout
 
     scan = scan_folder(out)
     assert sorted(p.name for p in scan.pairs) == ["hopper", "sub__Collins", "sub__gray"] and not scan.problems

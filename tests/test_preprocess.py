@@ -13,7 +13,7 @@ from PIL import Image
 
 from triple_dots import preprocess as pp
 from triple_dots.cli import main as cli_main
-from triple_dots.data import BadDatasetError, load_pairs, read_manifest
+from triple_dots.dataset_folder import BadDatasetError, load_pairs, read_manifest
 from triple_dots.errors import BadInputError, OutputExistsError
 from triple_dots.images import read_image, read_mask, write_image, write_mask
 from triple_dots.preprocess.demo_data import ellipse_hole, make_demo_dataset

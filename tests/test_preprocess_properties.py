@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from triple_dots.data import hole_ratio
-from triple_dots.geometry import SquareFit
+from triple_dots.images import hole_ratio
 from triple_dots.preprocess import assign_splits, band_counts, dilate, dilate_by_face, enlarge_mask, scale_holes
 from triple_dots.preprocess.demo_data import ellipse_hole
+from triple_dots.square_fit import SquareFit
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.training_support import make_dataset, make_vgg16_file, tiny_config
-from triple_dots.data import BadDatasetError
+from triple_dots.dataset_folder import BadDatasetError
 from triple_dots.errors import OutputExistsError
 from triple_dots.training import TrainingDivergedError, train
 from triple_dots.training import checkpoint as ckpt

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, MissingWeightsError, OutputExistsError, where
-from triple_dots.images import atomic_write_text, list_images, read_image, read_mask, write_image
+from triple_dots.files import atomic_write_text
+from triple_dots.images import list_images, read_image, read_mask, write_image
 from triple_dots.samples import sample_dir
 from triple_dots.viz import image_grid, overlay_mask, save_grid
 

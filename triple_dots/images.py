@@ -5,18 +5,12 @@
   **1 = hole** (the pixels to regenerate), 0 = keep.
 * On disk a hole mask is a single-channel 8-bit PNG with 255 = hole, 0 = keep.
 
-Every write goes to a temporary file in the destination folder and is renamed into place,
-so a crash never leaves a half-written file under the final name, and no existing file is
-replaced unless ``overwrite=True``.
+Every write is atomic (see :mod:`triple_dots.files`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +20,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from triple_dots.errors import (
     BadInputError,
     BadMaskError,
-    OutputExistsError,
     UnreadableImageError,
     where,
 )
+from triple_dots.files import atomic_write_bytes
 
 #: File suffixes treated as photos (compared case-insensitively).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -43,59 +37,6 @@ _PIL_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
-
-
-# --------------------------------------------------------------------------------------
-# Atomic writes
-# --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it to ``path`` atomically.
-
-    The caller writes the whole file to the yielded path. If the ``with`` body raises, the
-    temporary file is removed and nothing appears under ``path``. Without ``overwrite`` an
-    existing ``path`` raises :class:`OutputExistsError` (checked before and, race-free with a
-    hard link, at the final move).
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        if not tmp.exists():
-            raise RuntimeError(f"atomic_write: nothing was written to the temporary file for {path}")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
-            except FileExistsError:
-                raise OutputExistsError(
-                    f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it"
-                ) from None
-            except OSError:  # file system without hard links
-                if path.exists():
-                    raise OutputExistsError(f"{where(path)} already exists") from None
-                os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`). Returns ``path``."""
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def atomic_write_text(path: str | Path, text: str, *, overwrite: bool = False) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write`). Returns ``path``."""
-    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,10 +68,31 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
+def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] not in (1, 3):
+            raise BadInputError(f"expected a (3, H, W) image tensor, got shape {tuple(image.shape)}")
+        arr = to_uint8(image.expand(3, -1, -1) if image.shape[0] == 1 else image)
+    else:
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
+                arr = to_uint8(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+            else:
+                raise BadInputError(f"expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise BadInputError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+
 # --------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------
-def _open(path: str | Path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image file with EXIF orientation applied, or raise clearly."""
     path = Path(path)
     if not path.exists():
@@ -182,13 +144,34 @@ def read_image(path: str | Path) -> torch.Tensor:
     files are converted. Raises :class:`UnreadableImageError` naming the file when it is
     missing, empty, truncated, not an image, or larger than Pillow's decompression-bomb limit.
     """
-    arr = _to_rgb_array(_open(path))
+    arr = _to_rgb_array(open_image(path))
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
 
 
 def read_image_uint8(path: str | Path) -> np.ndarray:
-    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`."""
-    return to_uint8(read_image(path))
+    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`.
+
+    8-bit files skip the float round trip (the common case, and much faster on big photos).
+    """
+    img = open_image(path)
+    if img.mode in ("RGB", "L", "RGBA", "LA", "CMYK", "YCbCr", "1") or (
+        img.mode == "P" and "transparency" not in img.info
+    ):
+        return np.array(img if img.mode == "RGB" else img.convert("RGB"))
+    return to_uint8(torch.from_numpy(np.ascontiguousarray(_to_rgb_array(img))).permute(2, 0, 1))
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a photo after EXIF orientation; decodes it fully so corrupt files fail here."""
+    return open_image(path).size
+
+
+def probe_image(path: str | Path) -> tuple[tuple[int, int] | None, str | None]:
+    """(size (W, H) after EXIF orientation, None), or (None, why the file cannot be read)."""
+    try:
+        return image_size(path), None
+    except UnreadableImageError as exc:
+        return None, f"unreadable ({exc})"
 
 
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
@@ -223,7 +206,7 @@ def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor
     :class:`BadMaskError` naming the file.
     """
     path = Path(path)
-    img = _open(path)
+    img = open_image(path)
     gray = _mask_gray_array(img, path)
     if threshold is None and img.format == "JPEG":
         threshold = 128
@@ -297,6 +280,17 @@ def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
     if not np.isin(arr, (0, 1)).all():
         raise BadMaskError("hole mask must be binary {0, 1}; threshold it first (e.g. mask > 0.5)")
     return (arr > 0).astype(np.uint8) * 255
+
+
+def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
+    """Fraction of hole pixels in [0, 1]: hole pixels / all pixels.
+
+    ``mask`` is a (1, H, W) / (H, W) hole mask in {0, 1} (1 = hole) or a uint8 {0, 255} array.
+    """
+    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if arr.size == 0:
+        raise BadInputError("hole_ratio: empty mask")
+    return float(np.count_nonzero(arr) / arr.size)
 
 
 def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: bool = False) -> Path:

@@ -32,7 +32,7 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows, macOS spawn
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["triple_dots.preprocess", "triple_dots.data"])
+    ctx.set_forkserver_preload(["triple_dots.preprocess", "triple_dots.dataset_folder"])
     return ctx
 
 

@@ -155,7 +155,7 @@ def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) ->
             print(f"{k:>12}: {v:.6g}" if isinstance(v, float) else f"{k:>12}: {v}")
     print(small_set_note(int(result.get("n", 0))))
     if args.out:
-        from triple_dots.images import atomic_write_text
+        from triple_dots.files import atomic_write_text
 
         atomic_write_text(args.out, json.dumps(result, indent=2, default=str) + "\n", overwrite=args.overwrite)
         print(f"wrote {args.out}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from triple_dots.errors import BadInputError, where
-from triple_dots.images import atomic_write_bytes
+from triple_dots.files import atomic_write_bytes
 
 LOG_FILE = "log.jsonl"
 

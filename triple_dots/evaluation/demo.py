@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from triple_dots.errors import NoFaceError, OutputExistsError, where
-from triple_dots.images import atomic_write_text, from_uint8, read_image, write_image, write_mask
+from triple_dots.files import atomic_write_text
+from triple_dots.images import from_uint8, read_image, write_image, write_mask
 from triple_dots.samples import sample_paths
 
 #: Widths of the tiny random TFill used for demonstrations (the reference fixture's widths).

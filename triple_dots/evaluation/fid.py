@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
-from triple_dots.images import atomic_write_bytes, list_images, read_image
+from triple_dots.files import atomic_write_bytes
+from triple_dots.images import list_images, read_image
 
 #: Feature dimensions pytorch-fid supports (-> InceptionV3 output block).
 DIMS: tuple[int, ...] = (64, 192, 768, 2048)
@@ -275,9 +276,9 @@ class FIDEncoder:
 
 def _check_readable(files: Sequence[Path]) -> None:
     """Decode every file first; raise one error listing all unreadable ones by name."""
-    from triple_dots.evaluation.pairs import _probe
+    from triple_dots.images import probe_image
 
-    bad = [f"{f.name}: {err}" for f in files for _, err in [_probe(f)] if err]
+    bad = [f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err]
     if bad:
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
         raise BadInputError(f"{len(bad)} unreadable image(s), nothing was computed:\n  " + "\n  ".join(bad[:20]) + more)

@@ -7,9 +7,8 @@ generated face with the true face, aligned with the **same** 68 landmarks (found
 true photo), so the number measures whether the regenerated lower face still looks like
 that person. It is the number that matters most for personalisation.
 
-Landmarks come from :func:`triple_dots.masks.landmarks.detect_faces` when that module is
-installed, else from dlib's frontal detector plus the 68-point predictor
-(``weights.locate("dlib-landmarks68")``). Cosine similarity is in [-1, 1], higher = more alike.
+Landmarks come from :func:`triple_dots.masks.landmarks.detect_faces`.
+Cosine similarity is in [-1, 1], higher = more alike.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import torch
 
 from triple_dots import weights
 from triple_dots.errors import NoFaceError
-from triple_dots.images import to_uint8
+from triple_dots.images import as_rgb_uint8
 
 
 @lru_cache(maxsize=2)
@@ -32,18 +31,6 @@ def _recognizer(path: str):  # noqa: ANN202 - dlib type
     return dlib.face_recognition_model_v1(path)
 
 
-@lru_cache(maxsize=2)
-def _dlib_detector_and_predictor(path: str):  # noqa: ANN202
-    import dlib
-
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(path)
-
-
-def _as_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    arr = to_uint8(image)
-    return np.ascontiguousarray(arr)
-
-
 def find_landmarks(
     image: torch.Tensor | np.ndarray, *, upsample: int = 1
 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -51,25 +38,13 @@ def find_landmarks(
 
     ``image`` is (3, H, W) float [0, 1] or (H, W, 3) uint8 RGB. Raises :class:`NoFaceError`.
     """
-    arr = _as_uint8(image)
-    try:
-        from triple_dots.masks.landmarks import detect_faces  # the mask-synthesis stage's detector
-    except ImportError:
-        detect_faces = None
-    if detect_faces is not None:
-        faces = detect_faces(arr, upsample=upsample)
-        if not faces:
-            raise NoFaceError("no face found in the image")
-        f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-        return tuple(int(v) for v in f.box), np.asarray(f.landmarks, dtype=np.float64)  # type: ignore[return-value]
-    detector, predictor = _dlib_detector_and_predictor(str(weights.locate("dlib-landmarks68")))
-    rects = detector(arr, upsample)
-    if len(rects) == 0:
+    from triple_dots.masks.landmarks import detect_faces  # the mask-synthesis stage's detector
+
+    faces = detect_faces(as_rgb_uint8(image), upsample=upsample)
+    if not faces:
         raise NoFaceError("no face found in the image")
-    r = max(rects, key=lambda r: r.width() * r.height())
-    shape = predictor(arr, r)
-    pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], dtype=np.float64)
-    return (r.left(), r.top(), r.right(), r.bottom()), pts
+    f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return tuple(int(v) for v in f.box), np.asarray(f.landmarks, dtype=np.float64)  # type: ignore[return-value]
 
 
 class FaceEmbedder:
@@ -90,7 +65,7 @@ class FaceEmbedder:
         """
         import dlib
 
-        arr = _as_uint8(image)
+        arr = as_rgb_uint8(image)
         box, pts = face if face is not None else find_landmarks(arr)
         rect = dlib.rectangle(*[int(v) for v in box])
         shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in pts])

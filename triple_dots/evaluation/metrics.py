@@ -165,20 +165,24 @@ class Evaluator:
         """
         import warnings
 
-        from triple_dots.evaluation.pairs import _index, _probe
+        from triple_dots.dataset_folder import by_stem
+        from triple_dots.images import list_images, probe_image
 
         problems: list[str] = []
         if not Path(folder).is_dir():
             raise BadInputError(f"{where(folder)} is not a folder of generated images")
-        index = _index(Path(folder), "generated", problems)
+        index, dup = by_stem(list_images(folder, recursive=False), "generated")
+        problems += [str(p) for p in dup]
+        if not index and not dup:
+            problems.append(f"generated: {where(folder)} contains no images")
         out: list[Path] = []
         for smp in self.test_set.samples:
             f = index.get(smp.name)
             if f is None:
                 problems.append(f"no generated image for '{smp.name}' in {where(folder)}")
                 continue
-            size, err = _probe(f)
-            ref, _ = _probe(smp["real"])
+            size, err = probe_image(f)
+            ref, _ = probe_image(smp["real"])
             if err:
                 problems.append(f"generated/{f.name}: {err}")
             elif size != ref:

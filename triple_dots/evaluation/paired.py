@@ -140,7 +140,7 @@ def save_random_backbone(path: str | Path, net: str = "alex", seed: int = 0, *, 
     """Write a random-initialised torchvision AlexNet/VGG16 state dict (stand-in LPIPS backbone for tests)."""
     import torchvision
 
-    from triple_dots.images import atomic_write_bytes
+    from triple_dots.files import atomic_write_bytes
 
     torch.manual_seed(seed)
     model = torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16()

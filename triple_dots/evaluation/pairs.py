@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
+from triple_dots.dataset_folder import Problem, by_stem
 from triple_dots.errors import BadInputError, where
-from triple_dots.images import list_images
+from triple_dots.images import list_images, probe_image
 
 _MAX_LISTED = 20
 
@@ -32,15 +31,15 @@ class Sample:
 
 @dataclass
 class PairingReport:
-    """Result of :func:`match_by_stem`: matched samples and every problem found."""
+    """Result of :func:`match_by_stem`: matched samples and every problem found (file, message)."""
 
     samples: list[Sample]
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def raise_if_problems(self) -> None:
         """Raise one :class:`BadInputError` listing every problem by file name."""
         if self.problems:
-            shown = self.problems[:_MAX_LISTED]
+            shown = [str(p) for p in self.problems[:_MAX_LISTED]]
             more = len(self.problems) - len(shown)
             tail = f"\n  ... and {more} more" if more else ""
             raise BadInputError(
@@ -49,30 +48,8 @@ class PairingReport:
             )
 
 
-def _index(folder: Path, role: str, problems: list[str]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for p in list_images(folder, recursive=False):
-        if p.stem in out:
-            problems.append(f"{role}: two files with stem '{p.stem}' in {where(folder)}: {out[p.stem].name}, {p.name}")
-            continue
-        out[p.stem] = p
-    if not out:
-        problems.append(f"{role}: {where(folder)} contains no images")
-    return out
-
-
-def _probe(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """(size (W, H), None) or (None, reason) after fully decoding the file."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            size = im.size
-            orientation = im.getexif().get(0x0112, 1)
-    except Exception as exc:  # noqa: BLE001 - anything Pillow cannot decode is reported, not raised
-        return None, f"unreadable ({type(exc).__name__}: {str(exc)[:80]})"
-    if orientation in (5, 6, 7, 8):  # read_image applies EXIF rotation
-        size = (size[1], size[0])
-    return size, None
+def _problem(path: Path, message: str) -> Problem:
+    return Problem(path, BadInputError(message))
 
 
 def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = None,
@@ -86,18 +63,24 @@ def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = 
     """
     if not folders:
         raise BadInputError("no folders to match")
-    problems: list[str] = []
+    problems: list[Problem] = []
+    index: dict[str, dict[str, Path]] = {}
     for role, folder in folders.items():
         if not Path(folder).is_dir():
             raise BadInputError(f"{role}: {where(folder)} is not a folder")
-    index = {role: _index(Path(folder), role, problems) for role, folder in folders.items()}
+        index[role], dup = by_stem(list_images(folder, recursive=False), role)
+        problems += dup
+        if not index[role] and not dup:
+            problems.append(_problem(Path(folder), f"{role}: {where(folder)} contains no images"))
     all_stems = sorted(set().union(*[set(v) for v in index.values()]))
     samples: list[Sample] = []
     for stem in all_stems:
         missing = [r for r in index if stem not in index[r]]
         if missing:
-            have = ", ".join(f"{r}/{index[r][stem].name}" for r in index if stem in index[r])
-            problems.append(f"unmatched '{stem}': found {have} but nothing in {', '.join(missing)}")
+            found = [(r, index[r][stem]) for r in index if stem in index[r]]
+            have = ", ".join(f"{r}/{f.name}" for r, f in found)
+            message = f"unmatched '{stem}': found {have} but nothing in {', '.join(missing)}"
+            problems.append(_problem(found[0][1], message))
             continue
         samples.append(Sample(stem, {r: index[r][stem] for r in index}))
     if check_files:
@@ -107,15 +90,15 @@ def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = 
             sizes: dict[str, tuple[int, int]] = {}
             ok = True
             for role, path in s.files.items():
-                size, err = _probe(path)
+                size, err = probe_image(path)
                 if err:
-                    problems.append(f"{role}/{path.name}: {err}")
+                    problems.append(_problem(path, f"{role}/{path.name}: {err}"))
                     ok = False
                 else:
                     sizes[role] = size  # type: ignore[assignment]
             if ok and len(set(sizes.values())) > 1:
                 desc = ", ".join(f"{r}/{s.files[r].name} {w}x{h}" for r, (w, h) in sizes.items())
-                problems.append(f"size mismatch for '{s.name}' (reference {ref}): {desc}")
+                problems.append(_problem(s.files[ref], f"size mismatch for '{s.name}' (reference {ref}): {desc}"))
                 ok = False
             if ok:
                 kept.append(s)

@@ -30,7 +30,8 @@ from triple_dots.evaluation.fid import SMALL_SET_WARNING
 from triple_dots.evaluation.generate import generate_telea, generate_tfill, is_checkpoint_dir
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
 from triple_dots.evaluation.testset import TestSet
-from triple_dots.images import atomic_write_text, read_image
+from triple_dots.files import atomic_write_text
+from triple_dots.images import read_image
 
 BASELINE = "telea"
 REPORT_FILES = ("report.json", "report.md", "grid.png")

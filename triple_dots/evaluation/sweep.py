@@ -20,7 +20,7 @@ from typing import Any
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, Evaluator
 from triple_dots.evaluation.testset import TestSet
-from triple_dots.images import atomic_write_text
+from triple_dots.files import atomic_write_text
 
 _CKPT = re.compile(r"^iter_(\d{8})$")
 #: TFill options that a run's config.json carries (contracts / training config).

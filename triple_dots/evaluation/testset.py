@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from triple_dots.errors import BadInputError, SizeMismatchError, TripleDotsError, where
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, Problem
 from triple_dots.evaluation.pairs import Sample, match_by_stem
 from triple_dots.images import read_image, read_mask
 
@@ -32,12 +33,12 @@ class TestSet:
         if names is not None:
             keep = set(names)
             rep.samples = [s for s in rep.samples if s.name in keep]
-            rep.problems = [p for p in rep.problems if any(f"'{n}'" in p or f"/{n}." in p for n in keep)]
+            rep.problems = [p for p in rep.problems if p.path.stem in keep]
         for smp in rep.samples:  # masks must be binary (255 = hole): checked before any work
             try:
                 read_mask(smp["mask"])
             except TripleDotsError as exc:
-                rep.problems.append(f"mask/{smp['mask'].name}: {exc}")
+                rep.problems.append(Problem(smp["mask"], BadInputError(f"mask/{smp['mask'].name}: {exc}")))
         rep.raise_if_problems()
         samples = rep.samples[:max_images] if max_images else rep.samples
         if not samples:
@@ -48,14 +49,14 @@ class TestSet:
     def from_dataset(cls, root: str | Path, *, split: str | None = None, max_images: int | None = None) -> TestSet:
         """A dataset folder ``ROOT/images`` + ``ROOT/masks``; ``split`` keeps that manifest split."""
         root = Path(root)
-        if not (root / "images").is_dir() or not (root / "masks").is_dir():
+        if not (root / IMAGES_DIR).is_dir() or not (root / MASKS_DIR).is_dir():
             raise BadInputError(f"{where(root)} must contain images/ and masks/ (the dataset layout)")
         names = None
         if split is not None:
-            from triple_dots.data import load_pairs  # manifest.csv splits (preprocessing stage)
+            from triple_dots.dataset_folder import load_pairs  # manifest.csv splits (preprocessing stage)
 
             names = [p.name for p in load_pairs(root, split=split)]
-        ts = cls.from_folders(root / "images", root / "masks", names=names, max_images=max_images)
+        ts = cls.from_folders(root / IMAGES_DIR, root / MASKS_DIR, names=names, max_images=max_images)
         ts.source = f"{root}" + (f" (split {split})" if split else "")
         return ts
 

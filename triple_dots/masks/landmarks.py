@@ -21,7 +21,7 @@ import torch
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
-from triple_dots.images import to_uint8
+from triple_dots.images import as_rgb_uint8
 
 #: Landmark index groups of the 68-point model.
 JAW = tuple(range(0, 17))
@@ -32,6 +32,9 @@ RIGHT_EYE = tuple(range(42, 48))
 EYES = LEFT_EYE + RIGHT_EYE
 MOUTH = tuple(range(48, 68))
 CHIN = 8
+BROWS = tuple(range(17, 27))
+NOSE_TIP = 30
+LOWER_LIP_BOTTOM = 57
 
 #: dlib's HOG detector scans an 80 x 80 window: faces smaller than this are missed at scale 1.
 DETECTOR_WINDOW_PX = 80
@@ -122,26 +125,6 @@ def load_detector():
 # --------------------------------------------------------------------------------------
 # Input conversion and scale choice
 # --------------------------------------------------------------------------------------
-def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array."""
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3 or image.shape[0] not in (1, 3):
-            raise BadInputError(f"expected a (3, H, W) image tensor, got shape {tuple(image.shape)}")
-        arr = to_uint8(image.expand(3, -1, -1) if image.shape[0] == 1 else image)
-    else:
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8:
-            if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
-                arr = to_uint8(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
-            else:
-                raise BadInputError(f"expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}")
-        if arr.ndim == 2:
-            arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise BadInputError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    return np.ascontiguousarray(arr)
-
-
 def detection_scale(height: int, width: int, min_face: float | None = None) -> float:
     """Resize factor for the detector so that a face of ``min_face`` pixels fills dlib's 80 px window.
 

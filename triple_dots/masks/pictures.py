@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from triple_dots.masks.landmarks import Face, as_rgb_uint8
+from triple_dots.images import as_rgb_uint8
+from triple_dots.masks.landmarks import Face
 
 #: Colours (RGB) of the landmark groups: jaw, brows, nose, eyes, mouth.
 GROUP_COLORS: dict[str, tuple[tuple[int, int], tuple[int, int, int]]] = {

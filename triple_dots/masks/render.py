@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from triple_dots.masks.geometry import FaceFrame, FaceMeasures, build_outline
+from triple_dots.masks.outline import FaceFrame, FaceMeasures, build_outline
 from triple_dots.masks.shapes import STYLES, MaskStyle, parse_hex
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)

@@ -1,7 +1,7 @@
 """The mask types: outline parameters, default colours and the extras each one draws.
 
 These are the project's own procedural drawings (no template images): an outline built
-from the landmarks (see :mod:`triple_dots.masks.geometry`) filled with shading that imitates
+from the landmarks (see :mod:`triple_dots.masks.outline`) filled with shading that imitates
 each kind of mask. Colours are sRGB hex strings as they look in even, bright light; the
 renderer darkens them to the brightness of the face.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from triple_dots.masks.geometry import OutlineSpec
+from triple_dots.masks.outline import OutlineSpec
 
 #: Mask types that can be drawn, in a fixed order.
 MASK_TYPES: tuple[str, ...] = ("surgical", "n95", "kn95", "cloth", "gas")

@@ -7,7 +7,6 @@ hole is then grown by ``margin`` pixels. Several faces get one mask each; the ho
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,11 +18,12 @@ import cv2
 import numpy as np
 import torch
 
-from triple_dots import images as _images
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
-from triple_dots.images import atomic_write_bytes, atomic_write_text, from_uint8, list_images
-from triple_dots.masks.geometry import head_turn
-from triple_dots.masks.landmarks import Face, as_rgb_uint8, detect_faces
+from triple_dots.files import atomic_write_bytes
+from triple_dots.images import as_rgb_uint8, from_uint8, list_images, read_image_uint8
+from triple_dots.masks.landmarks import Face, detect_faces
+from triple_dots.masks.outline import head_turn
 from triple_dots.masks.render import draw_mask
 from triple_dots.masks.shapes import MASK_TYPES, STYLES, TYPE_CHOICES, parse_hex
 
@@ -62,8 +62,8 @@ class MaskedFace:
         """Fraction of the photo's pixels inside the hole."""
         return float(self.hole_mask.mean())
 
-    def meta(self, source: str | Path | None = None) -> dict:
-        """The meta JSON record (see contracts: source, mask_type, colour, faces, hole ratio...)."""
+    def meta(self, source: str | Path | None = None) -> Meta:
+        """The meta record (see contracts: source, mask_type, colour, faces, hole ratio...)."""
         h, w = self.image.shape[-2:]
         return build_meta(source=source, mask_type=self.mask_type, color=self.color, pattern=self.pattern,
                           seed=self.seed, margin=self.margin, hole_ratio=self.hole_ratio, image_size=(w, h),
@@ -72,18 +72,12 @@ class MaskedFace:
 
 def build_meta(*, source: str | Path | None, mask_type: str, color: str, pattern: str | None, seed: int | None,
                margin: int, hole_ratio: float, image_size: tuple[int, int], faces: Sequence[Face],
-               turns: Sequence[tuple[float, str]]) -> dict:
+               turns: Sequence[tuple[float, str]]) -> Meta:
     """The meta record written to ``meta/NAME.json``; ``image_size`` is (W, H) pixels."""
-    return {
-        "source": str(source) if source is not None else None,
-        "mask_type": mask_type,
-        "color": color,
-        "pattern": pattern,
-        "seed": seed,
-        "margin": int(margin),
-        "hole_ratio": round(float(hole_ratio), 6),
-        "image_size": [int(image_size[0]), int(image_size[1])],
-        "faces": [
+    return Meta(
+        source=None if source is None else str(source), mask_type=mask_type, color=color, pattern=pattern, seed=seed,
+        margin=margin, hole_ratio=hole_ratio, image_size=image_size,
+        faces=[
             {
                 "box": [int(v) for v in f.box],
                 "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks],
@@ -93,7 +87,7 @@ def build_meta(*, source: str | Path | None, mask_type: str, color: str, pattern
             }
             for f, (yaw, variant) in zip(faces, turns)
         ],
-    }
+    )
 
 
 @dataclass
@@ -122,17 +116,6 @@ def _check_options(mask_type: str, color: str | None, pattern_weight: float, mar
         raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """A photo as (H, W, 3) uint8 RGB, EXIF-rotated; same rules and errors as ``images.read_image``.
-
-    8-bit RGB files skip the float round trip (the common case, and much faster on big photos).
-    """
-    img = _images._open(path)
-    if img.mode == "RGB":
-        return np.asarray(img)
-    return np.clip(np.round(_images._to_rgb_array(img) * 255.0), 0, 255).astype(np.uint8)
-
-
 def encode_png(array: np.ndarray) -> bytes:
     """(H, W, 3) RGB or (H, W) gray uint8 -> PNG bytes.
 
@@ -150,7 +133,7 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def load_pattern(path: str | Path) -> np.ndarray:
     """A texture image as (h, w, 3) float32 RGB in [0, 1] (raises UnreadableImageError naming it)."""
-    return read_rgb(path).astype(np.float32) / 255.0
+    return read_image_uint8(path).astype(np.float32) / 255.0
 
 
 def resolve_type(mask_type: str, seed: int | None) -> str:
@@ -336,14 +319,8 @@ def photo_seed(seed: int | None, name: str) -> int | None:
     return int(zlib.crc32(f"{seed}:{name}".encode()) ^ (seed & 0xFFFFFFFF)) & 0x7FFFFFFF
 
 
-def meta_json(meta: dict) -> str:
-    """The meta record as JSON text: one top-level key per line, values compact."""
-    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in meta.items())
-    return "{\n" + body + "\n}\n"
-
-
 def _outputs(out: Path, name: str) -> tuple[Path, Path, Path]:
-    return out / "images" / f"{name}.png", out / "masks" / f"{name}.png", out / "meta" / f"{name}.json"
+    return out / IMAGES_DIR / f"{name}.png", out / MASKS_DIR / f"{name}.png", out / META_DIR / f"{name}.json"
 
 
 @dataclass(frozen=True)
@@ -373,7 +350,7 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
     if not todo:
         return results
     try:
-        rgb = read_rgb(job.path)
+        rgb = read_image_uint8(job.path)
         pattern = load_pattern(job.pattern) if job.pattern else None
         faces = None
         for name, mtype in todo:
@@ -388,7 +365,7 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
             img_p, mask_p, meta_p = _outputs(out, name)
             atomic_write_bytes(img_p, encode_png(res.image), overwrite=job.overwrite)
             atomic_write_bytes(mask_p, encode_png(res.hole.astype(np.uint8) * 255), overwrite=job.overwrite)
-            atomic_write_text(meta_p, meta_json(meta), overwrite=job.overwrite)
+            write_meta(meta_p, meta, overwrite=job.overwrite)
             results.append((name, "written", ""))
     except NoFaceError as exc:
         results.extend((name, "no_face", str(exc)) for name, _ in todo if name not in {r[0] for r in results})

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from triple_dots.data import Pair, PairFacts, hole_ratio, read_rgb_uint8
+from triple_dots.dataset_folder import Pair, PairFacts
 from triple_dots.errors import BadInputError
-from triple_dots.images import read_mask, write_image, write_mask
+from triple_dots.files import copy_file
+from triple_dots.images import hole_ratio, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
     checked_pairs,
-    copy_file,
     finish,
     input_folders,
     out_paths,
@@ -40,7 +40,7 @@ class _Task:
 def _convert_one(t: _Task) -> dict[str, str]:
     pair = t.pair
     paths = out_paths(t.out, pair, image_suffix=t.suffix)
-    image = read_rgb_uint8(pair.image)
+    image = read_image_uint8(pair.image)
     write_image(paths.image, image, overwrite=t.overwrite, quality=t.quality)
     ratio = None
     if pair.mask is not None and paths.mask is not None:

@@ -7,14 +7,13 @@ Nothing here is a face: use :mod:`triple_dots.masks` for real masked faces.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from triple_dots.data import IMAGES_DIR, MASKS_DIR, META_DIR
-from triple_dots.images import atomic_write_text, write_image, write_mask
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
+from triple_dots.images import hole_ratio, write_image, write_mask
 
 
 def ellipse_hole(height: int, width: int, *, ratio: float = 0.25, center: tuple[float, float] = (0.5, 0.68),
@@ -72,8 +71,7 @@ def make_demo_dataset(
             box = [int(xs.min()) - width // 8, int(ys.min()) - height // 3, int(xs.max()) + width // 8, int(ys.max())]
             face = {"box": box, "landmarks": [[float(xs.mean()), float(ys.mean())]] * 68, "yaw_deg": 0.0,
                     "variant": "frontal"}  # fmt: skip
-            data = {"source": f"generated:{seed}:{i}", "mask_type": "ellipse", "color": None, "pattern": None,
-                    "seed": seed, "margin": 0, "hole_ratio": round(float((hole > 0).mean()), 6),
-                    "image_size": [width, height], "faces": [face]}  # fmt: skip
-            atomic_write_text(root / META_DIR / f"{name}.json", json.dumps(data), overwrite=overwrite)
+            data = Meta(source=f"generated:{seed}:{i}", mask_type="ellipse", seed=seed, hole_ratio=hole_ratio(hole),
+                        image_size=(width, height), faces=[face])
+            write_meta(root / META_DIR / f"{name}.json", data, overwrite=overwrite)
     return root

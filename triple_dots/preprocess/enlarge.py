@@ -12,6 +12,7 @@ Three ways, each only ever *adds* hole pixels (the result contains the input hol
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +20,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from triple_dots.data import Pair, PairFacts, hole_ratio
+from triple_dots.dataset_folder import Pair, PairFacts, read_meta, write_meta
 from triple_dots.errors import BadInputError
-from triple_dots.images import mask_to_uint8, read_mask, write_mask
+from triple_dots.files import copy_file
+from triple_dots.images import hole_ratio, mask_to_uint8, read_mask, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
     checked_pairs,
-    copy_file,
     finish,
     input_folders,
     out_paths,
     output_row,
-    read_meta,
     run_tasks,
-    write_meta,
 )
 
 Box = tuple[float, float, float, float]
@@ -165,7 +164,7 @@ def _enlarge_one(t: _Task) -> tuple[dict[str, str], int, bool]:
     pair = t.pair
     paths = out_paths(t.out, pair)
     meta = read_meta(pair.meta) if pair.meta is not None else None
-    boxes = [tuple(f["box"]) for f in (meta or {}).get("faces") or [] if f.get("box") is not None]
+    boxes = [tuple(f["box"]) for f in (meta.faces if meta else []) if f.get("box") is not None]
     assert pair.mask is not None and paths.mask is not None
     hole, fallbacks = enlarge_mask(
         mask_to_uint8(read_mask(pair.mask)), pixels=t.pixels, face_fraction=t.face_fraction, scale=t.scale,
@@ -177,7 +176,7 @@ def _enlarge_one(t: _Task) -> tuple[dict[str, str], int, bool]:
     if meta is not None and paths.meta is not None:
         step = {"command": "enlarge", "pixels": t.pixels, "face_fraction": t.face_fraction, "scale": t.scale,
                 "hole_ratio_before": round(t.facts.hole_ratio or 0.0, 6)}  # fmt: skip
-        write_meta(paths.meta, {**meta, "hole_ratio": round(ratio, 6)}, step, overwrite=t.overwrite)
+        write_meta(paths.meta, dataclasses.replace(meta, hole_ratio=ratio), step, overwrite=t.overwrite)
     row = output_row(pair, paths, PairFacts(t.facts.width, t.facts.height, ratio), t.out)
     return row, fallbacks, meta is None
 

@@ -12,15 +12,13 @@ Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never 
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from triple_dots.data import (
+from triple_dots.dataset_folder import (
     IMAGES_DIR,
     MANIFEST_NAME,
     MASKS_DIR,
@@ -36,7 +34,7 @@ from triple_dots.data import (
     write_manifest,
 )
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.images import atomic_write, atomic_write_text
+from triple_dots.files import atomic_write_text, copy_file
 from triple_dots.parallel import map_files
 
 SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
@@ -118,7 +116,7 @@ def checked_pairs(
     max_hole_ratio: float = MAX_HOLE_RATIO,
     progress: bool = True,
 ) -> list[tuple[Pair, PairFacts]]:
-    """Load and check the input's pairs before any work (see :func:`triple_dots.data.check_dataset`).
+    """Load and check the input's pairs before any work (see :func:`triple_dots.dataset_folder.check_dataset`).
 
     Bad files raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in
     ``summary`` and left out.
@@ -156,13 +154,6 @@ def out_paths(out: Path, pair: Pair, *, image_suffix: str | None = None) -> OutP
     )
 
 
-def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
-    """Copy bytes of ``src`` to ``dst`` atomically (refuses an existing ``dst`` unless ``overwrite``)."""
-    with atomic_write(dst, overwrite=overwrite) as tmp:
-        shutil.copyfile(src, tmp)
-    return dst
-
-
 def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:
     """Copy a pair unchanged: photo and meta byte for byte; a PNG mask byte for byte, any other
     mask file (e.g. JPEG) re-written as a lossless single-channel PNG."""
@@ -176,25 +167,6 @@ def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:
             write_mask(paths.mask, read_mask(pair.mask), overwrite=overwrite)
     if pair.meta is not None and paths.meta is not None:
         copy_file(pair.meta, paths.meta, overwrite=overwrite)
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """Load a meta JSON file, or raise :class:`BadInputError` naming it."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"meta file {where(path)} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadInputError(f"meta file {where(path)} must hold a JSON object, got {type(data).__name__}")
-    return data
-
-
-def write_meta(path: Path, meta: dict[str, Any], step: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
-    """Write meta JSON atomically; ``step`` (what a command did) is appended to ``meta["history"]``."""
-    meta = dict(meta)
-    if step is not None:
-        meta["history"] = [*meta.get("history", []), step]
-    return atomic_write_text(path, json.dumps(meta) + "\n", overwrite=overwrite)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from triple_dots.data import IMAGES_DIR, MASKS_DIR, BadDatasetError, Pair, PairFacts, scan_folder, validate_pairs
+from triple_dots.dataset_folder import (
+    IMAGES_DIR,
+    MASKS_DIR,
+    BadDatasetError,
+    Pair,
+    PairFacts,
+    scan_folder,
+    validate_pairs,
+)
 from triple_dots.errors import BadInputError, OutputExistsError, where
-from triple_dots.images import atomic_write_text
+from triple_dots.files import atomic_write_text
 from triple_dots.preprocess.folders import (
     SKIP_HINT,
     Summary,

@@ -2,21 +2,21 @@
 
 Photos use a high-quality filter (OpenCV ``INTER_AREA`` to shrink, Lanczos to enlarge); hole
 masks use nearest-neighbour and are re-binarised, so they stay exactly {0, 255}. Face boxes and
-landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.geometry.SquareFit`.
+landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.square_fit.SquareFit`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
-from triple_dots.data import Pair, PairFacts, hole_ratio, read_rgb_uint8
+from triple_dots.dataset_folder import Meta, Pair, PairFacts, read_meta, write_meta
 from triple_dots.errors import BadInputError
-from triple_dots.geometry import PadMode, SquareFit
-from triple_dots.images import mask_to_uint8, read_mask, write_image, write_mask
+from triple_dots.images import hole_ratio, mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
@@ -25,36 +25,31 @@ from triple_dots.preprocess.folders import (
     input_folders,
     out_paths,
     output_row,
-    read_meta,
     run_tasks,
-    write_meta,
 )
+from triple_dots.square_fit import PadMode, SquareFit
 
 
-def fit_meta(meta: dict[str, Any], fit: SquareFit) -> dict[str, Any]:
-    """Meta JSON with ``image_size``, face boxes and landmarks moved into the fitted square."""
-    meta = dict(meta)
-    meta["image_size"] = [fit.size, fit.size]
+def fit_meta(meta: Meta, fit: SquareFit) -> Meta:
+    """Meta with ``image_size``, face boxes and landmarks moved into the fitted square."""
     faces = []
-    for face in meta.get("faces") or []:
+    for face in meta.faces:
         face = dict(face)
         if face.get("box") is not None:
             face["box"] = list(fit.apply_box(tuple(face["box"])))
         if face.get("landmarks") is not None:
             face["landmarks"] = [[round(x, 2), round(y, 2)] for x, y in fit.apply_coords(face["landmarks"]).tolist()]
         faces.append(face)
-    if "faces" in meta:
-        meta["faces"] = faces
-    return meta
+    return dataclasses.replace(meta, image_size=(fit.size, fit.size), faces=faces)
 
 
 ResizeFit = Literal["crop", "face", "pad"]
 
 
-def face_center(meta: dict[str, Any] | None, hole: np.ndarray | None) -> tuple[tuple[float, float] | None, str]:
+def face_center(meta: Meta | None, hole: np.ndarray | None) -> tuple[tuple[float, float] | None, str]:
     """Centre for a face-centred crop: the largest face box in ``meta``, else the hole's bounding
     box (``hole`` (H, W), nonzero = hole), else None. Returns (centre (x, y) or None, what was used)."""
-    boxes = [f["box"] for f in (meta or {}).get("faces") or [] if f.get("box") is not None]
+    boxes = [f["box"] for f in (meta.faces if meta else []) if f.get("box") is not None]
     if boxes:
         x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
         return ((x0 + x1) / 2, (y0 + y1) / 2), "face box"
@@ -77,7 +72,7 @@ class _Task:
 
 def _resize_one(t: _Task) -> dict[str, str]:
     pair = t.pair
-    image = read_rgb_uint8(pair.image)
+    image = read_image_uint8(pair.image)
     h, w = image.shape[:2]
     mask = mask_to_uint8(read_mask(pair.mask)) if pair.mask is not None else None
     meta = read_meta(pair.meta) if pair.meta is not None else None
@@ -93,7 +88,7 @@ def _resize_one(t: _Task) -> dict[str, str]:
     if meta is not None and paths.meta is not None:
         meta = fit_meta(meta, fit)
         if ratio is not None:
-            meta["hole_ratio"] = round(ratio, 6)
+            meta.hole_ratio = ratio
         step = {"command": "resize", "from_size": [w, h], "size": t.size, "fit": t.fit, "offset": list(fit.offset)}
         write_meta(paths.meta, meta, step, overwrite=t.overwrite)
     row = output_row(pair, paths, PairFacts(t.size, t.size, ratio), t.out)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from triple_dots.data import MANIFEST_NAME, manifest_row, write_manifest
+from triple_dots.dataset_folder import MANIFEST_NAME, manifest_row, write_manifest
 from triple_dots.errors import BadInputError, where
 from triple_dots.preprocess.folders import (
     CopyTask,
-    copy_task,
     Summary,
     check_output,
     checked_pairs,
+    copy_task,
     finish,
     input_folders,
     run_tasks,

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from triple_dots.errors import BadInputError
-from triple_dots.images import atomic_write, atomic_write_text
+from triple_dots.files import atomic_write, atomic_write_text
 from triple_dots.preprocess.folders import (
     CopyTask,
-    copy_task,
     Summary,
     check_output,
     checked_pairs,
+    copy_task,
     finish,
     input_folders,
     run_tasks,

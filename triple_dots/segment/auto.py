@@ -12,7 +12,6 @@ photo), ``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import (
     BadInputError,
     BadWeightsError,
@@ -29,17 +29,10 @@ from triple_dots.errors import (
     TripleDotsError,
     where,
 )
-from triple_dots.images import atomic_write_bytes, atomic_write_text, list_images, read_image, write_mask
-from triple_dots.segment.clicks import ClickSegmenter, as_uint8_rgb, dilate_mask
-
-# dlib 68-point indices (0-based)
-NOSE_TIP = 30
-CHIN = 8
-LOWER_LIP_BOTTOM = 57
-MOUTH = list(range(48, 68))
-RIGHT_EYE = list(range(36, 42))  # the subject's right eye, on the left of the photo
-LEFT_EYE = list(range(42, 48))
-BROWS = list(range(17, 27))
+from triple_dots.files import copy_file
+from triple_dots.images import as_rgb_uint8, hole_ratio, list_images, read_image, write_mask
+from triple_dots.masks.landmarks import BROWS, CHIN, LEFT_EYE, LOWER_LIP_BOTTOM, MOUTH, NOSE_TIP, RIGHT_EYE
+from triple_dots.segment.clicks import ClickSegmenter, dilate_mask
 
 _FALLBACK = "click the mask instead (notebook 06, or triple-dots segment --point X,Y ...)"
 
@@ -55,10 +48,10 @@ def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> l
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
         raise BadInputError(f"expected (68, 2) dlib landmarks, got shape {lm.shape}")
-    brow = lm[BROWS].mean(axis=0)
+    brow = lm[list(BROWS)].mean(axis=0)
     chin = lm[CHIN]
-    pos = [lm[NOSE_TIP], lm[MOUTH].mean(axis=0), (lm[LOWER_LIP_BOTTOM] + chin) / 2]
-    neg = [lm[RIGHT_EYE].mean(axis=0), lm[LEFT_EYE].mean(axis=0), brow + 0.3 * (brow - chin)]
+    pos = [lm[NOSE_TIP], lm[list(MOUTH)].mean(axis=0), (lm[LOWER_LIP_BOTTOM] + chin) / 2]
+    neg = [lm[list(LEFT_EYE)].mean(axis=0), lm[list(RIGHT_EYE)].mean(axis=0), brow + 0.3 * (brow - chin)]
     points = [(float(x), float(y), 1) for x, y in pos] + [(float(x), float(y), 0) for x, y in neg]
     if size is not None:
         h, w = size
@@ -94,7 +87,7 @@ def segment_photo(
     ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given.
     Raises :class:`NoFaceError` naming ``source`` when there is no usable face.
     """
-    arr = as_uint8_rgb(image)
+    arr = as_rgb_uint8(image)
     if faces is None:
         from triple_dots.masks.landmarks import detect_faces
 
@@ -126,7 +119,7 @@ def segment_photo(
 
 
 @dataclass
-class FolderReport:
+class AutoSegmentReport:
     """What :func:`segment_folder` did: written names and failures ``(path, reason)``."""
 
     written: list[str] = field(default_factory=list)
@@ -165,30 +158,23 @@ def _plan(images: str | Path | Sequence[str | Path], out: Path, overwrite: bool)
 
 
 def write_sample(
-    out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: dict, *, overwrite: bool = False
+    out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: Meta, *, overwrite: bool = False
 ) -> None:
     """Write one photo (byte copy), its hole mask and meta JSON into the dataset layout under ``out``."""
     out, source = Path(out), Path(source)
-    write_mask(out / "masks" / f"{source.stem}.png", hole_mask, overwrite=overwrite)
-    atomic_write_bytes(out / "images" / source.name, source.read_bytes(), overwrite=overwrite)
-    atomic_write_text(out / "meta" / f"{source.stem}.json", json.dumps(meta, indent=1), overwrite=overwrite)
+    write_mask(out / MASKS_DIR / f"{source.stem}.png", hole_mask, overwrite=overwrite)
+    copy_file(source, out / IMAGES_DIR / source.name, overwrite=overwrite)
+    write_meta(out / META_DIR / f"{source.stem}.json", meta, overwrite=overwrite)
 
 
-def sample_meta(source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, **extra) -> dict:
-    """The meta JSON of a real (SAM-segmented) mask, in the layout mask synthesis uses."""
+def sample_meta(
+    source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, faces=(), **extra
+) -> Meta:
+    """The meta record of a real (SAM-segmented) mask; ``extra`` keys are stored after the fields."""
     h, w = hole_mask.shape[-2:]
-    return {
-        "source": str(source),
-        "mask_type": "real",
-        "color": None,
-        "pattern": None,
-        "seed": None,
-        "margin": int(margin),
-        "hole_ratio": round(float(hole_mask.mean()), 6),
-        "image_size": [int(w), int(h)],
-        **extra,
-        "sam_model_fingerprint": segmenter.model_fingerprint(),
-    }
+    extra["sam_model_fingerprint"] = segmenter.model_fingerprint()
+    return Meta(source=str(source), mask_type="real", margin=margin, hole_ratio=hole_ratio(hole_mask),
+                image_size=(w, h), faces=list(faces), extra=extra)
 
 
 def segment_folder(
@@ -201,12 +187,12 @@ def segment_folder(
     predictor_path: str | Path | None = None,
     upsample: int | None = None,
     progress: bool = True,
-) -> FolderReport:
+) -> AutoSegmentReport:
     """Segment every photo of ``images`` (folder, file or list) with landmark prompts; write the dataset layout.
 
     ``segmenter`` default: SAM vit_b from the weights registry with an 8 px margin. Inputs and
     outputs are checked before any work; a photo that cannot be read or has no face is reported
-    in :attr:`FolderReport.failed` and the run goes on.
+    in :attr:`AutoSegmentReport.failed` and the run goes on.
     """
     from tqdm.auto import tqdm
 
@@ -217,7 +203,7 @@ def segment_folder(
 
         segmenter = ClickSegmenter(load_sam("vit_b"), margin=8)
     margin = segmenter.margin if margin is None else int(margin)
-    report = FolderReport()
+    report = AutoSegmentReport()
     for path in tqdm(paths, desc="SAM auto-segment", unit="photo", disable=not progress):
         try:
             image = read_image(path)

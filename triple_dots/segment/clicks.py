@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from triple_dots.errors import BadInputError
-from triple_dots.images import atomic_write, to_uint8
+from triple_dots.files import atomic_write
+from triple_dots.images import as_rgb_uint8
 from triple_dots.segment.decoder import ClickDecoder
 
 
@@ -56,18 +57,6 @@ def image_key(image: np.ndarray) -> str:
     h = hashlib.sha1(str(image.shape).encode())
     h.update(np.ascontiguousarray(image).tobytes())
     return h.hexdigest()
-
-
-def as_uint8_rgb(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB -> (H, W, 3) uint8 RGB."""
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise BadInputError(f"expected an (H, W, 3) uint8 RGB photo, got shape {image.shape}")
-        return image
-    t = torch.as_tensor(image)
-    if t.ndim != 3 or t.shape[0] != 3:
-        raise BadInputError(f"expected a (3, H, W) photo in [0, 1], got shape {tuple(t.shape)}")
-    return to_uint8(t)
 
 
 def clean_mask(mask: np.ndarray, *, min_island: float = 0.001, fill_holes: bool = True) -> np.ndarray:
@@ -163,7 +152,7 @@ class ClickSegmenter:
 
         Returns True when the embedding came from the cache (no encoder run).
         """
-        arr = as_uint8_rgb(image)
+        arr = as_rgb_uint8(image)
         key = image_key(arr)
         if key not in self._cache:
             self._load_disk(key)

@@ -16,7 +16,7 @@ import torch
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
-from triple_dots.images import atomic_write
+from triple_dots.files import atomic_write
 
 #: Model types and the width of their ViT image encoder (the first dimension of the patch embedding).
 MODEL_TYPES: dict[str, int] = {"vit_b": 768, "vit_l": 1024, "vit_h": 1280}

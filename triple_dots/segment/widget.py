@@ -13,7 +13,6 @@ nobody needs to click.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,8 +21,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from triple_dots.dataset_folder import META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, TripleDotsError
-from triple_dots.images import atomic_write_text, encode_image, from_uint8, write_image, write_mask
+from triple_dots.images import encode_image, from_uint8, hole_ratio, write_image, write_mask
 from triple_dots.segment.clicks import ClickSegmenter
 from triple_dots.segment.regenerate import Inpainter, regenerate
 from triple_dots.viz import image_grid, overlay_mask
@@ -63,9 +63,9 @@ def overlay_points(
     ``image`` (3, H, W) [0, 1] or (H, W, 3) uint8; ``points`` Click objects or (x, y[, label]) in
     pixels. Returns (3, H, W) float in [0, 1].
     """
-    from triple_dots.segment.clicks import as_uint8_rgb
+    from triple_dots.images import as_rgb_uint8
 
-    return from_uint8(np.array(_draw(as_uint8_rgb(image), hole_mask, points, 1.0)))
+    return from_uint8(np.array(_draw(as_rgb_uint8(image), hole_mask, points, 1.0)))
 
 
 def render_overlay(
@@ -280,31 +280,26 @@ class SegmentWidget:
         self._say(self._summary() + f"; regenerated in {time.perf_counter() - t0:.1f} s")
         return self.result
 
-    def _meta(self) -> dict:
+    def _meta(self) -> Meta:
         h, w = self.segmenter.size
         m = self._require_mask()
-        return {
-            "source": self.name,
-            "mask_type": "real",
-            "margin": int(self.margin.value),
-            "hole_ratio": round(float(m.mean()), 6),
-            "image_size": [w, h],
-            "segmenter": {
-                "points": [[round(c.x, 2), round(c.y, 2), c.label] for c in self.segmenter.clicks],
-                "box": list(self.segmenter.box) if self.segmenter.box else None,
-                "score": self.segmenter.score,
-                "model_fingerprint": self.segmenter.model_fingerprint(),
-            },
+        segmenter = {
+            "points": [[round(c.x, 2), round(c.y, 2), c.label] for c in self.segmenter.clicks],
+            "box": list(self.segmenter.box) if self.segmenter.box else None,
+            "score": self.segmenter.score,
+            "model_fingerprint": self.segmenter.model_fingerprint(),
         }
+        return Meta(source=self.name, mask_type="real", margin=int(self.margin.value), hole_ratio=hole_ratio(m),
+                    image_size=(w, h), extra={"segmenter": segmenter})
 
     def save_mask(self) -> Path:
         """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole), its clicks to ``out_dir/meta/NAME.json``."""
         m = self._require_mask()
         path = self.out_dir / "masks" / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
-        meta = json.dumps(self._meta(), indent=1)
+        meta = self._meta()
         write_mask(path, m, overwrite=overwrite)
-        atomic_write_text(self.out_dir / "meta" / f"{self.name}.json", meta, overwrite=True)
+        write_meta(self.out_dir / META_DIR / f"{self.name}.json", meta, overwrite=True)
         self._say(self._summary() + f"; saved mask to {path}")
         return path
 

@@ -6,7 +6,7 @@ Layout (read by evaluation and by ``TFill.from_official``)::
     RUN/checkpoints/iter_{N:08d}/state.pt                              optimisers, RNG, data order, ...
     RUN/best.json   {"iteration": N, "checkpoint": "checkpoints/iter_...", "metric": name, "value": x}
 
-A checkpoint is written file by file (each file atomically, via :func:`triple_dots.images.atomic_write`)
+A checkpoint is written file by file (each file atomically, via :func:`triple_dots.files.atomic_write`)
 into ``RUN/checkpoints/.tmp-iter_N-<random>/`` and only then renamed to ``iter_N``: a directory
 named ``iter_*`` is always complete, and a killed write leaves only a ``.tmp-*`` folder that the
 next resume removes. :func:`latest_checkpoint` additionally checks each candidate's files and
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from triple_dots.images import atomic_write, atomic_write_text
+from triple_dots.files import atomic_write, atomic_write_text
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.pt"

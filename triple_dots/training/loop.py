@@ -55,7 +55,7 @@ from torch.utils.data import DataLoader, Subset
 from triple_dots import weights as weights_registry
 from triple_dots.cpu_memory import keep_freed_memory
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.images import atomic_write_text
+from triple_dots.files import atomic_write_text
 from triple_dots.training import checkpoint as ckpt
 from triple_dots.training import distributed, rng
 from triple_dots.training.batches import ResumableBatches

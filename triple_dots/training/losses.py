@@ -159,7 +159,7 @@ def save_random_vgg16(path: str | Path, *, seed: int = 0, overwrite: bool = Fals
     """
     import torchvision  # noqa: PLC0415
 
-    from triple_dots.images import atomic_write  # noqa: PLC0415
+    from triple_dots.files import atomic_write  # noqa: PLC0415
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)

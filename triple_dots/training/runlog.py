@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from triple_dots.images import atomic_write_text
+from triple_dots.files import atomic_write_text
 
 LOG_FILE = "log.jsonl"
 

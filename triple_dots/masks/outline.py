@@ -44,17 +44,6 @@ class FaceFrame:
         return cls(centre=np.asarray(landmarks, float).mean(0), roll_deg=roll_degrees(landmarks))
 
 
-def _hit_horizontal(poly: np.ndarray, y: float) -> np.ndarray | None:
-    """First point where the polyline (in order) crosses the horizontal line at ``y``, or None."""
-    for p, q in zip(poly[:-1], poly[1:]):
-        if (p[1] - y) * (q[1] - y) <= 0 and p[1] != q[1]:
-            t = (y - p[1]) / (q[1] - p[1])
-            return p + t * (q - p)
-        if p[1] == q[1] == y:
-            return p.copy()
-    return None
-
-
 def jaw_hit(jaw_half: np.ndarray, y: float) -> tuple[np.ndarray, int, bool]:
     """Where the horizontal line at ``y`` meets one half of the jaw (ordered from ear to chin).
 

@@ -1,0 +1,514 @@
+"""The dataset-folder format: its layout, pairing photos with masks by stem, the manifest, the meta
+record and the checks that run before any work. Every stage reads and writes datasets through here.
+
+One layout is used by every stage (mask synthesis writes it, preprocessing reads and writes
+it, training and evaluation read it)::
+
+    ROOT/images/NAME.<ext>     photos (.jpg, .png, ...)
+    ROOT/masks/NAME.png        hole masks: single-channel PNG, 255 = hole (regenerate), 0 = keep
+    ROOT/meta/NAME.json        optional: how the mask was made (mask type, seed, face boxes, landmarks)
+    ROOT/manifest.csv          optional: one row per pair (size, hole ratio, split, source, group, ...)
+
+A photo and its mask are paired by file name without extension (the *stem*). A plain folder
+of photos (no ``images/`` sub-folder) is read as a dataset without masks.
+
+Every check here reports *all* bad files by name before anything is processed, so a long job
+never stops half-way on file 9,000. The torch Dataset is :class:`triple_dots.data.PairedFaceDataset`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triple_dots.errors import BadInputError, BadMaskError, SizeMismatchError, TripleDotsError, where
+from triple_dots.files import atomic_write_text
+from triple_dots.images import IMAGE_SUFFIXES, hole_ratio, image_size, is_image_file, list_images, read_mask
+
+IMAGES_DIR = "images"
+MASKS_DIR = "masks"
+META_DIR = "meta"
+MANIFEST_NAME = "manifest.csv"
+
+#: Manifest columns, in file order; other columns found in a manifest are kept after these.
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "name", "image", "mask", "meta", "width", "height", "hole_ratio", "split", "source", "group",
+)  # fmt: skip
+#: Manifest columns that describe a file's content and are recomputed when a command rewrites it.
+_FACT_COLUMNS = {"name", "image", "mask", "meta", "width", "height", "hole_ratio"}
+
+#: A "hole" larger than this fraction of the picture almost always means an inverted mask.
+MAX_HOLE_RATIO = 0.9
+
+
+# --------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------
+@dataclass
+class Pair:
+    """One photo with its hole mask (``mask`` is None in a photos-only dataset).
+
+    ``fields`` holds the pair's other manifest columns as strings (``split``, ``source``,
+    ``group`` and any extra column), carried along by every preprocessing command.
+    """
+
+    name: str
+    image: Path
+    mask: Path | None = None
+    meta: Path | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def split(self) -> str | None:
+        """The pair's split (``train``/``val``/``test``) from the manifest, or None."""
+        return self.fields.get("split") or None
+
+
+@dataclass(frozen=True)
+class PairFacts:
+    """What a check learned about a pair: photo size in pixels and hole fraction in [0, 1]."""
+
+    width: int
+    height: int
+    hole_ratio: float | None  # hole pixels / all pixels; None without a mask
+
+
+@dataclass
+class Problem:
+    """A bad file found by a check: the file and the error that describes it."""
+
+    path: Path
+    error: TripleDotsError
+
+    @property
+    def kind(self) -> str:
+        """The error's class name, e.g. ``'BadMaskError'``."""
+        return type(self.error).__name__
+
+    def __str__(self) -> str:
+        return str(self.error)
+
+
+class BadDatasetError(BadInputError):
+    """One or more files of a dataset are bad; ``.problems`` lists each with its own message."""
+
+    def __init__(
+        self, problems: Sequence[Problem], where_: str | Path, *, hint: str = "", before_work: bool = True
+    ) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        lead = f"{n} bad file{'s' if n != 1 else ''} in {where(where_)}"
+        lines = [lead + ("; nothing was processed:" if before_work else ":")]
+        lines += [f"  - {p}" for p in self.problems[:20]]
+        if n > 20:
+            lines.append(f"  ... and {n - 20} more")
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))
+
+    def __reduce__(self):  # picklable across worker processes
+        return (_rebuild_bad_dataset, (self.problems, str(self)))
+
+
+def _rebuild_bad_dataset(problems: list[Problem], message: str) -> BadDatasetError:
+    err = BadDatasetError.__new__(BadDatasetError)
+    Exception.__init__(err, message)
+    err.problems = problems
+    return err
+
+
+# --------------------------------------------------------------------------------------
+# Meta records
+# --------------------------------------------------------------------------------------
+@dataclass
+class Meta:
+    """How a pair's mask was made, ``meta/NAME.json``: read by :func:`read_meta`, written by :func:`write_meta`.
+
+    ``image_size`` is (W, H) pixels; each face is a dict with ``box`` (x0, y0, x1, y1) and ``landmarks``
+    (68 (x, y) points) and whatever its writer adds. ``extra`` holds every other key (e.g. the SAM
+    ``segmenter`` clicks, ``sam_points``, the preprocessing ``history``); it is written after the fields.
+    """
+
+    source: str | None = None
+    mask_type: str | None = None
+    color: str | None = None
+    pattern: str | None = None
+    seed: int | None = None
+    margin: int = 0
+    hole_ratio: float | None = None
+    image_size: tuple[int, int] | None = None
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to disk (``hole_ratio`` rounded to 6 digits)."""
+        return {
+            "source": None if self.source is None else str(self.source),
+            "mask_type": self.mask_type,
+            "color": self.color,
+            "pattern": self.pattern,
+            "seed": self.seed,
+            "margin": int(self.margin),
+            "hole_ratio": None if self.hole_ratio is None else round(float(self.hole_ratio), 6),
+            "image_size": None if self.image_size is None else [int(v) for v in self.image_size],
+            "faces": self.faces,
+            **self.extra,
+        }
+
+
+_META_FIELDS = ("source", "mask_type", "color", "pattern", "seed", "margin", "hole_ratio", "image_size", "faces")
+
+
+def read_meta(path: str | Path) -> Meta:
+    """Load a ``meta/NAME.json`` file, or raise :class:`BadInputError` naming it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"meta file {where(path)} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"meta file {where(path)} must hold a JSON object, got {type(data).__name__}")
+    known = {k: data[k] for k in _META_FIELDS if data.get(k) is not None}
+    return Meta(**known, extra={k: v for k, v in data.items() if k not in _META_FIELDS})
+
+
+def write_meta(path: str | Path, meta: Meta, step: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
+    """Write ``meta`` atomically as JSON, one top-level key per line; ``step`` (what a command did) is
+    appended to its ``history``."""
+    data = meta.to_json()
+    if step is not None:
+        data["history"] = [*data.get("history", []), step]
+    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+    return atomic_write_text(path, "{\n" + body + "\n}\n", overwrite=overwrite)
+
+
+# --------------------------------------------------------------------------------------
+# Scanning a folder
+# --------------------------------------------------------------------------------------
+@dataclass
+class FolderScan:
+    """The files of a dataset folder, matched by stem (nothing is read yet)."""
+
+    root: Path
+    image_dir: Path
+    mask_dir: Path | None
+    pairs: list[Pair]
+    images_only: list[Path]  # photos without a mask (only when a mask folder exists)
+    masks_only: list[Path]  # masks without a photo
+    problems: list[Problem]  # duplicate stems
+
+
+def dataset_dirs(root: str | Path) -> tuple[Path, Path | None, Path | None]:
+    """(image folder, mask folder or None, meta folder or None) of a dataset ROOT.
+
+    A ROOT with an ``images/`` sub-folder uses the layout; any other folder is read as a plain
+    folder of photos without masks.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise BadInputError(f"{where(root)} does not exist")
+    if not root.is_dir():
+        raise BadInputError(f"{where(root)} is not a folder")
+    if (root / IMAGES_DIR).is_dir():
+        masks = root / MASKS_DIR
+        meta = root / META_DIR
+        return root / IMAGES_DIR, (masks if masks.is_dir() else None), (meta if meta.is_dir() else None)
+    return root, None, None
+
+
+def list_mask_files(folder: str | Path) -> list[Path]:
+    """Sorted image files directly in ``folder`` (masks are matched by stem; sub-folders are not read)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInputError(f"mask folder {where(folder)} does not exist or is not a folder")
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
+def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Problem]]:
+    """Index ``files`` by stem (file name without extension): (stem -> file, a problem per duplicated stem)."""
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(f.stem, []).append(f)
+    unique = {stem: fs[0] for stem, fs in groups.items() if len(fs) == 1}
+    problems = [
+        Problem(
+            fs[0],
+            BadInputError(
+                f"duplicate {what} stem {stem!r}: {' and '.join(repr(str(f)) for f in fs)}; photos and masks are "
+                "paired by file name without extension, so keep only one of them"
+            ),
+        )
+        for stem, fs in sorted(groups.items())
+        if len(fs) > 1
+    ]
+    return unique, problems
+
+
+def scan_folder(
+    root: str | Path, *, mask_dir: str | Path | None = None, meta_dir: str | Path | None = None
+) -> FolderScan:
+    """Match the photos of ``root`` with their masks by stem (see the module docstring for the layout).
+
+    ``mask_dir`` and ``meta_dir`` override the mask and meta folders (e.g. original photos in one
+    folder, masks and meta written by mask synthesis in another).
+    Duplicate stems (``a.jpg`` and ``a.png``) are reported in ``problems`` and left unpaired.
+    """
+    root = Path(root)
+    image_dir, found_masks, found_meta = dataset_dirs(root)
+    mdir = Path(mask_dir) if mask_dir is not None else found_masks
+    if meta_dir is not None and not Path(meta_dir).is_dir():
+        raise BadInputError(f"meta folder {where(meta_dir)} does not exist or is not a folder")
+    meta_dir = Path(meta_dir) if meta_dir is not None else found_meta
+    images, problems = by_stem(list_images(image_dir, recursive=False), "photo")
+    masks: dict[str, Path] = {}
+    if mdir is not None:
+        masks, mask_problems = by_stem(list_mask_files(mdir), "mask")
+        problems += mask_problems
+    dup = {p.path.stem for p in problems}
+    pairs = []
+    for stem in sorted(images):
+        if mdir is not None and stem not in masks:
+            continue
+        meta = meta_dir / f"{stem}.json" if meta_dir is not None else None
+        pairs.append(Pair(stem, images[stem], masks.get(stem), meta if meta and meta.is_file() else None))
+    images_only = [p for s, p in sorted(images.items()) if mdir is not None and s not in masks]
+    masks_only = [p for s, p in sorted(masks.items()) if s not in images and s not in dup]
+    return FolderScan(root, image_dir, mdir, pairs, images_only, masks_only, problems)
+
+
+# --------------------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------------------
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def read_manifest(path: str | Path) -> list[Pair]:
+    """Read a ``manifest.csv``: one :class:`Pair` per row; paths are relative to the manifest's folder.
+
+    Required columns: ``name`` and ``image``; ``mask`` and ``meta`` may be empty. Every other
+    column is kept in :attr:`Pair.fields`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"manifest {where(path)} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"manifest {where(path)} cannot be read as UTF-8 text: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    columns = reader.fieldnames or []
+    missing = [c for c in ("name", "image") if c not in columns]
+    if missing:
+        raise BadInputError(f"manifest {where(path)} lacks the column(s) {missing}; found {columns}")
+    pairs, seen = [], set()
+    for line, row in enumerate(reader, start=2):
+        name, image = (row.get("name") or "").strip(), (row.get("image") or "").strip()
+        if not name or not image:
+            raise BadInputError(f"manifest {where(path)} line {line}: empty 'name' or 'image'")
+        if name in seen:
+            raise BadInputError(f"manifest {where(path)} line {line}: name {name!r} appears twice")
+        seen.add(name)
+        mask, meta = (row.get("mask") or "").strip(), (row.get("meta") or "").strip()
+        fields = {k: (v or "") for k, v in row.items() if k not in _FACT_COLUMNS and k is not None}
+        pairs.append(
+            Pair(
+                name,
+                _resolve(path.parent, image),
+                _resolve(path.parent, mask) if mask else None,
+                _resolve(path.parent, meta) if meta else None,
+                fields,
+            )
+        )
+    return pairs
+
+
+def manifest_row(pair: Pair, facts: PairFacts | None, root: str | Path) -> dict[str, str]:
+    """A manifest row for ``pair`` with paths relative to ``root`` (the manifest's folder)."""
+    root = Path(root)
+
+    def rel(p: Path | None) -> str:
+        return "" if p is None else Path(os.path.relpath(Path(p).absolute(), root.absolute())).as_posix()
+
+    row = {"name": pair.name, "image": rel(pair.image), "mask": rel(pair.mask), "meta": rel(pair.meta)}
+    if facts is not None:
+        row["width"], row["height"] = str(facts.width), str(facts.height)
+        row["hole_ratio"] = "" if facts.hole_ratio is None else f"{facts.hole_ratio:.6f}"
+    row.update(pair.fields)
+    return row
+
+
+def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]], *, overwrite: bool = False) -> Path:
+    """Write rows as a CSV manifest atomically: :data:`MANIFEST_COLUMNS` first, then extra columns."""
+    columns = list(MANIFEST_COLUMNS)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    return atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
+
+
+# --------------------------------------------------------------------------------------
+# Loading and checking pairs
+# --------------------------------------------------------------------------------------
+def load_pairs(
+    root_or_manifest: str | Path,
+    *,
+    split: str | None = None,
+    require_masks: bool | None = True,
+    mask_dir: str | Path | None = None,
+    problems_out: list[Problem] | None = None,
+) -> list[Pair]:
+    """The pairs of a dataset folder or ``manifest.csv``, sorted by name (files are not read yet).
+
+    From a folder, duplicate stems, masks without a photo and (with ``require_masks``) photos
+    without a mask raise :class:`BadDatasetError` naming every such file; a ``ROOT/manifest.csv``
+    adds its ``split``/``source``/``group``/extra columns to the matching pairs. ``split``
+    keeps only the pairs of that split. Raises :class:`BadInputError` for an empty dataset.
+    ``require_masks=None`` requires masks only when the dataset has some (a mask folder, or a
+    manifest with a mask column filled in). With a list as ``problems_out`` the bad files are
+    appended to it and skipped instead.
+    """
+    src = Path(root_or_manifest)
+    if src.is_file() and src.suffix.lower() == ".csv":
+        pairs = read_manifest(src)
+        if require_masks is None:
+            require_masks = any(p.mask is not None for p in pairs)
+        if require_masks:
+            no_mask = [Problem(p.image, BadInputError(f"{where(p.image)} has no mask in manifest {where(src)}"))
+                       for p in pairs if p.mask is None]  # fmt: skip
+            if no_mask and problems_out is None:
+                raise BadDatasetError(no_mask, src)
+            if no_mask:
+                problems_out += no_mask
+                pairs = [p for p in pairs if p.mask is not None]
+    else:
+        scan = scan_folder(src, mask_dir=mask_dir)
+        if not (scan.pairs or scan.images_only or scan.problems):
+            raise BadInputError(
+                f"{where(scan.image_dir)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)"
+            )
+        if require_masks is None:
+            require_masks = scan.mask_dir is not None
+        if require_masks and scan.mask_dir is None:
+            raise BadInputError(
+                f"{where(src)} has no masks: expected hole masks in {where(src / MASKS_DIR)} "
+                f"(photos in {where(src / IMAGES_DIR)}, masks as NAME.png with 255 = hole)"
+            )
+        problems = list(scan.problems)
+        problems += [
+            Problem(m, BadInputError(f"mask {where(m)} has no photo with the same stem in {where(scan.image_dir)}"))
+            for m in scan.masks_only
+        ]
+        if require_masks:
+            problems += [
+                Problem(i, BadInputError(f"photo {where(i)} has no mask with the same stem in {where(scan.mask_dir)}"))
+                for i in scan.images_only
+            ]
+        if problems and problems_out is not None:
+            problems_out += problems
+        elif problems:
+            hint = ""
+            if scan.masks_only or (require_masks and scan.images_only):
+                hint = "Run `triple-dots preprocess pair` to keep only matched pairs (it never deletes files)."
+            raise BadDatasetError(problems, src, hint=hint)
+        pairs = scan.pairs + ([Pair(i.stem, i) for i in scan.images_only] if not require_masks else [])
+        pairs.sort(key=lambda p: p.name)
+        manifest = src / MANIFEST_NAME
+        if manifest.is_file():
+            extra = {p.name: p.fields for p in read_manifest(manifest)}
+            for p in pairs:
+                p.fields = dict(extra.get(p.name, {}))
+    if not pairs:
+        raise BadInputError(f"{where(src)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)")
+    if split is not None:
+        chosen = [p for p in pairs if p.split == split]
+        if not chosen:
+            present = sorted({p.split or "<none>" for p in pairs})
+            raise BadInputError(f"{where(src)} has no pairs in split {split!r}; splits present: {present}")
+        pairs = chosen
+    return pairs
+
+
+def check_pair(pair: Pair, *, max_hole_ratio: float = MAX_HOLE_RATIO) -> PairFacts:
+    """Read a pair once and check it; raises a :class:`TripleDotsError` naming the bad file.
+
+    Checks: the photo decodes; the mask decodes, is single-channel (or gray), binary {0, 255}
+    (JPEG masks are thresholded), has the photo's size, and its hole covers at most
+    ``max_hole_ratio`` of the picture (more usually means black and white were swapped).
+    """
+    width, height = image_size(pair.image)
+    if pair.mask is None:
+        return PairFacts(width, height, None)
+    mask = read_mask(pair.mask)
+    mh, mw = mask.shape[-2:]
+    if (mw, mh) != (width, height):
+        raise SizeMismatchError(
+            f"mask {where(pair.mask)} is {mw}x{mh} but its photo {where(pair.image)} is {width}x{height}; "
+            "a mask must have exactly the size of its photo"
+        )
+    ratio = hole_ratio(mask)
+    if ratio > max_hole_ratio:
+        raise BadMaskError(
+            f"mask {where(pair.mask)} looks inverted: its hole (255) covers {ratio:.0%} of the picture "
+            f"(limit {max_hole_ratio:.0%}); masks use 255 = hole to regenerate, 0 = keep"
+        )
+    return PairFacts(width, height, ratio)
+
+
+def _check_task(args: tuple[Pair, float]) -> PairFacts | Problem:
+    pair, max_hole = args
+    try:
+        return check_pair(pair, max_hole_ratio=max_hole)
+    except TripleDotsError as exc:
+        bad = pair.mask if pair.mask is not None and str(pair.mask) in str(exc) else pair.image
+        return Problem(bad, exc)
+
+
+def validate_pairs(
+    pairs: Sequence[Pair],
+    *,
+    workers: int | None = 1,
+    max_hole_ratio: float = MAX_HOLE_RATIO,
+    progress: bool = True,
+) -> tuple[list[PairFacts | None], list[Problem]]:
+    """Check every pair (see :func:`check_pair`); returns (facts per pair or None when bad, problems)."""
+    from triple_dots.parallel import map_files
+
+    results = map_files(
+        _check_task, [(p, max_hole_ratio) for p in pairs], workers=workers, desc="checking", progress=progress
+    )
+    facts = [r if isinstance(r, PairFacts) else None for r in results]
+    problems = [r for r in results if isinstance(r, Problem)]
+    return facts, problems
+
+
+def check_dataset(
+    root_or_manifest: str | Path,
+    *,
+    split: str | None = None,
+    require_masks: bool | None = True,
+    workers: int | None = 1,
+    max_hole_ratio: float = MAX_HOLE_RATIO,
+    progress: bool = True,
+) -> list[tuple[Pair, PairFacts]]:
+    """Load and check a whole dataset before any work starts.
+
+    Raises :class:`BadDatasetError` listing every bad file by name (unreadable photo, mask of
+    another size, non-binary / colour / inverted-looking mask, duplicate stems, unmatched
+    files), or :class:`BadInputError` for an empty folder. Returns (pair, facts) for each pair.
+    """
+    pairs = load_pairs(root_or_manifest, split=split, require_masks=require_masks)
+    facts, problems = validate_pairs(pairs, workers=workers, max_hole_ratio=max_hole_ratio, progress=progress)
+    if problems:
+        raise BadDatasetError(problems, root_or_manifest)
+    return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
