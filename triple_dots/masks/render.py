@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from triple_dots.masks.looks import EXTRAS, LOOKS, STRAPS, Anchors, Surface
 from triple_dots.masks.outline import FaceFrame, FaceMeasures, build_outline
 from triple_dots.masks.shapes import STYLES, MaskStyle, parse_hex
 
@@ -59,11 +60,6 @@ def _stroke(shape: tuple[int, int], lines: list[np.ndarray], origin: np.ndarray,
     return layer.astype(np.float32) / 255.0
 
 
-def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 24) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
-
-
 def _ellipse(centre: np.ndarray, rx: float, ry: float, n: int = 48) -> np.ndarray:
     a = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return np.stack([centre[0] + rx * np.cos(a), centre[1] + ry * np.sin(a)], 1)
@@ -93,21 +89,6 @@ def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
     small = cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), 2.0)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float, amount: float) -> np.ndarray:
-    """1 + ``amount`` x unit-variance noise with a correlation length of ``sigma_px`` pixels."""
-    h, w = shape
-    if sigma_px > 4:  # draw coarse noise and enlarge it: cheap for wide folds
-        f = sigma_px / 2.0
-        n = rng.standard_normal((max(1, round(h / f)), max(1, round(w / f)))).astype(np.float32)
-        n = cv2.resize(cv2.GaussianBlur(n, (0, 0), 2.0), (w, h), interpolation=cv2.INTER_LINEAR)
-    else:
-        n = rng.standard_normal(shape).astype(np.float32)
-        if sigma_px > 0.3:
-            n = cv2.GaussianBlur(n, (0, 0), sigma_px)
-    n /= max(float(n.std()), 1e-6)
-    return 1.0 + amount * n
 
 
 def _lighting(photo_c: np.ndarray, inside: np.ndarray, width: float) -> np.ndarray:
@@ -193,30 +174,11 @@ def draw_mask(
     low_r = bottom[half + int(np.argmin(np.abs(bottom[half:, 1] - mouth_y)))]
     ear_l = u68[0] + np.array([-0.05 * fw, 0.05 * nose])
     ear_r = u68[16] + np.array([0.05 * fw, 0.05 * nose])
-    if style.straps == "ear":
-        for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
-            if far:
-                continue
-            straps.append(_bezier(corner, (corner + ear) / 2 + np.array([sgn * 0.02 * fw, -0.04 * nose]), ear))
-            straps.append(_bezier(low, (low + ear) / 2 + np.array([sgn * 0.05 * fw, 0.1 * nose]), ear))
-    elif style.straps == "head":
-        for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
-            if far:
-                continue
-            # Head straps run to the ear and disappear behind it (above and below).
-            end_hi = ear + np.array([sgn * 0.03 * fw, -0.2 * nose])
-            end_lo = np.array([ear[0] + sgn * 0.01 * fw, low[1] + 0.25 * nose])
-            straps.append(_bezier(corner, (corner + end_hi) / 2 + np.array([0, -0.1 * nose]), end_hi))
-            straps.append(_bezier(low, (low + end_lo) / 2 + np.array([0, 0.1 * nose]), end_lo))
-    extras: list[tuple[str, np.ndarray, float]] = []  # (kind, centre, radius)
-    if mask_type == "gas":
-        cy = mouth_y + 0.15 * nose
-        r = 0.17 * fw
-        for side, (pt, far) in enumerate(((low_l, far_left), (low_r, far_right))):
-            sgn = -1 if side == 0 else 1
-            cx = pt[0] + sgn * 0.02 * fw - sgn * (0.03 * fw if far else 0.0)
-            extras.append(("cartridge", np.array([cx, cy]), r * (0.8 if far else 1.0)))
-        extras.append(("valve", np.array([m.ridge_x + 0.15 * turn * fw, mouth_y + 0.1 * nose]), 0.12 * fw))
+    for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
+        if not far and style.straps in STRAPS:  # the far side's strap is hidden behind the head
+            straps += STRAPS[style.straps](corner, low, ear, sgn, fw, nose)
+    anchors = Anchors(low_l, low_r, mouth_y, m.ridge_x, fw, nose, turn, far_left, far_right)
+    extras = EXTRAS[mask_type](anchors) if mask_type in EXTRAS else []  # (kind, centre, radius)
 
     # ---- canvas ------------------------------------------------------------------------
     sw = max(1.0, style.strap_width * fw)
@@ -251,44 +213,7 @@ def draw_mask(
         pat = _sample_pattern(pattern, u, v, (mw / tile, mh / tile * pattern.shape[1] / pattern.shape[0]))
         albedo = (1 - pattern_weight) * albedo + pattern_weight * pat
     shade = (1 - 0.22 * np.abs(2 * u - 1) ** 3) * (1 - 0.16 * turn * (2 * u - 1))
-    if mask_type == "surgical":
-        for vk in (0.34, 0.53, 0.72):
-            d = v - vk
-            shade = shade * (1 - 0.24 * np.exp(-((d / 0.011) ** 2)) - 0.10 * np.exp(-(((d - 0.03) / 0.025) ** 2))
-                             + 0.07 * np.exp(-(((d + 0.035) / 0.03) ** 2)))
-        band = (v < 0.07) | (v > 0.93) | (u < 0.035) | (u > 0.965)
-        shade = shade * np.where(band, 0.93, 1.0)
-        shade = shade * (1 - 0.12 * np.exp(-(((v - 0.07) / 0.006) ** 2)) - 0.12 * np.exp(-(((v - 0.93) / 0.006) ** 2)))
-        shade = shade * (1 + 0.08 * np.exp(-(((u - 0.5) / 0.12) ** 2)) * np.exp(-((v / 0.05) ** 2)))
-        shade = shade * _noise(rng, (hc, wc), 0.6, 0.02)
-    elif mask_type == "n95":
-        r2 = (2 * u - 1) ** 2 + (2 * v - 1.1) ** 2
-        shade = shade * (0.8 + 0.26 * np.sqrt(np.clip(1 - 0.8 * r2, 0, 1)))
-        rim = 0.035 * fw
-        shade = shade * (1 - 0.10 * (dist < rim) - 0.18 * np.exp(-(((dist - rim) / 0.8) ** 2)))
-        shade = shade * _noise(rng, (hc, wc), 1.2, 0.018)
-    elif mask_type == "kn95":
-        shade = shade * (1 - 0.32 * np.exp(-(((u - 0.5) * (wc / 8.0)) ** 2 / 2.0)) / 1.0)
-        shade = shade * np.where(u < 0.5, 1.04 - 0.08 * turn, 0.96 - 0.08 * turn)
-        p = max(2.5, 0.018 * fw)
-        band = (dist > 0.012 * fw) & (dist < 0.045 * fw)
-        dots = (np.sin(xs * 2 * np.pi / p) * np.sin(ys * 2 * np.pi / p)) > 0.55
-        shade = shade * np.where(band & dots, 0.86, 1.0)
-        shade = shade * (1 - 0.15 * np.exp(-(((dist - 0.048 * fw) / 0.7) ** 2)))
-        shade = shade * _noise(rng, (hc, wc), 0.6, 0.02)
-    elif mask_type == "cloth":
-        p = max(2.0, 0.012 * fw)
-        weave = 1 + 0.05 * np.sin(xs * 2 * np.pi / p) * np.sin(ys * 2 * np.pi / p)
-        folds = _noise(rng, (hc, wc), 0.08 * fw, 0.06)
-        seam = 1 - 0.28 * np.exp(-(((u - 0.5) * wc / 2.0) ** 2))
-        shade = shade * weave * folds * seam * _noise(rng, (hc, wc), 0.7, 0.04)
-        shade = shade * (1 - 0.15 * np.exp(-(((dist - 0.03 * fw) / 0.7) ** 2)))
-    elif mask_type == "gas":
-        r2 = (2 * u - 1) ** 2 + (2 * v - 1.0) ** 2
-        shade = shade * (0.7 + 0.4 * np.sqrt(np.clip(1 - 0.7 * r2, 0, 1)))
-        shade = shade * (1 + 0.45 * np.exp(-(((u - 0.38) / 0.08) ** 2 + ((v - 0.3) / 0.1) ** 2)))
-        shade = shade * (1 - 0.2 * np.exp(-(((dist - 0.02 * fw) / 0.9) ** 2)))
-        shade = shade * _noise(rng, (hc, wc), 1.0, 0.015)
+    shade = LOOKS[mask_type](shade, Surface(u, v, dist, xs, ys, fw, turn), rng)
     rgb = np.clip(albedo * shade[..., None], 0, 1)
 
     # ---- straps (under the body) and extras (over it) -----------------------------------
