@@ -22,8 +22,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 import segment_support as sup
+
 from triple_dots.images import read_mask
 
 CHROMIUM = os.environ.get("TRIPLE_DOTS_CHROMIUM", "/usr/bin/chromium")

@@ -75,7 +75,7 @@ def test_fid_equals_pytorch_fid(tmp_path, inception_file, folders, monkeypatch):
     # the cache key includes the weights' hash, so a pure cache hit proves the same file was found
     monkeypatch.setenv("TRIPLE_DOTS_HOME", str(tmp_path / "empty_home"))
     enc = fidmod.FIDEncoder(dims=768, cache_dir=tmp_path / "cache", progress=False)
-    assert enc._path == tmp_path / "torch_home" / "hub" / "checkpoints" / FID_FILE
+    assert enc.resolved_path == tmp_path / "torch_home" / "hub" / "checkpoints" / FID_FILE
     again = fidmod.fid(real, fake, encoder=enc)
     assert enc.stats == {"encoded": 0, "cache_hits": 16}
     assert again == pytest.approx(ref, abs=1e-3)

@@ -80,8 +80,8 @@ def test_identical_images_and_empty_holes_are_not_made_up_numbers(env, tmp_path)
     """An identical image (PSNR inf) is left out of the PSNR mean and counted; an empty hole gives null
     in strict JSON, never NaN or a stand-in 100 dB."""
     from triple_dots.evaluation.metrics import Evaluator
-    from triple_dots.evaluation.testset import TestSet
     from triple_dots.evaluation.report import report_json
+    from triple_dots.evaluation.testset import TestSet
 
     ds = tmp_path / "ds"
     shutil.copytree(env["ds"], ds)
@@ -173,7 +173,6 @@ def test_loss_curves(tmp_path):
 def test_sweep_picks_best_checkpoint(env, tmp_path):
     from triple_dots.evaluation.generate import generate_tfill
     from triple_dots.evaluation.metrics import Evaluator
-    from triple_dots.evaluation.testset import TestSet
     from triple_dots.evaluation.sweep import sweep
     from triple_dots.evaluation.testset import TestSet
 

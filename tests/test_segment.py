@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import segment_support as sup
 import torch
 
-import segment_support as sup
 from triple_dots.errors import BadInputError, BadWeightsError, MissingWeightsError
 from triple_dots.segment import ClickSegmenter, clean_mask, dilate_mask, load_sam, model_type_of
 from triple_dots.segment.clicks import image_key

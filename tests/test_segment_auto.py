@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+import segment_support as sup
 import torch
 
-import segment_support as sup
 from triple_dots.cli import main
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError
 from triple_dots.images import read_mask, write_image

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import segment_support as sup
 import torch
 
-import segment_support as sup
 from triple_dots.errors import BadInputError, SizeMismatchError
 from triple_dots.images import read_image, read_mask
 from triple_dots.segment import regenerate

@@ -20,7 +20,6 @@ from triple_dots.training.losses import (
     reconstruction_loss,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -8,10 +8,11 @@ Heavy pieces import torch / dlib / lpips lazily; import the submodules directly,
 
 from __future__ import annotations
 
-from triple_dots.evaluation.bands import DEFAULT_BANDS, band_of, by_band, hole_ratio
+from triple_dots.evaluation.bands import DEFAULT_BANDS, band_of, by_band
 from triple_dots.evaluation.fid import FIDEncoder, fid_from_activations
 from triple_dots.evaluation.kid import KIDResult, kid_from_activations
 from triple_dots.evaluation.pairs import match_by_stem
+from triple_dots.images import hole_ratio
 
 __all__ = [
     "DEFAULT_BANDS",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import torch
-
 #: (label, lo %, hi %) for the default bands.
 DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
     ("0-10%", 0.0, 10.0),
@@ -20,11 +18,6 @@ DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
     ("30-40%", 30.0, 40.0),
     (">40%", 40.0, math.inf),
 )
-
-
-def hole_ratio(hole_mask: torch.Tensor) -> float:
-    """Fraction of hole pixels (1 = hole) in a (1, H, W) mask, in [0, 1]."""
-    return float(hole_mask.float().mean())
 
 
 def band_of(ratio: float, bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS) -> str:

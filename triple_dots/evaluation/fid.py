@@ -216,18 +216,18 @@ class FIDEncoder:
 
     def __post_init__(self) -> None:
         self._model: torch.nn.Module | None = None
-        self._path = weights.locate("fid-inception", self.weights_path)  # fail early with the clear message
+        self.resolved_path = weights.locate("fid-inception", self.weights_path)  # fail early with the clear message
 
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            self._model = build_inception(self.dims, self._path)
+            self._model = build_inception(self.dims, self.resolved_path)
         return self._model
 
     def _cache_file(self, files: Sequence[Path]) -> Path:
         key = hashlib.sha256(
             json.dumps(
-                {"files": files_key(files), "weights": weights_hash(self._path), "dims": self.dims, "v": _CACHE_VERSION}
+                {"files": files_key(files), "weights": weights_hash(self.resolved_path), "dims": self.dims, "v": _CACHE_VERSION}
             ).encode()
         ).hexdigest()[:32]
         return Path(self.cache_dir or default_cache_dir()) / f"act_{self.dims}_{key}.npz"

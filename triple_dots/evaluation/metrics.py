@@ -18,9 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
-from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, hole_ratio, mean_ignoring_nan
+from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
 from triple_dots.evaluation.testset import TestSet
-from triple_dots.images import from_uint8, read_image, to_uint8
+from triple_dots.images import from_uint8, hole_ratio, read_image, to_uint8
 
 #: Every metric name and whether higher is better.
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -102,8 +102,8 @@ class Evaluator:
 
             self.encoder = FIDEncoder(dims=dims, weights_path=fid_weights, cache_dir=cache_dir, device=device,
                                       progress=progress)
-            wh = weights_hash(self.encoder._path)
-            self.notes["fid_weights"] = {"path": str(self.encoder._path), "sha256": wh,
+            wh = weights_hash(self.encoder.resolved_path)
+            self.notes["fid_weights"] = {"path": str(self.encoder.resolved_path), "sha256": wh,
                                          "official": wh.startswith(OFFICIAL_PREFIXES["fid"]), "dims": dims}
         if "lpips" in self.metrics:
             from triple_dots.evaluation.fid import weights_hash

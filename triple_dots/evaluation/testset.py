@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from triple_dots.errors import BadInputError, SizeMismatchError, TripleDotsError, where
 from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, Problem
+from triple_dots.errors import BadInputError, SizeMismatchError, TripleDotsError, where
 from triple_dots.evaluation.pairs import Sample, match_by_stem
 from triple_dots.images import read_image, read_mask
 

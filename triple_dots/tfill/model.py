@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots import weights
-from triple_dots.errors import BadInputError, BadMaskError, BadWeightsError, MissingWeightsError, SizeMismatchError, where
+from triple_dots.errors import (
+    BadInputError,
+    BadMaskError,
+    BadWeightsError,
+    MissingWeightsError,
+    SizeMismatchError,
+    where,
+)
 from triple_dots.files import atomic_write
 from triple_dots.tfill.config import TFillConfig, make_config
 from triple_dots.tfill.decoder import DiffDecoder
