@@ -8,9 +8,9 @@
 back exactly unchanged. See :mod:`triple_dots.tfill.model` for the stages and training hooks.
 """
 
+from triple_dots.tfill.checkpoint_files import NET_FILES
 from triple_dots.tfill.config import PRESETS, TINY, TFillConfig, make_config
 from triple_dots.tfill.model import (
-    NET_FILES,
     TFill,
     TFillStages,
     check_inputs,
