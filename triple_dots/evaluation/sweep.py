@@ -1,10 +1,11 @@
 """Checkpoint sweep: score every checkpoint of a run on a held-out set, plot, pick the best.
 
 For a run folder (read through :mod:`triple_dots.training.run_folder`: ``RUN/config.json``,
-``RUN/checkpoints/iter_{N:08d}/latest_net_*.pth``) each checkpoint is loaded with ``TFill.from_official``, inpaints the held-out images in memory,
-and is scored with one metric (lower or higher is better, per metric). Results go to
-``RUN/eval/sweep_<metric>.json`` and ``.png`` (metric vs iteration, best marked) and
-``RUN/best.json`` (``{"iteration", "checkpoint", "metric", "value"}``), all written atomically.
+``RUN/checkpoints/iter_{N:08d}/latest_net_*.pth``) each checkpoint is loaded with
+``TFill.from_official``, inpaints the held-out images in memory, and is scored with one metric
+(lower or higher is better, per metric). Results go to ``RUN/eval/sweep_<metric>.json`` and
+``.png`` (metric vs iteration, best marked) and ``RUN/best.json`` (``{"iteration", "checkpoint",
+"metric", "value"}``), all written atomically.
 """
 
 from __future__ import annotations
