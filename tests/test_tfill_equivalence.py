@@ -85,19 +85,19 @@ def test_each_network_on_fixture_inputs(case: tuple[dict, TFill]) -> None:
     """Every network, fed the official inputs of its stage, gives the official outputs."""
     ref, model = case
     stages = model.coarse_stage(ref["image"], ref["valid_mask"])
-    assert _maxdiff(stages["tokens"], ref["tokens"]) <= TOL_ET
-    assert _maxdiff(stages["token_mask"], ref["token_mask"]) == 0.0
+    assert _maxdiff(stages.tokens, ref["tokens"]) <= TOL_ET
+    assert _maxdiff(stages.token_mask, ref["token_mask"]) == 0.0
     assert _maxdiff(model.net_T(ref["tokens"], ref["token_mask"]), ref["transformer_out"]) <= TOL_ET
     assert _maxdiff(model.net_G(ref["transformer_out"], ref["valid_mask"]), ref["coarse_raw"]) <= TOL_G
     assert _maxdiff(model.net_G_Ref(ref["coarse_composite"], ref["valid_mask"]), ref["refine_raw"]) <= TOL_G_REF
-    assert _maxdiff(model.net_E(stages["fixed_image"], stages["fixed_mask"])[0], ref["tokens"]) <= TOL_ET
+    assert _maxdiff(model.net_E(stages.fixed_image, stages.fixed_mask)[0], ref["tokens"]) <= TOL_ET
 
 
 @torch.inference_mode()
 def test_full_chain_matches_every_intermediate(case: tuple[dict, TFill]) -> None:
     ref, model = case
     out = model(ref["image"], ref["valid_mask"])
-    diffs = {k: _maxdiff(out[k], ref[k]) for k in STAGES}
+    diffs = {k: _maxdiff(getattr(out, k), ref[k]) for k in STAGES}
     assert all(d <= TOL_CHAIN for d in diffs.values()), diffs
 
 
@@ -109,7 +109,7 @@ def test_channels_last_chain_matches(case: tuple[dict, TFill]) -> None:
             out = model(ref["image"], ref["valid_mask"])
     finally:
         model.use_channels_last(False)
-    diffs = {k: _maxdiff(out[k], ref[k]) for k in STAGES}
+    diffs = {k: _maxdiff(getattr(out, k), ref[k]) for k in STAGES}
     assert all(d <= TOL_CHAIN for d in diffs.values()), diffs
 
 

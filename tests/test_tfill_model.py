@@ -170,9 +170,9 @@ def test_training_hooks_give_gradients_to_every_generator_network() -> None:
     x, valid = to_model_space(img, hole)
     gen = torch.Generator().manual_seed(0)
     coarse = model.coarse_stage(x, valid, generator=gen)
-    refine = model.refine_stage(coarse["coarse_composite"].detach(), x, valid)
-    loss = coarse["coarse_raw"].abs().mean() + refine["refine_raw"].abs().mean()
-    loss = loss + model.net_D(coarse["coarse_raw"]).mean() + model.net_D_Ref(refine["refine_raw"]).mean()
+    refine = model.refine_stage(coarse.coarse_composite.detach(), x, valid)
+    loss = coarse.coarse_raw.abs().mean() + refine.refine_raw.abs().mean()
+    loss = loss + model.net_D(coarse.coarse_raw).mean() + model.net_D_Ref(refine.refine_raw).mean()
     loss.backward()
     for name, net in model.networks():
         grads = [p.grad for p in net.parameters() if p.requires_grad]
@@ -182,7 +182,7 @@ def test_training_hooks_give_gradients_to_every_generator_network() -> None:
         fast = model(x, valid, generator=torch.Generator().manual_seed(0))
     slow = model(x, valid, generator=torch.Generator().manual_seed(0))
     for key in ("coarse_raw", "refine_raw"):
-        assert torch.allclose(fast[key], slow[key].detach(), atol=1e-5), key
+        assert torch.allclose(getattr(fast, key), getattr(slow, key).detach(), atol=1e-5), key
 
 
 @pytest.mark.parametrize("batch", [1, 2, 3, 5])

@@ -11,7 +11,7 @@ import torch
 
 from triple_dots.errors import BadWeightsError, MissingWeightsError, OutputExistsError
 from triple_dots.tfill import NET_FILES, TFill
-from triple_dots.tfill.model import check_state_dict
+from triple_dots.tfill.checkpoint_files import check_state_dict
 
 KEYS_512 = Path(
     os.environ.get(

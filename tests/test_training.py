@@ -11,7 +11,7 @@ import torch
 from tests.training_support import TINY_MODEL, make_vgg16_file
 from triple_dots.errors import BadInputError, BadWeightsError, MissingWeightsError
 from triple_dots.training import TrainConfig
-from triple_dots.training import checkpoint as ckpt
+from triple_dots.training import run_folder as ckpt
 from triple_dots.training.batches import ResumableBatches
 from triple_dots.training.losses import (
     PerceptualLoss,
@@ -197,7 +197,7 @@ def test_batch_order_resumes_exactly_and_shards_by_rank() -> None:
 # ---------------------------------------------------------------------------------------------- stages
 def test_training_stages_compute_what_the_tfill_model_computes() -> None:
     from triple_dots.tfill import TFill, make_config, to_model_space
-    from triple_dots.training.stages import CoarseGenerator, RefineGenerator, coarse_inputs, composite
+    from triple_dots.training.stages import StageGenerator, coarse_target
 
     torch.manual_seed(0)
     model = TFill(make_config(**{k: v for k, v in TINY_MODEL.items()}))
@@ -208,15 +208,17 @@ def test_training_stages_compute_what_the_tfill_model_computes() -> None:
     torch.manual_seed(1)
     ref = model(x, valid)
     torch.manual_seed(1)
-    ci = coarse_inputs(x, valid, TINY_MODEL["fixed_size"])
-    out_c = CoarseGenerator(model.net_E, model.net_T, model.net_G)(ci.image, ci.valid, valid)
-    comp = composite(x, valid, out_c)
-    out_r = RefineGenerator(model.net_G_Ref)(comp, valid)
-    torch.testing.assert_close(ci.image, ref["fixed_image"], rtol=0, atol=0)
-    torch.testing.assert_close(ci.valid, ref["fixed_mask"], rtol=0, atol=0)
-    torch.testing.assert_close(out_c, ref["coarse_raw"], rtol=0, atol=0)
-    torch.testing.assert_close(comp, ref["coarse_composite"], rtol=0, atol=0)
-    torch.testing.assert_close(out_r, ref["refine_raw"], rtol=0, atol=0)
+    out_c, valid_c = StageGenerator(model, "coarse")(x, valid)
+    out_r, valid_r = StageGenerator(model, "refine")(x, valid, ref.coarse_composite)
+    assert [p for p in StageGenerator(model, "coarse").parameters()] == [
+        *model.net_E.parameters(), *model.net_T.parameters(), *model.net_G.parameters()]
+    torch.testing.assert_close(valid_c, ref.fixed_mask, rtol=0, atol=0)
+    torch.testing.assert_close(out_c, ref.coarse_raw, rtol=0, atol=0)
+    torch.testing.assert_close(out_r, ref.refine_raw, rtol=0, atol=0)
+    torch.testing.assert_close(valid_r, valid, rtol=0, atol=0)
+    target = coarse_target(x, TINY_MODEL["fixed_size"])
+    torch.testing.assert_close(target, torch.nn.functional.interpolate(
+        x, size=(TINY_MODEL["fixed_size"],) * 2, mode="bicubic", align_corners=True).clamp(-1, 1), rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------- CLI

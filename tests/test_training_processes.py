@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from tests.training_support import TINY_MODEL, make_dataset, make_vgg16_file, tiny_config
-from triple_dots.training import checkpoint as ckpt
+from triple_dots.training import run_folder as ckpt
 from triple_dots.training import train
-from triple_dots.training.runlog import read_log
+from triple_dots.training.run_folder import read_log
 
 REPO = Path(__file__).resolve().parents[1]
 

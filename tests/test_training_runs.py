@@ -13,8 +13,8 @@ from tests.training_support import make_dataset, make_vgg16_file, tiny_config
 from triple_dots.dataset_folder import BadDatasetError
 from triple_dots.errors import OutputExistsError
 from triple_dots.training import TrainingDivergedError, train
-from triple_dots.training import checkpoint as ckpt
-from triple_dots.training.runlog import read_log
+from triple_dots.training import run_folder as ckpt
+from triple_dots.training.run_folder import read_log
 
 LOSS_KEYS = ("loss_g", "loss_rec", "loss_lp", "loss_g_adv", "loss_d", "loss_d_real", "loss_d_fake")
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from triple_dots.errors import BadWeightsError, MissingWeightsError, where
 
 TFILL_FILES: tuple[str, ...] = ("latest_net_E.pth", "latest_net_T.pth", "latest_net_G.pth", "latest_net_G_Ref.pth")
-TFILL_DISCRIMINATOR_FILES: tuple[str, ...] = ("latest_net_D.pth", "latest_net_D_Ref.pth")
 _TFILL_URL = "https://github.com/lyndonzheng/TFill#pretrained-models (Google Drive folder per dataset)"
 
 

@@ -1,14 +1,14 @@
 """Loss curves from a run's ``log.jsonl``: one panel per loss term, raw and smoothed, optional log scale.
 
-``RUN/log.jsonl`` (see contracts): training lines carry ``iteration``, ``stage`` and ``loss_*``
-terms; validation lines have ``"split": "val"`` and metric keys (plotted in an extra panel).
+The log is read with :func:`triple_dots.training.run_folder.read_log`: training lines carry
+``iteration``, ``stage`` and ``loss_*`` terms; validation lines have ``"split": "val"`` and metric
+keys (one extra panel each; the step named by ``RUN/best.json`` is marked in its metric's panel).
 Stage changes (coarse -> refine) are marked with a dashed vertical line.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,28 +18,7 @@ import numpy as np
 
 from triple_dots.errors import BadInputError, where
 from triple_dots.files import atomic_write_bytes
-
-LOG_FILE = "log.jsonl"
-
-
-def read_log(run_or_file: str | Path) -> list[dict[str, Any]]:
-    """Records of ``RUN/log.jsonl`` (or a given .jsonl file); a torn or invalid line is skipped.
-
-    Non-finite numbers written as strings ("nan", "inf") are turned back into floats.
-    """
-    p = Path(run_or_file)
-    path = p / LOG_FILE if p.is_dir() else p
-    if not path.is_file():
-        raise BadInputError(f"{where(path)} does not exist: expected a run folder with {LOG_FILE}")
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "iteration" in rec:
-            out.append({k: (float(v) if v in ("nan", "inf", "-inf") else v) for k, v in rec.items()})
-    return out
+from triple_dots.training.run_folder import read_best, read_log
 
 
 def _is_val(rec: dict[str, Any]) -> bool:
@@ -141,10 +120,13 @@ def plot_loss_curves(
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
     changes = stage_changes(records, x)
+    best = read_best(run_or_file) if Path(run_or_file).is_dir() and x == "iteration" else None
     for ax, (key, is_val) in zip(axes.flat, panels, strict=False):
         xs, ys = series(records, key, val=is_val, x=x)
         if is_val:
             ax.plot(xs, ys, "o-", color="tab:green", label="validation")
+            if best is not None and best.get("metric") == key:
+                ax.axvline(best["iteration"], color="k", ls="--", lw=1, label=f"best: iteration {best['iteration']}")
         else:
             ax.plot(xs, ys, color="tab:blue", alpha=0.25, lw=1, label="raw")
             ax.plot(xs, smooth(ys, smoothing), color="tab:blue", lw=2, label=f"smoothed ({smoothing:g})")

@@ -14,15 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from triple_dots import weights
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, mask_to_uint8, to_uint8, write_image
-
-
-def is_checkpoint_dir(path: str | Path) -> bool:
-    """True when ``path`` holds a TFill checkpoint (``latest_net_{E,T,G,G_Ref}.pth``)."""
-    p = Path(path)
-    return p.is_dir() and all((p / f).is_file() for f in weights.TFILL_FILES)
 
 
 def telea(image: torch.Tensor, hole_mask: torch.Tensor, radius: int = 3) -> torch.Tensor:

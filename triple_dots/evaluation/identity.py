@@ -88,8 +88,3 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two vectors, in [-1, 1]."""
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
-
-def identity_similarity(image_a: torch.Tensor | np.ndarray, image_b: torch.Tensor | np.ndarray, *,
-                        same_geometry: bool = False, model_path: str | Path | None = None) -> float:
-    """Cosine similarity of dlib face embeddings of two photos (see :meth:`FaceEmbedder.similarity`)."""
-    return FaceEmbedder(model_path).similarity(image_a, image_b, same_geometry=same_geometry)

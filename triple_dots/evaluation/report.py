@@ -27,11 +27,12 @@ import torch
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS
 from triple_dots.evaluation.fid import SMALL_SET_WARNING
-from triple_dots.evaluation.generate import generate_telea, generate_tfill, is_checkpoint_dir
+from triple_dots.evaluation.generate import generate_telea, generate_tfill
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text
 from triple_dots.images import read_image
+from triple_dots.tfill.checkpoint_files import has_networks
 
 BASELINE = "telea"
 REPORT_FILES = ("report.json", "report.md", "grid.png")
@@ -252,10 +253,10 @@ def evaluate_models(
     # resolve every model to a folder of images; folders of images are checked before any inpainting
     folders: dict[str, Path] = {}
     for path in models.values():
-        if not is_checkpoint_dir(path):
+        if not has_networks(path):
             ev.match_folder(path)
     for name, path in models.items():
-        if is_checkpoint_dir(path):
+        if has_networks(path):
             folders[name] = generate_tfill(path, test_set, out / "generated" / name, config=tfill_config, seed=seed,
                                            device=device, overwrite=overwrite, progress=progress)
         else:

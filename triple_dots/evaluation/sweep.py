@@ -1,17 +1,17 @@
 """Checkpoint sweep: score every checkpoint of a run on a held-out set, plot, pick the best.
 
-For a run folder (contracts: ``RUN/config.json``, ``RUN/checkpoints/iter_{N:08d}/latest_net_*.pth``)
-each checkpoint is loaded with ``TFill.from_official``, inpaints the held-out images in memory,
-and is scored with one metric (lower or higher is better, per metric). Results go to
-``RUN/eval/sweep_<metric>.json`` and ``.png`` (metric vs iteration, best marked) and
-``RUN/best.json`` (``{"iteration", "checkpoint", "metric", "value"}``), all written atomically.
+For a run folder (read through :mod:`triple_dots.training.run_folder`: ``RUN/config.json``,
+``RUN/checkpoints/iter_{N:08d}/latest_net_*.pth``) each checkpoint is loaded with
+``TFill.from_official``, inpaints the held-out images in memory, and is scored with one metric
+(lower or higher is better, per metric). Results go to ``RUN/eval/sweep_<metric>.json`` and
+``.png`` (metric vs iteration, best marked) and ``RUN/best.json`` (``{"iteration", "checkpoint",
+"metric", "value"}``), all written atomically.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,10 +21,9 @@ from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, Evaluator
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text
+from triple_dots.tfill.checkpoint_files import GENERATOR_NETS
+from triple_dots.training import run_folder
 
-_CKPT = re.compile(r"^iter_(\d{8})$")
-#: TFill options that a run's config.json carries (contracts / training config).
-ARCHITECTURE_KEYS = ("ngf", "ndf", "embed_dim", "n_encoders", "fixed_size", "fine_size")
 #: Metric name -> the Evaluator metric group that computes it.
 METRIC_GROUP = {"fid": "fid", "kid": "kid", "psnr": "psnr", "psnr_hole": "psnr", "ssim": "ssim",
                 "ssim_hole": "ssim", "lpips": "lpips", "lpips_hole": "lpips", "identity": "identity"}
@@ -45,38 +44,6 @@ class SweepResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """``(iteration, folder)`` of every complete checkpoint (``latest_net_{E,T,G,G_Ref}.pth``), oldest first."""
-    from triple_dots.evaluation.generate import is_checkpoint_dir
-
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        raise BadInputError(f"{where(run_dir)} has no checkpoints/ folder (is it a training run folder?)")
-    found = []
-    for p in root.iterdir():
-        m = _CKPT.match(p.name)
-        if m and is_checkpoint_dir(p):
-            found.append((int(m.group(1)), p))
-    if not found:
-        raise BadInputError(f"{where(root)} holds no complete checkpoint (iter_NNNNNNNN/latest_net_*.pth)")
-    return sorted(found)
-
-
-def tfill_options(run_dir: str | Path) -> dict[str, Any]:
-    """The TFill architecture options in ``RUN/config.json`` (empty when it has none)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{where(path)} is not valid JSON: {exc}") from None
-    opts = {k: cfg[k] for k in ARCHITECTURE_KEYS if k in cfg}
-    opts.update(cfg.get("extra") or {})
-    opts.pop("ndf", None)  # discriminators are not loaded for evaluation
-    return opts
 
 
 def sweep(
@@ -111,15 +78,17 @@ def sweep(
     run = Path(run_dir)
     outs = [run / "eval" / f"sweep_{metric}.json", run / "eval" / f"sweep_{metric}.png"]
     if write_best:
-        outs.append(run / "best.json")
+        outs.append(run / run_folder.BEST_FILE)
     existing = [p for p in outs if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{where(existing[0])} already exists; pass overwrite=True / --overwrite to replace it")
-    ckpts = list_checkpoints(run)
+    ckpts = run_folder.list_checkpoints(run, required=GENERATOR_NETS)
+    if not ckpts:
+        raise BadInputError(f"{where(run)} holds no complete checkpoint (checkpoints/iter_NNNNNNNN/latest_net_*.pth)")
     test_set = data if isinstance(data, TestSet) else (
         TestSet.from_folders(data, masks, max_images=max_images) if masks is not None
         else TestSet.from_dataset(data, split=split, max_images=max_images))
-    options = {**tfill_options(run), **dict(tfill_config or {})}
+    options = {**run_folder.model_options(run), **dict(tfill_config or {})}
     ev = Evaluator(test_set, metrics=[METRIC_GROUP[metric]], device=device, seed=seed, progress=False,
                    **evaluator_args)
     key = "kid_mean" if metric == "kid" else metric
@@ -144,9 +113,7 @@ def sweep(
                       overwrite=overwrite)
     save_figure(plot_sweep(result), outs[1], overwrite=overwrite)
     if write_best:
-        best = {"iteration": best_it, "checkpoint": f"checkpoints/iter_{best_it:08d}", "metric": metric,
-                "value": best_v}
-        atomic_write_text(run / "best.json", json.dumps(best, indent=2) + "\n", overwrite=overwrite)
+        run_folder.write_best(run, best_it, metric, best_v, overwrite=overwrite)
     return result
 
 

@@ -5,12 +5,14 @@
 >>> out = model.inpaint(images, hole_masks, seed=0)                    # doctest: +SKIP
 
 ``images`` (B, 3, H, W) in [0, 1], ``hole_masks`` (B, 1, H, W) with 1 = hole; known pixels come
-back exactly unchanged. See :mod:`triple_dots.tfill.model` for the stages and training hooks.
+back exactly unchanged. See :mod:`triple_dots.tfill.model` for the stages and training hooks,
+:mod:`triple_dots.tfill.checkpoint_files` for reading and writing ``latest_net_*.pth`` files.
 """
 
+from triple_dots.tfill.checkpoint_files import NET_FILES
 from triple_dots.tfill.config import PRESETS, TINY, TFillConfig, make_config
 from triple_dots.tfill.model import (
-    NET_FILES,
+    ModelOutputs,
     TFill,
     TFillStages,
     check_inputs,
@@ -20,6 +22,6 @@ from triple_dots.tfill.model import (
 )
 
 __all__ = [
-    "NET_FILES", "PRESETS", "TINY", "TFill", "TFillConfig", "TFillStages", "check_inputs", "from_model_space",
-    "make_config", "model_size", "to_model_space",
+    "ModelOutputs", "NET_FILES", "PRESETS", "TINY", "TFill", "TFillConfig", "TFillStages", "check_inputs",
+    "from_model_space", "make_config", "model_size", "to_model_space",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +28,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots import weights
-from triple_dots.errors import (
-    BadInputError,
-    BadMaskError,
-    BadWeightsError,
-    MissingWeightsError,
-    SizeMismatchError,
-    where,
+from triple_dots.errors import BadInputError, BadMaskError, MissingWeightsError, SizeMismatchError, where
+from triple_dots.tfill.checkpoint_files import (
+    DISCRIMINATOR_NETS,
+    GENERATOR_NETS,
+    NET_FILES,
+    check_state_dict,
+    infer_options,
+    load_state_file,
+    save_network,
 )
-from triple_dots.files import atomic_write
 from triple_dots.tfill.config import TFillConfig, make_config
 from triple_dots.tfill.decoder import DiffDecoder
 from triple_dots.tfill.discriminator import StyleDiscriminator
 from triple_dots.tfill.encoder import DiffEncoder
 from triple_dots.tfill.refine import RefinedGenerator
 from triple_dots.tfill.transformer import Transformer
-
-#: Official checkpoint file of each network (attribute ``net_<name>``).
-NET_FILES: dict[str, str] = {
-    "E": "latest_net_E.pth",
-    "T": "latest_net_T.pth",
-    "G": "latest_net_G.pth",
-    "G_Ref": "latest_net_G_Ref.pth",
-    "D": "latest_net_D.pth",
-    "D_Ref": "latest_net_D_Ref.pth",
-}
-GENERATOR_NETS = ("E", "T", "G", "G_Ref")
-DISCRIMINATOR_NETS = ("D", "D_Ref")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,6 +147,40 @@ def check_inputs(images: Any, hole_masks: Any) -> tuple[torch.Tensor, torch.Tens
 # results
 # ----------------------------------------------------------------------------------------------
 @dataclass
+class ModelOutputs:
+    """Model-space tensors of :meth:`TFill.coarse_stage`, :meth:`TFill.refine_stage` and :meth:`TFill.forward`.
+
+    Images in [-1, 1], masks 1 = visible; a field is None when its stage did not run. Coarse:
+    ``fixed_image``/``fixed_mask`` (B, ., F, F) at ``fixed_size`` F (the coarse loss target space),
+    ``tokens``/``token_mask`` (E), ``transformer_out`` (T), ``coarse_raw`` (G, (B, 3, F, F) in
+    (-1, 1)), ``coarse_composite`` (B, 3, H, W). Refine: ``refine_raw`` (G_Ref) and ``final_composite``.
+    """
+
+    fixed_image: torch.Tensor | None = None
+    fixed_mask: torch.Tensor | None = None
+    tokens: torch.Tensor | None = None
+    token_mask: torch.Tensor | None = None
+    transformer_out: torch.Tensor | None = None
+    coarse_raw: torch.Tensor | None = None
+    coarse_composite: torch.Tensor | None = None
+    refine_raw: torch.Tensor | None = None
+    final_composite: torch.Tensor | None = None
+
+
+@dataclass
+class _Run:
+    """What :meth:`TFill._run` computed: the result at the input resolution and, when a sample had a
+    hole, the model-resolution inputs ([0, 1], 1 = hole) and outputs of the samples with a hole."""
+
+    result: torch.Tensor
+    was_3d: bool
+    every_sample_has_hole: bool = False
+    image: torch.Tensor | None = None
+    hole: torch.Tensor | None = None
+    outputs: ModelOutputs | None = None
+
+
+@dataclass
 class TFillStages:
     """Every intermediate result of one :meth:`TFill.stages` call (CPU-detachable, for teaching and tests).
 
@@ -187,63 +210,6 @@ def _generator(device: torch.device, seed: int | None) -> torch.Generator:
     else:
         gen.manual_seed(int(seed))
     return gen
-
-
-# ----------------------------------------------------------------------------------------------
-# checkpoint files
-# ----------------------------------------------------------------------------------------------
-def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read one official ``latest_net_*.pth`` with ``weights_only=True``; a bad file -> :class:`BadWeightsError`."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling error, truncated zip, not a torch file ...
-        raise BadWeightsError(f"{where(path)} is not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BadWeightsError(f"{where(path)} does not hold a plain state dict of tensors (got {type(state).__name__})")
-    if state and all(k.startswith("module.") for k in state):  # saved from a DataParallel wrapper
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
-
-
-def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
-    """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys if ``state`` does not fit ``net``."""
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
-        for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if not (missing or unexpected or shapes):
-        return
-
-    def first(items: list[str]) -> str:
-        more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-        return ", ".join(items[:5]) + more
-
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys: {first(missing)}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys: {first(unexpected)}")
-    if shapes:
-        parts.append(f"{len(shapes)} shape mismatches: {first(shapes)}")
-    raise BadWeightsError(
-        f"{where(path)} does not fit TFill network {name}: " + "; ".join(parts)
-        + ". Is it the right file, saved with the same options (--attn_G --add_noise, ngf, embed_dim, n_encoders)?"
-    )
-
-
-def infer_options(state_E: dict[str, torch.Tensor], state_T: dict[str, torch.Tensor]) -> dict[str, int]:
-    """Widths of a checkpoint read from its E and T state dicts: ``ngf``, ``embed_dim``, ``n_encoders``."""
-    try:
-        ngf = int(state_E["encode.weight"].shape[0])
-        embed_dim = int(state_T["token_embed.weight"].shape[0])
-    except KeyError:
-        return {}
-    layers = {k.split(".")[2] for k in state_T if k.startswith("encoder_trans.layers.")}
-    return {"ngf": ngf, "embed_dim": embed_dim, "n_encoders": len(layers)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -355,35 +321,14 @@ class TFill(nn.Module):
             model = model.to(device)
         return model.use_channels_last() if channels_last else model
 
-    def load_official(self, checkpoint_dir: str | Path, *, names: tuple[str, ...] | None = None) -> TFill:
-        """Load ``latest_net_*.pth`` files from ``checkpoint_dir`` into the existing networks (strict)."""
-        folder = Path(checkpoint_dir)
-        for name, net in self.networks():
-            if names is not None and name not in names:
-                continue
-            path = folder / NET_FILES[name]
-            if not path.is_file():
-                raise MissingWeightsError(f"missing {where(path)} (TFill network {name})")
-            state = load_state_file(path)
-            check_state_dict(net, state, path, name)
-            net.load_state_dict(state, strict=True)
-        return self
-
     def save(self, checkpoint_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
         """Write ``latest_net_<name>.pth`` for every built network (official layout: plain CPU state dicts).
 
         Each file is written atomically; existing files raise :class:`OutputExistsError` unless
         ``overwrite``. Returns the written paths.
         """
-        folder = Path(checkpoint_dir)
-        written = []
-        for name, net in self.networks():
-            state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
-            path = folder / NET_FILES[name]
-            with atomic_write(path, overwrite=overwrite) as tmp:
-                torch.save(state, tmp)
-            written.append(path)
-        return written
+        return [save_network(net, Path(checkpoint_dir) / NET_FILES[name], overwrite=overwrite)
+                for name, net in self.networks()]
 
     def use_channels_last(self, enabled: bool = True) -> TFill:
         """Store weights and run activations channels-last (faster convolutions on most back-ends)."""
@@ -399,73 +344,66 @@ class TFill(nn.Module):
 
     def coarse_stage(
         self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Coarse stage in model space (differentiable; no inference_mode inside).
+    ) -> ModelOutputs:
+        """Coarse stage in model space (differentiable; no inference_mode inside; training calls it too).
 
         img (B, 3, H, W) in [-1, 1] (holes may hold anything); valid (B, 1, H, W) 1 = visible.
-        Returns ``fixed_image``/``fixed_mask`` (B, ., S, S) (S = fixed_size; the coarse loss target
-        space), ``tokens`` and ``token_mask`` (E), ``transformer_out`` (T), ``coarse_raw`` (G, (B, 3,
-        S, S) in (-1, 1)) and ``coarse_composite`` (B, 3, H, W).
+        Fills the coarse fields of :class:`ModelOutputs`. ``generator``: the noise of G (None: the
+        global RNG).
         """
         s = self.config.fixed_size
-        img_m = valid * img
-        fixed_img = resize_bicubic_ac(img_m, (s, s)).clamp(-1, 1)
+        fixed_img = resize_bicubic_ac(valid * img, (s, s)).clamp(-1, 1)
         fixed_mask = (resize_bicubic_ac(valid, (s, s)) > 0.9).to(fixed_img.dtype)
         tokens, token_mask = self.net_E(self._fmt(fixed_img), fixed_mask)
         t_out = self.net_T(tokens, token_mask)
         coarse_raw = self.net_G(t_out, valid, generator=generator)
-        up = resize_bicubic_ac(coarse_raw, tuple(img.shape[-2:])).clamp(-1, 1)
-        composite = valid * img + (1 - valid) * up
-        return {
-            "fixed_image": fixed_img, "fixed_mask": fixed_mask, "tokens": tokens, "token_mask": token_mask,
-            "transformer_out": t_out, "coarse_raw": coarse_raw, "coarse_composite": composite,
-        }
+        up = resize_bicubic_ac(coarse_raw.float(), tuple(img.shape[-2:])).clamp(-1, 1)
+        return ModelOutputs(fixed_image=fixed_img, fixed_mask=fixed_mask, tokens=tokens, token_mask=token_mask,
+                            transformer_out=t_out, coarse_raw=coarse_raw,
+                            coarse_composite=valid * img + (1 - valid) * up)
 
-    def refine_stage(
-        self, coarse_composite: torch.Tensor, img: torch.Tensor, valid: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def refine_stage(self, coarse_composite: torch.Tensor, img: torch.Tensor, valid: torch.Tensor) -> ModelOutputs:
         """Refine stage in model space (differentiable): ``refine_raw = G_Ref(coarse_composite, valid)``
         (B, 3, H, W) in (-1, 1) and ``final_composite = valid*img + (1-valid)*refine_raw``.
         H, W must be multiples of 2**down_layers (16)."""
         refine_raw = self.net_G_Ref(self._fmt(coarse_composite), valid)
-        return {"refine_raw": refine_raw, "final_composite": valid * img + (1 - valid) * refine_raw}
+        return ModelOutputs(refine_raw=refine_raw, final_composite=valid * img + (1 - valid) * refine_raw)
 
     def forward(
         self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Both stages in model space (see :meth:`coarse_stage`, :meth:`refine_stage`); returns all outputs."""
+    ) -> ModelOutputs:
+        """Both stages in model space (see :meth:`coarse_stage`, :meth:`refine_stage`); every field filled."""
         out = self.coarse_stage(img, valid, generator=generator)
-        out.update(self.refine_stage(out["coarse_composite"], img, valid))
+        refine = self.refine_stage(out.coarse_composite, img, valid)
+        out.refine_raw, out.final_composite = refine.refine_raw, refine.final_composite
         return out
 
     # ------------------------------------------------------------------ project-space API
     def _run(
         self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
         autocast_dtype: torch.dtype | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool, dict[str, torch.Tensor] | None, tuple, torch.Tensor]:
+    ) -> _Run:
         img, hole, was_3d = check_inputs(images, hole_masks)
         dev = self.device
-        src_device = img.device
         img_d = img.to(dev, torch.float32)
         hole_d = hole.to(dev, torch.float32)
-        size = model_size(img.shape[-2], img.shape[-1], self.config.fine_size, self.config.multiple)
         has_hole = hole_d.flatten(1).amax(dim=1) > 0
         if not bool(has_hole.any()):
-            return img, hole, img.clone(), was_3d, None, size, has_hole
+            return _Run(img.clone(), was_3d)
+        size = model_size(img.shape[-2], img.shape[-1], self.config.fine_size, self.config.multiple)
         idx = has_hole.nonzero().flatten()
         x = _resize_image(img_d[idx], size)
         h = _resize_hole(hole_d[idx], size)
         x_pm1, valid = to_model_space(x, h)
-        gen = _generator(dev, seed)
         ctx = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
         with ctx:
-            out = self.forward(self._fmt(x_pm1), valid, generator=gen)
-        out = {k: v.float() for k, v in out.items()}
-        out["_image"], out["_hole"] = x, h
-        generated = _resize_image(from_model_space(out["final_composite"]).contiguous(), tuple(img.shape[-2:]))
+            out = self.forward(self._fmt(x_pm1), valid, generator=_generator(dev, seed))
+        for f in fields(out):
+            setattr(out, f.name, getattr(out, f.name).float())
+        generated = _resize_image(from_model_space(out.final_composite).contiguous(), tuple(img.shape[-2:]))
         result = img_d.clone()
         result[idx] = torch.where(hole_d[idx] > 0, generated, img_d[idx])
-        return img, hole, result.to(src_device), was_3d, out, size, has_hole
+        return _Run(result.to(img.device), was_3d, bool(has_hole.all()), x, h, out)
 
     @torch.inference_mode()
     def inpaint(
@@ -488,8 +426,8 @@ class TFill(nn.Module):
         prior (expect a blurry, generic result). Bad input raises before any network runs
         (see :func:`check_inputs`).
         """
-        _, _, result, was_3d, *_ = self._run(images, hole_masks, seed, autocast_dtype)
-        return result[0] if was_3d else result
+        run = self._run(images, hole_masks, seed, autocast_dtype)
+        return run.result[0] if run.was_3d else run.result
 
     @torch.inference_mode()
     def stages(
@@ -500,16 +438,16 @@ class TFill(nn.Module):
 
         Requires at least one hole in every sample (otherwise there is nothing to show).
         """
-        img, hole, result, _, out, _, has_hole = self._run(images, hole_masks, seed, autocast_dtype)
-        if out is None or not bool(has_hole.all()):
+        run = self._run(images, hole_masks, seed, autocast_dtype)
+        out = run.outputs
+        if out is None or not run.every_sample_has_hole:
             raise BadMaskError("stages() needs a hole in every mask (a mask without hole has no stages to show)")
         return TFillStages(
-            image=out["_image"], hole_mask=out["_hole"],
-            fixed_image=from_model_space(out["fixed_image"]), fixed_hole=1 - out["fixed_mask"],
-            tokens=out["tokens"], token_mask=out["token_mask"], transformer_out=out["transformer_out"],
-            coarse_raw=from_model_space(out["coarse_raw"]),
-            coarse_composite=from_model_space(out["coarse_composite"]),
-            refine_raw=from_model_space(out["refine_raw"]), final=result,
+            image=run.image, hole_mask=run.hole,
+            fixed_image=from_model_space(out.fixed_image), fixed_hole=1 - out.fixed_mask,
+            tokens=out.tokens, token_mask=out.token_mask, transformer_out=out.transformer_out,
+            coarse_raw=from_model_space(out.coarse_raw), coarse_composite=from_model_space(out.coarse_composite),
+            refine_raw=from_model_space(out.refine_raw), final=run.result,
         )
 
 
@@ -524,6 +462,5 @@ def _official_init(net: nn.Module) -> None:
 
 
 __all__ = [
-    "NET_FILES", "TFill", "TFillStages", "check_inputs", "from_model_space", "model_size", "to_model_space",
-    "load_state_file", "check_state_dict", "infer_options",
+    "ModelOutputs", "TFill", "TFillStages", "check_inputs", "from_model_space", "model_size", "to_model_space",
 ]

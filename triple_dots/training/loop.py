@@ -1,7 +1,10 @@
 """Train TFill: both stages, from scratch, from a pretrained checkpoint, or personalised.
 
 Read this file from top to bottom: configuration, processes, run folder, data, model, losses,
-then one loop per stage (forward, one D step, one G step, log, validate, checkpoint).
+then one loop per stage whose body calls, in order, :meth:`~_Trainer.generate` (the generator
+forward), :meth:`~_Trainer.d_step`, :meth:`~_Trainer.g_step`, :meth:`~_Trainer.log` and
+:meth:`~_Trainer.validate_and_checkpoint`. The run folder is written through
+:mod:`triple_dots.training.run_folder`; datasets and the model come from :mod:`triple_dots.training.build`.
 
 Launch::
 
@@ -41,7 +44,6 @@ fit to ``fine_size`` (optionally ``augment``ed), since face crops are already al
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,13 +54,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from triple_dots import weights as weights_registry
 from triple_dots.cpu_memory import keep_freed_memory
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.files import atomic_write_text
-from triple_dots.training import checkpoint as ckpt
+from triple_dots.evaluation.paired import psnr
+from triple_dots.tfill import to_model_space
+from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS, GENERATOR_NETS
 from triple_dots.training import distributed, rng
+from triple_dots.training import run_folder as rf
 from triple_dots.training.batches import ResumableBatches
+from triple_dots.training.build import build_datasets, build_model
 from triple_dots.training.config import ARCHITECTURE_KEYS, TrainConfig
 from triple_dots.training.losses import (
     PerceptualLoss,
@@ -66,17 +70,10 @@ from triple_dots.training.losses import (
     generator_adversarial_loss,
     reconstruction_loss,
 )
-from triple_dots.training.runlog import RunLog
-from triple_dots.training.stages import (
-    CoarseGenerator,
-    DiscriminatorStep,
-    RefineGenerator,
-    coarse_inputs,
-    composite,
-)
+from triple_dots.training.stages import DiscriminatorStep, StageGenerator, coarse_target
 
 #: Networks saved in every checkpoint (official file names ``latest_net_<name>.pth``).
-NETWORKS = ("E", "T", "G", "G_Ref", "D", "D_Ref")
+NETWORKS = GENERATOR_NETS + DISCRIMINATOR_NETS
 
 
 class _Paused(Exception):
@@ -124,16 +121,16 @@ class _Trainer:
         # ---- run folder: a new run, or resume from the newest complete checkpoint ------------
         self.resume_dir: Path | None = None
         if cfg.resume:
-            self.resume_dir = ckpt.latest_checkpoint(self.run_dir, required=NETWORKS) if info.is_main else None
+            self.resume_dir = rf.latest_checkpoint(self.run_dir, required=NETWORKS) if info.is_main else None
             self.resume_dir = distributed.broadcast_object(self.resume_dir, info)
-        elif (self.run_dir / ckpt.CHECKPOINTS).exists() or (self.run_dir / "log.jsonl").exists():
+        elif (self.run_dir / rf.CHECKPOINTS).exists() or (self.run_dir / rf.LOG_FILE).exists():
             raise OutputExistsError(
                 f"run folder {where(self.run_dir)} already holds a run; pass --resume to continue it "
                 "or choose another --out"
             )
         self.state: dict[str, Any] = {}
         if self.resume_dir is not None:
-            self.state = ckpt.load_state(self.resume_dir)
+            self.state = rf.load_state(self.resume_dir)
             saved = TrainConfig.from_dict(self.state["config"])
             # the architecture comes from the checkpoint; schedule/logging options may change
             cfg = TrainConfig(**(cfg.to_dict() | {k: getattr(saved, k) for k in ARCHITECTURE_KEYS}))
@@ -143,12 +140,12 @@ class _Trainer:
                     f"resume it with the same number (got {info.world_size}) for an exact continuation"
                 )
         self.cfg = cfg
-        self.log = RunLog(self.run_dir) if info.is_main else None
+        self.run_log = rf.RunLog(self.run_dir) if info.is_main else None
         if info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.run_dir / "config.json", cfg.to_json(), overwrite=True)
+            rf.write_config(self.run_dir, cfg.to_json())
             if self.resume_dir is not None:
-                self.log.truncate_after(int(self.state["iteration"]))  # type: ignore[union-attr]
+                self.run_log.truncate_after(int(self.state["iteration"]))  # type: ignore[union-attr]
                 print(f"resuming from {self.resume_dir}")
 
         # ---- system: seeds, TF32, autocast ---------------------------------------------------
@@ -167,9 +164,8 @@ class _Trainer:
         self.train_set, self.val_set = build_datasets(cfg)
 
         # ---- model, losses --------------------------------------------------------------------
-        self.nets = build_networks(cfg, self.resume_dir)
-        for net in self.nets.values():
-            net.to(self.dev)
+        self.model = build_model(cfg, self.resume_dir).to(self.dev)
+        self.nets = dict(self.model.networks())
         self.perceptual = PerceptualLoss(cfg.vgg_weights).to(self.dev)
         self.tb = _tensorboard(self.run_dir) if cfg.tensorboard and info.is_main else None
 
@@ -232,19 +228,35 @@ class _Trainer:
         if info.is_main and self.tb is not None:
             self.tb.close()
         distributed.barrier(info)
-        return TrainResult(self.run_dir, iteration, self.last_ckpt, ckpt.read_best(self.run_dir),
+        return TrainResult(self.run_dir, iteration, self.last_ckpt, rf.read_best(self.run_dir),
                            list(self.stopped_early))
 
     # ----------------------------------------------------------------------------------------------
     def run_stage(self, si: int, stage: str, n_steps: int, start_step: int, iteration: int, consumed: int,
                   stream: Iterator[dict[str, Any]]) -> tuple[int, int]:
+        """Train one stage from ``start_step`` to ``n_steps``; returns the global (iteration, batches consumed)."""
+        st = self.start_stage(si, stage, n_steps, start_step)
+        while st.step < n_steps:
+            st.step, iteration, consumed = st.step + 1, iteration + 1, consumed + 1
+            fake, real, valid_t = self.generate(st, next(stream))
+            d_losses = self.d_step(st, iteration, fake, real)
+            losses = self.g_step(st, iteration, fake, real, valid_t) | d_losses
+            self.log(st, iteration, consumed, losses)
+            if self.validate_and_checkpoint(st, iteration, consumed):
+                break
+        if st.bar is not None:
+            st.bar.close()
+        if st.pause:
+            raise _Paused(iteration)
+        return iteration, consumed
+
+    def start_stage(self, si: int, stage: str, n_steps: int, start_step: int) -> _Stage:
+        """Which networks learn (coarse E+T+G with D; refine G_Ref with D_Ref, E/T/G frozen), their
+        optimisers and LR schedules (restored when resuming inside the stage), DDP / compile wrappers."""
         cfg, info, nets = self.cfg, self.info, self.nets
         coarse = stage == "coarse"
-
-        # ---- which networks learn: coarse E+T+G with D; refine G_Ref with D_Ref, E/T/G frozen ----
-        gen_raw: nn.Module = CoarseGenerator(nets["E"], nets["T"], nets["G"]) if coarse else RefineGenerator(nets["G_Ref"])
+        gen_raw = StageGenerator(self.model, stage)
         disc_raw = nets["D"] if coarse else nets["D_Ref"]
-        frozen = CoarseGenerator(nets["E"], nets["T"], nets["G"])
         for name, net in nets.items():
             learn = name in (("E", "T", "G", "D") if coarse else ("G_Ref", "D_Ref"))
             net.requires_grad_(learn)
@@ -252,20 +264,14 @@ class _Trainer:
         fast = {"fused": True} if self.dev.type == "cuda" else {"foreach": True}  # same maths, fewer kernels
         opt_g = torch.optim.Adam(gen_raw.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **fast)
         opt_d = torch.optim.Adam(disc_raw.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **fast)
-        adversarial = cfg.lambda_g > 0  # lambda_g = 0: reconstruction + perceptual only, D is not trained
         factor = _lr_factor(cfg, n_steps)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
         if start_step > 0:  # resuming inside this stage
-            st = self.state
-            opt_g.load_state_dict(st["optim_g"])
-            opt_d.load_state_dict(st["optim_d"])
-            sched_g.load_state_dict(st["sched_g"])
-            sched_d.load_state_dict(st["sched_d"])
-        if start_step == 0:
+            for obj, key in ((opt_g, "optim_g"), (opt_d, "optim_d"), (sched_g, "sched_g"), (sched_d, "sched_d")):
+                obj.load_state_dict(self.state[key])
+        else:
             self.best.pop(stage, None)
-        patience = dict(self.state.get("patience", {})) if start_step > 0 else {}
-
         gen, disc_step = gen_raw, DiscriminatorStep(disc_raw)
         if cfg.compile:
             gen, disc_step = torch.compile(gen), torch.compile(disc_step)
@@ -273,123 +279,114 @@ class _Trainer:
             ids = [self.dev.index] if self.dev.type == "cuda" else None
             gen = nn.parallel.DistributedDataParallel(gen, device_ids=ids)
             disc_step = nn.parallel.DistributedDataParallel(disc_step, device_ids=ids)
-
-        from triple_dots.tfill import to_model_space
-
         bar = None
         if info.is_main and cfg.progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_steps, initial=start_step, desc=f"train {stage}", unit="step", dynamic_ncols=True)
-        t_last, steps_since = time.perf_counter(), 0
-        global_batch = cfg.batch_size * info.world_size
-        stopped = pause = False
-        step = start_step
-        while step < n_steps:
-            step += 1
-            iteration += 1
-            batch = next(stream)
-            consumed += 1
-            image = batch["image"].to(self.dev, non_blocking=True)
-            hole = batch["hole_mask"].to(self.dev, non_blocking=True)
-            x, valid = to_model_space(image, hole)  # [-1, 1], 1 = visible
+        return _Stage(si, stage, n_steps, start_step, gen, disc_step, disc_raw, opt_g, opt_d, sched_g, sched_d,
+                      adversarial=cfg.lambda_g > 0,  # lambda_g = 0: reconstruction + perceptual only, no D
+                      patience=dict(self.state.get("patience", {})) if start_step > 0 else {}, bar=bar)
 
-            # ---- forward: the generator once (official: forward, then D step, then G step) --------
-            with self.autocast():
-                ci = coarse_inputs(x, valid, cfg.fixed_size)
-                if coarse:
-                    fake = gen(ci.image, ci.valid, valid).float()  # (B,3,F,F) raw
-                    real, valid_t = ci.target, ci.valid
-                else:
-                    with torch.no_grad():
-                        comp = composite(x, valid, frozen(ci.image, ci.valid, valid).float())
-                    fake = gen(comp, valid).float()  # (B,3,S,S) raw
-                    real, valid_t = x, valid
+    def generate(self, st: _Stage, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The generator forward, once per batch: (raw output, its target, the target's visible mask)."""
+        image = batch["image"].to(self.dev, non_blocking=True)
+        hole = batch["hole_mask"].to(self.dev, non_blocking=True)
+        x, valid = to_model_space(image, hole)  # [-1, 1], 1 = visible
+        with self.autocast():
+            comp = None
+            if not st.coarse:
+                with torch.no_grad():
+                    comp = self.model.coarse_stage(x, valid).coarse_composite  # frozen E, T, G
+            fake, valid_t = st.gen(x, valid, comp)  # coarse (B,3,F,F) / refine (B,3,S,S) raw
+            real = coarse_target(x, self.cfg.fixed_size) if st.coarse else x
+        return fake.float(), real, valid_t
 
-                # ---- D step: logistic loss on real vs detached fake ---------------------------
-                if adversarial:
-                    disc_raw.requires_grad_(True)
-                    real_logits, fake_logits = disc_step(real, fake.detach())
-                    d_real, d_fake = discriminator_loss(real_logits.float(), fake_logits.float())
-                    loss_d = d_real + d_fake
-            if adversarial:
-                self.guard(iteration, stage, {"loss_d": loss_d})
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
+    def d_step(self, st: _Stage, iteration: int, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One D step: logistic loss on real vs the detached fake (none when lambda_g = 0)."""
+        if not st.adversarial:
+            return {}
+        st.disc_raw.requires_grad_(True)
+        with self.autocast():
+            real_logits, fake_logits = st.disc_step(real, fake.detach())
+            d_real, d_fake = discriminator_loss(real_logits.float(), fake_logits.float())
+            loss_d = d_real + d_fake
+        self.guard(iteration, st.name, {"loss_d": loss_d})
+        st.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        st.opt_d.step()
+        return {"loss_d": loss_d, "loss_d_real": d_real, "loss_d_fake": d_fake}
 
-            # ---- G step: reconstruction + LPIPS + non-saturating adversarial ------------------
-            disc_raw.requires_grad_(False)
-            with self.autocast():
-                loss_rec = reconstruction_loss(fake, real, valid_t, hole_weight=cfg.hole_weight)
-                loss_lp = self.perceptual(fake, real)
-                loss_adv = generator_adversarial_loss(disc_raw(fake).float()) if adversarial else fake.new_zeros(())
-                loss_g = cfg.lambda_rec * loss_rec + cfg.lambda_lp * loss_lp + cfg.lambda_g * loss_adv
-            self.guard(iteration, stage, {"loss_g": loss_g, "loss_rec": loss_rec, "loss_lp": loss_lp})
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            sched_g.step()
-            if adversarial:
-                sched_d.step()
-            steps_since += 1
-            if bar is not None:
-                bar.update(1)
+    def g_step(self, st: _Stage, iteration: int, fake: torch.Tensor, real: torch.Tensor,
+               valid_t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One G step: reconstruction + LPIPS + non-saturating adversarial loss; then both LR schedules step."""
+        cfg = self.cfg
+        st.disc_raw.requires_grad_(False)
+        with self.autocast():
+            loss_rec = reconstruction_loss(fake, real, valid_t, hole_weight=cfg.hole_weight)
+            loss_lp = self.perceptual(fake, real)
+            loss_adv = generator_adversarial_loss(st.disc_raw(fake).float()) if st.adversarial else fake.new_zeros(())
+            loss_g = cfg.lambda_rec * loss_rec + cfg.lambda_lp * loss_lp + cfg.lambda_g * loss_adv
+        self.guard(iteration, st.name, {"loss_g": loss_g, "loss_rec": loss_rec, "loss_lp": loss_lp})
+        st.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        st.opt_g.step()
+        st.sched_g.step()
+        if st.adversarial:
+            st.sched_d.step()
+        return {"loss_g": loss_g, "loss_rec": loss_rec, "loss_lp": loss_lp, "loss_g_adv": loss_adv}
 
-            # ---- log ------------------------------------------------------------------------
-            last = step == n_steps
-            if step % cfg.log_every == 0 or step == 1 or last:
-                if self.dev.type == "cuda":
-                    torch.cuda.synchronize(self.dev)
-                now = time.perf_counter()
-                sec = (now - t_last) / max(steps_since, 1)
-                t_last, steps_since = now, 0
-                values = {"loss_g": loss_g.item(), "loss_rec": loss_rec.item(), "loss_lp": loss_lp.item(),
-                          "loss_g_adv": loss_adv.item()}
-                if adversarial:
-                    values |= {"loss_d": loss_d.item(), "loss_d_real": d_real.item(), "loss_d_fake": d_fake.item()}
-                values = distributed.mean_over_ranks(values, info)
-                rec = {"iteration": iteration, "images_seen": consumed * global_batch, "stage": stage, **values,
-                       "lr_g": opt_g.param_groups[0]["lr"], "lr_d": opt_d.param_groups[0]["lr"],
-                       "sec_per_step": sec, "images_per_sec": global_batch / sec if sec > 0 else None}
-                if self.dev.type == "cuda":
-                    rec["max_mem_gib"] = torch.cuda.max_memory_allocated(self.dev) / 2**30
-                self.write_log(rec)
-                if bar is not None:
-                    bar.set_postfix({k: f"{values[k]:.3f}" for k in ("loss_g", "loss_d") if k in values})
+    def log(self, st: _Stage, iteration: int, consumed: int, losses: dict[str, torch.Tensor]) -> None:
+        """A log line every ``log_every`` steps (and the first and last): losses, LRs, speed."""
+        st.steps_since += 1
+        if st.bar is not None:
+            st.bar.update(1)
+        if not (st.step % self.cfg.log_every == 0 or st.step == 1 or st.last):
+            return
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+        now = time.perf_counter()
+        sec = (now - st.t_last) / max(st.steps_since, 1)
+        st.t_last, st.steps_since = now, 0
+        values = distributed.mean_over_ranks({k: v.item() for k, v in losses.items()}, self.info)
+        global_batch = self.cfg.batch_size * self.info.world_size
+        rec = {"iteration": iteration, "images_seen": consumed * global_batch, "stage": st.name, **values,
+               "lr_g": st.opt_g.param_groups[0]["lr"], "lr_d": st.opt_d.param_groups[0]["lr"],
+               "sec_per_step": sec, "images_per_sec": global_batch / sec if sec > 0 else None}
+        if self.dev.type == "cuda":
+            rec["max_mem_gib"] = torch.cuda.max_memory_allocated(self.dev) / 2**30
+        self.write_log(rec)
+        if st.bar is not None:
+            st.bar.set_postfix({k: f"{values[k]:.3f}" for k in ("loss_g", "loss_d") if k in values})
 
-            # ---- validate on the held-out split; checkpoint; early stopping -------------------
-            need_ckpt = cfg.ckpt_every > 0 and (step % cfg.ckpt_every == 0)
-            if cfg.val_every > 0 and (step % cfg.val_every == 0 or last) and self.val_set is not None:
-                metrics = self.validate(stage) if info.is_main else None
-                metrics = distributed.broadcast_object(metrics, info)
-                self.write_log({"iteration": iteration, "images_seen": consumed * global_batch, "stage": stage,
-                                "split": "val", **metrics})
-                value = float(metrics[cfg.best_metric])
-                best = self.best.get(stage)
-                if best is None or value < best["value"] - cfg.early_stopping_min_delta:
-                    self.best[stage] = {"iteration": iteration, "value": value}
-                    patience["bad"] = 0
-                    need_ckpt = True
-                else:
-                    patience["bad"] = patience.get("bad", 0) + 1
-                    if cfg.early_stopping_patience and patience["bad"] >= cfg.early_stopping_patience:
-                        stopped = True
-                        self.stopped_early.append(stage)
-                        if info.is_main:
-                            print(f"early stopping: {cfg.best_metric} did not improve for {patience['bad']} "
-                                  f"validations; best at iteration {self.best[stage]['iteration']}")
-            pause = cfg.stop_after is not None and iteration == cfg.stop_after
-            if need_ckpt or last or stopped or pause:
-                self.save(iteration, si, stage, step, consumed, opt_g, opt_d, sched_g, sched_d, patience,
-                          stage_done=last or stopped)
-            if stopped or pause:
-                break
-        if bar is not None:
-            bar.close()
-        if pause:
-            raise _Paused(iteration)
-        return iteration, consumed
+    def validate_and_checkpoint(self, st: _Stage, iteration: int, consumed: int) -> bool:
+        """Validate on the held-out split, track the best step and early stopping, write a checkpoint
+        when due; True when the stage ends here (early stopping or ``stop_after``)."""
+        cfg, info = self.cfg, self.info
+        need_ckpt = cfg.ckpt_every > 0 and (st.step % cfg.ckpt_every == 0)
+        if cfg.val_every > 0 and (st.step % cfg.val_every == 0 or st.last) and self.val_set is not None:
+            metrics = self.validate(st.name) if info.is_main else None
+            metrics = distributed.broadcast_object(metrics, info)
+            self.write_log({"iteration": iteration, "images_seen": consumed * cfg.batch_size * info.world_size,
+                            "stage": st.name, "split": "val", **metrics})
+            value = float(metrics[cfg.best_metric])
+            best = self.best.get(st.name)
+            if best is None or value < best["value"] - cfg.early_stopping_min_delta:
+                self.best[st.name] = {"iteration": iteration, "value": value}
+                st.patience["bad"] = 0
+                need_ckpt = True
+            else:
+                st.patience["bad"] = st.patience.get("bad", 0) + 1
+                if cfg.early_stopping_patience and st.patience["bad"] >= cfg.early_stopping_patience:
+                    st.stopped = True
+                    self.stopped_early.append(st.name)
+                    if info.is_main:
+                        print(f"early stopping: {cfg.best_metric} did not improve for {st.patience['bad']} "
+                              f"validations; best at iteration {self.best[st.name]['iteration']}")
+        st.pause = cfg.stop_after is not None and iteration == cfg.stop_after
+        if need_ckpt or st.last or st.stopped or st.pause:
+            self.save(st, iteration, consumed, stage_done=st.last or st.stopped)
+        return st.stopped or st.pause
 
     # ----------------------------------------------------------------------------------------------
     def guard(self, iteration: int, stage: str, losses: dict[str, torch.Tensor]) -> None:
@@ -407,9 +404,9 @@ class _Trainer:
         raise TrainingDivergedError(msg)
 
     def write_log(self, record: dict[str, Any]) -> None:
-        if self.log is None:
+        if self.run_log is None:
             return
-        self.log.write(record)
+        self.run_log.write(record)
         if self.tb is not None:
             prefix = "val/" if record.get("split") == "val" else "train/"
             for k, v in record.items():
@@ -426,10 +423,7 @@ class _Trainer:
         measured on the final composite in [0, 1]: mean absolute error inside the hole
         (``val_l1_hole``), PSNR over the whole image (``val_psnr``), LPIPS-VGG (``val_lpips``).
         """
-        from triple_dots.tfill import to_model_space
-
-        cfg, nets = self.cfg, self.nets
-        coarse_net = CoarseGenerator(nets["E"], nets["T"], nets["G"])
+        cfg, nets, model = self.cfg, self.nets, self.model
         modes = {k: n.training for k, n in nets.items()}
         for n in nets.values():
             n.eval()
@@ -443,15 +437,13 @@ class _Trainer:
                 image, hole = batch["image"].to(self.dev), batch["hole_mask"].to(self.dev)
                 x, valid = to_model_space(image, hole)
                 with self.autocast():
-                    ci = coarse_inputs(x, valid, cfg.fixed_size)
-                    out_c = coarse_net(ci.image, ci.valid, valid).float()
-                    comp = composite(x, valid, out_c)
+                    out = model.coarse_stage(x, valid)
                     if stage == "coarse":
-                        raw, target, v_t, final = out_c, ci.target, ci.valid, comp
+                        raw, target, v_t = out.coarse_raw.float(), coarse_target(x, cfg.fixed_size), out.fixed_mask
+                        final = out.coarse_composite
                     else:
-                        raw = nets["G_Ref"](comp, valid).float()
-                        target, v_t = x, valid
-                        final = valid * x + (1 - valid) * raw
+                        out = model.refine_stage(out.coarse_composite, x, valid)
+                        raw, target, v_t, final = out.refine_raw.float(), x, valid, out.final_composite
                     loss = (cfg.lambda_rec * reconstruction_loss(raw, target, v_t, hole_weight=cfg.hole_weight)
                             + cfg.lambda_lp * self.perceptual(raw, target))
                     lp = self.perceptual(final, x)
@@ -459,10 +451,9 @@ class _Trainer:
                 out01, gt01 = (final.float().clamp(-1, 1) + 1) / 2, (x + 1) / 2
                 hole_px = hole.sum(dim=(1, 2, 3)).clamp(min=1) * 3
                 l1_hole = ((out01 - gt01).abs() * hole).sum(dim=(1, 2, 3)) / hole_px
-                mse = ((out01 - gt01) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
-                psnr = 10 * torch.log10(1.0 / mse)
                 for k, v in (("val_loss", loss.item() * b), ("val_lpips", lp.item() * b),
-                             ("val_l1_hole", l1_hole.sum().item()), ("val_psnr", psnr.sum().item())):
+                             ("val_l1_hole", l1_hole.sum().item()),
+                             ("val_psnr", sum(psnr(o, g) for o, g in zip(out01, gt01, strict=True)))):
                     sums[k] = sums.get(k, 0.0) + v
                 count += b
         for k, n in nets.items():
@@ -470,26 +461,25 @@ class _Trainer:
         return {k: v / max(count, 1) for k, v in sums.items()} | {"val_images": count}
 
     # ----------------------------------------------------------------------------------------------
-    def save(self, iteration: int, si: int, stage: str, step: int, consumed: int, opt_g, opt_d, sched_g, sched_d,
-             patience: dict[str, int], *, stage_done: bool) -> None:
+    def save(self, st: _Stage, iteration: int, consumed: int, *, stage_done: bool) -> None:
         """Write a checkpoint (rank 0; every rank contributes its RNG state), best.json, prune old ones."""
         cfg, info = self.cfg, self.info
         rng_states = distributed.gather_objects(rng.capture(), info)
         if info.is_main:
             state = {
-                "iteration": iteration, "stage": stage, "stage_index": si, "stage_step": step,
+                "iteration": iteration, "stage": st.name, "stage_index": st.index, "stage_step": st.step,
                 "stage_done": stage_done, "batches_consumed": consumed, "world_size": info.world_size,
-                "optim_g": opt_g.state_dict(), "optim_d": opt_d.state_dict(),
-                "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-                "rng": rng_states, "best": self.best, "patience": patience,
+                "optim_g": st.opt_g.state_dict(), "optim_d": st.opt_d.state_dict(),
+                "sched_g": st.sched_g.state_dict(), "sched_d": st.sched_d.state_dict(),
+                "rng": rng_states, "best": self.best, "patience": st.patience,
                 "stopped_early": list(self.stopped_early), "config": cfg.to_dict(),
             }  # fmt: skip
-            path = ckpt.save_checkpoint(self.run_dir, iteration, self.nets, state)
-            best = self.best.get(stage)
+            path = rf.save_checkpoint(self.run_dir, iteration, self.nets, state)
+            best = self.best.get(st.name)
             if best is not None and best["iteration"] == iteration:
-                ckpt.write_best(self.run_dir, iteration, cfg.best_metric, best["value"])
+                rf.write_best(self.run_dir, iteration, cfg.best_metric, best["value"])
             keep = tuple(b["iteration"] for b in self.best.values())
-            ckpt.prune_checkpoints(self.run_dir, cfg.keep_last, keep=keep)
+            rf.prune_checkpoints(self.run_dir, cfg.keep_last, keep=keep)
             self.last_ckpt = path
         self.last_ckpt = distributed.broadcast_object(self.last_ckpt, info)
 
@@ -498,9 +488,41 @@ class _Trainer:
         best = self.best.get("coarse")
         if best is None:
             return
-        path = self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(best["iteration"])
+        path = self.run_dir / rf.CHECKPOINTS / rf.checkpoint_name(best["iteration"])
         for name in ("E", "T", "G", "D"):
-            self.nets[name].load_state_dict(ckpt.load_network_state(path, name))
+            self.nets[name].load_state_dict(rf.load_network_state(path, name))
+
+
+@dataclass
+class _Stage:
+    """The state of the stage being trained: its step, wrapped networks, optimisers, schedules, progress."""
+
+    index: int
+    name: str
+    n_steps: int
+    step: int
+    gen: nn.Module  # StageGenerator, possibly compiled / DDP-wrapped
+    disc_step: nn.Module  # DiscriminatorStep, likewise
+    disc_raw: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: Any
+    sched_d: Any
+    adversarial: bool
+    patience: dict[str, int]
+    bar: Any = None
+    t_last: float = field(default_factory=time.perf_counter)
+    steps_since: int = 0
+    stopped: bool = False
+    pause: bool = False
+
+    @property
+    def coarse(self) -> bool:
+        return self.name == "coarse"
+
+    @property
+    def last(self) -> bool:
+        return self.step == self.n_steps
 
 
 # ==================================================================================================
@@ -519,109 +541,3 @@ def _tensorboard(run_dir: Path):
     except ImportError as exc:
         raise BadInputError(f"--tensorboard needs the tensorboard package (pip install tensorboard): {exc}") from None
     return SummaryWriter(str(run_dir / "tensorboard"))
-
-
-def build_datasets(cfg: TrainConfig) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
-    """Training and held-out datasets at ``fine_size``; every pair is checked first (bad files raise).
-
-    Held-out images: ``cfg.val_data`` if given, else the pairs whose manifest split is ``"val"``,
-    else a seeded ``val_fraction`` of the pairs (at least one when ``val_every`` > 0). Pairs in
-    a ``"test"`` split are never used for training.
-    """
-    from triple_dots.data import PairedFaceDataset
-
-    common = dict(size=cfg.fine_size, synthetic_masks=cfg.synthetic_masks, seed=cfg.seed)
-    train_full = PairedFaceDataset(cfg.data, flip=cfg.flip, **common)
-    if cfg.val_data:
-        val_full = PairedFaceDataset(cfg.val_data, **common)
-        train_idx = [i for i, p in enumerate(train_full.pairs) if p.split not in ("val", "test")]
-        val_idx = list(range(len(val_full)))
-    else:
-        val_full = PairedFaceDataset(cfg.data, validate=False, **common)
-        splits = [p.split for p in train_full.pairs]
-        train_idx = [i for i, s in enumerate(splits) if s not in ("val", "test")]
-        val_idx = [i for i, s in enumerate(splits) if s == "val"]
-        if not val_idx and cfg.val_every and cfg.val_fraction > 0:
-            g = torch.Generator().manual_seed(cfg.seed)
-            perm = torch.randperm(len(train_idx), generator=g).tolist()
-            n_val = max(1, round(len(train_idx) * cfg.val_fraction))
-            if len(train_idx) - n_val < 1:
-                raise BadInputError(f"{where(cfg.data)} has {len(train_idx)} image(s): too few to hold out a "
-                                    "validation split; add images or pass --val-every 0")
-            held = sorted(perm[:n_val])
-            val_idx = [train_idx[i] for i in held]
-            train_idx = [train_idx[i] for i in sorted(perm[n_val:])]
-    if not train_idx:
-        raise BadInputError(f"{where(cfg.data)} has no training images (all pairs are in 'val'/'test' splits)")
-    val_set = Subset(val_full, val_idx[: cfg.val_max_images]) if val_idx else None
-    return Subset(train_full, train_idx), val_set
-
-
-def resolve_weights(spec: str) -> Path:
-    """A checkpoint folder from a path or a weights-registry key (``tfill-ffhq``); missing -> MissingWeightsError."""
-    if spec in weights_registry.REGISTRY:
-        return weights_registry.locate(spec)
-    path = Path(spec).expanduser()
-    if not path.is_dir():
-        raise BadInputError(f"--weights {where(path)} is neither a checkpoint folder nor a weights registry key")
-    return path
-
-
-def build_networks(cfg: TrainConfig, resume_dir: Path | None) -> dict[str, nn.Module]:
-    """The six networks ``{"E","T","G","G_Ref","D","D_Ref"}``: random, pretrained, or from a checkpoint.
-
-    Weights stay in the default contiguous layout (``channels_last=False``): a resumed run must use
-    exactly the kernels of the uninterrupted one for a bitwise-identical continuation.
-    """
-    from triple_dots.tfill import TFill, make_config
-
-    options = cfg.model_options()
-    if resume_dir is not None:
-        model = TFill.from_official(resume_dir, discriminators=True, channels_last=False, **options)
-    elif cfg.mode == "scratch" and cfg.weights is None:
-        model = TFill(make_config(**options), discriminators=True)
-    else:
-        src = resolve_weights(cfg.weights)  # type: ignore[arg-type]
-        has_d = all((src / f"latest_net_{n}.pth").is_file() for n in ("D", "D_Ref"))
-        model = TFill.from_official(src, discriminators=has_d, channels_last=False, **options)
-        if not has_d:
-            print(f"note: {src} has no latest_net_D.pth / latest_net_D_Ref.pth; the discriminators start from "
-                  "random weights (the generators are pretrained)")
-            fresh = TFill(make_config(**options), discriminators=True)
-            model.net_D, model.net_D_Ref = fresh.net_D, fresh.net_D_Ref
-    return {name: getattr(model, f"net_{name}") for name in NETWORKS}
-
-
-def plot_losses(run_dir: str | Path, *, keys: tuple[str, ...] = ("loss_g", "loss_rec", "loss_lp", "loss_d"),
-                smooth: int = 1):
-    """A matplotlib figure of the training losses and held-out ``val_*`` metric of a run (log.jsonl)."""
-    import matplotlib.pyplot as plt
-
-    from triple_dots.training.runlog import read_log
-
-    lines = read_log(run_dir)
-    train_lines = [r for r in lines if r.get("split") != "val" and "loss_g" in r]
-    val_lines = [r for r in lines if r.get("split") == "val"]
-    best = ckpt.read_best(run_dir)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    for k in keys:
-        xs = [r["iteration"] for r in train_lines if isinstance(r.get(k), float)]
-        ys = [r[k] for r in train_lines if isinstance(r.get(k), float)]
-        if smooth > 1 and len(ys) >= smooth:
-            ys = [sum(ys[max(0, i - smooth + 1) : i + 1]) / len(ys[max(0, i - smooth + 1) : i + 1])
-                  for i in range(len(ys))]
-        axes[0].plot(xs, ys, label=k)
-    axes[0].set_xlabel("iteration (optimiser steps)")
-    axes[0].set_yscale("log")
-    axes[0].set_title("training losses")
-    axes[0].legend(fontsize=8)
-    metric = best["metric"] if best else "val_loss"
-    axes[1].plot([r["iteration"] for r in val_lines], [r.get(metric, math.nan) for r in val_lines], "o-",
-                 label=f"held-out {metric}")
-    if best:
-        axes[1].axvline(best["iteration"], color="k", ls="--", lw=1, label=f"best: iteration {best['iteration']}")
-    axes[1].set_xlabel("iteration (optimiser steps)")
-    axes[1].set_title("validation")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    return fig

@@ -1,10 +1,19 @@
-"""Run-folder checkpoints that survive a crash at any moment (SIGKILL included).
+"""The training-run folder: the one module that writes and reads it.
 
-Layout (read by evaluation and by ``TFill.from_official``)::
+Layout (training writes it; evaluation, the sweep and the notebooks read it through here)::
 
+    RUN/config.json   the TrainConfig (``ARCHITECTURE_KEYS`` + ``extra`` are the TFill options)
+    RUN/log.jsonl     one JSON object per logged step (``RunLog`` writes, :func:`read_log` reads)
     RUN/checkpoints/iter_{N:08d}/latest_net_{E,T,G,G_Ref,D,D_Ref}.pth   official file layout
     RUN/checkpoints/iter_{N:08d}/state.pt                              optimisers, RNG, data order, ...
-    RUN/best.json   {"iteration": N, "checkpoint": "checkpoints/iter_...", "metric": name, "value": x}
+    RUN/best.json     {"iteration": N, "checkpoint": "checkpoints/iter_...", "metric": name, "value": x}
+
+Log lines: training lines carry ``iteration``, ``images_seen``, ``stage``, the losses
+(``loss_g``, ``loss_rec``, ``loss_lp``, ``loss_g_adv``, ``loss_d``, ``loss_d_real``,
+``loss_d_fake``), ``lr_*`` and ``sec_per_step``; validation lines add ``"split": "val"`` and
+the metric keys (``val_loss``, ``val_l1_hole``, ...). On resume, lines after the checkpoint's
+iteration are dropped (atomically), so an interrupted and resumed run has the same log as an
+uninterrupted one.
 
 A checkpoint is written file by file (each file atomically, via :func:`triple_dots.files.atomic_write`)
 into ``RUN/checkpoints/.tmp-iter_N-<random>/`` and only then renamed to ``iter_N``: a directory
@@ -16,6 +25,7 @@ falls back to the previous one if a file is unreadable.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -26,9 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from triple_dots.errors import BadInputError, where
 from triple_dots.files import atomic_write, atomic_write_text
+from triple_dots.tfill.checkpoint_files import NET_FILES, has_networks, save_network
+from triple_dots.training.config import ARCHITECTURE_KEYS
 
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.jsonl"
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.pt"
 BEST_FILE = "best.json"
@@ -68,7 +84,7 @@ def _write_delay(iteration: int) -> float:
 def save_checkpoint(
     run_dir: str | Path,
     iteration: int,
-    networks: Mapping[str, torch.nn.Module],
+    networks: Mapping[str, nn.Module],
     state: Mapping[str, Any],
 ) -> Path:
     """Write ``RUN/checkpoints/iter_N`` atomically and return its path.
@@ -88,8 +104,7 @@ def save_checkpoint(
     tmp.mkdir()
     delay = _write_delay(iteration)
     for i, (name, net) in enumerate(networks.items()):
-        with atomic_write(tmp / f"latest_net_{name}.pth") as p:
-            torch.save(clean_state_dict(net.state_dict()), p)
+        save_network(net, tmp / NET_FILES[name])
         if i == 0 and delay:
             time.sleep(delay)
     with atomic_write(tmp / STATE_FILE) as p:
@@ -106,27 +121,18 @@ def save_checkpoint(
     return final
 
 
-def clean_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Strip the ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) key prefixes; tensors to CPU."""
-    out = {}
-    for k, v in sd.items():
-        for prefix in ("module.", "_orig_mod."):
-            while k.startswith(prefix):
-                k = k[len(prefix) :]
-        k = k.replace("._orig_mod.", ".")
-        out[k] = v.detach().to("cpu").clone()
-    return out
+def list_checkpoints(run_dir: str | Path, required: tuple[str, ...] = ()) -> list[tuple[int, Path]]:
+    """Checkpoint folders ``iter_N`` of a run as ``(iteration, path)``, oldest first.
 
-
-def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoint folders of a run as ``(iteration, path)``, oldest first."""
+    ``required``: network names whose ``latest_net_<name>.pth`` a folder must hold to be listed.
+    """
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
     found = []
     for p in root.iterdir():
         m = _NAME.match(p.name)
-        if m and p.is_dir():
+        if m and has_networks(p, required):
             found.append((int(m.group(1)), p))
     return sorted(found)
 
@@ -138,7 +144,7 @@ def load_state(ckpt_dir: str | Path) -> dict[str, Any]:
 
 def load_network_state(ckpt_dir: str | Path, name: str) -> dict[str, torch.Tensor]:
     """Read ``latest_net_<name>.pth`` of a checkpoint folder (``weights_only=True``)."""
-    return torch.load(Path(ckpt_dir) / f"latest_net_{name}.pth", map_location="cpu", weights_only=True)
+    return torch.load(Path(ckpt_dir) / NET_FILES[name], map_location="cpu", weights_only=True)
 
 
 def latest_checkpoint(run_dir: str | Path, required: tuple[str, ...] = ()) -> Path | None:
@@ -152,9 +158,7 @@ def latest_checkpoint(run_dir: str | Path, required: tuple[str, ...] = ()) -> Pa
         for p in root.iterdir():
             if p.is_dir() and (p.name.startswith(".tmp-iter_") or p.name.startswith(".old-iter_")):
                 shutil.rmtree(p, ignore_errors=True)
-    for _, path in reversed(list_checkpoints(run_dir)):
-        if not all((path / f"latest_net_{n}.pth").is_file() for n in required):
-            continue
+    for _, path in reversed(list_checkpoints(run_dir, required)):
         try:
             load_state(path)
         except Exception:  # noqa: BLE001 - unreadable: fall back to the previous checkpoint
@@ -178,15 +182,15 @@ def prune_checkpoints(run_dir: str | Path, keep_last: int, keep: tuple[int, ...]
     return removed
 
 
-def write_best(run_dir: str | Path, iteration: int, metric: str, value: float) -> Path:
-    """Atomically (over)write ``RUN/best.json`` naming the checkpoint chosen by the held-out metric."""
+def write_best(run_dir: str | Path, iteration: int, metric: str, value: float, *, overwrite: bool = True) -> Path:
+    """Atomically write ``RUN/best.json`` naming the checkpoint chosen by a held-out metric."""
     rec = {
         "iteration": int(iteration),
         "checkpoint": f"{CHECKPOINTS}/{checkpoint_name(iteration)}",
         "metric": metric,
         "value": float(value),
     }
-    return atomic_write_text(Path(run_dir) / BEST_FILE, json.dumps(rec, indent=2) + "\n", overwrite=True)
+    return atomic_write_text(Path(run_dir) / BEST_FILE, json.dumps(rec, indent=2) + "\n", overwrite=overwrite)
 
 
 def read_best(run_dir: str | Path) -> dict[str, Any] | None:
@@ -195,3 +199,76 @@ def read_best(run_dir: str | Path) -> dict[str, Any] | None:
     if not p.is_file():
         return None
     return json.loads(p.read_text())
+
+
+# ---------------------------------------------------------------------------------------------- config.json
+def write_config(run_dir: str | Path, config_json: str) -> Path:
+    """Atomically (over)write ``RUN/config.json`` (the text of ``TrainConfig.to_json()``)."""
+    return atomic_write_text(Path(run_dir) / CONFIG_FILE, config_json, overwrite=True)
+
+
+def model_options(run_dir: str | Path) -> dict[str, Any]:
+    """The TFill generator options in ``RUN/config.json``: ``ARCHITECTURE_KEYS`` + ``extra`` (empty without one)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{where(path)} is not valid JSON: {exc}") from None
+    opts = {k: cfg[k] for k in ARCHITECTURE_KEYS if k in cfg}
+    opts.update(cfg.get("extra") or {})
+    opts.pop("ndf", None)  # discriminators are not loaded for evaluation
+    return opts
+
+
+# ---------------------------------------------------------------------------------------------- log.jsonl
+class RunLog:
+    """Appends JSON lines to ``RUN/log.jsonl`` (only constructed on the main process)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / LOG_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def truncate_after(self, iteration: int) -> None:
+        """Drop every line whose ``iteration`` is greater than ``iteration`` (atomic rewrite)."""
+        if not self.path.exists():
+            return
+        keep = [ln for ln in self.path.read_text().splitlines() if ln.strip() and _iteration(ln) <= iteration]
+        atomic_write_text(self.path, "".join(ln + "\n" for ln in keep), overwrite=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        # JSON has no NaN/inf: they are written as strings ("nan", "inf") and read back as floats
+        line = json.dumps({k: str(v) if isinstance(v, float) and not math.isfinite(v) else v
+                           for k, v in record.items()})
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _iteration(line: str) -> int:
+    try:
+        return int(json.loads(line).get("iteration", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 1 << 62  # a torn last line (killed mid-write) is dropped
+
+
+def read_log(run_or_file: str | Path) -> list[dict[str, Any]]:
+    """Records of ``RUN/log.jsonl`` (or a given .jsonl file); a torn or invalid line is skipped.
+
+    Non-finite numbers written as strings ("nan", "inf") are turned back into floats.
+    """
+    p = Path(run_or_file)
+    path = p / LOG_FILE if p.is_dir() else p
+    if not path.is_file():
+        raise BadInputError(f"{where(path)} does not exist: expected a run folder with {LOG_FILE}")
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "iteration" in rec:
+            out.append({k: (float(v) if v in ("nan", "inf", "-inf") else v) for k, v in rec.items()})
+    return out

@@ -1,8 +1,9 @@
-"""Small, clearly labelled demonstration inputs for the evaluation notebook and smoke runs.
+"""Example inputs for the evaluation notebook, its smoke runs and tests (small, clearly labelled).
 
 * :func:`make_sample_test_set`: a real test set from the bundled sample photos, with hole masks
   drawn by the mask-synthesis stage (``triple_dots.masks.apply_mask``).
-* :func:`make_demo_run`: a run folder in the training layout (contracts) whose checkpoints are
+* :func:`make_example_run`: a run folder in the training layout (written through
+  :mod:`triple_dots.training.run_folder`) whose checkpoints are
   tiny **random** TFill models and whose ``log.jsonl`` holds a **synthetic** loss curve. It only
   exists so the loss-curve and sweep tools can be shown on a CPU in seconds; its numbers mean
   nothing. Real runs come from ``triple-dots train`` / ``notebooks/04``.
@@ -22,7 +23,7 @@ from triple_dots.files import atomic_write_text
 from triple_dots.images import from_uint8, read_image, write_image, write_mask
 from triple_dots.samples import sample_paths
 
-#: Widths of the tiny random TFill used for demonstrations (the reference fixture's widths).
+#: Widths of the tiny random TFill used in examples (the reference fixture's widths).
 TINY_TFILL: dict[str, int] = {"ngf": 4, "embed_dim": 64, "n_encoders": 1, "fixed_size": 64, "fine_size": 64}
 
 
@@ -55,19 +56,21 @@ def make_sample_test_set(out_dir: str | Path, *, size: int = 192, mask_type: str
     return out
 
 
-def make_demo_run(run_dir: str | Path, *, iterations: tuple[int, ...] = (100, 200, 300), n_log: int = 60,
-                  seed: int = 0, overwrite: bool = False) -> Path:
-    """A demonstration run folder: random tiny TFill checkpoints + a synthetic ``log.jsonl``.
+def make_example_run(run_dir: str | Path, *, iterations: tuple[int, ...] = (100, 200, 300), n_log: int = 60,
+                     seed: int = 0, overwrite: bool = False) -> Path:
+    """An example run folder: random tiny TFill checkpoints + a synthetic ``log.jsonl``.
 
     Follows the run layout (``config.json``, ``log.jsonl``, ``checkpoints/iter_N/latest_net_*.pth``)
     so :func:`~triple_dots.evaluation.curves.plot_loss_curves` and
     :func:`~triple_dots.evaluation.sweep.sweep` can be shown without training. Not a real run.
     """
     from triple_dots.tfill import TFill
+    from triple_dots.training import run_folder
 
     run = Path(run_dir)
-    if (run / "log.jsonl").exists() and not overwrite:
-        raise OutputExistsError(f"{where(run / 'log.jsonl')} already exists; pass overwrite=True")
+    log = run / run_folder.LOG_FILE
+    if log.exists() and not overwrite:
+        raise OutputExistsError(f"{where(log)} already exists; pass overwrite=True")
     rng = np.random.default_rng(seed)
     last = max(iterations) if iterations else 300
     lines = []
@@ -76,16 +79,16 @@ def make_demo_run(run_dir: str | Path, *, iterations: tuple[int, ...] = (100, 20
         lines.append({"iteration": it, "images_seen": 4 * it, "stage": "coarse" if it <= last // 2 else "refine",
                       "loss_rec": float(1.5 / (1 + 0.03 * it) + 0.15 * rng.random()),
                       "loss_lp": float(0.8 / (1 + 0.01 * it) + 0.08 * rng.random()),
-                      "loss_adv": float(0.69 + 0.08 * rng.standard_normal()),
-                      "lr_g": 1e-4, "sec_per_step": 0.1, "demo": True})
+                      "loss_g_adv": float(0.69 + 0.08 * rng.standard_normal()),
+                      "lr_g": 1e-4, "sec_per_step": 0.1, "example": True})
         if it in iterations:
-            lines.append({"iteration": it, "split": "val", "val_loss": float(1.2 / (1 + 0.005 * it)), "demo": True})
-    config = {"note": "demonstration run: random tiny checkpoints, synthetic losses", **TINY_TFILL}
-    atomic_write_text(run / "config.json", json.dumps(config, indent=2) + "\n", overwrite=overwrite)
-    atomic_write_text(run / "log.jsonl", "".join(json.dumps(d) + "\n" for d in lines), overwrite=overwrite)
+            lines.append({"iteration": it, "split": "val", "val_loss": float(1.2 / (1 + 0.005 * it)), "example": True})
+    config = {"note": "example run: random tiny checkpoints, synthetic losses", **TINY_TFILL}
+    run_folder.write_config(run, json.dumps(config, indent=2) + "\n")
+    atomic_write_text(log, "".join(json.dumps(d) + "\n" for d in lines), overwrite=overwrite)
     for j, it in enumerate(iterations):
         torch.manual_seed(seed + j)
-        TFill(**TINY_TFILL).save(run / "checkpoints" / f"iter_{it:08d}", overwrite=overwrite)
+        run_folder.save_checkpoint(run, it, dict(TFill(**TINY_TFILL).networks()), {"iteration": it})
     return run
 
 

@@ -1,0 +1,104 @@
+"""TFill checkpoint files: the official ``latest_net_<name>.pth`` layout, read strictly and written atomically.
+
+A checkpoint folder holds one plain state dict per network: ``latest_net_{E,T,G,G_Ref}.pth``
+(generators) and, for training, ``latest_net_{D,D_Ref}.pth``. Files are read with
+``weights_only=True``; a bad file raises :class:`BadWeightsError` naming the file and the first
+bad keys. :meth:`TFill.from_official <triple_dots.tfill.TFill.from_official>`,
+:meth:`TFill.save <triple_dots.tfill.TFill.save>` and the training run folder
+(:mod:`triple_dots.training.run_folder`) all go through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from triple_dots.errors import BadWeightsError, where
+from triple_dots.files import atomic_write
+
+GENERATOR_NETS = ("E", "T", "G", "G_Ref")
+DISCRIMINATOR_NETS = ("D", "D_Ref")
+#: Official checkpoint file of each network (attribute ``net_<name>`` of :class:`TFill`).
+NET_FILES: dict[str, str] = {name: f"latest_net_{name}.pth" for name in GENERATOR_NETS + DISCRIMINATOR_NETS}
+
+
+def has_networks(folder: str | Path, names: tuple[str, ...] = GENERATOR_NETS) -> bool:
+    """True when ``folder`` holds ``latest_net_<name>.pth`` for every name (default: the four generators)."""
+    folder = Path(folder)
+    return folder.is_dir() and all((folder / NET_FILES[n]).is_file() for n in names)
+
+
+def clean_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip the ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) key prefixes; contiguous CPU copies."""
+    out = {}
+    for k, v in sd.items():
+        for prefix in ("module.", "_orig_mod."):
+            while k.startswith(prefix):
+                k = k[len(prefix) :]
+        k = k.replace("._orig_mod.", ".")
+        out[k] = v.detach().to("cpu").contiguous().clone()
+    return out
+
+
+def save_network(net: nn.Module, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``net``'s state dict (official layout: plain, prefix-free, CPU) to ``path`` atomically."""
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        torch.save(clean_state_dict(net.state_dict()), tmp)
+    return Path(path)
+
+
+def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read one official ``latest_net_*.pth`` with ``weights_only=True``; a bad file -> :class:`BadWeightsError`."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling error, truncated zip, not a torch file ...
+        raise BadWeightsError(f"{where(path)} is not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BadWeightsError(f"{where(path)} does not hold a plain state dict of tensors (got {type(state).__name__})")
+    if state and all(k.startswith("module.") for k in state):  # saved from a DataParallel wrapper
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
+    """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys if ``state`` does not fit ``net``."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
+        for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if not (missing or unexpected or shapes):
+        return
+
+    def first(items: list[str]) -> str:
+        more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+        return ", ".join(items[:5]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {first(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {first(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches: {first(shapes)}")
+    raise BadWeightsError(
+        f"{where(path)} does not fit TFill network {name}: " + "; ".join(parts)
+        + ". Is it the right file, saved with the same options (--attn_G --add_noise, ngf, embed_dim, n_encoders)?"
+    )
+
+
+def infer_options(state_E: dict[str, torch.Tensor], state_T: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Widths of a checkpoint read from its E and T state dicts: ``ngf``, ``embed_dim``, ``n_encoders``."""
+    try:
+        ngf = int(state_E["encode.weight"].shape[0])
+        embed_dim = int(state_T["token_embed.weight"].shape[0])
+    except KeyError:
+        return {}
+    layers = {k.split(".")[2] for k in state_T if k.startswith("encoder_trans.layers.")}
+    return {"ngf": ngf, "embed_dim": embed_dim, "n_encoders": len(layers)}
