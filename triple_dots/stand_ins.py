@@ -98,8 +98,11 @@ def is_stand_in(path: str | Path) -> bool:
     p = Path(path)
     if p.is_dir():
         return any(_unchanged(p / name, rec) for name, rec in _recorded(p / FOLDER_MARKER).items())
-    for marker in (marker_path(p), p.parent / FOLDER_MARKER):
-        rec = _recorded(marker).get(p.name)
+    own = _recorded(marker_path(p))
+    if len(own) == 1:  # its own sidecar: the file may have been renamed together with it
+        own = {p.name: next(iter(own.values()))}
+    for records in (own, _recorded(p.parent / FOLDER_MARKER)):
+        rec = records.get(p.name)
         if rec is not None and _unchanged(p, rec):
             return True
     return False
