@@ -74,7 +74,7 @@ def test_is_stand_in_false_for_ordinary_and_replaced_files(home: Path, tmp_path:
     copy.mkdir()
     for name in (FOLDER_MARKER, "latest_net_E.pth"):  # copying (new mtimes) keeps it a stand-in
         shutil.copy(home / "tfill" / "ffhq" / name, copy / name)
-    assert is_stand_in(copy) and is_stand_in(copy / "latest_net_T.pth")
+    assert is_stand_in(copy) and is_stand_in(copy / "latest_net_E.pth")
     shutil.copy(home / "pt_inception-2015-12-05-6726825d.pth", tmp_path / "inc.pth")
     shutil.copy(marker_path(home / "pt_inception-2015-12-05-6726825d.pth"), marker_path(tmp_path / "inc.pth"))
     assert is_stand_in(tmp_path / "inc.pth")  # renamed together with its sidecar
