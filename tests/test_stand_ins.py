@@ -140,3 +140,20 @@ def test_sam_vit_b_stand_in_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     sam = load_sam("vit_b")
     assert sum(p.numel() for p in sam.parameters()) > 90e6
     assert load_sam("vit_b", path) is not None
+
+
+def test_demo_and_report_say_stand_in(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from triple_dots import demo
+    from triple_dots.evaluation.report import markdown
+    from triple_dots.tfill import TFill
+
+    monkeypatch.setattr(TFill, "from_official", classmethod(lambda cls, *a, **k: "model"))
+    monkeypatch.setenv("TRIPLE_DOTS_HOME", str(home))
+    assert demo._load_model(None, "cpu") == ("model", "TFill (FFHQ, STAND-IN random weights, not the release)")
+    _, label = demo._load_model(home / "tfill" / "ffhq", "cpu")
+    assert "STAND-IN random weights, not the release" in label
+    real = tmp_path / "real"
+    real.mkdir()
+    assert "STAND-IN" not in demo._load_model(real, "cpu")[1]
+    assert "**STAND-IN TFill checkpoint**" in markdown([], test_source="t", notes={"stand_in_models": ["base"]})
+    assert "STAND-IN" not in markdown([], test_source="t", notes={})
