@@ -44,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ (train_step, official_stubs)
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository (triple_dots) when not installed
-from train_step import make_data  # noqa: E402  benchmarks/train_step.py
+from train_step import make_data  # benchmarks/train_step.py
 
 #: row id -> label (the table has every row, measured or not)
 ROWS: dict[str, str] = {
@@ -86,7 +86,7 @@ class Sizes:
 
 def sizes_for(device: str, quick: bool, budget_s: float | None) -> Sizes:
     if quick:
-        tiny = dict(ngf=4, ndf=4, embed_dim=64, n_encoders=1, fixed_size=32, fine_size=64)
+        tiny = {"ngf": 4, "ndf": 4, "embed_dim": 64, "n_encoders": 1, "fixed_size": 32, "fine_size": 64}
         return Sizes(device, True, tiny, 64, 32, 64, 2, 2, 64, 2, 16, 64, 1, 3, budget_s or 50)
     return Sizes(device, False, {}, 512, 256, 512, 8, 10, 512, 200, 16, 1024, 64, 20, budget_s or 450)
 
@@ -94,7 +94,7 @@ def sizes_for(device: str, quick: bool, budget_s: float | None) -> Sizes:
 # ------------------------------------------------------------------------------------------------
 # time guards
 # ------------------------------------------------------------------------------------------------
-class TimeUp(BaseException):  # noqa: N818 - BaseException: no `except Exception` in the library swallows it
+class TimeUp(BaseException):  # BaseException: no `except Exception` in the library swallows it
     """Raised in the main thread when a piece's time guard expires."""
 
 
@@ -280,9 +280,9 @@ def bench_fid(s: Sizes, work: Path, budget_s: float) -> Result:
         return model(x)
 
     times = repeat(encode, s.device, min(s.repeats, 10), budget_s)
-    return {"fid": (s.fid_batch / statistics.median(times) if times else None, "images/s",
-                    f"pytorch-fid InceptionV3 (random init), 299 px, batch {s.fid_batch}, 2048-d pool features, "
-                    f"median of {len(times)} batches after 1 warm-up")}
+    detail = (f"pytorch-fid InceptionV3 (random init), 299 px, batch {s.fid_batch}, 2048-d pool features, "
+              f"median of {len(times)} batches after 1 warm-up")
+    return {"fid": (s.fid_batch / statistics.median(times) if times else None, "images/s", detail)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -292,13 +292,13 @@ def environment(s: Sizes) -> str:
         where = f"GPU **{p.name}** ({p.total_memory / 2**30:.0f} GiB)"
     else:
         where = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), TINY sizes"
-    return (f"{where}; torch {torch.__version__}, CUDA {torch.version.cuda or '-'}, "
+    return (f"{where}; torch {torch.__version__} built with CUDA {torch.version.cuda or '-'}, "
             f"cuDNN {torch.backends.cudnn.version() or '-'}; Python {platform.python_version()}")
 
 
 def table(s: Sizes, results: Result, wall: float) -> str:
-    lines = [f"`benchmarks/gpu_check.py{' --quick' if s.quick else ''}`: {environment(s)}; "
-             f"{wall:.0f} s in all.", "", "| measurement | value | unit | details |", "|---|---:|---|---|"]
+    head = f"`benchmarks/gpu_check.py{' --quick' if s.quick else ''}`: {environment(s)}; {wall:.0f} s in all."
+    lines = [head, "", "| measurement | value | unit | details |", "|---|---:|---|---|"]
     for row, label in ROWS.items():
         value, unit, detail = results.get(row, (None, "", "not run"))
         cell = "–" if value is None else (f"{value:.3g}" if value < 100 else f"{value:.0f}")

@@ -32,10 +32,9 @@ def load_script() -> ModuleType:
 def test_time_guards_stop_a_slow_piece() -> None:
     gc = load_script()
     t = time.perf_counter()
-    with pytest.raises(gc.TimeUp):
-        with gc.time_limit(0.3):
-            while True:  # a piece that never ends on its own
-                time.sleep(0.01)
+    with pytest.raises(gc.TimeUp), gc.time_limit(0.3):
+        while True:  # a piece that never ends on its own
+            time.sleep(0.01)
     assert time.perf_counter() - t < 5
     times = gc.repeat(lambda: time.sleep(0.2), "cpu", 1000, budget_s=1.0)
     assert 1 <= len(times) <= 5
@@ -54,7 +53,7 @@ def test_quick_run_measures_every_row(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     # a generous budget: the guards are for GPUs that are slower than planned, not for a loaded CI box
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--budget-s", "400", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = out.read_text()
     assert md.strip() in proc.stdout

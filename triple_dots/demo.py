@@ -55,9 +55,8 @@ class DemoResult:
 
 def _load_model(weights_dir: Path | None, device: str) -> tuple[Any, str]:
     """The TFill FFHQ model, or (None, reason) when its files are missing and none were named."""
-    from triple_dots.tfill import TFill
-
     from triple_dots.stand_ins import is_stand_in
+    from triple_dots.tfill import TFill
 
     if weights_dir is not None:  # the user asked for these weights: missing ones are an error
         fake = ", STAND-IN random weights, not the release" * is_stand_in(weights_dir)
