@@ -56,15 +56,18 @@ class DemoResult:
 
 def _load_model(weights_dir: Path | None, device: str) -> tuple[Any, str]:
     """The TFill FFHQ model, or (None, reason) when its files are missing and none were named."""
+    from triple_dots.stand_ins import is_stand_in
     from triple_dots.tfill import TFill
 
     if weights_dir is not None:  # the user asked for these weights: missing ones are an error
-        return TFill.from_official(weights_dir, device=device), f"TFill ({Path(weights_dir).name})"
+        fake = ", STAND-IN random weights, not the release" * is_stand_in(weights_dir)
+        return TFill.from_official(weights_dir, device=device), f"TFill ({Path(weights_dir).name}{fake})"
     try:
         folder = weights.locate("tfill-ffhq")
     except MissingWeightsError as exc:
         return None, str(exc)
-    return TFill.from_official(folder, preset="ffhq", device=device), "TFill (FFHQ, released checkpoint)"
+    label = "FFHQ, STAND-IN random weights, not the release" if is_stand_in(folder) else "FFHQ, released checkpoint"
+    return TFill.from_official(folder, preset="ffhq", device=device), f"TFill ({label})"
 
 
 #: what one demo run writes into its folder; a re-run replaces exactly these and keeps anything else

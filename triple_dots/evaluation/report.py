@@ -149,6 +149,9 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     if lb:
         official = "ImageNet backbone" if lb["official"] else "**NOT the ImageNet backbone** (stand-in weights)"
         lines.append(f"- LPIPS: lpips 0.1 `{lb['net']}`, {official} (`{lb['path']}`).")
+    for name in notes.get("stand_in_models", []):
+        lines.append(f"- `{name}`: **STAND-IN TFill checkpoint** (random weights at the released shapes, NOT the "
+                     "release): its numbers say nothing about TFill.")
     if notes.get("identity_model"):
         lines.append(f"- Identity: dlib face-recognition ResNet (`{notes['identity_model']}`), both faces aligned "
                      "with the true photo's 68 landmarks; cosine similarity of 128-d embeddings.")
@@ -160,6 +163,9 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
         cells = ", ".join(f"`{name}` {a} (hole {b})" for name, (a, b) in identical.items() if a or b)
         lines.append(f"- Images identical to the ground truth have infinite PSNR and are left out of the PSNR "
                      f"means: {cells} of N.")
+    for name in notes.get("stand_in_models", []):
+        lines.append(f"- `{name}`: **STAND-IN TFill checkpoint** (random weights at the released shapes, NOT the "
+                     "release): its numbers say nothing about TFill.")
     if notes.get("identity_model"):
         lines.append("- Reading identity: dlib's cosines are compressed. Different people typically score "
                      "0.80-0.88, two photos of one person about 0.95; dlib's own same-person threshold "
@@ -264,6 +270,10 @@ def evaluate_models(
     if baseline:
         folders[BASELINE] = generate_telea(test_set, out / "generated" / BASELINE, overwrite=overwrite)
     results = [ev.evaluate(name, folder) for name, folder in folders.items()]
+    from triple_dots.stand_ins import is_stand_in
+
+    stand_ins = [name for name, path in models.items() if is_checkpoint_dir(path) and is_stand_in(path)]
+    notes = {**ev.notes, "stand_in_models": stand_ins} if stand_ins else ev.notes
     reference = reference or next(iter(folders))
     report = {
         "test_set": test_set.source,
@@ -271,12 +281,12 @@ def evaluate_models(
         "names": test_set.names,
         "models": {name: str(p) for name, p in models.items()},
         "note": small_set_note(len(test_set)),
-        "settings": ev.notes,
+        "settings": notes,
         "reference": reference,
         "results": [r.as_dict() for r in results],
     }
     atomic_write_text(out / "report.json", report_json(report), overwrite=overwrite)
-    atomic_write_text(out / "report.md", markdown(results, test_source=test_set.source, notes=ev.notes,
+    atomic_write_text(out / "report.md", markdown(results, test_source=test_set.source, notes=notes,
                                                   reference=reference), overwrite=overwrite)
     from triple_dots.viz import save_grid
 
