@@ -1,0 +1,226 @@
+"""MAT's StyleGAN2-style building blocks: equalised-lr linear/conv layers, modulated convs, mapping network.
+
+Parameter and buffer names are those of the official checkpoints (a file format). Weights are
+stored unscaled (N(0, 1) at init) and multiplied by ``weight_gain = lr_multiplier / sqrt(fan_in)`` at
+run time ("equalised learning rate"). Activations are NCHW; channels-last inputs stay channels-last.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from triple_dots.mat.ops import LRELU_GAIN, conv_down2, conv_up2, lrelu_, make_resample_filter, normalize_2nd_moment
+from triple_dots.mat.ops import upsample2d
+
+ACTIVATIONS = ("linear", "lrelu")
+
+
+def _check_activation(activation: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+
+
+class FullyConnectedLayer(nn.Module):
+    """``act(x @ (w * gain).T + b * lr_multiplier)``; x (..., in_features) -> (..., out_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
+        super().__init__()
+        _check_activation(activation)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.activation = activation
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gain = LRELU_GAIN if self.activation == "lrelu" else 1.0
+        w = self.weight * (self.weight_gain * gain)
+        b = None if self.bias is None else self.bias * (self.bias_gain * gain)
+        out = F.linear(x, w, b)
+        return F.leaky_relu(out, 0.2) if self.activation == "lrelu" else out
+
+
+class Conv2dLayer(nn.Module):
+    """Equalised-lr KxK convolution (padding K//2) with optional 2x up/down-sampling, bias and lrelu.
+
+    x (B, in_channels, H, W) -> (B, out_channels, H * up / down, W * up / down).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", up: int = 1, down: int = 1) -> None:
+        super().__init__()
+        _check_activation(activation)
+        if up not in (1, 2) or down not in (1, 2) or (up > 1 and down > 1):
+            raise ValueError(f"up/down must be 1 or 2 (not both), got up={up}, down={down}")
+        self.activation = activation
+        self.up, self.down = up, down
+        self.register_buffer("resample_filter", make_resample_filter())
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.act_gain = LRELU_GAIN if activation == "lrelu" else 1.0
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * (self.weight_gain * self.act_gain)
+        b = None if self.bias is None else self.bias * self.act_gain
+        if self.up > 1:
+            y = conv_up2(x, w, self.resample_filter, b)
+        elif self.down > 1:
+            y = conv_down2(x, w, self.resample_filter, b)
+        else:
+            y = F.conv2d(x, w, b, padding=self.padding)
+        return lrelu_(y) if self.activation == "lrelu" else y
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2 modulated convolution: the weight is scaled per input channel by ``affine(style)``
+    and (``demodulate``) renormalised per output channel; optional 2x up-sampling.
+
+    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int,
+                 demodulate: bool = True, up: int = 1) -> None:
+        super().__init__()
+        if up not in (1, 2):
+            raise ValueError(f"up must be 1 or 2, got {up}")
+        self.demodulate = demodulate
+        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.padding = kernel_size // 2
+        self.up = up
+        self.register_buffer("resample_filter", make_resample_filter())
+        self.affine = FullyConnectedLayer(style_dim, in_channels, bias_init=1)
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.up > 1:
+            return conv_up2(x, w, self.resample_filter, bias)
+        return F.conv2d(x, w, bias, padding=self.padding)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, *, gain: float = 1.0,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Modulated conv of ``x``; the result is multiplied by ``gain`` and ``bias`` (out_channels,) added."""
+        batch = x.shape[0]
+        s = self.affine(style)  # (B, I)
+        w = self.weight[0] * self.weight_gain  # (O, I, K, K)
+        if batch == 1:  # modulate the weights: no extra pass over the activations
+            w = w * s.reshape(1, -1, 1, 1)
+            if self.demodulate:
+                w = w * (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
+            if gain != 1:
+                w = w * gain
+            return self._conv(x, w.to(x.dtype), bias)
+        # batch > 1: modulate the activations, one batched conv with the shared weight
+        y = self._conv(x * s.reshape(batch, -1, 1, 1).to(x.dtype), w.to(x.dtype), None)
+        scale = torch.full_like(s[:, :1], gain).expand(batch, self.out_channels)
+        if self.demodulate:
+            d = (s.square() @ w.square().sum(dim=[2, 3]).T + 1e-8).rsqrt()  # (B, O)
+            scale = d * gain
+        y = y * scale.reshape(batch, -1, 1, 1).to(y.dtype)
+        if bias is not None:
+            y = y + bias.reshape(1, -1, 1, 1).to(y.dtype)
+        return y
+
+
+class StyleConv(nn.Module):
+    """Modulated 3x3 conv (+ optional 2x up-sampling) + per-pixel noise + bias + lrelu.
+
+    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up);
+    ``resolution`` is the output side (size of the ``noise_const`` buffer).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, style_dim: int, resolution: int, kernel_size: int = 3,
+                 up: int = 1, use_noise: bool = True, activation: str = "lrelu", demodulate: bool = True) -> None:
+        super().__init__()
+        _check_activation(activation)
+        self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim, demodulate=demodulate, up=up)
+        self.use_noise = use_noise
+        self.resolution = resolution
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn(resolution, resolution))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.activation = activation
+        self.act_gain = LRELU_GAIN if activation == "lrelu" else 1.0
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random",
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """``noise_mode``: "random" (fresh N(0, 1) per pixel, from ``generator`` or the global RNG),
+        "const" (the stored ``noise_const``) or "none"."""
+        if noise_mode not in ("random", "const", "none"):
+            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
+        g = self.act_gain
+        y = self.conv(x, style, gain=g, bias=self.bias * g)
+        if self.use_noise and noise_mode != "none":
+            if noise_mode == "random":
+                h, w = y.shape[-2:]
+                noise = torch.randn([y.shape[0], 1, h, w], device=y.device, generator=generator)
+                noise = noise * (self.noise_strength * g)
+            else:
+                noise = self.noise_const * (self.noise_strength * g)
+            y = y.add_(noise.to(y.dtype))
+        return lrelu_(y) if self.activation == "lrelu" else y
+
+
+class ToRGB(nn.Module):
+    """Modulated 1x1 conv to RGB (no demodulation) + bias, plus the up-sampled previous RGB ``skip``.
+
+    x (B, in_channels, H, W), skip (B, 3, H/2, W/2) or None -> (B, out_channels, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, style_dim: int, kernel_size: int = 1,
+                 demodulate: bool = False) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim, demodulate=demodulate)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("resample_filter", make_resample_filter())
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.conv(x, style, bias=self.bias)
+        if skip is not None:
+            if skip.shape != out.shape:
+                skip = upsample2d(skip, self.resample_filter)
+            out = out + skip
+        return out
+
+
+class MappingNet(nn.Module):
+    """z (B, z_dim) -> ws (B, num_ws, w_dim): 2nd-moment normalisation, 8 lrelu FC layers (lr x0.01),
+    broadcast to ``num_ws`` and truncation ``w_avg + psi * (w - w_avg)``."""
+
+    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, num_ws: int | None = 12,
+                 num_layers: int = 8, lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995) -> None:
+        super().__init__()
+        if c_dim != 0:
+            raise ValueError("class-conditional MAT (c_dim > 0) is not supported")
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+        features = [z_dim] + [w_dim] * num_layers
+        for idx in range(num_layers):
+            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu",
+                                        lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{idx}", layer)
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
+        x = normalize_2nd_moment(z.to(torch.float32))
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        if self.num_ws is not None:
+            x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            x = self.w_avg.lerp(x, truncation_psi)
+        return x
+
+
+__all__ = ["Conv2dLayer", "FullyConnectedLayer", "MappingNet", "ModulatedConv2d", "StyleConv", "ToRGB"]
