@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from triple_dots.mat.ops import LRELU_GAIN, conv_down2, conv_up2, lrelu_, make_resample_filter, normalize_2nd_moment
-from triple_dots.mat.ops import upsample2d
+from triple_dots.mat.ops import LRELU_GAIN, cached, conv_down2, conv_up2, fir_weight, lrelu_, make_resample_filter
+from triple_dots.mat.ops import normalize_2nd_moment, up_weight, upsample2d
 
 ACTIVATIONS = ("linear", "lrelu")
 
@@ -37,12 +37,20 @@ class FullyConnectedLayer(nn.Module):
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
+    def effective(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight, bias) as applied, the lrelu gain folded in (cached when gradients are off)."""
+        def make():
+            gain = LRELU_GAIN if self.activation == "lrelu" else 1.0
+            w = self.weight * (self.weight_gain * gain)
+            b = None if self.bias is None else self.bias * (self.bias_gain * gain)
+            return w, b
+
+        return cached(self, "wb", (self.weight, self.bias), make)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gain = LRELU_GAIN if self.activation == "lrelu" else 1.0
-        w = self.weight * (self.weight_gain * gain)
-        b = None if self.bias is None else self.bias * (self.bias_gain * gain)
+        w, b = self.effective()
         out = F.linear(x, w, b)
-        return F.leaky_relu(out, 0.2) if self.activation == "lrelu" else out
+        return lrelu_(out) if self.activation == "lrelu" else out
 
 
 class Conv2dLayer(nn.Module):
@@ -66,13 +74,24 @@ class Conv2dLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
+    def _effective(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        def make():
+            w = self.weight * (self.weight_gain * self.act_gain)
+            b = None if self.bias is None else self.bias * self.act_gain
+            if self.up > 1:
+                return up_weight(w), b, fir_weight(self.resample_filter, w.shape[0], 4.0)
+            if self.down > 1:
+                return w, b, fir_weight(self.resample_filter, w.shape[1])
+            return w, b, None
+
+        return cached(self, "wbf", (self.weight, self.bias, self.resample_filter), make)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * (self.weight_gain * self.act_gain)
-        b = None if self.bias is None else self.bias * self.act_gain
+        w, b, fw = self._effective()
         if self.up > 1:
-            y = conv_up2(x, w, self.resample_filter, b)
+            y = conv_up2(x, w, fw, b)
         elif self.down > 1:
-            y = conv_down2(x, w, self.resample_filter, b)
+            y = conv_down2(x, w, fw, b)
         else:
             y = F.conv2d(x, w, b, padding=self.padding)
         return lrelu_(y) if self.activation == "lrelu" else y
@@ -100,9 +119,22 @@ class ModulatedConv2d(nn.Module):
         self.register_buffer("resample_filter", make_resample_filter())
         self.affine = FullyConnectedLayer(style_dim, in_channels, bias_init=1)
 
-    def _conv(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    def _base(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(scaled weight, its per-(out, in) squared norms (O, I), FIR weight); for ``up`` the weight is
+        in transposed-conv layout (I, O, K, K). Cached when gradients are off."""
+        def make():
+            w = self.weight[0] * self.weight_gain  # (O, I, K, K)
+            wsq = w.square().sum(dim=[2, 3])
+            if self.up > 1:
+                return up_weight(w), wsq, fir_weight(self.resample_filter, self.out_channels, 4.0)
+            return w, wsq, None
+
+        return cached(self, "base", (self.weight, self.resample_filter), make)
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, fw: torch.Tensor | None,
+              bias: torch.Tensor | None) -> torch.Tensor:
         if self.up > 1:
-            return conv_up2(x, w, self.resample_filter, bias)
+            return conv_up2(x, w, fw, bias)
         return F.conv2d(x, w, bias, padding=self.padding)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, *, gain: float = 1.0,
@@ -110,20 +142,19 @@ class ModulatedConv2d(nn.Module):
         """Modulated conv of ``x``; the result is multiplied by ``gain`` and ``bias`` (out_channels,) added."""
         batch = x.shape[0]
         s = self.affine(style)  # (B, I)
-        w = self.weight[0] * self.weight_gain  # (O, I, K, K)
+        w, wsq, fw = self._base()
+        if self.demodulate:  # 1 / |modulated weight| per output channel, (B, O)
+            scale = (s.square() @ wsq.T + 1e-8).rsqrt() * gain
+        else:
+            scale = torch.full((batch, self.out_channels), gain, dtype=s.dtype, device=s.device)
+        in_dim, out_dim = (0, 1) if self.up > 1 else (1, 0)
         if batch == 1:  # modulate the weights: no extra pass over the activations
-            w = w * s.reshape(1, -1, 1, 1)
-            if self.demodulate:
-                w = w * (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
-            if gain != 1:
-                w = w * gain
-            return self._conv(x, w.to(x.dtype), bias)
+            shape_in, shape_out = [1, 1, 1, 1], [1, 1, 1, 1]
+            shape_in[in_dim], shape_out[out_dim] = -1, -1
+            wm = w * s.reshape(shape_in) * scale.reshape(shape_out)
+            return self._conv(x, wm.to(x.dtype), fw, bias)
         # batch > 1: modulate the activations, one batched conv with the shared weight
-        y = self._conv(x * s.reshape(batch, -1, 1, 1).to(x.dtype), w.to(x.dtype), None)
-        scale = torch.full_like(s[:, :1], gain).expand(batch, self.out_channels)
-        if self.demodulate:
-            d = (s.square() @ w.square().sum(dim=[2, 3]).T + 1e-8).rsqrt()  # (B, O)
-            scale = d * gain
+        y = self._conv(x * s.reshape(batch, -1, 1, 1).to(x.dtype), w.to(x.dtype), fw, None)
         y = y * scale.reshape(batch, -1, 1, 1).to(y.dtype)
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1).to(y.dtype)
@@ -187,7 +218,9 @@ class ToRGB(nn.Module):
         out = self.conv(x, style, bias=self.bias)
         if skip is not None:
             if skip.shape != out.shape:
-                skip = upsample2d(skip, self.resample_filter)
+                fw = cached(self, "fir", (self.resample_filter,),
+                            lambda: fir_weight(self.resample_filter, skip.shape[1], 4.0))
+                skip = upsample2d(skip, fw)
             out = out + skip
         return out
 

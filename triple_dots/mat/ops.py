@@ -16,6 +16,7 @@ All functions take NCHW tensors in any memory format (channels-last is fastest o
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,69 +33,92 @@ def make_resample_filter(taps: tuple[float, ...] = (1, 3, 3, 1)) -> torch.Tensor
     return f / f.sum()
 
 
-def _depthwise(f: torch.Tensor, channels: int, gain: float, x: torch.Tensor) -> torch.Tensor:
-    """(C, 1, K, K) depthwise weight that convolves (not correlates) with ``f * gain``."""
-    w = f.flip([0, 1]).to(dtype=x.dtype, device=x.device)
+def fir_weight(f: torch.Tensor, channels: int, gain: float = 1.0) -> torch.Tensor:
+    """(C, 1, K, K) depthwise conv weight that *convolves* (not correlates) each channel with ``f * gain``."""
+    w = f.flip([0, 1])
     if gain != 1:
         w = w * gain
     return w[None, None].expand(channels, 1, *f.shape).contiguous()
 
 
-def fir(x: torch.Tensor, f: torch.Tensor, padding: int, *, gain: float = 1.0,
-        bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Filter every channel of ``x`` (B, C, H, W) with the 2-D FIR ``f`` (K, K) after zero padding ``padding``.
+def fir(x: torch.Tensor, fw: torch.Tensor, padding: int, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Filter every channel of ``x`` (B, C, H, W) with the depthwise weight ``fw`` (:func:`fir_weight`) after
+    zero padding ``padding``: (B, C, H + 2p - K + 1, W + 2p - K + 1); ``bias`` (C,) is added."""
+    return F.conv2d(x, fw.to(x.dtype), bias, padding=padding, groups=x.shape[1])
 
-    Output (B, C, H + 2p - K + 1, W + 2p - K + 1); ``gain`` scales the filter, ``bias`` (C,) is added.
+
+def conv_down2(x: torch.Tensor, w: torch.Tensor, fw: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """KxK convolution (K odd) with down-sampling by 2: (B, I, H, W) -> (B, O, H/2, W/2).
+
+    FIR of the input with the resampling filter (``fw``: :func:`fir_weight` over I channels, zero padding
+    ``K//2 + (K_f - 1)//2``, i.e. 2 for K = 3, K_f = 4), then a stride-2 convolution.
     """
-    c = x.shape[1]
-    return F.conv2d(x, _depthwise(f, c, gain, x), bias, padding=padding, groups=c)
-
-
-def conv_down2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """3x3 (or KxK, K odd) convolution with down-sampling by 2: (B, I, H, W) -> (B, O, H/2, W/2).
-
-    FIR with the resampling filter first (padding ``(K_f - 2 + 1)//2 + K//2``), then a stride-2 conv.
-    """
-    kf, k = f.shape[-1], w.shape[-1]
+    kf, k = fw.shape[-1], w.shape[-1]
     if k == 1:  # 1x1: down-sample, then convolve
-        y = fir(x, f, (kf - 1) // 2)[:, :, ::2, ::2]
-        return F.conv2d(y, w, bias)
-    pad = k // 2 + (kf - 1) // 2
-    return F.conv2d(fir(x, f, pad), w, bias, stride=2)
+        return F.conv2d(fir(x, fw, (kf - 1) // 2)[:, :, ::2, ::2], w, bias)
+    return F.conv2d(fir(x, fw, k // 2 + (kf - 1) // 2), w, bias, stride=2)
 
 
-def conv_up2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, bias: torch.Tensor | None = None,
-             groups: int = 1) -> torch.Tensor:
-    """KxK convolution with up-sampling by 2: (B, I, H, W) -> (B, O, 2H, 2W). ``w`` is (O, I/groups, K, K).
+def up_weight(w: torch.Tensor) -> torch.Tensor:
+    """(O, I, K, K) conv weight -> the (I, O, K, K) flipped weight of the equivalent transposed convolution."""
+    return w.transpose(0, 1).flip([2, 3])
 
-    A stride-2 transposed convolution with the flipped kernel (output 2H + K - 2), then the FIR with
-    gain 4 and padding ``(K_f + 1)//2 + K//2 - (K - 1)`` (1 for K = 3, K_f = 4); ``bias`` (O,) is added.
+
+def conv_up2(x: torch.Tensor, wt: torch.Tensor, fw: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """KxK convolution with up-sampling by 2: (B, I, H, W) -> (B, O, 2H, 2W); ``wt`` = :func:`up_weight` (I, O, K, K).
+
+    A stride-2 transposed convolution (output 2H + K - 2), then the FIR (``fw`` over O channels, gain 4)
+    with padding ``K//2 + (K_f + 1)//2 - (K - 1)`` (1 for K = 3, K_f = 4); ``bias`` (O,) is added.
     """
-    o, ipg, kh, kw = w.shape
-    if groups == 1:
-        wt = w.transpose(0, 1)
-    else:
-        wt = w.reshape(groups, o // groups, ipg, kh, kw).transpose(1, 2).reshape(groups * ipg, o // groups, kh, kw)
-    y = F.conv_transpose2d(x, wt.flip([2, 3]), stride=2, groups=groups)
-    kf = f.shape[-1]
-    pad0 = kw // 2 + (kf + 1) // 2 - (kw - 1)
-    pad1 = kw // 2 + (kf - 2) // 2 - (kw - 2)
+    k, kf = wt.shape[-1], fw.shape[-1]
+    y = F.conv_transpose2d(x, wt.to(x.dtype), stride=2)
+    pad0 = k // 2 + (kf + 1) // 2 - (k - 1)
+    pad1 = k // 2 + (kf - 2) // 2 - (k - 2)
     if pad0 != pad1:  # not reached for K = 3, K_f = 4
-        y = F.pad(y, [pad0, pad1, pad0, pad1])
-        return fir(y, f, 0, gain=4.0, bias=bias)
-    return fir(y, f, pad0, gain=4.0, bias=bias)
+        return fir(F.pad(y, [pad0, pad1, pad0, pad1]), fw, 0, bias)
+    return fir(y, fw, pad0, bias)
 
 
-def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Up-sample (B, C, H, W) -> (B, C, 2H, 2W): zero insertion, padding (2, 1), FIR with gain 4."""
+def upsample2d(x: torch.Tensor, fw: torch.Tensor) -> torch.Tensor:
+    """Up-sample (B, C, H, W) -> (B, C, 2H, 2W): zero insertion, padding (2, 1), FIR (``fw`` with gain 4)."""
     b, c, h, w = x.shape
     z = x.new_zeros(b, c, h, 2, w, 2)
     z[:, :, :, 0, :, 0] = x
     z = z.reshape(b, c, 2 * h, 2 * w)
-    kf = f.shape[-1]
+    kf = fw.shape[-1]
     p0, p1 = (kf + 1) // 2, (kf - 2) // 2
-    z = F.pad(z, [p0, p1, p0, p1])
-    return fir(z, f, 0, gain=4.0)
+    return fir(F.pad(z, [p0, p1, p0, p1]), fw, 0)
+
+
+def cached(module: torch.nn.Module, name: str, sources: tuple[torch.Tensor | None, ...], make) -> Any:
+    """``make()`` memoised on ``module`` while ``sources`` are unchanged and gradients are off.
+
+    Inference re-uses the scaled / flipped / fused weights instead of recomputing them on every call
+    (many small ops). The cache key is every source's storage pointer, version counter, device and
+    dtype, so ``load_state_dict``, ``.to()`` and optimiser steps invalidate it; with gradients enabled
+    nothing is cached. Costs one extra copy of the derived weights.
+    """
+    if torch.is_grad_enabled():
+        return make()
+    key = (torch.is_inference_mode_enabled(),) + tuple(
+        None if t is None else (t.data_ptr(), t._version, t.device, t.dtype) for t in sources)
+    store = module.__dict__.setdefault("_derived_cache", {})
+    hit = store.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = make()
+    store[name] = (key, value)
+    return value
+
+
+def inplace(x: torch.Tensor, op: str, other: torch.Tensor) -> torch.Tensor:
+    """``x + other`` / ``x * other`` (``op`` "add" / "mul"), in place into ``x`` when gradients are off.
+
+    ``x`` must be a fresh intermediate that nothing else reads.
+    """
+    if torch.is_grad_enabled():
+        return x + other if op == "add" else x * other
+    return x.add_(other) if op == "add" else x.mul_(other)
 
 
 def lrelu_(x: torch.Tensor) -> torch.Tensor:
@@ -108,6 +132,6 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 
 __all__ = [
-    "LRELU_GAIN", "LRELU_SLOPE", "conv_down2", "conv_up2", "fir", "lrelu_", "make_resample_filter",
-    "normalize_2nd_moment", "upsample2d",
+    "LRELU_GAIN", "LRELU_SLOPE", "cached", "conv_down2", "inplace", "conv_up2", "fir", "lrelu_", "make_resample_filter",
+    "fir_weight", "normalize_2nd_moment", "up_weight", "upsample2d",
 ]

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, MappingNet, StyleConv, ToRGB
+from triple_dots.mat.ops import inplace
 from triple_dots.mat.transformer import FirstStage, draw_dropout_map
 
 #: channels of the second stage at each resolution
@@ -96,8 +97,7 @@ class DecBlockFirstV2(nn.Module):
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
     def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None):
-        x = self.conv0(x)
-        x = x + e_features[self.res]
+        x = inplace(self.conv0(x), "add", e_features[self.res])
         x = self.conv1(x, torch.cat([ws[:, 0], gs], dim=1), noise_mode=noise_mode, generator=generator)
         img = self.toRGB(x, torch.cat([ws[:, 1], gs], dim=1), skip=None)
         return x, img
@@ -120,7 +120,7 @@ class DecBlock(nn.Module):
     def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None):
         r = self.res
         x = self.conv0(x, torch.cat([ws[:, r * 2 - 9], gs], dim=1), noise_mode=noise_mode, generator=generator)
-        x = x + e_features[r]
+        x = inplace(x, "add", e_features[r])
         x = self.conv1(x, torch.cat([ws[:, r * 2 - 8], gs], dim=1), noise_mode=noise_mode, generator=generator)
         img = self.toRGB(x, torch.cat([ws[:, r * 2 - 7], gs], dim=1), skip=img)
         return x, img

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, StyleConv, ToRGB
+from triple_dots.mat.ops import cached, inplace, lrelu_
 
 Size = tuple[int, int]
 
@@ -80,12 +81,14 @@ class Conv2dLayerPartial(nn.Module):
         if mask is None:
             return self.conv(x), None
         with torch.no_grad():
-            ones = mask.new_ones(1, 1, self.kernel_size, self.kernel_size)
-            update = F.conv2d(mask, ones, stride=self.stride, padding=self.padding)
+            # number of known pixels under each window (zero padding): exact small integers
+            k = self.kernel_size
+            update = F.avg_pool2d(mask, k, stride=self.stride, padding=self.padding, count_include_pad=True)
+            update = (update * self.slide_winsize).round_()
             ratio = self.slide_winsize / (update + 1e-8)
-            update = update.clamp(0, 1)
+            update = update.clamp_(0, 1)
             ratio = ratio * update
-        return self.conv(x) * ratio, update
+        return inplace(self.conv(x), "mul", ratio), update
 
 
 class WindowAttention(nn.Module):
@@ -104,13 +107,23 @@ class WindowAttention(nn.Module):
         self.v = FullyConnectedLayer(dim, dim)
         self.proj = FullyConnectedLayer(dim, dim)
 
+    def _qk(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The q and k projections stacked into one (2C, C) linear (both read the normalised input)."""
+        def make():
+            (wq, bq), (wk, bk) = self.q.effective(), self.k.effective()
+            return torch.cat([wq, wk]), torch.cat([bq, bk])
+
+        srcs = (self.q.weight, self.q.bias, self.k.weight, self.k.bias)
+        return cached(self, "qk", srcs, make)
+
     def forward(self, x: torch.Tensor, mask_windows: torch.Tensor | None = None,
                 shift_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         b_, n, c = x.shape
         h = self.num_heads
         norm_x = F.normalize(x, p=2.0, dim=-1)
-        q = self.q(norm_x).reshape(b_, n, h, c // h).transpose(1, 2)
-        k = self.k(norm_x).reshape(b_, n, h, c // h).transpose(1, 2)
+        wqk, bqk = self._qk()
+        qk = F.linear(norm_x, wqk, bqk).reshape(b_, n, 2, h, c // h).permute(2, 0, 3, 1, 4)
+        q, k = qk[0], qk[1]
         v = self.v(x).reshape(b_, n, h, c // h).transpose(1, 2)
         bias = None
         if shift_mask is not None:
@@ -168,15 +181,15 @@ class SwinTransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, x_size: Size, mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h, w = x_size
+        h, w_ = x_size
         b, n, c = x.shape
-        if n != h * w:
-            raise ValueError(f"{n} tokens for a {h}x{w} map")
+        if n != h * w_:
+            raise ValueError(f"{n} tokens for a {h}x{w_} map")
         ws, shift = self.window_size, self.shift_size
         shortcut = x
-        x = x.reshape(b, h, w, c)
+        x = x.reshape(b, h, w_, c)
         if mask is not None:
-            mask = mask.reshape(b, h, w, 1)
+            mask = mask.reshape(b, h, w_, 1)
         if shift:
             x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
             if mask is not None:
@@ -189,18 +202,21 @@ class SwinTransformerBlock(nn.Module):
             if shift_mask is None or tuple(x_size) != self.input_resolution:
                 shift_mask = shifted_window_mask(x_size, ws, shift).to(x.device)
         attn, mask_windows = self.attn(x_windows, mask_windows, shift_mask)
-        x = window_reverse(attn, ws, h, w)
+        x = window_reverse(attn, ws, h, w_)
         if mask_windows is not None:
-            mask = window_reverse(mask_windows, ws, h, w)
+            mask = window_reverse(mask_windows, ws, h, w_)
         if shift:
             x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
             if mask is not None:
                 mask = torch.roll(mask, shifts=(shift, shift), dims=(1, 2))
-        x = x.reshape(b, h * w, c)
+        x = x.reshape(b, h * w_, c)
         if mask is not None:
-            mask = mask.reshape(b, h * w, 1)
-        x = self.fuse(torch.cat([shortcut, x], dim=-1))
-        return self.mlp(x), mask
+            mask = mask.reshape(b, h * w_, 1)
+        # fuse(cat[shortcut, x]) as two matmuls into one buffer (no concatenated copy)
+        w, bias = self.fuse.effective()
+        out = F.linear(shortcut, w[:, :c], bias)
+        out = out.view(-1, c).addmm_(x.reshape(-1, c), w[:, c:].T).view(b, h * w_, c)
+        return self.mlp(lrelu_(out)), mask
 
 
 class PatchMerging(nn.Module):
@@ -279,7 +295,7 @@ class DecStyleBlock(nn.Module):
 
     def forward(self, x, img, style, skip, noise_mode="random", generator=None):
         x = self.conv0(x, style, noise_mode=noise_mode, generator=generator)
-        x = x + skip
+        x = inplace(x, "add", skip)
         x = self.conv1(x, style, noise_mode=noise_mode, generator=generator)
         return x, self.toRGB(x, style, skip=img)
 
