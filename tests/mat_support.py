@@ -22,6 +22,16 @@ def reference_model(resolution: int, weight_seed: int = 0) -> MAT:
     return MAT.from_state_dict(reference_state_dict(MAT(resolution), weight_seed))
 
 
+#: widths of the tiny MAT used by behaviour tests (same architecture, much narrower)
+TINY = {"z_dim": 32, "w_dim": 32, "dim": 12, "channel_divisor": 16}
+
+
+def tiny_model(resolution: int = 128, seed: int = 0) -> MAT:
+    """A tiny random MAT (about 1.3 M numbers) in eval mode."""
+    torch.manual_seed(seed)
+    return MAT(resolution, **TINY).eval()
+
+
 def key_list(resolution: int) -> list[tuple[str, tuple[int, ...]]]:
     """(key, shape) of the official state dict at ``resolution`` (in-repo copy of the shared list)."""
     rows = []

@@ -15,6 +15,9 @@ from mat_support import IN_REPO_REFERENCE, SHARED_MAT, reference_model
 
 from triple_dots.mat import MAT
 
+# one intra-op thread: MAT runs many small ops, which oversubscribe a shared 2-core machine
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SHARED_REFERENCE = SHARED_MAT / "reference_io_256.pt"
 
 

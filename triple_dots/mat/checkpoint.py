@@ -277,6 +277,22 @@ def infer_resolution(state: dict[str, torch.Tensor]) -> int | None:
     return max(sizes) if sizes else None
 
 
+def infer_widths(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """``z_dim``, ``w_dim``, ``dim`` and ``channel_divisor`` of a generator state dict (released defaults
+    for whatever the keys do not tell; a mismatch is then reported by :func:`check_state_dict`)."""
+    def dim_of(key: str, axis: int, default: int) -> int:
+        t = state.get(key)
+        return int(t.shape[axis]) if isinstance(t, torch.Tensor) and t.ndim > axis else default
+
+    c16 = dim_of("synthesis.dec.Dec_16x16.conv0.weight", 0, 512)
+    return {
+        "z_dim": dim_of("mapping.fc0.weight", 1, 512),
+        "w_dim": dim_of("mapping.w_avg", 0, 512),
+        "dim": dim_of("synthesis.first_stage.conv_first.conv.weight", 0, 180),
+        "channel_divisor": max(1, 512 // max(1, c16)),
+    }
+
+
 def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path | None) -> None:
     """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys unless ``state`` fits ``net``."""
     expected = net.state_dict()
@@ -329,5 +345,5 @@ def reference_state_dict(net: nn.Module, weight_seed: int = 0) -> dict[str, torc
 
 __all__ = [
     "PersistentObject", "PickledModule", "SafeUnpickler", "check_state_dict", "extract_state_dict",
-    "infer_resolution", "load_state_file", "reference_state_dict", "safe_unpickle",
+    "infer_resolution", "infer_widths", "load_state_file", "reference_state_dict", "safe_unpickle",
 ]

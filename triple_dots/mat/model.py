@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from triple_dots import weights
 from triple_dots.errors import BadWeightsError, MissingWeightsError, where
-from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, load_state_file
+from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, infer_widths, load_state_file
 from triple_dots.mat.synthesis import Generator
 from triple_dots.tfill import check_inputs
 
@@ -81,12 +81,16 @@ class MAT(Generator):
     """The MAT generator with the official state-dict layout, plus :meth:`inpaint` in project conventions.
 
     ``MAT(resolution=512)`` builds random weights (N(0, 1) like the official init); use
-    :meth:`from_official` for the released checkpoints. Model-space entry points: ``forward`` (the
+    :meth:`from_official` for the released checkpoints. ``dim`` (first-stage width, a multiple of 6),
+    ``channel_divisor`` (second-stage widths / divisor), ``z_dim`` and ``w_dim`` default to the released
+    sizes; smaller ones give tiny models for tests. Resolution: a power of two >= 128. Model-space entry points: ``forward`` (the
     generator, differentiable) and :meth:`official_forward` (equivalence with the official code).
     """
 
-    def __init__(self, resolution: int = 512, *, z_dim: int = 512, w_dim: int = 512) -> None:
-        super().__init__(z_dim=z_dim, c_dim=0, w_dim=w_dim, img_resolution=resolution, img_channels=3)
+    def __init__(self, resolution: int = 512, *, z_dim: int = 512, w_dim: int = 512, dim: int = 180,
+                 channel_divisor: int = 1) -> None:
+        super().__init__(z_dim=z_dim, c_dim=0, w_dim=w_dim, img_resolution=resolution, img_channels=3, dim=dim,
+                         channel_divisor=channel_divisor)
         self.resolution = resolution
 
     @property
@@ -120,17 +124,17 @@ class MAT(Generator):
                         device: str | torch.device | None = None, path: str | Path | None = None) -> MAT:
         """Build a MAT that fits ``state`` (official keys) and load it strictly (see :meth:`from_official`).
 
-        Widths are read from the tensors: resolution from the encoder block names, ``z_dim`` from
-        ``mapping.fc0.weight``, ``w_dim`` from ``mapping.w_avg``; ``path`` only names the source in errors.
+        Widths are read from the tensors (:func:`~triple_dots.mat.checkpoint.infer_widths`): resolution
+        from the encoder block names, ``z_dim``, ``w_dim``, ``dim`` and ``channel_divisor`` from weight
+        shapes; ``path`` only names the source in errors.
         """
         res = resolution or infer_resolution(state) or 512
-        fc0 = state.get("mapping.fc0.weight")
-        z_dim = int(fc0.shape[1]) if fc0 is not None and fc0.ndim == 2 else 512
-        w_avg = state.get("mapping.w_avg")
-        w_dim = int(w_avg.shape[0]) if w_avg is not None and w_avg.ndim == 1 else 512
         try:
             with torch.device("meta"):
-                model = cls(res, z_dim=z_dim, w_dim=w_dim)
+                try:
+                    model = cls(res, **infer_widths(state))
+                except ValueError:  # implausible widths: build the released ones, the check names the bad keys
+                    model = cls(res)
         except (ValueError, KeyError) as exc:
             raise BadWeightsError(f"{where(path)} does not describe a MAT generator ({exc})") from None
         check_state_dict(model, state, path)

@@ -20,9 +20,9 @@ from triple_dots.mat.transformer import FirstStage, draw_dropout_map
 CHANNELS = {512: 64, 256: 128, 128: 256, 64: 512, 32: 512, 16: 512, 8: 512, 4: 512}
 
 
-def nf(stage: int) -> int:
-    """Channels at resolution ``2**stage``."""
-    return CHANNELS[2**stage]
+def nf(stage: int, divisor: int = 1) -> int:
+    """Channels at resolution ``2**stage`` (the released width divided by ``divisor``)."""
+    return max(1, CHANNELS[2**stage] // divisor)
 
 
 class EncFromRGB(nn.Module):
@@ -52,14 +52,14 @@ class ConvBlockDown(nn.Module):
 class Encoder(nn.Module):
     """(B, 7, R, R) -> {log2(res): features} for res = R, R/2, ..., 16."""
 
-    def __init__(self, res_log2: int, img_channels: int, activation: str) -> None:
+    def __init__(self, res_log2: int, img_channels: int, activation: str, divisor: int = 1) -> None:
         super().__init__()
         self.resolution = []
         for i in range(res_log2, 3, -1):
             res = 2**i
             self.resolution.append(res)
-            block = (EncFromRGB(img_channels * 2 + 1, nf(i), activation) if i == res_log2
-                     else ConvBlockDown(nf(i + 1), nf(i), activation))
+            block = (EncFromRGB(img_channels * 2 + 1, nf(i, divisor), activation) if i == res_log2
+                     else ConvBlockDown(nf(i + 1, divisor), nf(i, divisor), activation))
             setattr(self, f"EncConv_Block_{res}x{res}", block)
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -130,12 +130,14 @@ class Decoder(nn.Module):
     """16x16 features -> image (B, 3, R, R), StyleGAN2 skip-RGB architecture."""
 
     def __init__(self, res_log2: int, activation: str, style_dim: int, use_noise: bool, demodulate: bool,
-                 img_channels: int) -> None:
+                 img_channels: int, divisor: int = 1) -> None:
         super().__init__()
-        self.Dec_16x16 = DecBlockFirstV2(4, nf(4), nf(4), activation, style_dim, use_noise, demodulate, img_channels)
+        c16 = nf(4, divisor)
+        self.Dec_16x16 = DecBlockFirstV2(4, c16, c16, activation, style_dim, use_noise, demodulate, img_channels)
         for res in range(5, res_log2 + 1):
             setattr(self, f"Dec_{2**res}x{2**res}",
-                    DecBlock(res, nf(res - 1), nf(res), activation, style_dim, use_noise, demodulate, img_channels))
+                    DecBlock(res, nf(res - 1, divisor), nf(res, divisor), activation, style_dim, use_noise, demodulate,
+                             img_channels))
         self.res_log2 = res_log2
 
     def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None):
@@ -151,7 +153,7 @@ class SynthesisNet(nn.Module):
     known pixels (1 = known in ``masks``)."""
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int = 3, activation: str = "lrelu",
-                 use_noise: bool = True, demodulate: bool = True) -> None:
+                 use_noise: bool = True, demodulate: bool = True, dim: int = 180, channel_divisor: int = 1) -> None:
         super().__init__()
         res_log2 = int(math.log2(img_resolution))
         if img_resolution != 2**res_log2 or img_resolution < 64:
@@ -159,13 +161,16 @@ class SynthesisNet(nn.Module):
         self.num_layers = res_log2 * 2 - 3 * 2
         self.img_resolution = img_resolution
         self.resolution_log2 = res_log2
-        self.first_stage = FirstStage(img_channels, img_resolution=img_resolution, w_dim=w_dim, use_noise=False,
-                                      demodulate=demodulate)
-        self.enc = Encoder(res_log2, img_channels, activation)
+        if dim % FirstStage.NUM_HEADS:
+            raise ValueError(f"dim must be a multiple of {FirstStage.NUM_HEADS} (attention heads), got {dim}")
+        self.first_stage = FirstStage(img_channels, img_resolution=img_resolution, dim=dim, w_dim=w_dim,
+                                      use_noise=False, demodulate=demodulate)
+        div = channel_divisor
+        self.enc = Encoder(res_log2, img_channels, activation, div)
         self.to_square = FullyConnectedLayer(w_dim, 16 * 16, activation=activation)
-        self.to_style = ToStyle(nf(4), nf(2) * 2, activation)
-        style_dim = w_dim + nf(2) * 2
-        self.dec = Decoder(res_log2, activation, style_dim, use_noise, demodulate, img_channels)
+        self.to_style = ToStyle(nf(4, div), nf(2, div) * 2, activation)
+        style_dim = w_dim + nf(2, div) * 2
+        self.dec = Decoder(res_log2, activation, style_dim, use_noise, demodulate, img_channels, div)
 
     def forward(self, images_in: torch.Tensor, masks_in: torch.Tensor, ws: torch.Tensor, noise_mode: str = "random",
                 dropout_maps: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
@@ -198,11 +203,13 @@ class Generator(nn.Module):
     """
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 512,
-                 img_channels: int = 3) -> None:
+                 img_channels: int = 3, dim: int = 180, channel_divisor: int = 1) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNet(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels)
+        self.dim, self.channel_divisor = dim, channel_divisor
+        self.synthesis = SynthesisNet(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, dim=dim,
+                                      channel_divisor=channel_divisor)
         self.mapping = MappingNet(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.synthesis.num_layers)
 
     def forward(self, images_in: torch.Tensor, masks_in: torch.Tensor, z: torch.Tensor, truncation_psi: float = 1.0,
