@@ -171,3 +171,28 @@ def test_cached_weights_follow_parameter_updates(small: MAT) -> None:
     finally:
         small.load_state_dict(state)
     assert torch.equal(small.inpaint(img, hole, seed=1), before)
+
+
+@pytest.mark.parametrize("noise_mode", ["const", "random"])
+def test_box_computation_equals_full_computation(small: MAT, monkeypatch: pytest.MonkeyPatch, noise_mode: str) -> None:
+    """The last layers computed on the hole's bounding box only give the full computation's result."""
+    import triple_dots.mat.synthesis as synthesis
+    import triple_dots.mat.transformer as transformer
+
+    img = torch.rand(2, 3, 128, 128) * 2 - 1
+    valid = torch.ones(2, 1, 128, 128)
+    valid[0, :, 5:40, 70:120] = 0
+    valid[1, :, 60:100, 0:30] = 0  # the box spans both holes; one touches the border
+    z = torch.randn(2, 32)
+
+    def run():
+        gen = torch.Generator().manual_seed(4)
+        return small.official_forward(img, valid, z, noise_mode=noise_mode, generator=gen)
+
+    boxed = run()
+    assert transformer.hole_box(valid) == (5, 100, 0, 120)
+    monkeypatch.setattr(transformer, "hole_box", lambda masks: None)
+    monkeypatch.setattr(synthesis, "hole_box", lambda masks: None)
+    full = run()
+    for a, b in zip(boxed, full, strict=True):
+        assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))

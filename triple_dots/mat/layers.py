@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.ops import LRELU_GAIN, cached, conv_down2, conv_up2, fir_weight, lrelu_, make_resample_filter
-from triple_dots.mat.ops import normalize_2nd_moment, up_weight, upsample2d
+from triple_dots.mat.ops import Box, crop_for_conv, normalize_2nd_moment, up_weight, upsample2d
 
 ACTIVATIONS = ("linear", "lrelu")
 
@@ -131,15 +131,23 @@ class ModulatedConv2d(nn.Module):
 
         return cached(self, "base", (self.weight, self.resample_filter), make)
 
-    def _conv(self, x: torch.Tensor, w: torch.Tensor, fw: torch.Tensor | None,
-              bias: torch.Tensor | None) -> torch.Tensor:
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, fw: torch.Tensor | None, bias: torch.Tensor | None,
+              padding: int) -> torch.Tensor:
         if self.up > 1:
             return conv_up2(x, w, fw, bias)
-        return F.conv2d(x, w, bias, padding=self.padding)
+        return F.conv2d(x, w, bias, padding=padding)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, *, gain: float = 1.0,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
-        """Modulated conv of ``x``; the result is multiplied by ``gain`` and ``bias`` (out_channels,) added."""
+                bias: torch.Tensor | None = None, box: Box | None = None) -> torch.Tensor:
+        """Modulated conv of ``x``; the result is multiplied by ``gain`` and ``bias`` (out_channels,) added.
+
+        ``box`` (y0, y1, x0, x1): compute only that window of the output (no up-sampling).
+        """
+        padding = self.padding
+        if box is not None:
+            if self.up > 1:
+                raise ValueError("box is not supported for up-sampling convs")
+            x, padding = crop_for_conv(x, box, self.padding), 0
         batch = x.shape[0]
         s = self.affine(style)  # (B, I)
         w, wsq, fw = self._base()
@@ -152,9 +160,9 @@ class ModulatedConv2d(nn.Module):
             shape_in, shape_out = [1, 1, 1, 1], [1, 1, 1, 1]
             shape_in[in_dim], shape_out[out_dim] = -1, -1
             wm = w * s.reshape(shape_in) * scale.reshape(shape_out)
-            return self._conv(x, wm.to(x.dtype), fw, bias)
+            return self._conv(x, wm.to(x.dtype), fw, bias, padding)
         # batch > 1: modulate the activations, one batched conv with the shared weight
-        y = self._conv(x * s.reshape(batch, -1, 1, 1).to(x.dtype), w.to(x.dtype), fw, None)
+        y = self._conv(x * s.reshape(batch, -1, 1, 1).to(x.dtype), w.to(x.dtype), fw, None, padding)
         y = y * scale.reshape(batch, -1, 1, 1).to(y.dtype)
         if bias is not None:
             y = y + bias.reshape(1, -1, 1, 1).to(y.dtype)
@@ -183,20 +191,23 @@ class StyleConv(nn.Module):
         self.act_gain = LRELU_GAIN if activation == "lrelu" else 1.0
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random",
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, box: Box | None = None) -> torch.Tensor:
         """``noise_mode``: "random" (fresh N(0, 1) per pixel, from ``generator`` or the global RNG),
-        "const" (the stored ``noise_const``) or "none"."""
+        "const" (the stored ``noise_const``) or "none". ``box``: compute only that output window
+        (the random noise is still drawn for the whole picture, so draws do not depend on the box)."""
         if noise_mode not in ("random", "const", "none"):
             raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
         g = self.act_gain
-        y = self.conv(x, style, gain=g, bias=self.bias * g)
+        y = self.conv(x, style, gain=g, bias=self.bias * g, box=box)
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
-                h, w = y.shape[-2:]
+                h, w = x.shape[-2:] if box is not None else y.shape[-2:]  # box: no up-sampling
                 noise = torch.randn([y.shape[0], 1, h, w], device=y.device, generator=generator)
                 noise = noise * (self.noise_strength * g)
             else:
                 noise = self.noise_const * (self.noise_strength * g)
+            if box is not None:
+                noise = noise[..., box[0]:box[1], box[2]:box[3]]
             y = y.add_(noise.to(y.dtype))
         return lrelu_(y) if self.activation == "lrelu" else y
 
@@ -214,13 +225,17 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.register_buffer("resample_filter", make_resample_filter())
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None,
+                box: Box | None = None) -> torch.Tensor:
+        """``box``: ``x`` is the (y0, y1, x0, x1) window of the picture; ``skip`` is the whole previous image."""
         out = self.conv(x, style, bias=self.bias)
         if skip is not None:
-            if skip.shape != out.shape:
+            if box is not None or skip.shape != out.shape:
                 fw = cached(self, "fir", (self.resample_filter,),
                             lambda: fir_weight(self.resample_filter, skip.shape[1], 4.0))
                 skip = upsample2d(skip, fw)
+            if box is not None:
+                skip = skip[..., box[0]:box[1], box[2]:box[3]]
             out = out + skip
         return out
 

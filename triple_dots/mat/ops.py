@@ -111,6 +111,45 @@ def cached(module: torch.nn.Module, name: str, sources: tuple[torch.Tensor | Non
     return value
 
 
+Box = tuple[int, int, int, int]
+
+
+def hole_box(masks: torch.Tensor, max_fraction: float = 0.85) -> Box | None:
+    """(y0, y1, x0, x1) bounding every pixel with ``mask < 1`` (not fully known) over the batch, or None
+    when there is none or the box covers more than ``max_fraction`` of the picture (then nothing is saved).
+
+    Pixels outside the box are known in every sample: the generator's composite ``gen * (1 - m) + image * m``
+    takes them from the input whatever ``gen`` is, so the last full-resolution layers need only the box.
+    """
+    unknown = (masks < 1).flatten(0, 1).any(dim=0)  # (H, W)
+    rows, cols = unknown.any(dim=1).nonzero(), unknown.any(dim=0).nonzero()
+    if rows.numel() == 0:
+        return None
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    if (y1 - y0) * (x1 - x0) > max_fraction * unknown.numel():
+        return None
+    return y0, y1, x0, x1
+
+
+def crop_for_conv(x: torch.Tensor, box: Box, padding: int) -> torch.Tensor:
+    """The input window a KxK conv (``padding`` = K//2, zero padding) needs to produce exactly ``box``:
+    ``conv2d(crop_for_conv(x, box, p), w, padding=0) == conv2d(x, w, padding=p)[..., y0:y1, x0:x1]``."""
+    y0, y1, x0, x1 = box
+    h, w = x.shape[-2:]
+    ys, ye, xs, xe = max(y0 - padding, 0), min(y1 + padding, h), max(x0 - padding, 0), min(x1 + padding, w)
+    crop = x[:, :, ys:ye, xs:xe]
+    pads = [xs - (x0 - padding), (x1 + padding) - xe, ys - (y0 - padding), (y1 + padding) - ye]
+    return F.pad(crop, pads) if any(pads) else crop
+
+
+def paste(crop: torch.Tensor, box: Box, size: tuple[int, int]) -> torch.Tensor:
+    """A zero (B, C, H, W) canvas with ``crop`` at ``box``."""
+    y0, y1, x0, x1 = box
+    out = crop.new_zeros(crop.shape[0], crop.shape[1], *size)
+    out[:, :, y0:y1, x0:x1] = crop
+    return out
+
+
 def inplace(x: torch.Tensor, op: str, other: torch.Tensor) -> torch.Tensor:
     """``x + other`` / ``x * other`` (``op`` "add" / "mul"), in place into ``x`` when gradients are off.
 
@@ -132,6 +171,6 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 
 __all__ = [
-    "LRELU_GAIN", "LRELU_SLOPE", "cached", "conv_down2", "inplace", "conv_up2", "fir", "lrelu_", "make_resample_filter",
+    "LRELU_GAIN", "LRELU_SLOPE", "Box", "cached", "conv_down2", "crop_for_conv", "hole_box", "inplace", "paste", "conv_up2", "fir", "lrelu_", "make_resample_filter",
     "fir_weight", "normalize_2nd_moment", "up_weight", "upsample2d",
 ]

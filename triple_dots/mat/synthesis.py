@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, MappingNet, StyleConv, ToRGB
-from triple_dots.mat.ops import inplace
+from triple_dots.mat.ops import hole_box, inplace, paste
 from triple_dots.mat.transformer import FirstStage, draw_dropout_map
 
 #: channels of the second stage at each resolution
@@ -117,13 +117,16 @@ class DecBlock(nn.Module):
                                activation=activation, demodulate=demodulate)
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
-    def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None):
+    def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None, box=None):
+        """``box``: only that output window matters; see ``DecStyleBlock.forward``."""
         r = self.res
         x = self.conv0(x, torch.cat([ws[:, r * 2 - 9], gs], dim=1), noise_mode=noise_mode, generator=generator)
         x = inplace(x, "add", e_features[r])
-        x = self.conv1(x, torch.cat([ws[:, r * 2 - 8], gs], dim=1), noise_mode=noise_mode, generator=generator)
-        img = self.toRGB(x, torch.cat([ws[:, r * 2 - 7], gs], dim=1), skip=img)
-        return x, img
+        size = x.shape[-2:]
+        x = self.conv1(x, torch.cat([ws[:, r * 2 - 8], gs], dim=1), noise_mode=noise_mode, generator=generator,
+                       box=box)
+        img = self.toRGB(x, torch.cat([ws[:, r * 2 - 7], gs], dim=1), skip=img, box=box)
+        return x, (paste(img, box, size) if box is not None else img)
 
 
 class Decoder(nn.Module):
@@ -140,11 +143,13 @@ class Decoder(nn.Module):
                              img_channels))
         self.res_log2 = res_log2
 
-    def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None):
+    def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None, box=None):
+        """``box``: window of the final image that matters (None: all); the image is zero outside it."""
         x, img = self.Dec_16x16(x, ws, gs, e_features, noise_mode=noise_mode, generator=generator)
         for res in range(5, self.res_log2 + 1):
             block = getattr(self, f"Dec_{2**res}x{2**res}")
-            x, img = block(x, img, ws, gs, e_features, noise_mode=noise_mode, generator=generator)
+            x, img = block(x, img, ws, gs, e_features, noise_mode=noise_mode, generator=generator,
+                           box=box if res == self.res_log2 else None)
         return img
 
 
@@ -191,7 +196,8 @@ class SynthesisNet(nn.Module):
         fea_16 = fea_16 * mul_map + add_n * (1 - mul_map)
         e_features[4] = fea_16
         gs = self.to_style(fea_16)
-        img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator)
+        # outside the hole's bounding box every pixel is known: the last layer runs on the box only
+        img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator, box=hole_box(masks_in))
         img = img * (1 - masks_in) + images_in * masks_in
         return img, out_stg1
 

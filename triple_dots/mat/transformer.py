@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, StyleConv, ToRGB
-from triple_dots.mat.ops import cached, inplace, lrelu_
+from triple_dots.mat.ops import cached, hole_box, inplace, lrelu_, paste
 
 Size = tuple[int, int]
 
@@ -293,11 +293,15 @@ class DecStyleBlock(nn.Module):
                                activation=activation, demodulate=demodulate)
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
-    def forward(self, x, img, style, skip, noise_mode="random", generator=None):
+    def forward(self, x, img, style, skip, noise_mode="random", generator=None, box=None):
+        """``box``: only that window of the output matters (the rest is known): the last conv and ToRGB
+        run on it alone and the image is returned zero outside it (features then cover only the box)."""
         x = self.conv0(x, style, noise_mode=noise_mode, generator=generator)
         x = inplace(x, "add", skip)
-        x = self.conv1(x, style, noise_mode=noise_mode, generator=generator)
-        return x, self.toRGB(x, style, skip=img)
+        size = x.shape[-2:]
+        x = self.conv1(x, style, noise_mode=noise_mode, generator=generator, box=box)
+        img = self.toRGB(x, style, skip=img, box=box)
+        return x, (paste(img, box, size) if box is not None else img)
 
 
 def draw_dropout_map(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -387,9 +391,11 @@ class FirstStage(nn.Module):
                 style = torch.cat([gs, wsv], dim=1)
         x = token2feature(x, x_size)
         img = None
+        box = hole_box(masks_in)  # outside it every pixel is known: the last layer is computed on the box only
+        last = len(self.dec_conv) - 1
         for i, block in enumerate(self.dec_conv):
             x, img = block(x, img, style, skips[len(self.dec_conv) - i - 1], noise_mode=noise_mode,
-                           generator=generator)
+                           generator=generator, box=box if i == last else None)
         return img * (1 - masks_in) + images_in * masks_in
 
 
