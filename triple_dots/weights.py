@@ -21,6 +21,11 @@ from triple_dots.errors import BadWeightsError, MissingWeightsError, where
 
 TFILL_FILES: tuple[str, ...] = ("latest_net_E.pth", "latest_net_T.pth", "latest_net_G.pth", "latest_net_G_Ref.pth")
 _TFILL_URL = "https://github.com/lyndonzheng/TFill#pretrained-models (Google Drive folder per dataset)"
+_MAT_URL = (
+    "https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/"
+    "EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE (One Drive folder linked from "
+    "https://github.com/fenglinglwb/MAT#pretrained-models)"
+)
 
 
 def home() -> Path:
@@ -126,6 +131,16 @@ def _tfill(name: str, dataset: str) -> WeightFile:
     )
 
 
+def _mat(name: str, filename: str, dataset: str) -> WeightFile:
+    return WeightFile(
+        key=f"mat-{name}",
+        description=f"MAT released generator trained on {dataset} (official .pkl; read without executing it)",
+        filename=f"mat/{filename}",
+        url=_MAT_URL,
+        licence="CC BY-NC 4.0 (non-commercial; authors: research purposes only)",
+    )
+
+
 def _torch_hub(key: str, description: str, filename: str, url: str, licence: str) -> WeightFile:
     """An entry for a torch-hub style file (``name-<sha256 prefix>.pth``), also found in torch's hub cache."""
     return WeightFile(
@@ -146,6 +161,10 @@ REGISTRY: dict[str, WeightFile] = {
         _tfill("celeba", "CelebA-HQ faces"),
         _tfill("places2", "Places2 scenes"),
         _tfill("imagenet", "ImageNet"),
+        _mat("celeba-hq-512", "CelebA-HQ_512.pkl", "CelebA-HQ faces, 512x512"),
+        _mat("celeba-hq-256", "CelebA-HQ_256.pkl", "CelebA-HQ faces, 256x256"),
+        _mat("ffhq-512", "FFHQ_512.pkl", "FFHQ faces, 512x512"),
+        _mat("places-512", "Places_512_FullData.pkl", "Places365 (full 8M-image data), 512x512"),
         WeightFile(
             key="sam-vit_b",
             description="Segment Anything ViT-B (click-to-segment the real mask)",

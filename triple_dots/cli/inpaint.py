@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with latest_net_{E,T,G,G_Ref}.pth (default: the registry folder of --preset)")
     parser.add_argument("--preset", default="ffhq", choices=["ffhq", "celeba", "places2", "imagenet"],
                         help="which released model (default: ffhq)")
+    parser.add_argument("--model", default="tfill", choices=["tfill", "mat"],
+                        help="tfill (default) or mat (MAT, CVPR 2022: --weights is then a .pkl/.pth file)")
+    parser.add_argument("--mat-preset", default="celeba-hq-512",
+                        choices=["celeba-hq-512", "celeba-hq-256", "ffhq-512", "places-512"],
+                        help="which released MAT model when --model mat has no --weights (default: celeba-hq-512)")
     parser.add_argument("--seed", type=int, default=None, metavar="N", help="make the noise reproducible")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -105,9 +110,16 @@ def run(args: argparse.Namespace) -> int:
 
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
-    # with --weights the widths are read from the files; --preset picks the registry folder otherwise
-    preset = None if args.weights else args.preset
-    model = TFill.from_official(args.weights, preset=preset, device=device).use_channels_last()
+    label = "TFill"
+    if getattr(args, "model", "tfill") == "mat":
+        from triple_dots.mat import MAT
+
+        # --weights: a MAT .pkl/.pth/.safetensors file (read without executing it); else the registry file
+        model, label = MAT.from_official(args.weights, key=f"mat-{args.mat_preset}", device=device), "MAT"
+    else:
+        # with --weights the widths are read from the files; --preset picks the registry folder otherwise
+        preset = None if args.weights else args.preset
+        model = TFill.from_official(args.weights, preset=preset, device=device).use_channels_last()
     rows = []
     for (img_path, mask_path), out_path in tqdm(list(zip(pairs, outputs)), desc="inpainting", unit="photo"):
         image = read_image(img_path)
@@ -116,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         write_image(out_path, result, overwrite=args.overwrite)
         if len(rows) < GRID_ROWS:
             rows.append([image, overlay_mask(image, hole), result])
-    grid = image_grid(rows, col_labels=["photo", "hole", "TFill"], row_labels=[p.stem for p, _ in pairs[:GRID_ROWS]])
+    grid = image_grid(rows, col_labels=["photo", "hole", label], row_labels=[p.stem for p, _ in pairs[:GRID_ROWS]])
     save_grid(out_dir / GRID_NAME, grid, overwrite=args.overwrite)
     print(f"inpaint: {len(pairs)} photo(s) -> {out_dir} (grid: {out_dir / GRID_NAME})")
     return 0

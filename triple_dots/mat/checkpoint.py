@@ -1,0 +1,349 @@
+"""Reading MAT weights without executing anything from the file.
+
+The released checkpoints (``CelebA-HQ_512.pkl``, ``FFHQ_512.pkl``, ``Places_512.pkl``, ...) are Python
+pickles of whole network objects made with NVIDIA's ``torch_utils.persistence``: each network is
+pickled as a call ``_reconstruct_persistent_obj(meta)`` whose ``meta`` holds the *source code* of its
+defining module and the object's ``__dict__``. Loading them the official way executes that source.
+
+:class:`SafeUnpickler` reads such files with a fixed allowlist: tensors and storages (storages are
+decoded by ``torch.load(..., weights_only=True)``), plain containers and a few harmless placeholders.
+``_reconstruct_persistent_obj`` becomes :class:`PersistentObject`, which only keeps ``meta`` (its
+``module_src`` is never executed or compiled); ``torch.nn`` containers become :class:`PickledModule`.
+Every other global (``os.system``, ``builtins.eval``, any unknown class) is refused with
+:class:`BadWeightsError` naming the file. :func:`extract_state_dict` then walks ``_parameters``,
+``_buffers`` and ``_modules`` of ``G_ema`` recursively, in the order of ``state_dict()``.
+
+Plain state-dict files are read too: ``.pth``/``.pt`` (``torch.load(weights_only=True)``) and
+``.safetensors`` (when the ``safetensors`` package is installed), with the same keys.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from triple_dots.errors import BadWeightsError, where
+
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+STATE_SUFFIXES = (".pth", ".pt", ".bin")
+SAFETENSORS_SUFFIXES = (".safetensors",)
+
+
+class PersistentObject:
+    """Stand-in for an object pickled by ``torch_utils.persistence``: keeps its ``meta`` dict only.
+
+    ``class_name`` and ``state`` (the pickled ``__dict__``) are exposed; ``meta["module_src"]`` is
+    kept as an inert string and never executed.
+    """
+
+    def __init__(self, meta: Any) -> None:
+        if not isinstance(meta, dict):
+            raise pickle.UnpicklingError(f"persistent object meta must be a dict, got {type(meta).__name__}")
+        self.meta = meta
+
+    @property
+    def class_name(self) -> str:
+        return str(self.meta.get("class_name", "?"))
+
+    @property
+    def state(self) -> dict:
+        state = self.meta.get("state")
+        return state if isinstance(state, dict) else {}
+
+
+class PickledModule:
+    """Stand-in for a pickled ``torch.nn`` module (``ModuleList``, ``Sequential``, ``Softmax`` ...)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.state: dict = {}
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state if isinstance(state, dict) else {}
+
+
+class Opaque:
+    """Stand-in for values the loader never needs (numpy scalars and dtypes, ``EasyDict`` options)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _OpaqueDict(dict):
+    """Stand-in for dict subclasses such as ``dnnlib.EasyDict`` (contents kept, no attribute magic)."""
+
+
+def _load_storage_bytes(data: bytes) -> Any:
+    """``torch.storage._load_from_bytes``, but with ``weights_only=True`` (storages only)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError("storage payload is not bytes")
+    obj = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
+    if not isinstance(obj, (torch.TypedStorage, torch.UntypedStorage)):
+        raise pickle.UnpicklingError(f"storage payload holds {type(obj).__name__}, not a storage")
+    return obj
+
+
+def _rebuild_tensor_v2(storage: Any, offset: int, size: tuple, stride: tuple, requires_grad: bool = False,
+                       backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
+    """``torch._utils._rebuild_tensor_v2`` restricted to real storages and no hooks."""
+    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
+        raise pickle.UnpicklingError(f"tensor rebuilt from {type(storage).__name__}, not a storage")
+    if backward_hooks:
+        raise pickle.UnpicklingError("tensors with backward hooks are refused")
+    if isinstance(storage, torch.TypedStorage):
+        t = torch.empty((0,), dtype=storage.dtype)
+        return t.set_(storage._untyped_storage, int(offset), tuple(size), tuple(stride))
+    t = torch.empty((0,), dtype=torch.uint8)
+    return t.set_(storage, int(offset), tuple(size), tuple(stride))
+
+
+def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None,
+                       *state: Any) -> torch.Tensor:
+    """Parameters become plain tensors (``_rebuild_parameter`` and ``_rebuild_parameter_with_state``)."""
+    if not isinstance(data, torch.Tensor):
+        raise pickle.UnpicklingError(f"parameter rebuilt from {type(data).__name__}, not a tensor")
+    if backward_hooks:
+        raise pickle.UnpicklingError("parameters with backward hooks are refused")
+    return data
+
+
+def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
+    """``copyreg._reconstructor`` for the allowed placeholder classes only (protocol 0/1 pickles)."""
+    if cls not in (PickledModule, Opaque, _OpaqueDict, collections.OrderedDict):
+        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}")
+    return cls.__new__(cls)
+
+
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentObject,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("copyreg", "_reconstructor"): _reconstructor,
+    ("builtins", "object"): object,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("__builtin__", "set"): set,
+    ("numpy.core.multiarray", "scalar"): Opaque,
+    ("numpy._core.multiarray", "scalar"): Opaque,
+    ("numpy", "dtype"): Opaque,
+    ("numpy.core.multiarray", "_reconstruct"): Opaque,
+    ("numpy._core.multiarray", "_reconstruct"): Opaque,
+    ("numpy", "ndarray"): Opaque,
+    ("dnnlib.util", "EasyDict"): _OpaqueDict,
+    ("torch", "device"): Opaque,
+    ("torch", "Size"): tuple,
+}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """An unpickler that builds only tensors, containers and inert placeholders (see module docs)."""
+
+    def __init__(self, file: Any, *, name: str = "<in-memory input>") -> None:
+        super().__init__(file)
+        self.name = name
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _ALLOWED.get((module, name))
+        if allowed is not None:
+            return allowed
+        if module.startswith("torch.nn.modules.") and name[:1].isupper():
+            return PickledModule
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        raise pickle.UnpicklingError(
+            f"{self.name} wants to load the global '{module}.{name}', which a weights file has no need for; "
+            "refused (the file was not executed)"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError(f"{self.name} uses persistent ids ({pid!r}); not an official MAT pickle")
+
+
+def safe_unpickle(path: str | Path) -> Any:
+    """Unpickle ``path`` with :class:`SafeUnpickler`; refusals and corrupt files -> :class:`BadWeightsError`."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return SafeUnpickler(fh, name=where(path)).load()
+    except OSError as exc:
+        raise BadWeightsError(f"cannot read {where(path)}: {exc}") from None
+    except Exception as exc:  # refused global, truncated or corrupt pickle, bad storage payload ...
+        raise BadWeightsError(f"{where(path)} is not a loadable MAT pickle: {exc}") from None
+
+
+def _module_state(obj: Any) -> dict:
+    if isinstance(obj, (PersistentObject, PickledModule)):
+        return obj.state
+    raise BadWeightsError(f"unexpected object {type(obj).__name__} in the network tree")
+
+
+def extract_state_dict(obj: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The ``state_dict()`` of a pickled network (:class:`PersistentObject` tree), without building it.
+
+    Order as ``nn.Module.state_dict``: own parameters, own persistent buffers, then children.
+    """
+    state = _module_state(obj)
+    out: dict[str, torch.Tensor] = {}
+    non_persistent = state.get("_non_persistent_buffers_set") or set()
+    for group in ("_parameters", "_buffers"):
+        for name, value in (state.get(group) or {}).items():
+            if value is None or (group == "_buffers" and name in non_persistent):
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise BadWeightsError(f"{prefix}{name} is a {type(value).__name__}, not a tensor")
+            out[prefix + name] = value.detach()
+    for name, child in (state.get("_modules") or {}).items():
+        if child is not None:
+            out.update(extract_state_dict(child, f"{prefix}{name}."))
+    return out
+
+
+def _generator_from_pickle(data: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(data, PersistentObject):
+        net = data
+    elif isinstance(data, dict) and "G_ema" in data:
+        net = data["G_ema"]
+    else:
+        keys = ", ".join(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise BadWeightsError(f"{where(path)} has no 'G_ema' network (found: {keys})")
+    try:
+        return extract_state_dict(net)
+    except BadWeightsError as exc:
+        raise BadWeightsError(f"{where(path)}: {exc}") from None
+
+
+def _plain_state(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict) and "G_ema" in obj and isinstance(obj["G_ema"], dict):
+        obj = obj["G_ema"]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise BadWeightsError(f"{where(path)} does not hold a plain state dict of tensors (got {type(obj).__name__})")
+    return dict(obj)
+
+
+def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """The generator state dict in ``path``: an official ``.pkl`` (``G_ema``, read safely), a ``.pth``/``.pt``
+    state dict (``weights_only=True``) or a ``.safetensors`` file. Errors -> :class:`BadWeightsError`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in SAFETENSORS_SUFFIXES:
+        try:
+            from safetensors.torch import load_file  # noqa: PLC0415  (optional dependency)
+        except ImportError:
+            raise BadWeightsError(f"{where(path)} is a .safetensors file: pip install safetensors to read it") from None
+        try:
+            return _plain_state(load_file(str(path), device="cpu"), path)
+        except BadWeightsError:
+            raise
+        except Exception as exc:  # corrupt header, truncated file ...
+            raise BadWeightsError(f"{where(path)} is not a readable safetensors file ({exc})") from None
+    if suffix in PICKLE_SUFFIXES or (suffix not in STATE_SUFFIXES and not _is_zip(path)):
+        return _generator_from_pickle(safe_unpickle(path), path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling error, truncated zip, not a torch file ...
+        raise BadWeightsError(f"{where(path)} is not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
+    return _plain_state(obj, path)
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def infer_resolution(state: dict[str, torch.Tensor]) -> int | None:
+    """The generator's resolution from its keys (largest ``synthesis.enc.EncConv_Block_RxR``), or None."""
+    sizes = []
+    for key in state:
+        if key.startswith("synthesis.enc.EncConv_Block_"):
+            token = key.split(".")[2].rsplit("_", 1)[-1]
+            side = token.split("x")[0]
+            if side.isdigit():
+                sizes.append(int(side))
+    return max(sizes) if sizes else None
+
+
+def infer_widths(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """``z_dim``, ``w_dim``, ``dim`` and ``channel_divisor`` of a generator state dict (released defaults
+    for whatever the keys do not tell; a mismatch is then reported by :func:`check_state_dict`)."""
+    def dim_of(key: str, axis: int, default: int) -> int:
+        t = state.get(key)
+        return int(t.shape[axis]) if isinstance(t, torch.Tensor) and t.ndim > axis else default
+
+    c16 = dim_of("synthesis.dec.Dec_16x16.conv0.weight", 0, 512)
+    return {
+        "z_dim": dim_of("mapping.fc0.weight", 1, 512),
+        "w_dim": dim_of("mapping.w_avg", 0, 512),
+        "dim": dim_of("synthesis.first_stage.conv_first.conv.weight", 0, 180),
+        "channel_divisor": max(1, 512 // max(1, c16)),
+    }
+
+
+def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path | None) -> None:
+    """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys unless ``state`` fits ``net``."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
+              for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if not (missing or unexpected or shapes):
+        return
+
+    def first(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {first(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {first(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches: {first(shapes)}")
+    raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + "; ".join(parts)
+                          + ". Is it a MAT generator (G_ema) file of the same resolution?")
+
+
+def reference_state_dict(net: nn.Module, weight_seed: int = 0) -> dict[str, torch.Tensor]:
+    """Deterministic test weights (the reference fixtures' procedure), for every key of ``net.state_dict()``.
+
+    Per key: ``x = randn(shape, generator=manual_seed(crc32(key) + weight_seed))``; leaves ``weight`` and
+    ``noise_const`` get ``x``, ``bias``/``noise_strength``/``w_avg`` get ``0.1 * x``; the computed buffers
+    ``attn_mask`` and ``resample_filter`` keep the architecture's values.
+    """
+    out = {}
+    for key, value in net.state_dict().items():
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf in ("attn_mask", "resample_filter"):
+            if value.is_meta:
+                raise ValueError(f"{key} is on the meta device: build the network on a real device")
+            out[key] = value.detach().clone()
+            continue
+        g = torch.Generator().manual_seed(zlib.crc32(key.encode()) + weight_seed)
+        x = torch.randn(tuple(value.shape), generator=g, dtype=torch.float32)
+        if leaf in ("weight", "noise_const"):
+            out[key] = x
+        elif leaf in ("bias", "noise_strength", "w_avg"):
+            out[key] = 0.1 * x
+        else:
+            raise ValueError(f"no reference rule for key {key!r}")
+    return out
+
+
+__all__ = [
+    "PersistentObject", "PickledModule", "SafeUnpickler", "check_state_dict", "extract_state_dict",
+    "infer_resolution", "infer_widths", "load_state_file", "reference_state_dict", "safe_unpickle",
+]
