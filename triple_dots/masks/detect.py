@@ -230,7 +230,7 @@ def confirmed(rgb: np.ndarray, face: YunetFace) -> bool:
     return face.score >= MIN_SCORE and hog_crop_score(rgb, face.box) >= HOG_CONFIRM
 
 
-def dlib_box(face: YunetFace, h: int, w: int) -> tuple[float, float, float, float]:
+def dlib_box(face: YunetFace) -> tuple[float, float, float, float]:
     """The square box dlib's HOG would draw on this face (1.1 x YuNet's width, a little lower), ``(x0, y0, x1, y1)``."""
     x0, y0, x1, y1 = face.box
     side = 1.1 * (x1 - x0)
@@ -272,7 +272,7 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
     for i, y in enumerate(yun):
         if i in used or any(iou(y.box, f.box) >= SAME_FACE_IOU for f in out) or not confirmed(rgb, y):
             continue
-        x0, y0, x1, y1 = dlib_box(y, h, w)
+        x0, y0, x1, y1 = dlib_box(y)
         shape = predictor(rgb, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1))
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         bx = y.box
