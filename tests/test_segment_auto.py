@@ -13,7 +13,15 @@ from triple_dots.cli import main
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError
 from triple_dots.images import read_mask, write_image
 from triple_dots.masks import detect_faces
-from triple_dots.segment import auto_points, dilate_mask, segment_folder, segment_photo
+from triple_dots.segment import (
+    ImplausibleHoleError,
+    auto_points,
+    dilate_mask,
+    hole_problems,
+    keypoint_points,
+    segment_folder,
+    segment_photo,
+)
 
 pytestmark = pytest.mark.slow  # shares the one vit_b embedding with test_segment.py
 
@@ -50,17 +58,58 @@ def test_auto_points_drop_points_outside_and_check_shape(faces) -> None:
         auto_points(np.zeros((5, 2)))
 
 
-def test_segment_photo_uses_the_landmark_prompts(faces) -> None:
+def test_keypoint_points_sit_between_the_nose_bridge_and_the_chin(faces) -> None:
+    kp = faces[0].keypoints
+    pts = keypoint_points(kp, tuple(sup.photo().shape[-2:]))
+    assert [p[2] for p in pts] == [1, 1, 1, 0, 0, 0]
+    eye_y = max(kp["eye_image_left"][1], kp["eye_image_right"][1])
+    ys = [y for _, y, label in pts if label == 1]
+    assert all(eye_y < y < kp["chin"][1] for y in ys) and ys == sorted(ys)
+    assert pts[3][:2] == pytest.approx(tuple(kp["eye_image_left"])) and pts[5][1] < eye_y - 0.5 * kp.eye_distance
+
+
+def test_hole_problems_on_drawn_holes(faces) -> None:
+    kp = faces[0].keypoints
+    h, w = sup.photo().shape[-2:]
+    mask_like = np.zeros((h, w), bool)
+    lm = faces[0].landmarks  # the mask area: nose bridge to chin, jaw-wide
+    x0, x1 = int(lm[3, 0]), int(lm[13, 0])
+    mask_like[int(lm[28, 1]) + 10:int(lm[8, 1]), x0:x1] = True
+    assert hole_problems(mask_like, kp) == []
+    whole_face = mask_like.copy()
+    whole_face[max(0, int(kp["eye_image_left"][1]) - 150):, x0:x1] = True
+    found = " ".join(hole_problems(whole_face, kp))
+    assert "eye" in found and "forehead" in found
+    elsewhere = np.zeros((h, w), bool)
+    elsewhere[h - 40:, :60] = True  # a blob in the corner, nowhere near the face
+    found = " ".join(hole_problems(elsewhere, kp))
+    assert "middle of the mask area" in found and "lower face" in found
+    assert hole_problems(np.zeros((h, w), bool), kp) == ["the hole is empty"]
+
+
+def test_segment_photo_uses_the_keypoint_prompts(faces) -> None:
     seg = sup.segmenter()
     runs = seg.encoder_runs
-    result = segment_photo(seg, sup.photo(), faces=faces, margin=5)
+    result = segment_photo(seg, sup.photo(), faces=faces, margin=5, check=False)
     assert seg.encoder_runs == runs, "same photo: the cached embedding is reused"
     h, w = seg.size
     assert result.hole_mask.shape == (1, h, w) and set(result.hole_mask.unique().tolist()) <= {0.0, 1.0}
-    assert result.points == [auto_points(faces[0].landmarks, (h, w))]
+    assert result.points == [keypoint_points(faces[0].keypoints, (h, w))]
     seg.segment(result.points[0])
     expected = dilate_mask(seg.raw_mask(), 5)
     assert np.array_equal(result.hole_mask[0].numpy() > 0.5, expected)
+    # Faces without keypoints (e.g. from older meta files) still get the 68-landmark prompts.
+    bare = [type(faces[0])(box=faces[0].box, landmarks=faces[0].landmarks, score=faces[0].score)]
+    assert segment_photo(seg, sup.photo(), faces=bare, check=False).points == [auto_points(faces[0].landmarks, (h, w))]
+
+
+def test_a_hole_that_is_not_a_mask_is_reported(faces) -> None:
+    """The random-weight SAM returns a hole over most of the photo: the check must refuse it."""
+    seg = sup.segmenter()
+    seg.segment(keypoint_points(faces[0].keypoints, seg.size))
+    assert hole_problems(seg.raw_mask(), faces[0].keypoints), "the random SAM's hole is not mask-like"
+    with pytest.raises(ImplausibleHoleError, match=r"does not look like a worn mask.*click the mask instead"):
+        segment_photo(seg, sup.photo(), faces=faces, source="hopper.jpg")
 
 
 def test_photo_without_a_face_in_auto_mode() -> None:
@@ -84,7 +133,10 @@ def folder(tmp_path):
 def test_segment_folder_writes_the_dataset_layout(folder, tmp_path) -> None:
     seg = sup.segmenter()
     out = tmp_path / "dataset"
-    report = segment_folder(folder, out, segmenter=seg, margin=4, progress=False)
+    checked = segment_folder(folder, tmp_path / "checked", segmenter=seg, margin=4, progress=False)
+    assert checked.written == [] and sorted(p.name for p, _ in checked.failed) == ["blank.png", "hopper.jpg"]
+    assert "does not look like a worn mask" in dict((p.name, r) for p, r in checked.failed)["hopper.jpg"]
+    report = segment_folder(folder, out, segmenter=seg, margin=4, progress=False, check=False)
     assert report.written == ["hopper"]
     assert [p.name for p, _ in report.failed] == ["blank.png"] and "no face" in report.failed[0][1]
     assert (out / "images" / "hopper.jpg").read_bytes() == (folder / "hopper.jpg").read_bytes()
@@ -126,7 +178,7 @@ def _cli(*args: str) -> int:
 def test_cli_auto(folder, tmp_path, capsys) -> None:
     sup.segmenter()  # the embedding is on disk: the CLI does not recompute it
     out = tmp_path / "auto"
-    assert _cli("--auto", str(folder), str(out), "--margin", "3") == 1  # one photo skipped
+    assert _cli("--auto", str(folder), str(out), "--margin", "3", "--no-check") == 1  # one photo skipped
     err = capsys.readouterr().err
     assert "skipped" in err and "blank.png" in err and "no face" in err
     assert read_mask(out / "masks" / "hopper.png").shape == (1, *sup.segmenter().size)

@@ -20,11 +20,7 @@ from pathlib import Path
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError
-
-try:  # the atomic-write helper is moving from triple_dots.images to triple_dots.files
-    from triple_dots.files import atomic_write_text  # type: ignore[import-not-found]
-except ImportError:
-    from triple_dots.images import atomic_write_text
+from triple_dots.files import atomic_write_text
 
 #: Written when no keys are given (plus every ``mat-*`` registry entry present at run time).
 DEFAULT_KEYS: tuple[str, ...] = ("tfill-ffhq", "sam-vit_b", "fid-inception", "vgg16", "alexnet")

@@ -3,7 +3,8 @@
 Two modes, both writing the dataset layout ``OUT/images/NAME.ext``, ``OUT/masks/NAME.png``
 (255 = hole) and ``OUT/meta/NAME.json``:
 
-* ``--auto IMAGES OUT``: prompts from dlib's face landmarks, no clicks (a folder or one photo);
+* ``--auto IMAGES OUT``: prompts from face keypoints (YuNet + dlib), no clicks (a folder or one photo);
+  photos whose hole does not look like a worn mask are reported, not written (``--no-check`` writes them);
 * ``--point X,Y[,LABEL] [--point ...] IMAGE OUT``: your own points (label 1 = on the mask, 0 = keep),
   e.g. read off the photo in an image viewer; optionally ``--box X0,Y0,X1,Y1``.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "segment the real face mask with Segment Anything (automatic from landmarks, or from points)"
+HELP = "segment the real face mask with Segment Anything (automatic from face keypoints, or from points)"
 DESCRIPTION = (
     "Cut the real face mask out of photos with Segment Anything and write OUT/images, OUT/masks "
-    "(255 = hole) and OUT/meta. --auto: prompts from dlib landmarks, no clicks (a folder or one photo). "
+    "(255 = hole) and OUT/meta. --auto: prompts from face keypoints, no clicks (a folder or one photo). "
     "--point X,Y[,LABEL] (repeated): your own points on one photo, LABEL 1 = on the mask, 0 = keep."
 )
 
@@ -44,7 +45,7 @@ def _box(text: str) -> tuple[float, float, float, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--auto", action="store_true",
-                      help="prompts from dlib landmarks (nose, mouth, chin / eyes, forehead)")
+                      help="prompts from face keypoints (nose bridge to chin / eyes, forehead)")
     mode.add_argument("--point", dest="points", action="append", type=_point, metavar="X,Y[,LABEL]",
                       help="a prompt point in photo pixels (repeat it); LABEL 1 = on the mask (default), 0 = keep")
     parser.add_argument("images", metavar="IMAGES", help="a photo, or (with --auto) a folder of photos")
@@ -58,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="keep SAM image embeddings here to skip the encoder on re-runs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--no-check", action="store_true",
+                        help="--auto: write SAM's hole even when it does not look like a worn mask")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         _plan(args.images, out, args.overwrite)  # check inputs/outputs before loading SAM
         seg = ClickSegmenter(load_sam(args.model, args.checkpoint, device=device), margin=args.margin,
                              cache_dir=args.cache_dir)
-        report = segment_folder(args.images, out, segmenter=seg, overwrite=args.overwrite)
+        report = segment_folder(args.images, out, segmenter=seg, overwrite=args.overwrite, check=not args.no_check)
         for path, reason in report.failed:
             print(f"triple-dots segment: skipped {path}: {reason}", file=sys.stderr)
         if not report.written:

@@ -40,7 +40,7 @@ def find_landmarks(
     """
     from triple_dots.masks.landmarks import detect_faces  # the mask-synthesis stage's detector
 
-    faces = detect_faces(as_rgb_uint8(image), upsample=upsample)
+    faces = detect_faces(as_rgb_uint8(image), upsample=upsample, detector="hog")  # unmasked faces: as before
     if not faces:
         raise NoFaceError("no face found in the image")
     f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))

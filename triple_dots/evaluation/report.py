@@ -272,7 +272,7 @@ def evaluate_models(
     results = [ev.evaluate(name, folder) for name, folder in folders.items()]
     from triple_dots.stand_ins import is_stand_in
 
-    stand_ins = [name for name, path in models.items() if is_checkpoint_dir(path) and is_stand_in(path)]
+    stand_ins = [name for name, path in models.items() if has_networks(Path(path)) and is_stand_in(path)]
     notes = {**ev.notes, "stand_in_models": stand_ins} if stand_ins else ev.notes
     reference = reference or next(iter(folders))
     report = {

@@ -1,5 +1,9 @@
 """Face detection and 68-point landmarks with dlib, plus a sanity check against false faces.
 
+By default :func:`detect_faces` also runs YuNet (:mod:`triple_dots.masks.detect`), which finds faces
+that wear a mask, and gives every face robust :class:`~triple_dots.masks.detect.Keypoints`;
+``detector="hog"`` is the dlib-only path described below.
+
 ``detect_faces`` runs dlib's HOG frontal-face detector once per image at a scale chosen from
 the image size (or at an explicit dlib ``upsample`` level), fits the 68-point shape predictor
 on the full-resolution image, and drops detections whose landmarks do not look like a face
@@ -22,6 +26,7 @@ import torch
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
 from triple_dots.images import as_rgb_uint8
+from triple_dots.masks.detect import KEYPOINT_NAMES, Keypoints
 
 #: Landmark index groups of the 68-point model.
 JAW = tuple(range(0, 17))
@@ -64,20 +69,31 @@ class Face:
     Attributes:
         box: detector box ``(x0, y0, x1, y1)`` in integer pixels of the input image.
         landmarks: (68, 2) float array of ``(x, y)`` pixels in dlib's 68-point order.
-        score: dlib detector confidence (higher is surer; real faces usually score > 0.5).
+        score: detector confidence (higher is surer; dlib's real faces usually score > 0.5).
+        keypoints: eyes, nose bridge, chin and jaw sides that hold under a mask (None: not computed).
+        source: which detector found the face: ``"hog"`` (dlib; score is dlib's), ``"hog+yunet"``
+            (both), or ``"yunet"`` (YuNet alone; score is YuNet's, in [0, 1], and the mouth and jaw
+            landmarks are the predictor's guesses under the mask).
     """
 
     box: tuple[int, int, int, int]
     landmarks: np.ndarray
     score: float
+    keypoints: Keypoints | None = None
+    source: str = "hog"
 
     def to_json(self) -> dict:
-        """``{"box": [...], "landmarks": [[x, y] x 68], "score": s}`` with plain Python numbers."""
-        return {
+        """``{"box": [...], "landmarks": [[x, y] x 68], "score": s, ...}`` with plain Python numbers."""
+        out = {
             "box": [int(v) for v in self.box],
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
             "score": round(float(self.score), 4),
+            "source": self.source,
         }
+        if self.keypoints is not None:
+            out["keypoints"] = {n: [round(float(x), 2), round(float(y), 2)]
+                                for n, (x, y) in zip(KEYPOINT_NAMES, self.keypoints.points)}
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -251,8 +267,9 @@ def detect_faces(
     min_face: float | None = None,
     min_score: float = 0.0,
     keep_implausible: bool = False,
+    detector: str = "auto",
 ) -> list[Face]:
-    """Find faces and their 68 landmarks; runs the detector once.
+    """Find faces, their 68 landmarks and robust keypoints.
 
     Args:
         image: (H, W, 3) uint8 RGB (or (H, W) gray) array, or a (3, H, W) float tensor in [0, 1].
@@ -263,11 +280,30 @@ def detect_faces(
         min_face: smallest face side (pixels of ``image``) to look for when ``upsample`` is None.
         min_score: detector threshold; lower finds more faces and more false ones.
         keep_implausible: keep detections that fail :func:`plausibility_problems` (for teaching).
+        detector: ``"auto"`` (default): dlib HOG as below plus YuNet for masked faces (see
+            :mod:`triple_dots.masks.detect`); ``"hog"``: dlib HOG only (the detector before masked
+            faces were supported, kept for comparison).
 
     Returns:
-        Faces sorted left to right, boxes and landmarks in pixels of ``image``.
+        Faces sorted left to right, boxes, landmarks and keypoints in pixels of ``image``.
     """
+    if detector not in ("auto", "hog"):
+        raise BadInputError(f"detector must be 'auto' or 'hog', got {detector!r}")
     rgb = as_rgb_uint8(image)
+    faces = _hog_faces(rgb, predictor_path, upsample, min_face, min_score, keep_implausible)
+    if detector == "auto":
+        from triple_dots.masks.detect import combine
+
+        faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible)
+    else:
+        for f in faces:
+            f.keypoints = Keypoints.from_landmarks(f.landmarks)
+    faces.sort(key=lambda f: (f.box[0], f.box[1]))
+    return faces
+
+
+def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, keep_implausible) -> list[Face]:
+    """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone)."""
     h, w = rgb.shape[:2]
     predictor = load_predictor(predictor_path)
     detector = load_detector()
@@ -300,5 +336,4 @@ def detect_faces(
         if not keep_implausible and plausibility_problems(pts, box, float(score), gray):
             continue
         faces.append(Face(box=box, landmarks=pts, score=float(score)))
-    faces.sort(key=lambda f: (f.box[0], f.box[1]))
     return faces

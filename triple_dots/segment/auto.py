@@ -1,10 +1,13 @@
-"""Automatic SAM prompts from dlib's 68 face landmarks: a folder of masked photos segmented with no clicks.
+"""Automatic SAM prompts from face keypoints: a folder of masked photos segmented with no clicks.
 
-Per face, positive points go where a medical mask sits (nose tip, mouth centre, chin) and
-negative points where it never does (both eyes, the forehead). SAM then segments each face
-separately and the holes are united. Landmarks are harder to find on masked faces (the mouth and
-nose are hidden, so dlib may miss the face or misplace the lower points): photos without a usable
-face are reported, and the click UI (notebook 06, ``triple-dots segment --points``) is the fallback.
+Per face, positive points go where a medical mask sits (between the nose bridge and the chin) and
+negative points where it never does (both eyes, the forehead). The points come from the robust
+keypoints of :func:`triple_dots.masks.detect_faces` (YuNet's eyes, nose bridge and chin estimate,
+which hold under a mask); faces given without keypoints fall back to dlib's 68 landmarks
+(:func:`auto_points`). SAM then segments each face separately and the holes are united. Photos
+without a face, and photos where SAM's hole does not look like a worn mask (it covers an eye or the
+forehead, or lies mostly outside the lower face) are reported instead of written; the click UI
+(notebook 06, ``triple-dots segment --points``) is the fallback.
 
 Output: the dataset layout shared by every stage, ``OUT/images/NAME.ext`` (a byte copy of the
 photo), ``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.json``.
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -31,6 +35,7 @@ from triple_dots.errors import (
 )
 from triple_dots.files import copy_file
 from triple_dots.images import as_rgb_uint8, hole_ratio, list_images, read_image, write_mask
+from triple_dots.masks.detect import Keypoints
 from triple_dots.masks.landmarks import BROWS, CHIN, LEFT_EYE, LOWER_LIP_BOTTOM, MOUTH, NOSE_TIP, RIGHT_EYE
 from triple_dots.segment.clicks import ClickSegmenter, dilate_mask
 
@@ -59,6 +64,78 @@ def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> l
     return points
 
 
+#: Positive prompts: fractions of the way from the nose bridge to the chin (nose, mouth, above the chin).
+POSITIVE_FRACTIONS = (0.35, 0.6, 0.85)
+#: Forehead prompt: this many eye distances above the eye line.
+FOREHEAD_UP = 0.8
+
+
+class ImplausibleHoleError(TripleDotsError):
+    """SAM's hole for a found face does not look like a worn mask (covers an eye, the forehead, or not the lower face)."""
+
+
+def keypoint_points(keypoints: Keypoints, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:
+    """Prompt points [(x, y, label), ...] for one face from its :class:`Keypoints` (pixels).
+
+    Label 1 (on the mask): three points on the line from the nose bridge to the chin, at
+    :data:`POSITIVE_FRACTIONS` of its length. Label 0 (keep): both eye centres, and the forehead
+    :data:`FOREHEAD_UP` eye distances above the eye line along the face's own vertical. Points outside
+    ``size`` = (H, W) are dropped.
+    """
+    bridge, chin = keypoints["nose_bridge"], keypoints["chin"]
+    eye_l, eye_r = keypoints["eye_image_left"], keypoints["eye_image_right"]
+    pos = [bridge + f * (chin - bridge) for f in POSITIVE_FRACTIONS]
+    forehead = (eye_l + eye_r) / 2 - FOREHEAD_UP * keypoints.eye_distance * keypoints.down
+    points = [(float(x), float(y), 1) for x, y in pos] + [(float(x), float(y), 0) for x, y in (eye_l, eye_r, forehead)]
+    if size is not None:
+        h, w = size
+        points = [p for p in points if 0 <= p[0] < w and 0 <= p[1] < h]
+    return points
+
+
+def lower_face(keypoints: Keypoints, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: where a worn mask may lie: from a little above the nose bridge to below the chin, jaw-wide plus a margin."""
+    ed, down = keypoints.eye_distance, keypoints.down
+    side = np.array([-down[1], down[0]])
+    top = keypoints["nose_bridge"] - 0.25 * ed * down
+    bottom = keypoints["chin"] + 0.6 * ed * down
+    half = 1.6 * ed
+    quad = np.array([top - half * side, top + half * side, bottom + half * side, bottom - half * side])
+    m = np.zeros(size, np.uint8)
+    cv2.fillPoly(m, [np.round(quad).astype(np.int32)], 1)
+    return m > 0
+
+
+def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
+    """Why ``hole`` ((H, W) bool, True = hole, one face's SAM result) is not this face's mask (empty = plausible).
+
+    Checked: no eye centre and not the forehead point is in the hole; the hole is not empty, covers
+    the middle positive point, and lies at least 60 % inside :func:`lower_face`.
+    """
+    h, w = hole.shape
+    problems = []
+
+    def at(p) -> bool:
+        x, y = int(round(float(p[0]))), int(round(float(p[1])))
+        return 0 <= x < w and 0 <= y < h and bool(hole[y, x])
+
+    area = int(hole.sum())
+    if area == 0:
+        return ["the hole is empty"]
+    if at(keypoints["eye_image_left"]) or at(keypoints["eye_image_right"]):
+        problems.append("the hole covers an eye")
+    pts = keypoint_points(keypoints)
+    forehead = pts[-1]
+    if forehead[2] == 0 and at(forehead):
+        problems.append("the hole covers the forehead (the whole face or more)")
+    if not at(pts[1]):
+        problems.append("the hole misses the middle of the mask area")
+    inside = float((hole & lower_face(keypoints, hole.shape)).sum()) / area
+    if inside < 0.6:
+        problems.append(f"only {100 * inside:.0f} % of the hole lies on the lower face")
+    return problems
+
+
 @dataclass
 class AutoSegmentation:
     """Result of :func:`segment_photo`.
@@ -81,11 +158,15 @@ def segment_photo(
     source: str | Path | None = None,
     predictor_path: str | Path | None = None,
     upsample: int | None = None,
+    check: bool = True,
 ) -> AutoSegmentation:
-    """Segment the worn mask(s) of ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with landmark prompts.
+    """Segment the worn mask(s) of ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with keypoint prompts.
 
-    ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given.
-    Raises :class:`NoFaceError` naming ``source`` when there is no usable face.
+    ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given;
+    prompts come from each face's keypoints (:func:`keypoint_points`), or from its 68 landmarks
+    (:func:`auto_points`) when it has none. Raises :class:`NoFaceError` naming ``source`` when there
+    is no usable face, and with ``check`` :class:`ImplausibleHoleError` when a face's hole fails
+    :func:`hole_problems`.
     """
     arr = as_rgb_uint8(image)
     if faces is None:
@@ -94,18 +175,26 @@ def segment_photo(
         faces = detect_faces(arr, predictor_path=predictor_path, upsample=upsample)
     if not faces:
         raise NoFaceError(
-            f"no face found in {where(source)}: automatic prompts need dlib's landmarks, which often fail "
-            f"on masked faces; {_FALLBACK}"
+            f"no face found in {where(source)} (masked faces are missed in about 1 photo in 7); {_FALLBACK}"
         )
     segmenter.set_image(arr)
     union = np.zeros(arr.shape[:2], dtype=bool)
     result = AutoSegmentation(hole_mask=torch.zeros(0))
     for face in faces:
-        pts = auto_points(face.landmarks, arr.shape[:2])
+        kp = getattr(face, "keypoints", None)
+        pts = keypoint_points(kp, arr.shape[:2]) if kp is not None else auto_points(face.landmarks, arr.shape[:2])
         if not any(p[2] == 1 for p in pts):
             continue
         segmenter.segment(pts)
-        union |= segmenter.raw_mask()
+        raw = segmenter.raw_mask()
+        if check:
+            problems = hole_problems(raw, kp if kp is not None else Keypoints.from_landmarks(face.landmarks))
+            if problems:
+                raise ImplausibleHoleError(
+                    f"the hole SAM found for the face at {tuple(int(v) for v in face.box)} in {where(source)} does not "
+                    f"look like a worn mask ({'; '.join(problems)}); {_FALLBACK}"
+                )
+        union |= raw
         result.faces.append(face)
         result.points.append(pts)
         result.scores.append(float(segmenter.score))
@@ -187,12 +276,14 @@ def segment_folder(
     predictor_path: str | Path | None = None,
     upsample: int | None = None,
     progress: bool = True,
+    check: bool = True,
 ) -> AutoSegmentReport:
     """Segment every photo of ``images`` (folder, file or list) with landmark prompts; write the dataset layout.
 
     ``segmenter`` default: SAM vit_b from the weights registry with an 8 px margin. Inputs and
-    outputs are checked before any work; a photo that cannot be read or has no face is reported
-    in :attr:`AutoSegmentReport.failed` and the run goes on.
+    outputs are checked before any work; a photo that cannot be read, has no face, or (with
+    ``check``) whose hole does not look like a mask is reported in :attr:`AutoSegmentReport.failed` and
+    the run goes on.
     """
     from tqdm.auto import tqdm
 
@@ -208,7 +299,7 @@ def segment_folder(
         try:
             image = read_image(path)
             seg = segment_photo(segmenter, image, margin=margin, source=path,
-                                predictor_path=predictor_path, upsample=upsample)
+                                predictor_path=predictor_path, upsample=upsample, check=check)
         except TripleDotsError as exc:
             if isinstance(exc, (OutputExistsError, MissingWeightsError, BadWeightsError)):
                 raise  # a problem with the setup, not with this photo: stop

@@ -1,0 +1,281 @@
+"""Face front end for real photos of people wearing masks: YuNet boxes + robust keypoints, dlib for the 68 points.
+
+dlib's HOG detector (the mask-synthesis detector) needs the mouth and nose, so it finds a face on
+only about a quarter of real masked photos. This module adds OpenCV's YuNet (``cv2.FaceDetectorYN``,
+the 230 KB ONNX file bundled in ``triple_dots/masks/models``, MIT licence), which finds masked faces
+in a few milliseconds, and combines the two:
+
+1. YuNet runs on the photo shrunk to 640 and to 320 px (longest side): the small copy finds faces
+   that fill a tight crop, the larger one small faces in groups. Boxes are mapped back to the
+   photo's own pixels and merged (non-maximum suppression).
+2. A YuNet detection counts as a face when its score is at least :data:`SURE_SCORE`, or when
+   it is at least :data:`MIN_SCORE` and dlib's HOG filter, run on a crop around it, also sees a
+   face there (score at least :data:`HOG_CONFIRM`). This drops the dog faces YuNet likes.
+3. dlib's HOG detector still runs on the whole photo as before (same scale rule, same landmark
+   checks), so every face that mask synthesis found before is still found with the same box and
+   landmarks. Weak HOG faces (score < 0.5) with no YuNet face on them are dropped.
+4. A YuNet face without a HOG face gets its 68 landmarks from dlib's predictor fitted on a box
+   derived from the YuNet box; under a mask the mouth and jaw points are guesses, so the robust
+   :class:`Keypoints` (eyes from YuNet, nose bridge and chin from the eye geometry and the box) are
+   what automatic SAM prompts use.
+
+Coordinates are ``(x, y)`` pixels of the input image.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from triple_dots.errors import MissingWeightsError, where
+
+#: The bundled YuNet file (opencv_zoo ``face_detection_yunet_2023mar.onnx``).
+YUNET_PATH = Path(__file__).with_name("models") / "face_detection_yunet_2023mar.onnx"
+#: Longest image side (pixels) of the copies YuNet sees; photos smaller than a size are not enlarged.
+YUNET_SIZES = (640, 320)
+#: YuNet detections below this are ignored.
+MIN_SCORE = 0.6
+#: YuNet detections at or above this are accepted without the HOG confirmation.
+SURE_SCORE = 0.87
+#: dlib HOG score on the crop around a YuNet box that confirms a weaker YuNet detection.
+HOG_CONFIRM = -0.6
+#: Overlap (intersection over union) at which a HOG face and a YuNet face are the same face.
+SAME_FACE_IOU = 0.3
+
+#: Names of the rows of :attr:`Keypoints.points`.
+KEYPOINT_NAMES = ("eye_image_left", "eye_image_right", "nose_bridge", "chin", "jaw_image_left", "jaw_image_right")
+
+# Placement of the nose bridge and chin from the eyes (fractions of the eye distance along the
+# face's downward axis), fitted on the sample photos' dlib landmarks (see BENCHMARKS.md).
+_BRIDGE_DOWN = 0.15
+_CHIN_DOWN = 1.8
+_JAW_HALF_WIDTH = 0.95  # jaw sides at mouth height: half the jaw width in eye distances
+_JAW_DOWN = 0.9
+
+
+@dataclass
+class Keypoints:
+    """Face keypoints that hold under a mask.
+
+    ``points``: (6, 2) float ``(x, y)`` pixels in :data:`KEYPOINT_NAMES` order: both eye centres (the
+    one on the image's left first), the nose bridge (between the eyes, above the mask's top edge),
+    the chin and the two jaw sides at mouth height (estimates: under a mask they are not seen).
+    """
+
+    points: np.ndarray
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.points[KEYPOINT_NAMES.index(name)]
+
+    @property
+    def eye_distance(self) -> float:
+        """Distance between the eye centres (pixels)."""
+        return float(np.hypot(*(self["eye_image_right"] - self["eye_image_left"])))
+
+    @property
+    def down(self) -> np.ndarray:
+        """Unit vector from the eye line towards the chin (the face's own vertical)."""
+        return _down(self["eye_image_left"], self["eye_image_right"])
+
+    @staticmethod
+    def from_eyes(eye_l: np.ndarray, eye_r: np.ndarray, box_bottom: float | None = None) -> Keypoints:
+        """Keypoints from two eye centres; ``box_bottom`` (detector box bottom y) refines the chin when given."""
+        eye_l, eye_r = np.asarray(eye_l, np.float64), np.asarray(eye_r, np.float64)
+        if eye_l[0] > eye_r[0]:
+            eye_l, eye_r = eye_r, eye_l
+        mid, ed = (eye_l + eye_r) / 2, float(np.hypot(*(eye_r - eye_l)))
+        down = _down(eye_l, eye_r)
+        side = np.array([-down[1], down[0]])  # towards the image's right for an upright face
+        chin = mid + _CHIN_DOWN * ed * down
+        if box_bottom is not None and down[1] > 0.9:
+            # YuNet's box ends close to the chin; the eye rule fails on turned heads (short eye distance).
+            chin = mid + max(_CHIN_DOWN * ed, 0.5 * (_CHIN_DOWN * ed + (box_bottom - mid[1]))) * down
+        jaw_c = mid + _JAW_DOWN * ed * down
+        pts = np.stack([eye_l, eye_r, mid + _BRIDGE_DOWN * ed * down, chin,
+                        jaw_c + _JAW_HALF_WIDTH * ed * side * -1, jaw_c + _JAW_HALF_WIDTH * ed * side])
+        return Keypoints(points=pts)
+
+    @staticmethod
+    def from_landmarks(landmarks: np.ndarray) -> Keypoints:
+        """Keypoints read off dlib's 68 points (eyes 36-47, bridge 28, chin 8, jaw 3 and 13)."""
+        lm = np.asarray(landmarks, np.float64)
+        return Keypoints(points=np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[28], lm[8], lm[3], lm[13]]))
+
+
+def _down(eye_l: np.ndarray, eye_r: np.ndarray) -> np.ndarray:
+    v = np.asarray(eye_r, np.float64) - np.asarray(eye_l, np.float64)
+    n = float(np.hypot(*v))
+    if n < 1e-6:
+        return np.array([0.0, 1.0])
+    return np.array([-v[1], v[0]]) / n  # eye line turned 90 degrees clockwise on screen: downwards
+
+
+@dataclass
+class YunetFace:
+    """One YuNet detection in image pixels: box ``(x0, y0, x1, y1)`` floats, 5 points, score in [0, 1].
+
+    ``points`` (5, 2): eye on the image's left, eye on the image's right, nose tip, mouth corners
+    (image-left, image-right). Under a mask only the eyes are seen; the rest are the net's guesses.
+    """
+
+    box: np.ndarray
+    points: np.ndarray
+    score: float
+
+    def keypoints(self) -> Keypoints:
+        return Keypoints.from_eyes(self.points[0], self.points[1], float(self.box[3]))
+
+
+# --------------------------------------------------------------------------------------
+# YuNet
+# --------------------------------------------------------------------------------------
+_lock = threading.Lock()
+_yunet: dict[str, object] = {}
+
+
+def load_yunet(path: str | Path | None = None):
+    """``cv2.FaceDetectorYN`` for the bundled (or given) YuNet ONNX file, created once per process and path."""
+    p = Path(path) if path is not None else YUNET_PATH
+    if not p.is_file():
+        raise MissingWeightsError(
+            f"YuNet face detector not found at {where(p)}; it ships inside the triple_dots package "
+            "(triple_dots/masks/models): reinstall the package"
+        )
+    key = str(p.resolve())
+    with _lock:
+        if key not in _yunet:
+            _yunet[key] = cv2.FaceDetectorYN.create(key, "", (320, 320), MIN_SCORE, 0.3, 5000)
+        return _yunet[key]
+
+
+def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_score: float = MIN_SCORE,
+                model_path: str | Path | None = None) -> list[YunetFace]:
+    """YuNet on ``rgb`` ((H, W, 3) uint8 RGB) shrunk to each of ``sizes`` (longest side), merged; image pixels."""
+    det = load_yunet(model_path)
+    h, w = rgb.shape[:2]
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    rows = []
+    done: set[tuple[int, int]] = set()
+    for size in sizes:
+        s = min(1.0, size / float(max(h, w)))
+        sw, sh = max(1, round(w * s)), max(1, round(h * s))
+        if (sw, sh) in done or min(sw, sh) < 8:
+            continue
+        done.add((sw, sh))
+        small = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else bgr
+        with _lock:  # one FaceDetectorYN object: not safe to share between threads
+            det.setInputSize((sw, sh))
+            det.setScoreThreshold(float(min_score))
+            _, found = det.detect(small)
+        if found is None:
+            continue
+        found = np.asarray(found, np.float64).copy()
+        found[:, 0:14] *= np.array([w / sw, h / sh] * 7)
+        rows.append(found)
+    if not rows:
+        return []
+    allf = np.concatenate(rows)
+    keep = cv2.dnn.NMSBoxes([list(map(float, r[:4])) for r in allf], [float(r[14]) for r in allf], min_score, 0.3)
+    out = []
+    for i in np.asarray(keep, dtype=int).reshape(-1):
+        x, y, bw, bh = allf[i, :4]
+        pts = allf[i, 4:14].reshape(5, 2)
+        out.append(YunetFace(box=np.array([x, y, x + bw, y + bh]), points=pts, score=float(allf[i, 14])))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Confirmation and box conversion
+# --------------------------------------------------------------------------------------
+def iou(a, b) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def hog_crop_score(rgb: np.ndarray, box, crop_px: int = 200) -> float:
+    """Best dlib HOG score of a face overlapping ``box`` on a ``crop_px`` square crop around it (-inf: none).
+
+    The crop is 1.8 x the box's longer side, so the face fills about 110 px of dlib's 80 px window
+    at the crop's scale; detections down to score -1.5 are looked at.
+    """
+    from triple_dots.masks.landmarks import load_detector
+
+    x0, y0, x1, y1 = map(float, box)
+    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 1.8 * max(x1 - x0, y1 - y0, 1.0)
+    s = crop_px / side
+    m = np.array([[s, 0, crop_px / 2 - s * cx], [0, s, crop_px / 2 - s * cy]])
+    crop = cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    rects, scores, _ = load_detector().run(crop, 0, -1.5)
+    half_w, half_h = s * (x1 - x0) / 2, s * (y1 - y0) / 2
+    fb = (crop_px / 2 - half_w, crop_px / 2 - half_h, crop_px / 2 + half_w, crop_px / 2 + half_h)
+    best = float("-inf")
+    for r, sc in zip(rects, scores):
+        if iou(fb, (r.left(), r.top(), r.right() + 1, r.bottom() + 1)) > 0.2:
+            best = max(best, float(sc))
+    return best
+
+
+def confirmed(rgb: np.ndarray, face: YunetFace) -> bool:
+    """True when ``face`` is sure (score >= :data:`SURE_SCORE`) or dlib's HOG filter agrees on a crop."""
+    if face.score >= SURE_SCORE:
+        return True
+    return face.score >= MIN_SCORE and hog_crop_score(rgb, face.box) >= HOG_CONFIRM
+
+
+def dlib_box(face: YunetFace) -> tuple[float, float, float, float]:
+    """The square box dlib's HOG would draw on this face (1.1 x YuNet's width, a little lower), ``(x0, y0, x1, y1)``."""
+    x0, y0, x1, y1 = face.box
+    side = 1.1 * (x1 - x0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.05 * (y1 - y0)
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+# --------------------------------------------------------------------------------------
+# HOG + YuNet
+# --------------------------------------------------------------------------------------
+def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = False) -> list:
+    """Merge dlib HOG faces (68 landmarks, already checked) with confirmed YuNet faces on ``rgb``.
+
+    A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
+    (``source="hog+yunet"``), and is dropped when it is weak (score < 0.5) and no YuNet detection
+    lies on it (unless ``keep_weak``). A confirmed YuNet face with no HOG face gets the predictor's 68 points on
+    :func:`dlib_box` (``source="yunet"``). Returns :class:`~triple_dots.masks.landmarks.Face` objects.
+    """
+    import dlib
+
+    from triple_dots.masks.landmarks import CONFIDENT_SCORE, Face
+
+    h, w = rgb.shape[:2]
+    yun = yunet_faces(rgb)
+    out = []
+    used: set[int] = set()
+    for f in hog_faces:
+        match = max(range(len(yun)), key=lambda i: iou(f.box, yun[i].box), default=None)
+        if match is not None and iou(f.box, yun[match].box) >= SAME_FACE_IOU:
+            used.add(match)
+            f.keypoints = Keypoints.from_eyes(*yun[match].points[:2])
+            f.keypoints.points[2:] = Keypoints.from_landmarks(f.landmarks).points[2:]  # seen, not guessed
+            f.source = "hog+yunet"
+        elif f.score < CONFIDENT_SCORE and not keep_weak:
+            continue  # weak, and YuNet sees nothing there: most of dlib's false faces
+        else:
+            f.keypoints = Keypoints.from_landmarks(f.landmarks)
+        out.append(f)
+    for i, y in enumerate(yun):
+        if i in used or any(iou(y.box, f.box) >= SAME_FACE_IOU for f in out) or not confirmed(rgb, y):
+            continue
+        x0, y0, x1, y1 = dlib_box(y)
+        shape = predictor(rgb, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1))
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        bx = y.box
+        box = (max(0, int(round(bx[0]))), max(0, int(round(bx[1]))), min(w, int(round(bx[2]))), min(h, int(round(bx[3]))))
+        out.append(Face(box=box, landmarks=pts, score=float(y.score), keypoints=y.keypoints(), source="yunet"))
+    return out
