@@ -68,8 +68,14 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
-def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array."""
+def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array.
+
+    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays): where a hole mask
+    could be passed by mistake for a photo.
+    """
+    if not gray and (image.ndim == 2 or (isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] == 1)):
+        raise BadInputError(f"expected a (3, H, W) photo in [0, 1] or (H, W, 3) uint8, got shape {tuple(image.shape)}")
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] not in (1, 3):
             raise BadInputError(f"expected a (3, H, W) image tensor, got shape {tuple(image.shape)}")
@@ -86,7 +92,6 @@ def as_rgb_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise BadInputError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
     return np.ascontiguousarray(arr)
-
 
 
 # --------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class ClickSegmenter:
 
         Returns True when the embedding came from the cache (no encoder run).
         """
-        arr = as_rgb_uint8(image)
+        arr = as_rgb_uint8(image, gray=False)
         key = image_key(arr)
         if key not in self._cache:
             self._load_disk(key)
