@@ -18,15 +18,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
 from triple_dots.images import as_rgb_uint8
 from triple_dots.masks.detect import KEYPOINT_NAMES, Keypoints
+
+if TYPE_CHECKING:
+    import torch
 
 #: Landmark index groups of the 68-point model.
 JAW = tuple(range(0, 17))

@@ -7,16 +7,17 @@ hole is then grown by ``margin`` pixels. Several faces get one mask each; the ho
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
@@ -26,6 +27,9 @@ from triple_dots.masks.landmarks import Face, detect_faces
 from triple_dots.masks.outline import head_turn
 from triple_dots.masks.render import draw_mask
 from triple_dots.masks.shapes import MASK_TYPES, STYLES, TYPE_CHOICES, parse_hex
+
+if TYPE_CHECKING:
+    import torch
 
 #: Photos smaller than this (shorter side, pixels) cannot hold a face dlib can find.
 MIN_IMAGE_SIDE = 40
@@ -234,6 +238,8 @@ def apply_mask(
     Raises:
         NoFaceError: no plausible face (or an image under 40 px).
     """
+    import torch
+
     _check_options(mask_type, color, pattern_weight, margin)
     pattern_name = None
     if pattern is not None and not isinstance(pattern, np.ndarray):
@@ -381,7 +387,8 @@ def _init_worker() -> None:
     from triple_dots.masks.landmarks import load_detector, load_predictor
 
     cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:  # the mask path itself never imports torch
+        sys.modules["torch"].set_num_threads(1)
     load_predictor()
     load_detector()
 
