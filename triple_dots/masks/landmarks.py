@@ -271,6 +271,7 @@ def detect_faces(
     min_score: float = 0.0,
     keep_implausible: bool = False,
     detector: str = "auto",
+    large_face: float | None = None,
 ) -> list[Face]:
     """Find faces, their 68 landmarks and robust keypoints.
 
@@ -286,6 +287,8 @@ def detect_faces(
         detector: ``"auto"`` (default): dlib HOG as below plus YuNet for masked faces (see
             :mod:`triple_dots.masks.detect`); ``"hog"``: dlib HOG only (the detector before masked
             faces were supported, kept for comparison).
+        large_face: with ``"auto"``, one YuNet pass when the small copy finds a face at least this
+            fraction of the shorter side tall (see :func:`triple_dots.masks.detect.yunet_faces`).
 
     Returns:
         Faces sorted left to right, boxes, landmarks and keypoints in pixels of ``image``.
@@ -297,7 +300,8 @@ def detect_faces(
     if detector == "auto":
         from triple_dots.masks.detect import combine
 
-        faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible)
+        faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible,
+                        large_face=large_face)
     else:
         for f in faces:
             f.keypoints = Keypoints.from_landmarks(f.landmarks)

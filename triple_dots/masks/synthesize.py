@@ -23,6 +23,7 @@ from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, wr
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
 from triple_dots.files import atomic_write_bytes
 from triple_dots.images import as_rgb_uint8, from_uint8, list_images, read_image_uint8
+from triple_dots.masks.detect import LARGE_FACE
 from triple_dots.masks.landmarks import Face, detect_faces
 from triple_dots.masks.outline import head_turn
 from triple_dots.masks.render import draw_mask
@@ -253,7 +254,8 @@ def apply_mask(
     rgb = as_rgb_uint8(image)
     res = _mask_array(rgb, mask_type, seed=seed, margin=margin, color=color, pattern=pattern,
                       pattern_weight=pattern_weight, faces=faces,
-                      detect_kwargs={"predictor_path": predictor_path, "upsample": upsample, "min_face": min_face},
+                      detect_kwargs={"predictor_path": predictor_path, "upsample": upsample, "min_face": min_face,
+                                     "large_face": LARGE_FACE},
                       source=source)
     return MaskedFace(
         image=from_uint8(res.image),
@@ -362,7 +364,8 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
         for name, mtype in todo:
             seed = photo_seed(job.seed, name)
             res = _mask_array(rgb, mtype, seed=seed, margin=job.margin, color=job.color, pattern=pattern,
-                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={}, source=job.path)
+                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={"large_face": LARGE_FACE},
+                              source=job.path)
             faces = res.faces  # detect once per photo, even for several mask types
             h, w = rgb.shape[:2]
             meta = build_meta(source=job.path, mask_type=res.mask_type, color=res.color, pattern=job.pattern,
