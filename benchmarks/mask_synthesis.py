@@ -1,9 +1,18 @@
-"""Mask synthesis speed: photos per second, ours (1 and 2 workers) and MaskTheFace side by side.
+"""Mask synthesis speed: photos per second, ours (1 and 2 workers) and MaskTheFace side by side, on two inputs.
 
-The sample photos are replicated to ``--n`` files (default 200) and each tool masks the whole
-folder in a fresh process, so start-up and model loading count for both. Ours writes three
-files per photo (masked PNG, hole-mask PNG, meta JSON); MaskTheFace writes the masked photo
-only (JPEG for JPEG input, no hole mask).
+Inputs (both made from the bundled sample photos):
+
+* ``photos``: the sample photos replicated round-robin to ``--n`` files (default 100), as they are
+  (512 px to 2204 px, JPEG and PNG);
+* ``aligned``: ``--n-aligned`` (default 128) aligned 512 x 512 face crops, FFHQ/CelebA-HQ-like: each
+  sample's face is found with :func:`triple_dots.masks.detect_faces`, a square of 2.2 x the face box
+  around it is cut out and resized to 512 px, and copies are varied with horizontal flips and small
+  shifts/zooms (PNG files).
+
+Each tool masks the whole folder in a fresh process, so start-up and model loading count for both.
+Runs alternate (ours w1, ours w2, MaskTheFace, next input, ...) ``--runs`` times (default 3) and the
+medians are reported. Ours writes three files per photo (masked PNG, hole-mask PNG, meta JSON);
+MaskTheFace writes the masked photo only (same format as the input, no hole mask).
 
     python benchmarks/mask_synthesis.py                                  # ours only
     python benchmarks/mask_synthesis.py --masktheface /path/to/MaskTheFace
@@ -19,6 +28,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +36,9 @@ import time
 from pathlib import Path
 
 MTF_TYPES = {"surgical": "surgical", "n95": "N95", "kn95": "KN95", "cloth": "cloth", "gas": "gas"}
+ALIGNED_SIZE = 512
+#: Crop side as a multiple of the detector's face box (FFHQ's crops show the whole head and some neck).
+CROP_FACTOR = 2.2
 
 
 def replicate_samples(dst: Path, n: int) -> list[Path]:
@@ -43,11 +56,49 @@ def replicate_samples(dst: Path, n: int) -> list[Path]:
     return out
 
 
+def aligned_crops(dst: Path, n: int, size: int = ALIGNED_SIZE) -> list[Path]:
+    """``n`` aligned ``size`` px face crops of the sample photos (flips, small shifts and zooms), PNG."""
+    import cv2
+    import numpy as np
+
+    from triple_dots.images import read_image_uint8
+    from triple_dots.masks import detect_faces
+    from triple_dots.samples import sample_paths
+
+    bases = []
+    for p in sample_paths():
+        rgb = read_image_uint8(p)
+        for face in detect_faces(rgb, detector="hog"):
+            x0, y0, x1, y1 = face.box
+            bases.append((p.stem, rgb, (x0 + x1) / 2, (y0 + y1) / 2, CROP_FACTOR * max(x1 - x0, y1 - y0)))
+    if not bases:
+        raise SystemExit("no face found in the sample photos")
+    # variants: (flip, dx, dy, zoom) with shifts in output pixels; the unshifted crop first
+    variants = [(f, dx, dy, z) for z in (1.0, 1.05, 0.95) for dx, dy in
+                ((0, 0), (12, 0), (-12, 0), (0, 12), (0, -12), (10, 10), (-10, -10), (10, -10), (-10, 10))
+                for f in (False, True)]
+    dst.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        stem, rgb, cx, cy, side = bases[i % len(bases)]
+        flip, dx, dy, zoom = variants[(i // len(bases)) % len(variants)]
+        s = size / (side / zoom)
+        m = np.array([[s, 0, size / 2 - s * cx + dx], [0, s, size / 2 - s * cy + dy]])
+        crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC,
+                              borderMode=cv2.BORDER_REFLECT101)
+        if flip:
+            crop = crop[:, ::-1]
+        p = dst / f"{i:04d}_{stem}.png"
+        cv2.imwrite(str(p), np.ascontiguousarray(crop[..., ::-1]))
+        out.append(p)
+    return out
+
+
 def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
     """Run ``cmd``; returns (wall seconds, CPU seconds of it and its children, result)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -55,33 +106,49 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, subpro
 
 
 def run_ours(photos: Path, out: Path, mask_type: str, workers: int) -> tuple[float, float, int]:
+    shutil.rmtree(out, ignore_errors=True)
     secs, cpu, proc = timed([sys.executable, "-m", "triple_dots", "mask", str(photos), str(out),
-                        "--type", mask_type, "--workers", str(workers)])
+                             "--type", mask_type, "--workers", str(workers)])
     if proc.returncode != 0:
         raise SystemExit(f"triple-dots mask failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return secs, cpu, len(list((out / "masks").glob("*.png")))
+    n_out = len(list((out / "masks").glob("*.png")))
+    shutil.rmtree(out, ignore_errors=True)
+    return secs, cpu, n_out
 
 
-def run_masktheface(checkout: Path, python: str, photos: Path, work: Path, mask_type: str) -> tuple[float, float, int]:
+def prepare_masktheface(checkout: Path, work: Path) -> Path:
+    """A copy of the checkout whose ``dlib_models/`` points at the local 68-landmark file."""
     from triple_dots import weights
 
     copy = work / "MaskTheFace"
-    shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git"))
+    if not copy.exists():
+        shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git"))
     (copy / "dlib_models").mkdir(exist_ok=True)
     link = copy / "dlib_models" / "shape_predictor_68_face_landmarks.dat"
     if not link.exists():
         link.symlink_to(weights.locate("dlib-landmarks68"))
+    return copy
+
+
+def run_masktheface(copy: Path, python: str, photos: Path, mask_type: str) -> tuple[float, float, int]:
+    written = Path(str(photos) + "_masked")
+    shutil.rmtree(written, ignore_errors=True)
     secs, cpu, proc = timed([python, "mask_the_face.py", "--path", str(photos), "--mask_type", MTF_TYPES[mask_type]],
-                       cwd=copy)
+                            cwd=copy)
     if proc.returncode != 0:
         raise SystemExit(f"MaskTheFace failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    written = Path(str(photos) + "_masked")
-    return secs, cpu, len(list(written.glob("*"))) if written.is_dir() else 0
+    n_out = len(list(written.glob("*"))) if written.is_dir() else 0
+    shutil.rmtree(written, ignore_errors=True)
+    return secs, cpu, n_out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200, help="number of photos (samples replicated), default 200")
+    ap.add_argument("--n", type=int, default=100, help="bundled photos, replicated (default 100)")
+    ap.add_argument("--n-aligned", type=int, default=128, help="aligned 512 px face crops (default 128)")
+    ap.add_argument("--inputs", nargs="+", default=["aligned", "photos"], choices=["aligned", "photos"],
+                    help="inputs to time (default: both)")
+    ap.add_argument("--runs", type=int, default=3, help="alternating runs per tool and input (default 3)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts for ours (default: 1 2)")
     ap.add_argument("--type", default="surgical", choices=sorted(MTF_TYPES), help="mask type (default surgical)")
     ap.add_argument("--masktheface", type=Path, default=None, help="path of a MaskTheFace checkout to compare")
@@ -91,23 +158,44 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="td_mask_bench_"))
     try:
-        photos = work / "photos"
-        replicate_samples(photos, args.n)
-        print(f"{args.n} photos (5 samples replicated), type {args.type}, {os.cpu_count()} CPUs, scratch {work}")
-        rows = []
-        for k in args.workers:
-            secs, cpu, n_out = run_ours(photos, work / f"ours_w{k}", args.type, k)
-            rows.append((f"triple_dots, {k} worker{'s' if k > 1 else ''}", secs, cpu, n_out))
-        if args.masktheface is not None:
-            secs, cpu, n_out = run_masktheface(args.masktheface, args.masktheface_python, photos, work, args.type)
-            rows.append(("MaskTheFace (1 process)", secs, cpu, n_out))
-        print(f"{'tool':32s} {'wall s':>8s} {'photos/s':>9s} {'CPU s/photo':>12s} {'outputs':>8s}")
-        for name, secs, cpu, n_out in rows:
-            print(f"{name:32s} {secs:8.1f} {args.n / secs:9.2f} {cpu / args.n:12.3f} {n_out:8d}")
-        if args.masktheface is not None:
-            _, m_secs, m_cpu, _ = rows[-1]
-            for name, secs, cpu, _ in rows[:-1]:
-                print(f"{name} vs MaskTheFace: {m_secs / secs:.2f}x photos/s, {m_cpu / cpu:.2f}x less CPU per photo")
+        folders, counts = {}, {}
+        if "photos" in args.inputs:
+            folders["photos"], counts["photos"] = work / "photos", args.n
+            replicate_samples(folders["photos"], args.n)
+        if "aligned" in args.inputs:
+            folders["aligned"], counts["aligned"] = work / "aligned", args.n_aligned
+            aligned_crops(folders["aligned"], args.n_aligned)
+        mtf = prepare_masktheface(args.masktheface, work) if args.masktheface is not None else None
+        load = os.getloadavg()[0]
+        print(f"inputs: {', '.join(f'{k} ({counts[k]} files)' for k in folders)}; type {args.type}; "
+              f"{os.cpu_count()} CPUs; load {load:.1f}; {args.runs} alternating runs; scratch {work}")
+        tools = [(f"triple_dots, {k} worker{'s' if k > 1 else ''}", k) for k in args.workers]
+        if mtf is not None:
+            tools.append(("MaskTheFace (1 process)", None))
+        times: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+        for r in range(args.runs):
+            for inp, folder in folders.items():
+                for name, k in tools:
+                    if k is None:
+                        res = run_masktheface(mtf, args.masktheface_python, folder, args.type)
+                    else:
+                        res = run_ours(folder, work / f"ours_{inp}_w{k}", args.type, k)
+                    times.setdefault((inp, name), []).append(res)
+                    print(f"  run {r + 1} {inp:8s} {name:28s} {res[0]:7.1f} s  {counts[inp] / res[0]:6.2f} photos/s",
+                          flush=True)
+        for inp in folders:
+            n = counts[inp]
+            print(f"\n{inp}: {n} files, median of {args.runs} runs")
+            print(f"{'tool':32s} {'wall s':>8s} {'photos/s':>9s} {'CPU s/photo':>12s} {'outputs':>8s} {'ours/MTF':>9s}")
+            med = {}
+            for name, _ in tools:
+                rows = times[(inp, name)]
+                med[name] = (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows), rows[-1][2])
+            mtf_secs = med["MaskTheFace (1 process)"][0] if mtf is not None else None
+            for name, _ in tools:
+                secs, cpu, n_out = med[name]
+                ratio = f"{mtf_secs / secs:8.2f}x" if mtf_secs else f"{'-':>9s}"
+                print(f"{name:32s} {secs:8.1f} {n / secs:9.2f} {cpu / n:12.3f} {n_out:8d} {ratio}")
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -63,3 +63,14 @@ def test_train_options_come_from_the_config_fields() -> None:
     cfg = config_from_args(args)
     assert (cfg.flip, cfg.lr_g, cfg.lr_d, cfg.early_stopping_patience, cfg.lambda_lp, cfg.num_workers) == (
         False, 1e-3, 4e-3, 3, 2.5, 2)
+
+
+def test_mask_run_imports_no_torch(tmp_path: Path) -> None:
+    """A whole ``triple-dots mask`` run (detection, drawing, PNG files) needs numpy, OpenCV, dlib and PIL only."""
+    from triple_dots.samples import sample_path
+
+    code = ("import sys\nfrom triple_dots.cli import main\nrc = main(sys.argv[1:])\n"
+            "print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, "mask", str(sample_path("astronaut")), str(tmp_path / "o")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 False", out.stdout[-500:] + out.stderr[-1000:]

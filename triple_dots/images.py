@@ -11,10 +11,11 @@ Every write is atomic (see :mod:`triple_dots.files`).
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from triple_dots.errors import (
@@ -24,6 +25,17 @@ from triple_dots.errors import (
     where,
 )
 from triple_dots.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _is_tensor(obj) -> bool:
+    """True for a ``torch.Tensor``; torch is imported lazily (mask synthesis never needs it), and an object
+    cannot be a tensor unless torch has been imported already."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
 
 #: File suffixes treated as photos (compared case-insensitively).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -49,6 +61,8 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
         return image
+    import torch
+
     t = torch.as_tensor(image).detach().to("cpu", torch.float32)
     if t.ndim != 3 or t.shape[0] not in (1, 3):
         raise BadInputError(f"expected a (3, H, W) or (1, H, W) tensor, got shape {tuple(t.shape)}")
@@ -58,6 +72,8 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def from_uint8(array: np.ndarray) -> torch.Tensor:
     """(H, W, 3) or (H, W) uint8 -> (3, H, W) / (1, H, W) float32 in [0, 1]."""
+    import torch
+
     if array.dtype != np.uint8:
         raise BadInputError(f"expected a uint8 array, got {array.dtype}")
     if array.ndim == 2:
@@ -74,9 +90,9 @@ def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.n
     ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays): where a hole mask
     could be passed by mistake for a photo.
     """
-    if not gray and (image.ndim == 2 or (isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] == 1)):
+    if not gray and (image.ndim == 2 or (_is_tensor(image) and image.ndim == 3 and image.shape[0] == 1)):
         raise BadInputError(f"expected a (3, H, W) photo in [0, 1] or (H, W, 3) uint8, got shape {tuple(image.shape)}")
-    if isinstance(image, torch.Tensor):
+    if _is_tensor(image):
         if image.ndim != 3 or image.shape[0] not in (1, 3):
             raise BadInputError(f"expected a (3, H, W) image tensor, got shape {tuple(image.shape)}")
         arr = to_uint8(image.expand(3, -1, -1) if image.shape[0] == 1 else image)
@@ -84,7 +100,7 @@ def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.n
         arr = np.asarray(image)
         if arr.dtype != np.uint8:
             if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[2] != 3:
-                arr = to_uint8(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+                arr = to_uint8(np.ascontiguousarray(arr, dtype=np.float32))
             else:
                 raise BadInputError(f"expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}")
         if arr.ndim == 2:
@@ -149,6 +165,8 @@ def read_image(path: str | Path) -> torch.Tensor:
     files are converted. Raises :class:`UnreadableImageError` naming the file when it is
     missing, empty, truncated, not an image, or larger than Pillow's decompression-bomb limit.
     """
+    import torch
+
     arr = _to_rgb_array(open_image(path))
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
 
@@ -163,7 +181,7 @@ def read_image_uint8(path: str | Path) -> np.ndarray:
         img.mode == "P" and "transparency" not in img.info
     ):
         return np.array(img if img.mode == "RGB" else img.convert("RGB"))
-    return to_uint8(torch.from_numpy(np.ascontiguousarray(_to_rgb_array(img))).permute(2, 0, 1))
+    return to_uint8(np.ascontiguousarray(_to_rgb_array(img).transpose(2, 0, 1)))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -210,6 +228,8 @@ def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor
     ``value >= threshold`` is a hole. Colour images and masks with other values raise
     :class:`BadMaskError` naming the file.
     """
+    import torch
+
     path = Path(path)
     img = open_image(path)
     gray = _mask_gray_array(img, path)
@@ -272,7 +292,7 @@ def write_image(
 
 def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
     """(1, H, W) or (H, W) hole mask in {0, 1} (bool, int or float) -> (H, W) uint8 with 255 = hole."""
-    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    arr = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2:
@@ -292,7 +312,7 @@ def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
 
     ``mask`` is a (1, H, W) / (H, W) hole mask in {0, 1} (1 = hole) or a uint8 {0, 255} array.
     """
-    arr = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    arr = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
     if arr.size == 0:
         raise BadInputError("hole_ratio: empty mask")
     return float(np.count_nonzero(arr) / arr.size)

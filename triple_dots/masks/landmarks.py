@@ -18,15 +18,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
 from triple_dots.images import as_rgb_uint8
 from triple_dots.masks.detect import KEYPOINT_NAMES, Keypoints
+
+if TYPE_CHECKING:
+    import torch
 
 #: Landmark index groups of the 68-point model.
 JAW = tuple(range(0, 17))
@@ -268,6 +271,7 @@ def detect_faces(
     min_score: float = 0.0,
     keep_implausible: bool = False,
     detector: str = "auto",
+    large_face: float | None = None,
 ) -> list[Face]:
     """Find faces, their 68 landmarks and robust keypoints.
 
@@ -283,6 +287,8 @@ def detect_faces(
         detector: ``"auto"`` (default): dlib HOG as below plus YuNet for masked faces (see
             :mod:`triple_dots.masks.detect`); ``"hog"``: dlib HOG only (the detector before masked
             faces were supported, kept for comparison).
+        large_face: with ``"auto"``, one YuNet pass when the small copy finds a face at least this
+            fraction of the shorter side tall (see :func:`triple_dots.masks.detect.yunet_faces`).
 
     Returns:
         Faces sorted left to right, boxes, landmarks and keypoints in pixels of ``image``.
@@ -294,7 +300,8 @@ def detect_faces(
     if detector == "auto":
         from triple_dots.masks.detect import combine
 
-        faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible)
+        faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible,
+                        large_face=large_face)
     else:
         for f in faces:
             f.keypoints = Keypoints.from_landmarks(f.landmarks)

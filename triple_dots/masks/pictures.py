@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from triple_dots.images import as_rgb_uint8
+from triple_dots.images import _is_tensor, as_rgb_uint8
 from triple_dots.masks.landmarks import Face
+
+if TYPE_CHECKING:
+    import torch
 
 #: Colours (RGB) of the landmark groups: jaw, brows, nose, eyes, mouth.
 GROUP_COLORS: dict[str, tuple[tuple[int, int], tuple[int, int, int]]] = {
@@ -83,7 +86,7 @@ def check_coverage(original: np.ndarray | torch.Tensor, masked: np.ndarray | tor
     Photos are (3, H, W) float in [0, 1] or (H, W, 3) uint8; they are compared at 8 bits.
     """
     a, b = _u8(original).astype(np.int16), _u8(masked).astype(np.int16)
-    hole = (hole_mask.detach().cpu().numpy() if isinstance(hole_mask, torch.Tensor) else np.asarray(hole_mask))
+    hole = (hole_mask.detach().cpu().numpy() if _is_tensor(hole_mask) else np.asarray(hole_mask))
     hole = hole.reshape(a.shape[:2]) > 0
     diff = np.abs(a - b).max(2)
     changed = diff > 0
@@ -103,7 +106,7 @@ def coverage_picture(original: np.ndarray | torch.Tensor, masked: np.ndarray | t
     can see the edge that a threshold on the drawn colour would have left out. (H, W, 3) uint8.
     """
     a, b = _u8(original), _u8(masked)
-    hole = (hole_mask.detach().cpu().numpy() if isinstance(hole_mask, torch.Tensor) else np.asarray(hole_mask))
+    hole = (hole_mask.detach().cpu().numpy() if _is_tensor(hole_mask) else np.asarray(hole_mask))
     hole = hole.reshape(a.shape[:2]) > 0
     diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(2)
     gray = cv2.cvtColor(cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)

@@ -7,25 +7,30 @@ hole is then grown by ``margin`` pixels. Several faces get one mask each; the ho
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
 from triple_dots.files import atomic_write_bytes
 from triple_dots.images import as_rgb_uint8, from_uint8, list_images, read_image_uint8
+from triple_dots.masks.detect import LARGE_FACE
 from triple_dots.masks.landmarks import Face, detect_faces
 from triple_dots.masks.outline import head_turn
 from triple_dots.masks.render import draw_mask
 from triple_dots.masks.shapes import MASK_TYPES, STYLES, TYPE_CHOICES, parse_hex
+
+if TYPE_CHECKING:
+    import torch
 
 #: Photos smaller than this (shorter side, pixels) cannot hold a face dlib can find.
 MIN_IMAGE_SIDE = 40
@@ -234,6 +239,8 @@ def apply_mask(
     Raises:
         NoFaceError: no plausible face (or an image under 40 px).
     """
+    import torch
+
     _check_options(mask_type, color, pattern_weight, margin)
     pattern_name = None
     if pattern is not None and not isinstance(pattern, np.ndarray):
@@ -247,7 +254,8 @@ def apply_mask(
     rgb = as_rgb_uint8(image)
     res = _mask_array(rgb, mask_type, seed=seed, margin=margin, color=color, pattern=pattern,
                       pattern_weight=pattern_weight, faces=faces,
-                      detect_kwargs={"predictor_path": predictor_path, "upsample": upsample, "min_face": min_face},
+                      detect_kwargs={"predictor_path": predictor_path, "upsample": upsample, "min_face": min_face,
+                                     "large_face": LARGE_FACE},
                       source=source)
     return MaskedFace(
         image=from_uint8(res.image),
@@ -356,7 +364,8 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
         for name, mtype in todo:
             seed = photo_seed(job.seed, name)
             res = _mask_array(rgb, mtype, seed=seed, margin=job.margin, color=job.color, pattern=pattern,
-                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={}, source=job.path)
+                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={"large_face": LARGE_FACE},
+                              source=job.path)
             faces = res.faces  # detect once per photo, even for several mask types
             h, w = rgb.shape[:2]
             meta = build_meta(source=job.path, mask_type=res.mask_type, color=res.color, pattern=job.pattern,
@@ -381,7 +390,8 @@ def _init_worker() -> None:
     from triple_dots.masks.landmarks import load_detector, load_predictor
 
     cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:  # the mask path itself never imports torch
+        sys.modules["torch"].set_num_threads(1)
     load_predictor()
     load_detector()
 
