@@ -176,8 +176,7 @@ def test_cached_weights_follow_parameter_updates(small: MAT) -> None:
 @pytest.mark.parametrize("noise_mode", ["const", "random"])
 def test_box_computation_equals_full_computation(small: MAT, monkeypatch: pytest.MonkeyPatch, noise_mode: str) -> None:
     """The last layers computed on the hole's bounding box only give the full computation's result."""
-    import triple_dots.mat.synthesis as synthesis
-    import triple_dots.mat.transformer as transformer
+    from triple_dots.mat import synthesis, transformer
 
     img = torch.rand(2, 3, 128, 128) * 2 - 1
     valid = torch.ones(2, 1, 128, 128)

@@ -15,7 +15,7 @@ from mat_support import SHARED_MAT, TINY, tiny_model
 from triple_dots import weights
 from triple_dots.errors import BadWeightsError, MissingWeightsError
 from triple_dots.mat import MAT, load_state_file
-from triple_dots.mat.checkpoint import extract_state_dict, infer_resolution, safe_unpickle
+from triple_dots.mat.checkpoint import infer_resolution, safe_unpickle
 from triple_dots.mat.layers import MappingNet
 
 # one intra-op thread: MAT runs many small ops, which oversubscribe a shared 2-core machine

@@ -13,8 +13,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from triple_dots.mat.ops import LRELU_GAIN, cached, conv_down2, conv_up2, fir_weight, lrelu_, make_resample_filter
-from triple_dots.mat.ops import Box, crop_for_conv, normalize_2nd_moment, up_weight, upsample2d
+from triple_dots.mat.ops import (
+    LRELU_GAIN,
+    Box,
+    cached,
+    conv_down2,
+    conv_up2,
+    crop_for_conv,
+    fir_weight,
+    lrelu_,
+    make_resample_filter,
+    normalize_2nd_moment,
+    up_weight,
+    upsample2d,
+)
 
 ACTIVATIONS = ("linear", "lrelu")
 
