@@ -14,11 +14,13 @@ the official code's ``F.dropout``), ``noise_mode="const"``, batch 1, ``torch.inf
 imported from a checkout of fenglinglwb/MAT (``benchmarks/mat_official.py``; on CPU its custom ops use
 their reference implementations, as they do for any CPU user of that code).
 
-Each implementation runs in its **own fresh process**, the processes alternating over ``--rounds``
-rounds; ``--allocator both`` (default) also times every implementation with glibc told to keep freed
-memory (no page faults on every large tensor; see ``tfill_inference.py``). The outputs of both (first
-round) are compared: max |ours - official| in MAT's [-1, 1] units (random weights reach about +-20
-inside the hole, so relative error is printed too).
+Each implementation runs in its **own fresh process**; both processes stay alive and are driven
+**alternately, one forward at a time** (which one goes first alternates too), so that both see the same
+machine load -- on a shared CPU the load changes faster than a process lifetime. Medians over
+``--repeats`` forwards after ``--warmup``, plus the median of the per-pair ratios. ``--allocator both``
+(default) also times both with glibc told to keep freed memory (no page faults on every large tensor;
+see ``tfill_inference.py``). The outputs (default allocator) are compared: max |ours - official| in MAT's
+[-1, 1] units (random weights reach about +-100 inside the hole, so the relative error is printed too).
 """
 
 from __future__ import annotations
@@ -83,22 +85,58 @@ def make_runner(name: str, args: argparse.Namespace):
     return lambda: model.official_forward(img, valid, z, noise_mode="const", dropout_maps=(first, second))[0]
 
 
-def worker(args: argparse.Namespace) -> int:
-    """Time one implementation in this (fresh) process; print one JSON line."""
+def serve(args: argparse.Namespace) -> int:
+    """Worker process: build implementation ``args.worker`` once, then answer commands on stdin.
+
+    ``run``: one timed forward, answered by a JSON line ``{"wall": s, "cpu": s}``; ``save PATH``: write the
+    last output; ``quit``: exit. Prints ``ready`` once built.
+    """
     fn = make_runner(args.worker, args)
     out = None
-    for _ in range(args.warmup):
-        out = fn()
-    wall, cpu = [], []
-    for _ in range(args.repeats):
-        t, c = time.perf_counter(), time.process_time()
-        out = fn()
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    if args.save_output:
-        torch.save(out, args.save_output)
-    print(json.dumps({"wall": wall, "cpu": cpu}))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        if cmd[0] == "run":
+            t, c = time.perf_counter(), time.process_time()
+            out = fn()
+            print(json.dumps({"wall": time.perf_counter() - t, "cpu": time.process_time() - c}), flush=True)
+        elif cmd[0] == "save":
+            torch.save(out, cmd[1])
+            print("saved", flush=True)
     return 0
+
+
+class Worker:
+    """One implementation in its own fresh process, driven one forward at a time."""
+
+    def __init__(self, name: str, forwarded: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, __file__, *forwarded, "--worker", name], env=os.environ | env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._expect("ready")
+
+    def _expect(self, prefix: str) -> str:
+        line = self.proc.stdout.readline()
+        if not line.startswith(prefix) and not (prefix == "{" and line.startswith("{")):
+            raise SystemExit(f"worker {self.name!r} failed (got {line!r}, exit {self.proc.poll()})")
+        return line
+
+    def run(self) -> dict[str, float]:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return json.loads(self._expect("{"))
+
+    def save(self, path: Path) -> None:
+        self.proc.stdin.write(f"save {path}\n")
+        self.proc.stdin.flush()
+        self._expect("saved")
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=120)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,52 +145,59 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, help="MAT generator file (.pkl/.pth); default: reference weights")
     p.add_argument("--resolution", type=int, default=512)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
-    p.add_argument("--repeats", type=int, default=2, help="timed runs per process")
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs per process")
-    p.add_argument("--rounds", type=int, default=2, help="fresh processes per implementation (alternating)")
+    p.add_argument("--repeats", type=int, default=6, help="timed forwards per implementation")
+    p.add_argument("--warmup", type=int, default=1, help="untimed forwards per implementation")
     p.add_argument("--allocator", choices=["both", "default"], default="both",
                    help="also time every implementation with glibc keeping freed memory (default: both)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--save-output", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
-        return worker(args)
+        return serve(args)
 
     cpu_name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                      if line.startswith("model name")), "?") if Path("/proc/cpuinfo").is_file() else "?"
     print(f"MAT generator forward, {args.resolution}x{args.resolution}, batch 1, CPU ({cpu_name}), "
           f"{args.threads} threads, torch {torch.__version__}, weights: {args.weights or 'reference (seed 0)'}")
-    forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
+    forwarded = list(argv if argv is not None else sys.argv[1:])
     envs = {"default malloc": {}} | ({"malloc kept": TUNED_MALLOC} if args.allocator == "both" else {})
     names = NAMES if args.official else NAMES[1:]
-    wall: dict[tuple[str, str], list[float]] = {}
-    cpu: dict[tuple[str, str], list[float]] = {}
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="mat_bench_"))
-    for r in range(args.rounds):
-        for env_name, env in envs.items():
-            for name in names:
-                extra = ["--save-output", str(tmp / f"{name}.pt")] if r == 0 and env_name == "default malloc" else []
-                out = subprocess.run([sys.executable, __file__, *forwarded, "--worker", name, *extra],
-                                     env=os.environ | env, capture_output=True, text=True)
-                if out.returncode != 0:
-                    sys.stderr.write(out.stderr)
-                    raise SystemExit(f"worker {name!r} failed (exit {out.returncode})")
-                res = json.loads(out.stdout.strip().splitlines()[-1])
-                wall.setdefault((env_name, name), []).extend(res["wall"])
-                cpu.setdefault((env_name, name), []).extend(res["cpu"])
-                print(f"  round {r + 1}, {env_name}, {name}: " + " ".join(f"{t:.2f}" for t in res["wall"]), flush=True)
+    for env_name, env in envs.items():
+        workers = [Worker(name, forwarded, env) for name in names]  # one fresh process each, both alive
+        try:
+            for i in range(args.warmup + args.repeats):
+                order = workers if i % 2 == 0 else workers[::-1]  # alternate which one goes first
+                for w in order:
+                    res = w.run()
+                    if i >= args.warmup:
+                        runs.setdefault((env_name, w.name), []).append(res)
+                print(f"  {env_name}, forward {i + 1}: " + ", ".join(
+                    f"{w.name} {runs[env_name, w.name][-1]['wall']:.2f} s" for w in workers
+                    if i >= args.warmup) if i >= args.warmup else f"  {env_name}, warm-up {i + 1}", flush=True)
+            if env_name == "default malloc":
+                for w in workers:
+                    w.save(tmp / f"{w.name}.pt")
+        finally:
+            for w in workers:
+                w.close()
 
-    print(f"\n{'implementation':12s} {'allocator':15s} {'s/image':>8s} {'min':>7s} {'CPU s':>7s} {'ours/official':>14s}")
+    print(f"\n{'implementation':12s} {'allocator':15s} {'s/image':>8s} {'min':>7s} {'CPU s':>7s} "
+          f"{'ours/official':>14s} {'paired':>7s}")
     for env_name in envs:
         for name in names:
-            times = wall[env_name, name]
-            med, lo, c = statistics.median(times), min(times), statistics.median(cpu[env_name, name])
-            ratio = "-"
+            wall = [r["wall"] for r in runs[env_name, name]]
+            cpu = [r["cpu"] for r in runs[env_name, name]]
+            ratio = paired = "-"
             if args.official and name == "ours":
-                ratio = f"{med / statistics.median(wall[env_name, 'official']):.2f}x"
-            print(f"{name:12s} {env_name:15s} {med:8.2f} {lo:7.2f} {c:7.2f} {ratio:>14s}")
-    print(f"(medians of {args.rounds} fresh processes x {args.repeats} runs per implementation)")
+                off = [r["wall"] for r in runs[env_name, "official"]]
+                ratio = f"{statistics.median(wall) / statistics.median(off):.2f}x"
+                paired = f"{statistics.median(a / b for a, b in zip(wall, off, strict=True)):.2f}x"
+            print(f"{name:12s} {env_name:15s} {statistics.median(wall):8.2f} {min(wall):7.2f} "
+                  f"{statistics.median(cpu):7.2f} {ratio:>14s} {paired:>7s}")
+    print(f"(medians of {args.repeats} forwards per implementation after {args.warmup} warm-up, the two processes "
+          "alternating forward by forward; paired = median of per-pair ratios)")
     if args.official:
         ours = torch.load(tmp / "ours.pt", weights_only=True)
         official = torch.load(tmp / "official.pt", weights_only=True)

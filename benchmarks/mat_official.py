@@ -53,7 +53,7 @@ def official_generator_class(root: Path) -> type:
         raise SystemExit(f"{root} is not a checkout of fenglinglwb/MAT (no networks/mat.py)")
     _stub_timm()
     sys.path.insert(0, str(root))
-    from networks.mat import Generator  # noqa: PLC0415  (official code)
+    from networks.mat import Generator
 
     return Generator
 

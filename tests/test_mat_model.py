@@ -176,8 +176,7 @@ def test_cached_weights_follow_parameter_updates(small: MAT) -> None:
 @pytest.mark.parametrize("noise_mode", ["const", "random"])
 def test_box_computation_equals_full_computation(small: MAT, monkeypatch: pytest.MonkeyPatch, noise_mode: str) -> None:
     """The last layers computed on the hole's bounding box only give the full computation's result."""
-    import triple_dots.mat.synthesis as synthesis
-    import triple_dots.mat.transformer as transformer
+    from triple_dots.mat import synthesis, transformer
 
     img = torch.rand(2, 3, 128, 128) * 2 - 1
     valid = torch.ones(2, 1, 128, 128)
@@ -196,3 +195,17 @@ def test_box_computation_equals_full_computation(small: MAT, monkeypatch: pytest
     full = run()
     for a, b in zip(boxed, full, strict=True):
         assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+
+
+def test_square_padding_mirrors_the_hole() -> None:
+    from triple_dots.mat.model import _pad_square
+
+    hole = torch.zeros(1, 1, 40, 100)
+    hole[..., 0:5, 10:20] = 1  # touches the top border
+    padded = _pad_square(hole, square_padding(40, 100))
+    assert padded.shape == (1, 1, 100, 100)
+    assert bool((padded[..., 30:35, 10:20] == 1).all())  # the hole itself (top padding 30)
+    assert bool((padded[..., 26:30, 10:20] == 1).all())  # its mirror image in the padding is a hole too
+    assert float(padded.sum()) == 90  # 50 + 40 mirrored pixels (rows 1-4), nothing else
+    thin = _pad_square(torch.rand(1, 3, 5, 60), square_padding(5, 60))  # too thin to reflect: replicated
+    assert thin.shape == (1, 3, 60, 60)

@@ -179,7 +179,7 @@ def safe_unpickle(path: str | Path) -> Any:
             return SafeUnpickler(fh, name=where(path)).load()
     except OSError as exc:
         raise BadWeightsError(f"cannot read {where(path)}: {exc}") from None
-    except Exception as exc:  # refused global, truncated or corrupt pickle, bad storage payload ...
+    except Exception as exc:  # noqa: BLE001 - refused global, truncated or corrupt pickle, bad storage payload ...
         raise BadWeightsError(f"{where(path)} is not a loadable MAT pickle: {exc}") from None
 
 
@@ -239,20 +239,20 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:
         try:
-            from safetensors.torch import load_file  # noqa: PLC0415  (optional dependency)
+            from safetensors.torch import load_file
         except ImportError:
             raise BadWeightsError(f"{where(path)} is a .safetensors file: pip install safetensors to read it") from None
         try:
             return _plain_state(load_file(str(path), device="cpu"), path)
         except BadWeightsError:
             raise
-        except Exception as exc:  # corrupt header, truncated file ...
+        except Exception as exc:  # noqa: BLE001 - corrupt header, truncated file ...
             raise BadWeightsError(f"{where(path)} is not a readable safetensors file ({exc})") from None
     if suffix in PICKLE_SUFFIXES or (suffix not in STATE_SUFFIXES and not _is_zip(path)):
         return _generator_from_pickle(safe_unpickle(path), path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling error, truncated zip, not a torch file ...
+    except Exception as exc:  # noqa: BLE001 - unpickling error, truncated zip, not a torch file ...
         raise BadWeightsError(f"{where(path)} is not a readable PyTorch state dict ({type(exc).__name__}: {exc})") from None
     return _plain_state(obj, path)
 

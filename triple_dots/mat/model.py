@@ -7,8 +7,9 @@ converts once, in :func:`to_model_space` / :func:`from_model_space`.
 
 Any photo size (:meth:`MAT.inpaint`): MAT works on R x R squares (R = 512 for the released models).
 The photo is padded to a square (reflected borders, centred; replicated where a side is too short to
-reflect) -- padded pixels count as known -- resized to R (bicubic, anti-aliased; the hole mask grows
-to every model pixel a hole pixel touches), inpainted, resized back, cropped, and composited:
+reflect) and so is its hole mask (a padded pixel is a hole when the pixel it mirrors is); both are
+resized to R (bicubic, anti-aliased; the hole mask grows to every model pixel a hole pixel touches),
+inpainted, resized back, cropped, and composited:
 ``out = where(hole, generated, image)``, so every known pixel is returned bit-identical.
 """
 
@@ -201,7 +202,7 @@ class MAT(Generator):
         h, w = img.shape[-2:]
         pad = square_padding(h, w)
         x = _resize_image(_pad_square(img_d[idx], pad), self.resolution)
-        holes = _resize_hole(F.pad(hole_d[idx], pad), self.resolution)
+        holes = _resize_hole(_pad_square(hole_d[idx], pad), self.resolution)
         x_pm1, valid = to_model_space(x, holes)
         gen = _generator(dev, seed)
         z = torch.randn(len(idx), self.z_dim, generator=gen, device=dev)

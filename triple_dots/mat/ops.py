@@ -171,6 +171,21 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 
 __all__ = [
-    "LRELU_GAIN", "LRELU_SLOPE", "Box", "cached", "conv_down2", "crop_for_conv", "hole_box", "inplace", "paste", "conv_up2", "fir", "lrelu_", "make_resample_filter",
-    "fir_weight", "normalize_2nd_moment", "up_weight", "upsample2d",
+    "LRELU_GAIN",
+    "LRELU_SLOPE",
+    "Box",
+    "cached",
+    "conv_down2",
+    "conv_up2",
+    "crop_for_conv",
+    "fir",
+    "fir_weight",
+    "hole_box",
+    "inplace",
+    "lrelu_",
+    "make_resample_filter",
+    "normalize_2nd_moment",
+    "paste",
+    "up_weight",
+    "upsample2d",
 ]
