@@ -284,6 +284,31 @@ def scan_folder(
 # --------------------------------------------------------------------------------------
 # Manifest
 # --------------------------------------------------------------------------------------
+def check_name(name: str, *, source: str | Path | None = None, line: int | None = None) -> str:
+    """Return ``name`` if it is a safe pair name, else raise :class:`BadInputError`.
+
+    A pair name becomes a file name in every output folder (``OUT/images/NAME.png``), so it must be a
+    plain file name: not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no NUL or other control
+    character, not starting with ``.`` (hidden files), at most 200 bytes. Names from a manifest are
+    checked when it is read, so a hostile manifest cannot make a command write outside its output folder.
+    """
+    bad = (
+        not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or name.startswith(".")
+        or len(name.encode("utf-8", "surrogateescape")) > 200
+    )
+    if bad:
+        at = f"manifest {where(source)} line {line}: " if source is not None else ""
+        raise BadInputError(
+            f"{at}pair name {name!r} is not a plain file name (it must not be empty, contain '/', '\\' or "
+            "control characters, start with '.', or exceed 200 bytes); names become output file names"
+        )
+    return name
+
+
 def _resolve(base: Path, value: str) -> Path:
     p = Path(value)
     return p if p.is_absolute() else base / p
@@ -312,6 +337,7 @@ def read_manifest(path: str | Path) -> list[Pair]:
         name, image = (row.get("name") or "").strip(), (row.get("image") or "").strip()
         if not name or not image:
             raise BadInputError(f"manifest {where(path)} line {line}: empty 'name' or 'image'")
+        check_name(name, source=path, line=line)
         if name in seen:
             raise BadInputError(f"manifest {where(path)} line {line}: name {name!r} appears twice")
         seen.add(name)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from triple_dots.cli import values  # noqa: E402
+
 HELP = "FID/KID/LPIPS/PSNR/SSIM/identity: compare folders, report several models, or sweep a run's checkpoints"
 DESCRIPTION = __doc__
 
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--data", metavar="ROOT", help="dataset folder with images/ and masks/ (report and sweep)")
     data.add_argument("--masks", metavar="DIR", help="hole masks (255 = hole) matching --real / --data photos by stem")
     data.add_argument("--split", help="only this split of the dataset's manifest.csv (e.g. val, test)")
-    data.add_argument("--max-images", type=int, help="use at most this many test images")
+    data.add_argument("--max-images", type=values.positive, help="use at most this many test images")
     opts = parser.add_argument_group("metrics")
     opts.add_argument("--metrics", default=None,
                       help="comma list of fid,kid,psnr,ssim,lpips,identity (default: fid,kid in pair mode "
@@ -51,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-baseline", action="store_true", help="report mode: leave out the OpenCV Telea baseline")
     out.add_argument("--reference", help="report mode: model the others are compared with (default: the first)")
     out.add_argument("--overwrite", action="store_true", help="replace existing report / sweep / best.json files")
-    out.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
-    out.add_argument("--seed", type=int, default=0)
+    out.add_argument("--device", type=values.device, default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    out.add_argument("--seed", type=values.seed, default=0)
 
 
 def _parse_models(items: list[str]) -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from triple_dots.cli import values  # noqa: E402
+
 HELP = "fill the holes of photos with TFill (pairs photo and hole mask by file stem)"
 DESCRIPTION = (
     "Run TFill's coarse and refine stages on every photo of --images with the hole mask of the same file "
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mat-preset", default="celeba-hq-512",
                         choices=["celeba-hq-512", "celeba-hq-256", "ffhq-512", "places-512"],
                         help="which released MAT model when --model mat has no --weights (default: celeba-hq-512)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N", help="make the noise reproducible")
+    parser.add_argument("--seed", type=values.seed, default=None, metavar="N", help="make the noise reproducible")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
