@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     ev_args = {"dims": args.dims, "fid_weights": args.fid_weights, "lpips_net": args.lpips_net,
                "lpips_backbone": args.lpips_backbone, "cache_dir": args.cache_dir}
     mode = modes[0]
+    if args.device:
+        from triple_dots.cli.values import check_device
+
+        check_device(args.device)
     if mode == "pair":
         return _pair(args, metrics, ev_args)
     if not args.data:
@@ -122,6 +126,19 @@ def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) ->
 
     if not (args.real and args.fake):
         raise BadInputError("pair mode needs both --real DIR and --fake DIR")
+    if args.out:  # checked before the (long) work, not after it
+        from triple_dots.errors import OutputExistsError, where
+
+        out = Path(args.out)
+        if out.is_dir():
+            raise BadInputError(f"--out {where(out)} is a folder; pair mode writes one JSON file: give a file name")
+        if out.exists() and not args.overwrite:
+            raise OutputExistsError(f"--out {where(out)} already exists; pass --overwrite to replace it")
+        for name in ("real", "fake", "masks"):
+            folder = getattr(args, name, None)
+            if folder and out.exists() and Path(folder).resolve() in out.resolve().parents:
+                raise BadInputError(f"--out {where(out)} is a file inside --{name} {where(folder)}; it would be "
+                                    "replaced: choose a path outside the inputs")
     result: dict = {"real": args.real, "fake": args.fake}
     if args.masks:
         from triple_dots.evaluation.metrics import Evaluator

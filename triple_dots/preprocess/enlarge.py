@@ -144,8 +144,8 @@ def enlarge_mask(
     for name, value, lo, hi in (("pixels", pixels, 0.0, 1024.0), ("face_fraction", face_fraction, 0.0, 4.0),
                                 ("scale", scale, 1.0, 16.0)):  # fmt: skip
         if value is not None and not (isinstance(value, (int, float)) and lo <= float(value) <= hi):
-            raise BadInputError(f"enlarge: {name} (--{name.replace('_', '-')}) must be a finite number in "
-                                f"[{lo:g}, {hi:g}], got {value!r}")  # fmt: skip
+            raise BadInputError(f"enlarge: {name} must be >= {lo:g} and <= {hi:g} (a finite number; "
+                                f"--{name.replace('_', '-')}), got {value!r}")  # fmt: skip
     hole = _as_bool(mask)
     fallbacks = 0
     if scale is not None:
