@@ -165,6 +165,39 @@ class Meta:
 _META_FIELDS = ("source", "mask_type", "color", "pattern", "seed", "margin", "hole_ratio", "image_size", "faces")
 
 
+def _is_number(v: Any) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_meta_shape(path: str | Path, known: dict[str, Any]) -> None:
+    """Raise :class:`BadInputError` naming the file when a known meta field has the wrong shape."""
+
+    def bad(what: str) -> BadInputError:
+        return BadInputError(f"meta file {where(path)}: {what}")
+
+    size = known.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(_is_number(v) for v in size)):
+        raise bad(f"'image_size' must be [width, height], got {size!r}")
+    for key in ("margin", "seed", "hole_ratio"):
+        if key in known and not _is_number(known[key]):
+            raise bad(f"{key!r} must be a number, got {known[key]!r}")
+    faces = known.get("faces", [])
+    if not isinstance(faces, list) or not all(isinstance(f, dict) for f in faces):
+        raise bad("'faces' must be a list of objects (each with 'box' and 'landmarks')")
+    for i, face in enumerate(faces):
+        box = face.get("box")
+        if box is not None and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise bad(f"faces[{i}].box must be [x0, y0, x1, y1], got {box!r}")
+        marks = face.get("landmarks")
+        if marks is not None and not (
+            isinstance(marks, list)
+            and all(isinstance(m, list) and len(m) == 2 and all(_is_number(v) for v in m) for m in marks)
+        ):
+            raise bad(f"faces[{i}].landmarks must be a list of [x, y] points")
+
+
 def read_meta(path: str | Path) -> Meta:
     """Load a ``meta/NAME.json`` file, or raise :class:`BadInputError` naming it."""
     try:
@@ -174,6 +207,7 @@ def read_meta(path: str | Path) -> Meta:
     if not isinstance(data, dict):
         raise BadInputError(f"meta file {where(path)} must hold a JSON object, got {type(data).__name__}")
     known = {k: data[k] for k in _META_FIELDS if data.get(k) is not None}
+    _check_meta_shape(path, known)
     return Meta(**known, extra={k: v for k, v in data.items() if k not in _META_FIELDS})
 
 
