@@ -308,8 +308,8 @@ def output_names(photos: Sequence[Path], root: Path) -> list[str]:
     The dataset layout is flat (``images/NAME.png``), so ``sub/a.jpg`` becomes ``sub__a``.
     Names never collide, also ignoring case (a case-insensitive disk would merge them): photos
     whose plain name is unique keep it; photos that share one (``a.jpg`` and ``a.png``) keep their
-    suffix (``a_jpg``, ``a_png``), and if that is taken too (by a photo named ``a_jpg.png``, say)
-    a number is added (``a_jpg_2``). The result depends only on the set of photo paths.
+    suffix (``a_jpg``, ``a_png``), and if that is still shared (``a.JPG`` and ``a.jpg``) or taken (by a
+    photo named ``a_jpg.png``, say) the first free number is added (``a_jpg_1``, ``a_jpg_2``). The result depends only on the set of photo paths.
     """
     rel = [p.relative_to(root) if p != root else Path(p.name) for p in photos]
     stems = ["__".join(r.with_suffix("").parts) for r in rel]
@@ -318,15 +318,18 @@ def output_names(photos: Sequence[Path], root: Path) -> list[str]:
         counts[s.casefold()] = counts.get(s.casefold(), 0) + 1
     names: list[str | None] = [s if counts[s.casefold()] == 1 else None for s in stems]
     used = {n.casefold() for n in names if n is not None}
-    order = sorted(range(len(rel)), key=lambda i: rel[i].as_posix())
+    order = [i for i in sorted(range(len(rel)), key=lambda i: rel[i].as_posix()) if names[i] is None]
+    base = {i: f"{stems[i]}_{rel[i].suffix.lower().lstrip('.')}" for i in order}
+    shared: dict[str, int] = {}
     for i in order:
-        if names[i] is not None:
-            continue
-        base = f"{stems[i]}_{rel[i].suffix.lower().lstrip('.')}"
-        name, k = base, 1
-        while name.casefold() in used:
-            k += 1
-            name = f"{base}_{k}"
+        shared[base[i].casefold()] = shared.get(base[i].casefold(), 0) + 1
+    for i in order:
+        name, k = base[i], 0
+        if shared[name.casefold()] > 1 or name.casefold() in used:  # a.JPG and a.jpg: number them
+            k = 1
+            while f"{name}_{k}".casefold() in used:
+                k += 1
+            name = f"{name}_{k}"
         used.add(name.casefold())
         names[i] = name
     return [n for n in names if n is not None]
