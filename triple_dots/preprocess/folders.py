@@ -35,7 +35,7 @@ from triple_dots.dataset_folder import (
     validate_pairs,
     write_manifest,
 )
-from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
+from triple_dots.errors import BadInputError, DiskFullError, OutputExistsError, TripleDotsError, where
 from triple_dots.files import LOCK_NAME, atomic_write_text, check_apart, copy_file, output_lock
 from triple_dots.parallel import map_files
 
@@ -248,6 +248,8 @@ def _guarded(job: tuple[Any, Any]) -> Any:
     fn, task = job
     try:
         return fn(task)
+    except DiskFullError:
+        raise  # not a bad file: stop at once, even with skip_bad
     except TripleDotsError as exc:
         pair = getattr(task, "pair", None)
         return Problem(pair.image if pair is not None else Path("?"), exc)
