@@ -3,7 +3,6 @@ refused where they enter, naming the option, with exit status 2 and the input un
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
