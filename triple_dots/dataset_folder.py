@@ -165,6 +165,39 @@ class Meta:
 _META_FIELDS = ("source", "mask_type", "color", "pattern", "seed", "margin", "hole_ratio", "image_size", "faces")
 
 
+def _is_number(v: Any) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_meta_shape(path: str | Path, known: dict[str, Any]) -> None:
+    """Raise :class:`BadInputError` naming the file when a known meta field has the wrong shape."""
+
+    def bad(what: str) -> BadInputError:
+        return BadInputError(f"meta file {where(path)}: {what}")
+
+    size = known.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(_is_number(v) for v in size)):
+        raise bad(f"'image_size' must be [width, height], got {size!r}")
+    for key in ("margin", "seed", "hole_ratio"):
+        if key in known and not _is_number(known[key]):
+            raise bad(f"{key!r} must be a number, got {known[key]!r}")
+    faces = known.get("faces", [])
+    if not isinstance(faces, list) or not all(isinstance(f, dict) for f in faces):
+        raise bad("'faces' must be a list of objects (each with 'box' and 'landmarks')")
+    for i, face in enumerate(faces):
+        box = face.get("box")
+        if box is not None and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise bad(f"faces[{i}].box must be [x0, y0, x1, y1], got {box!r}")
+        marks = face.get("landmarks")
+        if marks is not None and not (
+            isinstance(marks, list)
+            and all(isinstance(m, list) and len(m) == 2 and all(_is_number(v) for v in m) for m in marks)
+        ):
+            raise bad(f"faces[{i}].landmarks must be a list of [x, y] points")
+
+
 def read_meta(path: str | Path) -> Meta:
     """Load a ``meta/NAME.json`` file, or raise :class:`BadInputError` naming it."""
     try:
@@ -174,6 +207,7 @@ def read_meta(path: str | Path) -> Meta:
     if not isinstance(data, dict):
         raise BadInputError(f"meta file {where(path)} must hold a JSON object, got {type(data).__name__}")
     known = {k: data[k] for k in _META_FIELDS if data.get(k) is not None}
+    _check_meta_shape(path, known)
     return Meta(**known, extra={k: v for k, v in data.items() if k not in _META_FIELDS})
 
 
@@ -284,6 +318,31 @@ def scan_folder(
 # --------------------------------------------------------------------------------------
 # Manifest
 # --------------------------------------------------------------------------------------
+def check_name(name: str, *, source: str | Path | None = None, line: int | None = None) -> str:
+    """Return ``name`` if it is a safe pair name, else raise :class:`BadInputError`.
+
+    A pair name becomes a file name in every output folder (``OUT/images/NAME.png``), so it must be a
+    plain file name: not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no NUL or other control
+    character, not starting with ``.`` (hidden files), at most 200 bytes. Names from a manifest are
+    checked when it is read, so a hostile manifest cannot make a command write outside its output folder.
+    """
+    bad = (
+        not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or name.startswith(".")
+        or len(name.encode("utf-8", "surrogateescape")) > 200
+    )
+    if bad:
+        at = f"manifest {where(source)} line {line}: " if source is not None else ""
+        raise BadInputError(
+            f"{at}pair name {name!r} is not a plain file name (it must not be empty, contain '/', '\\' or "
+            "control characters, start with '.', or exceed 200 bytes); names become output file names"
+        )
+    return name
+
+
 def _resolve(base: Path, value: str) -> Path:
     p = Path(value)
     return p if p.is_absolute() else base / p
@@ -312,6 +371,7 @@ def read_manifest(path: str | Path) -> list[Pair]:
         name, image = (row.get("name") or "").strip(), (row.get("image") or "").strip()
         if not name or not image:
             raise BadInputError(f"manifest {where(path)} line {line}: empty 'name' or 'image'")
+        check_name(name, source=path, line=line)
         if name in seen:
             raise BadInputError(f"manifest {where(path)} line {line}: name {name!r} appears twice")
         seen.add(name)

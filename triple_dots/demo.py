@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, MissingWeightsError, OutputExistsError, where
-from triple_dots.files import atomic_write_text
+from triple_dots.files import LOCK_NAME, atomic_write_text, check_apart
 from triple_dots.images import list_images, read_image, read_mask, write_image
 from triple_dots.samples import sample_dir
 from triple_dots.viz import image_grid, overlay_mask, save_grid
@@ -96,7 +96,8 @@ def _clear_earlier_demo(out: Path, overwrite: bool) -> list[Path]:
     replaces what it did not write itself.
     """
     earlier = _earlier_demo(out) if out.is_dir() else []
-    others = [p for p in out.iterdir() if p not in earlier and not p.name.startswith(".demo-old-")] if out.is_dir() else []
+    others = [p for p in out.iterdir() if p not in earlier and not p.name.startswith(".demo-old-")
+              and p.name != LOCK_NAME] if out.is_dir() else []
     if others and not earlier and not overwrite:
         raise OutputExistsError(
             f"{where(out)} is not empty and holds no earlier demo; pass --out to choose another folder "
@@ -147,6 +148,14 @@ def _markdown(rows: list[dict[str, Any]], method: str, means: dict[str, float], 
     return "\n".join(lines) + "\n"
 
 
+def _by_stem(folder: Path, stem: str) -> Path:
+    """The file of ``folder`` named ``stem.<ext>`` (compared literally: ``me[1]`` is a name, not a pattern)."""
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.stem == stem)
+    if not found:
+        raise BadInputError(f"{where(folder)} has no file named {stem!r} with any extension")
+    return found[0]
+
+
 def run_demo(
     *,
     images: str | Path | None = None,
@@ -173,6 +182,14 @@ def run_demo(
     if not src.exists():
         raise BadInputError(f"{where(src)} does not exist")
     out = Path(out)
+    # before anything is written: the demo's output must be apart from the photos it reads
+    check_apart(out, [src if src.is_dir() else src.parent], what="demo output folder (--out)")
+    if not (isinstance(size, int) and 16 <= size <= 8192):
+        raise BadInputError(f"size (--size) must be a whole number of pixels in 16..8192, got {size!r}")
+    if device != "auto":
+        from triple_dots.cli.values import check_device
+
+        check_device(device)
     old_run = _clear_earlier_demo(out, overwrite)
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
@@ -202,8 +219,8 @@ def run_demo(
     grid_rows: list[list[torch.Tensor]] = []
     for mask_path in tqdm(sorted((masked_dir / "masks").glob("*.png")), desc="inpainting", disable=not progress):
         name = mask_path.stem
-        masked = read_image(next((masked_dir / "images").glob(f"{name}.*")))
-        truth = read_image(next((truth_dir / "images").glob(f"{name}.*")))
+        masked = read_image(_by_stem(masked_dir / "images", name))
+        truth = read_image(_by_stem(truth_dir / "images", name))
         hole = read_mask(mask_path)
         if model is not None:
             result = model.inpaint(masked[None].to(dev), hole[None].to(dev), seed=seed)[0].cpu()

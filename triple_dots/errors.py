@@ -38,6 +38,10 @@ class OutputExistsError(TripleDotsError):
     """Writing would overwrite a user's file and ``overwrite`` was not given."""
 
 
+class DiskFullError(TripleDotsError):
+    """A write failed because the disk (or quota) is full; no partial file is left under the final name."""
+
+
 class NoFaceError(TripleDotsError):
     """No usable face was found in a photo."""
 

@@ -6,13 +6,46 @@ and checkpoints."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from triple_dots.errors import OutputExistsError, where
+from triple_dots.errors import BadInputError, DiskFullError, OutputExistsError, where
+
+#: Name of the lock file a command holds in its output folder while it writes there.
+LOCK_NAME = ".triple-dots.lock"
+
+#: Errors of a failed write that mean "no space left": ENOSPC, EDQUOT and EFBIG (file size limit).
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it was raised from) is a "disk full" error.
+
+    ``torch.save`` reports a full disk as ``RuntimeError('... unexpected pos ...')`` or
+    ``'PytorchStreamWriter failed writing file'``; those count too.
+    """
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return True
+        if isinstance(exc, RuntimeError) and any(
+            s in str(exc) for s in ("unexpected pos", "PytorchStreamWriter failed", "No space left")
+        ):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def disk_full_error(path: str | Path, exc: BaseException) -> DiskFullError:
+    """The clear error for a write to ``path`` that ran out of space."""
+    return DiskFullError(
+        f"cannot write {where(path)}: the disk is full ({exc}); nothing was left under that name. "
+        "Free some space and run the command again"
+    )
 
 
 @contextlib.contextmanager
@@ -30,24 +63,29 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        yield tmp
-        if not tmp.exists():
-            raise RuntimeError(f"atomic_write: nothing was written to the temporary file for {path}")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
-            except FileExistsError:
-                raise OutputExistsError(
-                    f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it"
-                ) from None
-            except OSError:  # file system without hard links
-                if path.exists():
-                    raise OutputExistsError(f"{where(path)} already exists") from None
+        try:
+            yield tmp
+            if not tmp.exists():
+                raise RuntimeError(f"atomic_write: nothing was written to the temporary file for {path}")
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            if overwrite:
                 os.replace(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
+                except FileExistsError:
+                    raise OutputExistsError(
+                        f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it"
+                    ) from None
+                except OSError:  # file system without hard links
+                    if path.exists():
+                        raise OutputExistsError(f"{where(path)} already exists") from None
+                    os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(path, exc) from None
+            raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -70,3 +108,98 @@ def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
     with atomic_write(dst, overwrite=overwrite) as tmp:
         shutil.copyfile(src, tmp)
     return dst
+
+
+# ---------------------------------------------------------------------------------------------- output folders
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_apart(out: str | Path, inputs: Iterable[str | Path | None], *, what: str = "output folder") -> None:
+    """Refuse an output folder that is, is inside, or contains one of the ``inputs`` (files or folders).
+
+    Paths are compared after resolving symbolic links. A file among ``inputs`` stands for its folder
+    only when it is inside ``out`` (a file next to the output folder is fine). Raises
+    :class:`BadInputError` naming both, before any work.
+    """
+    out = Path(out)
+    out_r = out.resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        inp = Path(inp)
+        inp_r = inp.resolve()
+        if inp_r.is_file() or not inp_r.exists():
+            if _inside(inp_r, out_r):
+                raise BadInputError(f"input {where(inp)} is inside the {what} {where(out)}; choose another {what}")
+            continue
+        if _inside(out_r, inp_r):
+            rel = "is" if out_r == inp_r else "is inside"
+            raise BadInputError(
+                f"{what} {where(out)} {rel} the input folder {where(inp)}: its files would be replaced or read "
+                "as inputs next time; choose a folder outside it"
+            )
+        if _inside(inp_r, out_r):
+            raise BadInputError(f"input folder {where(inp)} is inside the {what} {where(out)}; choose another {what}")
+
+
+def _folder_is_empty(folder: Path) -> bool:
+    return not any(p.name != LOCK_NAME for p in folder.iterdir())
+
+
+@contextlib.contextmanager
+def output_lock(out: str | Path, *, command: str = "triple-dots") -> Iterator[Path]:
+    """Hold an exclusive lock on the output folder ``out`` while a command writes there.
+
+    Creates ``out`` if needed and locks ``out/.triple-dots.lock`` (``fcntl.flock``, non-blocking);
+    a second command writing the same folder is refused at once with :class:`OutputExistsError`
+    rather than mixing its files with the first one's. The lock file is removed on exit, and
+    ``out`` too when this call created it and it is still empty (a refused command leaves nothing).
+    Where ``fcntl`` is missing (Windows) the folder is used without a lock.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output {where(out)} exists and is a file, not a folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(out, exc) from None
+        raise BadInputError(f"cannot create the output folder {where(out)}: {exc}") from None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    lock = out / LOCK_NAME
+    fd = None
+    try:
+        while fcntl is not None:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                fd = None
+                raise OutputExistsError(
+                    f"another {command} run is writing to {where(out)} (it holds {where(lock)}); wait for it to "
+                    "finish or choose another output folder"
+                ) from None
+            try:
+                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder removed the file between our open and lock: lock the new one
+            fd = None
+        yield out
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                if _folder_is_empty(out):
+                    out.rmdir()

@@ -197,8 +197,49 @@ def probe_image(path: str | Path) -> tuple[tuple[int, int] | None, str | None]:
         return None, f"unreadable ({exc})"
 
 
+def _alpha_mask(img: Image.Image) -> np.ndarray | None:
+    """The hole drawn in the alpha channel of a mask, or None when alpha carries no drawing.
+
+    A mask painted on a transparent layer stores the strokes in alpha: the colour under transparent
+    pixels is meaningless, and painted pixels often all have one colour (e.g. black strokes). When
+    the alpha channel is not fully opaque and the colour of the opaque pixels is a single value, the
+    opaque pixels (alpha >= 128, so anti-aliased stroke edges count by majority) are the hole: 255.
+    Otherwise the colour channels are the mask, with transparent pixels read as 0 (keep).
+    """
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return None
+    arr = np.asarray(img.convert("RGBA"))
+    alpha = arr[..., 3]
+    if alpha.min(initial=255) == 255:
+        return None  # fully opaque: an ordinary mask with an unused alpha channel
+    opaque = alpha >= 128
+    colours = arr[..., :3][opaque]
+    if colours.size == 0 or (colours == colours[0]).all():
+        return np.where(opaque, 255, 0).astype(np.uint8)
+    rgb = arr[..., :3].copy()
+    rgb[~opaque] = 0
+    return _gray_or_colour(rgb)
+
+
+def _gray_or_colour(rgb: np.ndarray) -> np.ndarray:
+    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+        raise ValueError("colour")
+    return rgb[..., 0].copy()
+
+
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
-    """Mask file -> (H, W) uint8 gray array; colour masks are refused."""
+    """Mask file -> (H, W) uint8 gray array; colour masks are refused; alpha drawings are read (see :func:`_alpha_mask`)."""
+    try:
+        drawn = _alpha_mask(img)
+    except ValueError:
+        raise BadMaskError(
+            f"{where(path)} is a colour (RGBA) image, not a hole mask: save it as a single-channel grayscale PNG "
+            "with 255 = hole, 0 = keep (or paint the holes in one colour on a transparent layer)"
+        ) from None
+    if drawn is not None:
+        return drawn
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img).astype(np.int64)

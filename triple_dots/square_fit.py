@@ -23,6 +23,10 @@ PadMode = Literal["constant", "reflect", "edge"]
 _CV_BORDER = {"constant": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101, "edge": cv2.BORDER_REPLICATE}
 
 
+#: Largest output side: a 8192 x 8192 RGB float32 picture already takes 805 MB.
+MAX_SIZE = 8192
+
+
 @dataclass(frozen=True)
 class SquareFit:
     """Centre-crop (``mode="crop"``) or pad (``mode="pad"``) a ``width`` x ``height`` picture to a
@@ -41,8 +45,8 @@ class SquareFit:
     center: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise BadInputError(f"size must be a positive number of pixels, got {self.size}")
+        if not 1 <= self.size <= MAX_SIZE:
+            raise BadInputError(f"size (--size) must be a whole number of pixels in 1..{MAX_SIZE}, got {self.size}")
         if self.width < 1 or self.height < 1:
             raise BadInputError(f"picture size must be positive, got {self.width}x{self.height}")
         if self.mode not in ("crop", "pad"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from triple_dots.cli import values  # noqa: E402
 from pathlib import Path
 
 HELP = "run the whole pipeline on the bundled sample photos and write a before/after grid"
@@ -18,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: outputs/demo)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="TFill checkpoint folder (default: the registry's tfill-ffhq when present)")
-    parser.add_argument("--size", type=int, default=512, help="side of the face-centred square, pixels (default 512)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for mask colours and TFill noise (default 0)")
+    parser.add_argument("--size", type=values.side, default=512, help="side of the face-centred square, pixels (default 512)")
+    parser.add_argument("--seed", type=values.seed, default=0, help="seed for mask colours and TFill noise (default 0)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where TFill runs")
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo run")
 

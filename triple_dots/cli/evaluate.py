@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from triple_dots.cli import values  # noqa: E402
+
 HELP = "FID/KID/LPIPS/PSNR/SSIM/identity: compare folders, report several models, or sweep a run's checkpoints"
 DESCRIPTION = __doc__
 
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--data", metavar="ROOT", help="dataset folder with images/ and masks/ (report and sweep)")
     data.add_argument("--masks", metavar="DIR", help="hole masks (255 = hole) matching --real / --data photos by stem")
     data.add_argument("--split", help="only this split of the dataset's manifest.csv (e.g. val, test)")
-    data.add_argument("--max-images", type=int, help="use at most this many test images")
+    data.add_argument("--max-images", type=values.positive, help="use at most this many test images")
     opts = parser.add_argument_group("metrics")
     opts.add_argument("--metrics", default=None,
                       help="comma list of fid,kid,psnr,ssim,lpips,identity (default: fid,kid in pair mode "
@@ -51,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-baseline", action="store_true", help="report mode: leave out the OpenCV Telea baseline")
     out.add_argument("--reference", help="report mode: model the others are compared with (default: the first)")
     out.add_argument("--overwrite", action="store_true", help="replace existing report / sweep / best.json files")
-    out.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
-    out.add_argument("--seed", type=int, default=0)
+    out.add_argument("--device", type=values.device, default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    out.add_argument("--seed", type=values.seed, default=0)
 
 
 def _parse_models(items: list[str]) -> dict[str, str]:
@@ -81,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     ev_args = {"dims": args.dims, "fid_weights": args.fid_weights, "lpips_net": args.lpips_net,
                "lpips_backbone": args.lpips_backbone, "cache_dir": args.cache_dir}
     mode = modes[0]
+    if args.device:
+        from triple_dots.cli.values import check_device
+
+        check_device(args.device)
     if mode == "pair":
         return _pair(args, metrics, ev_args)
     if not args.data:
@@ -120,6 +126,19 @@ def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) ->
 
     if not (args.real and args.fake):
         raise BadInputError("pair mode needs both --real DIR and --fake DIR")
+    if args.out:  # checked before the (long) work, not after it
+        from triple_dots.errors import OutputExistsError, where
+
+        out = Path(args.out)
+        if out.is_dir():
+            raise BadInputError(f"--out {where(out)} is a folder; pair mode writes one JSON file: give a file name")
+        if out.exists() and not args.overwrite:
+            raise OutputExistsError(f"--out {where(out)} already exists; pass --overwrite to replace it")
+        for name in ("real", "fake", "masks"):
+            folder = getattr(args, name, None)
+            if folder and out.exists() and Path(folder).resolve() in out.resolve().parents:
+                raise BadInputError(f"--out {where(out)} is a file inside --{name} {where(folder)}; it would be "
+                                    "replaced: choose a path outside the inputs")
     result: dict = {"real": args.real, "fake": args.fake}
     if args.masks:
         from triple_dots.evaluation.metrics import Evaluator

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from triple_dots.cli import values  # noqa: E402
+
 HELP = "fill the holes of photos with TFill (pairs photo and hole mask by file stem)"
 DESCRIPTION = (
     "Run TFill's coarse and refine stages on every photo of --images with the hole mask of the same file "
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mat-preset", default="celeba-hq-512",
                         choices=["celeba-hq-512", "celeba-hq-256", "ffhq-512", "places-512"],
                         help="which released MAT model when --model mat has no --weights (default: celeba-hq-512)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N", help="make the noise reproducible")
+    parser.add_argument("--seed", type=values.seed, default=None, metavar="N", help="make the noise reproducible")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
@@ -81,32 +83,54 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import torch
-    from PIL import Image
     from tqdm import tqdm
 
-    from triple_dots.errors import OutputExistsError, SizeMismatchError, UnreadableImageError, where
-    from triple_dots.images import read_image, read_mask, write_image
+    from triple_dots.cli.values import check_device
+    from triple_dots.errors import BadInputError, OutputExistsError, SizeMismatchError, TripleDotsError, where
+    from triple_dots.files import check_apart, output_lock
+    from triple_dots.images import image_size, read_mask
     from triple_dots.tfill import TFill
-    from triple_dots.viz import image_grid, overlay_mask, save_grid
+    from triple_dots.tfill.model import model_size
 
     pairs = pair_files(args.images, args.masks)
     out_dir = Path(args.out)
+    # --out must be apart from the photos and the masks (equal, inside or containing): otherwise
+    # --overwrite replaced the photos or the masks, and a nested folder was read as input next time
+    inputs = [Path(x) if Path(x).is_dir() else Path(x).parent for x in (args.images, args.masks)]
+    check_apart(out_dir, inputs, what="output folder (--out)")
+    grid_clash = [img for img, _ in pairs if f"{img.stem}.png".casefold() == GRID_NAME.casefold()]
+    if grid_clash:
+        raise BadInputError(
+            f"photo {where(grid_clash[0])} would be written as {GRID_NAME}, the name of the preview grid; "
+            "rename the photo"
+        )
     outputs = [out_dir / f"{img.stem}.png" for img, _ in pairs]
     if not args.overwrite:
         taken = [p for p in outputs + [out_dir / GRID_NAME] if p.exists()]
         if taken:
             raise OutputExistsError(f"{where(taken[0])} already exists ({len(taken)} outputs); pass --overwrite")
+    # every pair is decoded in full first (EXIF orientation applied, truncated files found), so nothing
+    # is written when one pair is bad
+    problems = []
     for img_path, mask_path in tqdm(pairs, desc="checking pairs", unit="pair", disable=len(pairs) < 20):
         try:
-            with Image.open(img_path) as im:
-                size = im.size
-        except Exception as exc:
-            raise UnreadableImageError(f"{where(img_path)} cannot be read as an image ({exc})") from None
-        mask = read_mask(mask_path)
-        if (mask.shape[-1], mask.shape[-2]) != size:
-            raise SizeMismatchError(
-                f"{where(mask_path)} is {mask.shape[-1]}x{mask.shape[-2]} but {where(img_path)} is {size[0]}x{size[1]}"
-            )
+            size = image_size(img_path)
+            model_size(size[1], size[0])
+            mask = read_mask(mask_path)
+            if (mask.shape[-1], mask.shape[-2]) != size:
+                raise SizeMismatchError(
+                    f"{where(mask_path)} is {mask.shape[-1]}x{mask.shape[-2]} but {where(img_path)} is "
+                    f"{size[0]}x{size[1]} (after EXIF orientation)"
+                )
+        except BadInputError as exc:
+            raise BadInputError(f"{where(img_path)}: {exc}") from None
+        except TripleDotsError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise BadInputError(f"{len(problems)} bad pair(s); nothing was written: " + "; ".join(problems[:5]) + more)
+    if args.device != "auto":
+        check_device(args.device)
 
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
@@ -120,6 +144,16 @@ def run(args: argparse.Namespace) -> int:
         # with --weights the widths are read from the files; --preset picks the registry folder otherwise
         preset = None if args.weights else args.preset
         model = TFill.from_official(args.weights, preset=preset, device=device).use_channels_last()
+    with output_lock(out_dir, command="inpaint"):
+        return _inpaint_all(model, label, pairs, outputs, out_dir, args)
+
+
+def _inpaint_all(model, label: str, pairs, outputs, out_dir, args) -> int:
+    from tqdm import tqdm
+
+    from triple_dots.images import read_image, read_mask, write_image
+    from triple_dots.viz import image_grid, overlay_mask, save_grid
+
     rows = []
     for (img_path, mask_path), out_path in tqdm(list(zip(pairs, outputs)), desc="inpainting", unit="photo"):
         image = read_image(img_path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from triple_dots.cli import values
+
 HELP = "put synthetic medical masks on the faces of a photo or folder (writes images/, masks/, meta/)"
 DESCRIPTION = (
     "Detect faces (dlib, 68 landmarks), draw a mask on each and write OUT/images/NAME.png (the photo "
@@ -27,13 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color", default=None, metavar="HEX",
                         help="base colour '#rrggbb' (default: the type's own, or a palette colour per seed)")
     parser.add_argument("--pattern", default=None, metavar="IMAGE", help="texture image blended into the mask")
-    parser.add_argument("--pattern-weight", type=float, default=0.5, metavar="W",
+    parser.add_argument("--pattern-weight", type=values.fraction, default=0.5, metavar="W",
                         help="texture weight in [0, 1] (default: 0.5)")
-    parser.add_argument("--margin", type=int, default=0, metavar="PX",
-                        help="grow the hole mask by PX pixels beyond the drawn mask (default: 0)")
-    parser.add_argument("--seed", type=int, default=None, metavar="S",
+    parser.add_argument("--margin", type=values.margin, default=0, metavar="PX",
+                        help=f"grow the hole mask by PX pixels beyond the drawn mask, 0..{values.MAX_MARGIN} (default: 0)")
+    parser.add_argument("--seed", type=values.seed, default=None, metavar="S",
                         help="vary colour, shape and fabric per photo, reproducibly (default: the plain look)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    parser.add_argument("--workers", type=values.workers, default=1, metavar="N", help="worker processes (default: 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 

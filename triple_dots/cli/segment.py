@@ -12,6 +12,8 @@ Two modes, both writing the dataset layout ``OUT/images/NAME.ext``, ``OUT/masks/
 from __future__ import annotations
 
 import argparse
+
+from triple_dots.cli import values  # noqa: E402
 import sys
 
 HELP = "segment the real face mask with Segment Anything (automatic from face keypoints, or from points)"
@@ -54,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=["vit_b", "vit_l", "vit_h"], default=None,
                         help="SAM model type (default: read from --checkpoint, else vit_b)")
     parser.add_argument("--checkpoint", metavar="PATH", help="SAM .pth file (default: the weights registry)")
-    parser.add_argument("--margin", type=int, default=8, metavar="PX", help="dilate the mask by PX pixels (default 8)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--margin", type=values.margin, default=8, metavar="PX", help="dilate the mask by PX pixels (default 8)")
+    parser.add_argument("--device", type=values.device, default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="keep SAM image embeddings here to skip the encoder on re-runs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")

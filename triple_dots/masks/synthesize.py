@@ -21,7 +21,7 @@ import numpy as np
 
 from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
-from triple_dots.files import atomic_write_bytes
+from triple_dots.files import atomic_write_bytes, output_lock
 from triple_dots.images import as_rgb_uint8, from_uint8, list_images, read_image_uint8
 from triple_dots.masks.detect import LARGE_FACE
 from triple_dots.masks.landmarks import Face, detect_faces
@@ -107,7 +107,15 @@ class _Result:
     turns: list[tuple[float, str]]
 
 
-def _check_options(mask_type: str, color: str | None, pattern_weight: float, margin: int) -> None:
+#: Largest hole margin in pixels: the dilation kernel is (2 * margin + 1)^2, so 100,000 would need 40 GB.
+MAX_MARGIN = 1024
+#: Largest seed (every random generator used accepts 0 .. 2**32 - 1).
+MAX_SEED = 2**32 - 1
+
+
+def _check_options(
+    mask_type: str, color: str | None, pattern_weight: float, margin: int, seed: int | None = None
+) -> None:
     if mask_type not in MASK_TYPES and mask_type != "random":
         raise BadInputError(f"unknown mask type {mask_type!r}; choose one of {', '.join(TYPE_CHOICES)}")
     if color is not None:
@@ -115,10 +123,12 @@ def _check_options(mask_type: str, color: str | None, pattern_weight: float, mar
             parse_hex(color)
         except ValueError as exc:
             raise BadInputError(f"--color: {exc}") from None
-    if not 0.0 <= pattern_weight <= 1.0:
+    if not (isinstance(pattern_weight, (int, float)) and 0.0 <= pattern_weight <= 1.0):
         raise BadInputError(f"pattern weight must be in [0, 1], got {pattern_weight}")
-    if margin < 0:
-        raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
+    if not (isinstance(margin, (int, np.integer)) and 0 <= margin <= MAX_MARGIN):
+        raise BadInputError(f"margin (--margin) must be a whole number of pixels in 0..{MAX_MARGIN}, got {margin!r}")
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= seed <= MAX_SEED):
+        raise BadInputError(f"seed (--seed) must be None or a whole number in 0..{MAX_SEED}, got {seed!r}")
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -241,7 +251,7 @@ def apply_mask(
     """
     import torch
 
-    _check_options(mask_type, color, pattern_weight, margin)
+    _check_options(mask_type, color, pattern_weight, margin, seed)
     pattern_name = None
     if pattern is not None and not isinstance(pattern, np.ndarray):
         pattern_name = str(pattern)
@@ -304,20 +314,33 @@ def output_names(photos: Sequence[Path], root: Path) -> list[str]:
     """Output name per photo: its path relative to ``root`` without suffix, folders joined by ``__``.
 
     The dataset layout is flat (``images/NAME.png``), so ``sub/a.jpg`` becomes ``sub__a``.
-    Photos that would share a name (``a.jpg`` and ``a.png``) keep their suffix: ``a_jpg``, ``a_png``.
+    Names never collide, also ignoring case (a case-insensitive disk would merge them): photos
+    whose plain name is unique keep it; photos that share one (``a.jpg`` and ``a.png``) keep their
+    suffix (``a_jpg``, ``a_png``), and if that is still shared (``a.JPG`` and ``a.jpg``) or taken (by a
+    photo named ``a_jpg.png``, say) the first free number is added (``a_jpg_1``, ``a_jpg_2``). The result depends only on the set of photo paths.
     """
     rel = [p.relative_to(root) if p != root else Path(p.name) for p in photos]
     stems = ["__".join(r.with_suffix("").parts) for r in rel]
     counts: dict[str, int] = {}
     for s in stems:
-        counts[s] = counts.get(s, 0) + 1
-    names = [s if counts[s] == 1 else f"{s}_{r.suffix.lower().lstrip('.')}" for s, r in zip(stems, rel)]
-    seen: dict[str, int] = {}
-    unique = []
-    for n in names:  # still equal (a.JPG and a.jpg): number them
-        seen[n] = seen.get(n, 0) + 1
-        unique.append(n if seen[n] == 1 and names.count(n) == 1 else f"{n}_{seen[n]}")
-    return unique
+        counts[s.casefold()] = counts.get(s.casefold(), 0) + 1
+    names: list[str | None] = [s if counts[s.casefold()] == 1 else None for s in stems]
+    used = {n.casefold() for n in names if n is not None}
+    order = [i for i in sorted(range(len(rel)), key=lambda i: rel[i].as_posix()) if names[i] is None]
+    base = {i: f"{stems[i]}_{rel[i].suffix.lower().lstrip('.')}" for i in order}
+    shared: dict[str, int] = {}
+    for i in order:
+        shared[base[i].casefold()] = shared.get(base[i].casefold(), 0) + 1
+    for i in order:
+        name, k = base[i], 0
+        if shared[name.casefold()] > 1 or name.casefold() in used:  # a.JPG and a.jpg: number them
+            k = 1
+            while f"{name}_{k}".casefold() in used:
+                k += 1
+            name = f"{name}_{k}"
+        used.add(name.casefold())
+        names[i] = name
+    return [n for n in names if n is not None]
 
 
 def photo_seed(seed: int | None, name: str) -> int | None:
@@ -349,11 +372,14 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
     out = Path(job.out)
     todo = []
     results = []
+    redo: set[str] = set()
     for name, mtype in job.names:
-        paths = _outputs(out, name)
-        if not job.overwrite and any(p.exists() for p in paths):
+        present = [p.exists() for p in _outputs(out, name)]
+        if not job.overwrite and all(present):
             results.append((name, "existing", ""))
         else:
+            if any(present):  # an earlier run stopped half-way through this photo: redo it whole
+                redo.add(name)
             todo.append((name, mtype))
     if not todo:
         return results
@@ -372,9 +398,11 @@ def _run_job(job: _Job) -> list[tuple[str, str, str]]:
                               seed=seed, margin=job.margin, hole_ratio=float(res.hole.mean()), image_size=(w, h),
                               faces=res.faces, turns=res.turns)
             img_p, mask_p, meta_p = _outputs(out, name)
-            atomic_write_bytes(img_p, encode_png(res.image), overwrite=job.overwrite)
-            atomic_write_bytes(mask_p, encode_png(res.hole.astype(np.uint8) * 255), overwrite=job.overwrite)
-            write_meta(meta_p, meta, overwrite=job.overwrite)
+            again = job.overwrite or name in redo
+            # meta last: it is the photo's completion marker (all three files present = done)
+            atomic_write_bytes(img_p, encode_png(res.image), overwrite=again)
+            atomic_write_bytes(mask_p, encode_png(res.hole.astype(np.uint8) * 255), overwrite=again)
+            write_meta(meta_p, meta, overwrite=again)
             results.append((name, "written", ""))
     except NoFaceError as exc:
         results.extend((name, "no_face", str(exc)) for name, _ in todo if name not in {r[0] for r in results})
@@ -427,17 +455,28 @@ def synthesize_folder(
     Writes ``out/images/NAME.png``, ``out/masks/NAME.png`` (255 = hole) and
     ``out/meta/NAME.json`` (flat: ``sub/a.jpg`` -> ``sub__a``, see :func:`output_names`); with
     ``mask_type="all"`` one set per type named ``NAME_<type>``.
-    Existing outputs are skipped unless ``overwrite``. In a folder, photos without a face and
+    A photo whose three outputs all exist is skipped unless ``overwrite``; one with only some of
+    them (a run killed half-way) is redone and its partial outputs replaced. The output folder is
+    locked while the run writes (a second run into it is refused). In a folder, photos without a face and
     unreadable files are skipped and listed in the report; a single photo raises
     ``NoFaceError`` / ``UnreadableImageError`` instead. Results do not depend on ``workers``.
     """
     input_path, out = Path(input_path), Path(out)
     if not input_path.exists():
         raise BadInputError(f"input {where(input_path)} does not exist")
-    _check_options("surgical" if mask_type == "all" else mask_type, color, pattern_weight, margin)
+    _check_options("surgical" if mask_type == "all" else mask_type, color, pattern_weight, margin, seed)
     if workers < 1:
         raise BadInputError(f"workers must be >= 1, got {workers}")
     check_output_location(input_path, out)
+    with output_lock(out, command="mask"):
+        return _synthesize_folder(input_path, out, mask_type=mask_type, seed=seed, margin=margin, color=color,
+                                  pattern=pattern, pattern_weight=pattern_weight, workers=workers,
+                                  overwrite=overwrite, progress=progress)
+
+
+def _synthesize_folder(input_path: Path, out: Path, *, mask_type: str, seed: int | None, margin: int,
+                       color: str | None, pattern: str | Path | None, pattern_weight: float, workers: int,
+                       overwrite: bool, progress: bool) -> FolderReport:
     if pattern is not None:
         load_pattern(pattern)  # fail early, naming the file
     photos = list_images(input_path)

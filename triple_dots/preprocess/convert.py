@@ -15,6 +15,7 @@ from triple_dots.errors import BadInputError
 from triple_dots.files import copy_file
 from triple_dots.images import hole_ratio, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
+    writes_output,
     Summary,
     check_output,
     checked_pairs,
@@ -52,6 +53,7 @@ def _convert_one(t: _Task) -> dict[str, str]:
     return output_row(pair, paths, PairFacts(image.shape[1], image.shape[0], ratio), t.out)
 
 
+@writes_output
 def convert(
     src: str | Path,
     out: str | Path,

@@ -25,6 +25,7 @@ from triple_dots.errors import BadInputError
 from triple_dots.files import copy_file
 from triple_dots.images import hole_ratio, mask_to_uint8, read_mask, write_mask
 from triple_dots.preprocess.folders import (
+    writes_output,
     Summary,
     check_output,
     checked_pairs,
@@ -138,6 +139,13 @@ def enlarge_mask(
         raise BadInputError("enlarge: give pixels or face_fraction, not both")
     if pixels is None and face_fraction is None and scale is None:
         raise BadInputError("enlarge: give pixels (--pixels), face_fraction (--face-fraction) or scale (--scale)")
+    # NaN compares false with everything: without these checks --pixels nan emptied every hole
+    # and --pixels inf made every mask all-hole. The bounds match the CLI's (triple_dots.cli.values).
+    for name, value, lo, hi in (("pixels", pixels, 0.0, 1024.0), ("face_fraction", face_fraction, 0.0, 4.0),
+                                ("scale", scale, 1.0, 16.0)):  # fmt: skip
+        if value is not None and not (isinstance(value, (int, float)) and lo <= float(value) <= hi):
+            raise BadInputError(f"enlarge: {name} must be >= {lo:g} and <= {hi:g} (a finite number; "
+                                f"--{name.replace('_', '-')}), got {value!r}")  # fmt: skip
     hole = _as_bool(mask)
     fallbacks = 0
     if scale is not None:
@@ -188,6 +196,7 @@ def _enlarge_row(t: _Task) -> dict[str, str]:
     return row
 
 
+@writes_output
 def enlarge(
     src: str | Path,
     out: str | Path,

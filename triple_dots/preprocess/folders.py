@@ -12,13 +12,15 @@ Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from triple_dots.dataset_folder import (
+    check_name,
     IMAGES_DIR,
     MANIFEST_NAME,
     MASKS_DIR,
@@ -33,8 +35,8 @@ from triple_dots.dataset_folder import (
     validate_pairs,
     write_manifest,
 )
-from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.files import atomic_write_text, copy_file
+from triple_dots.errors import BadInputError, DiskFullError, OutputExistsError, TripleDotsError, where
+from triple_dots.files import LOCK_NAME, atomic_write_text, check_apart, copy_file, output_lock
 from triple_dots.parallel import map_files
 
 SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
@@ -89,12 +91,27 @@ def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bo
             )
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {where(out)} exists and is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
         raise OutputExistsError(
             f"output folder {where(out)} is not empty; choose a new folder or pass overwrite=True / --overwrite "
             "(same-named files are replaced, nothing else is deleted)"
         )
     return out
+
+
+def writes_output(fn: Callable[..., Summary]) -> Callable[..., Summary]:
+    """Decorate a command ``fn(src, out, **options)``: refuse an ``out`` that is, is inside, or contains
+    ``src`` (or the ``masks`` / ``meta`` folders of ``pair``) before anything is created, then hold the
+    output folder's lock (see :func:`triple_dots.files.output_lock`) for the whole command, so two
+    commands writing one folder cannot both pass the "output must be empty" check."""
+
+    @functools.wraps(fn)
+    def wrapper(src: str | Path, out: str | Path, *args: Any, **kwargs: Any) -> Summary:
+        check_apart(out, [src, kwargs.get("masks"), kwargs.get("meta"), kwargs.get("move_unmatched")])
+        with output_lock(out, command=f"preprocess {fn.__name__}"):
+            return fn(src, out, *args, **kwargs)
+
+    return wrapper
 
 
 def input_folders(src: str | Path, pairs: Sequence[Pair]) -> set[Path]:
@@ -147,6 +164,7 @@ class OutPaths:
 def out_paths(out: Path, pair: Pair, *, image_suffix: str | None = None) -> OutPaths:
     """OUT/images/NAME.ext, OUT/masks/NAME.png, OUT/meta/NAME.json for ``pair``."""
     suffix = image_suffix or pair.image.suffix
+    check_name(pair.name)
     return OutPaths(
         out / IMAGES_DIR / f"{pair.name}{suffix}",
         out / MASKS_DIR / f"{pair.name}.png" if pair.mask is not None else None,
@@ -230,6 +248,8 @@ def _guarded(job: tuple[Any, Any]) -> Any:
     fn, task = job
     try:
         return fn(task)
+    except DiskFullError:
+        raise  # not a bad file: stop at once, even with skip_bad
     except TripleDotsError as exc:
         pair = getattr(task, "pair", None)
         return Problem(pair.image if pair is not None else Path("?"), exc)

@@ -26,6 +26,7 @@ from triple_dots.dataset_folder import (
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.files import atomic_write_text
 from triple_dots.preprocess.folders import (
+    writes_output,
     SKIP_HINT,
     Summary,
     check_output,
@@ -65,6 +66,7 @@ def _move(files: list[Path], dest: Path) -> None:
         shutil.move(str(f), str(dest / f.name))
 
 
+@writes_output
 def pair(
     src: str | Path,
     out: str | Path,

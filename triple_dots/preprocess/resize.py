@@ -18,6 +18,7 @@ from triple_dots.dataset_folder import Meta, Pair, PairFacts, read_meta, write_m
 from triple_dots.errors import BadInputError
 from triple_dots.images import hole_ratio, mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
+    writes_output,
     Summary,
     check_output,
     checked_pairs,
@@ -96,6 +97,7 @@ def _resize_one(t: _Task) -> dict[str, str]:
     return row
 
 
+@writes_output
 def resize(
     src: str | Path,
     out: str | Path,

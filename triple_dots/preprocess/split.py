@@ -17,6 +17,7 @@ import numpy as np
 from triple_dots.dataset_folder import MANIFEST_NAME, manifest_row, write_manifest
 from triple_dots.errors import BadInputError, where
 from triple_dots.preprocess.folders import (
+    writes_output,
     CopyTask,
     Summary,
     check_output,
@@ -85,6 +86,7 @@ def group_by_regex(names: Sequence[str], pattern: str) -> list[str]:
     return keys
 
 
+@writes_output
 def split(
     src: str | Path,
     out: str | Path,

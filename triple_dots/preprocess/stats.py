@@ -17,6 +17,7 @@ import numpy as np
 from triple_dots.errors import BadInputError
 from triple_dots.files import atomic_write, atomic_write_text
 from triple_dots.preprocess.folders import (
+    writes_output,
     CopyTask,
     Summary,
     check_output,
@@ -109,6 +110,7 @@ class StatsResult:
         return str(self.summary)
 
 
+@writes_output
 def stats(
     src: str | Path,
     out: str | Path,
@@ -127,6 +129,8 @@ def stats(
     With ``band`` (``(0.2, 0.3)`` or ``"0.2-0.3"``) the pairs whose ratio is in the band are also
     copied to ``out`` as a dataset (``images/``, ``masks/``, ``meta/``, ``manifest.csv``).
     """
+    if not (isinstance(bins, int) and 1 <= bins <= 1000):
+        raise BadInputError(f"stats: bins (--bins) must be a whole number in 1..1000, got {bins!r}")
     band_t = parse_band(band) if isinstance(band, str) else band
     if band_t is not None:
         band_t = parse_band(f"{band_t[0]}-{band_t[1]}")

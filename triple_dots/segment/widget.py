@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from triple_dots.dataset_folder import META_DIR, Meta, write_meta
-from triple_dots.errors import BadInputError, TripleDotsError
+from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
 from triple_dots.images import encode_image, from_uint8, hole_ratio, write_image, write_mask
 from triple_dots.segment.clicks import ClickSegmenter
 from triple_dots.segment.regenerate import Inpainter, regenerate
@@ -298,8 +298,13 @@ class SegmentWidget:
         path = self.out_dir / "masks" / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
         meta = self._meta()
+        meta_path = self.out_dir / META_DIR / f"{self.name}.json"
+        if not overwrite:  # both files are checked first, so neither is written when one exists
+            for p in (path, meta_path):
+                if p.exists():
+                    raise OutputExistsError(f"{where(p)} already exists; tick 'overwrite existing files' to replace it")
         write_mask(path, m, overwrite=overwrite)
-        write_meta(self.out_dir / META_DIR / f"{self.name}.json", meta, overwrite=True)
+        write_meta(meta_path, meta, overwrite=overwrite)
         self._say(self._summary() + f"; saved mask to {path}")
         return path
 

@@ -93,12 +93,42 @@ def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str |
     )
 
 
-def infer_options(state_E: dict[str, torch.Tensor], state_T: dict[str, torch.Tensor]) -> dict[str, int]:
-    """Widths of a checkpoint read from its E and T state dicts: ``ngf``, ``embed_dim``, ``n_encoders``."""
+#: Bounds on widths read from weight files (the released models use 32, 512, 12): a hostile file that
+#: claims 200,000 channels would otherwise make the model allocate hundreds of gigabytes.
+WIDTH_LIMITS: dict[str, tuple[int, int]] = {"ngf": (1, 512), "embed_dim": (8, 4096), "n_encoders": (1, 64)}
+#: Attention heads of the transformer: ``embed_dim`` must be a multiple of it.
+NUM_HEADS = 8
+
+
+def infer_options(
+    state_E: dict[str, torch.Tensor],
+    state_T: dict[str, torch.Tensor],
+    folder: str | Path | None = None,
+) -> dict[str, int]:
+    """Widths of a checkpoint read from its E and T state dicts: ``ngf``, ``embed_dim``, ``n_encoders``.
+
+    Widths outside :data:`WIDTH_LIMITS` (or an ``embed_dim`` that is not a multiple of 8 heads) raise
+    :class:`BadWeightsError` naming the file, before any model is built.
+    """
     try:
         ngf = int(state_E["encode.weight"].shape[0])
         embed_dim = int(state_T["token_embed.weight"].shape[0])
-    except KeyError:
+    except (KeyError, IndexError, AttributeError):
         return {}
-    layers = {k.split(".")[2] for k in state_T if k.startswith("encoder_trans.layers.")}
-    return {"ngf": ngf, "embed_dim": embed_dim, "n_encoders": len(layers)}
+    layers = {k.split(".")[2] for k in state_T if k.startswith("encoder_trans.layers.") and k.count(".") >= 3}
+    found = {"ngf": ngf, "embed_dim": embed_dim, "n_encoders": len(layers)}
+    base = Path(folder) if folder is not None else Path(".")
+    for key, value in found.items():
+        lo, hi = WIDTH_LIMITS[key]
+        file = base / NET_FILES["E" if key == "ngf" else "T"]
+        if not lo <= value <= hi:
+            raise BadWeightsError(
+                f"{where(file)} claims {key}={value}, outside {lo}..{hi}: not a TFill checkpoint this package can "
+                "load (the released models use ngf=32, embed_dim=512, n_encoders=12)"
+            )
+    if embed_dim % NUM_HEADS:
+        raise BadWeightsError(
+            f"{where(base / NET_FILES['T'])} claims embed_dim={embed_dim}, which is not a multiple of the "
+            f"{NUM_HEADS} attention heads: the file is corrupt or not a TFill transformer"
+        )
+    return found

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots import weights
-from triple_dots.errors import BadInputError, BadMaskError, MissingWeightsError, SizeMismatchError, where
+from triple_dots.errors import BadInputError, BadMaskError, BadWeightsError, MissingWeightsError, SizeMismatchError, where
 from triple_dots.tfill.checkpoint_files import (
     DISCRIMINATOR_NETS,
     GENERATOR_NETS,
@@ -59,8 +59,21 @@ def from_model_space(images_pm1: torch.Tensor) -> torch.Tensor:
     return ((images_pm1 + 1) / 2).clamp(0, 1)
 
 
+#: Longest side / shortest side TFill accepts: the short side is scaled to ``fine_size``, so a 4000 x 2
+#: photo would run at 512 x 1,024,000 pixels (6 GB for one activation) instead of failing clearly.
+MAX_ASPECT = 8.0
+
+
 def model_size(height: int, width: int, fine_size: int = 512, multiple: int = 32) -> tuple[int, int]:
-    """Official test-time size: short side -> ``fine_size``, then each side rounded to a multiple of ``multiple``."""
+    """Official test-time size: short side -> ``fine_size``, then each side rounded to a multiple of ``multiple``.
+
+    A picture more elongated than :data:`MAX_ASPECT` raises :class:`BadInputError` (crop it first).
+    """
+    if min(height, width) < 1 or max(height, width) / min(height, width) > MAX_ASPECT:
+        raise BadInputError(
+            f"a {width}x{height} picture is too elongated for TFill (aspect ratio above {MAX_ASPECT:g}:1; it would "
+            f"run at {fine_size} pixels on the short side): crop it closer to the face first"
+        )
     scale = fine_size / min(height, width)
     h, w = round(height * scale), round(width * scale)
     return max(1, round(h / multiple)) * multiple, max(1, round(w / multiple)) * multiple
@@ -309,8 +322,14 @@ class TFill(nn.Module):
                 )
         states = {name: load_state_file(folder / NET_FILES[name]) for name in names}
         if preset is None and not {"ngf", "embed_dim", "n_encoders"} & set(config):
-            config = {**infer_options(states["E"], states["T"]), **config}
-        model = cls(preset, discriminators=discriminators, init=False, **config)
+            config = {**infer_options(states["E"], states["T"], folder), **config}
+        try:
+            model = cls(preset, discriminators=discriminators, init=False, **config)
+        except (ValueError, AssertionError, RuntimeError) as exc:
+            raise BadWeightsError(
+                f"the TFill weights in {where(folder)} ({', '.join(NET_FILES[n] for n in names)}) do not describe a "
+                f"model this package can build: {exc}"
+            ) from None
         for name in names:
             net = getattr(model, f"net_{name}")
             path = folder / NET_FILES[name]

@@ -199,6 +199,31 @@ class TrainConfig:
             v = getattr(self, name)
             if v < 32 or v % 16:
                 raise BadInputError(f"{name} must be a multiple of 16 and >= 32, got {v}")
+        import math
+
+        if not (isinstance(self.seed, int) and 0 <= self.seed <= 2**32 - 1):
+            raise BadInputError(f"seed (--seed) must be a whole number in 0..{2**32 - 1}, got {self.seed!r}")
+        if int(self.num_workers) < 0:
+            raise BadInputError(f"num_workers (--workers) must be >= 0, got {self.num_workers}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise BadInputError(f"{f.name} must be a finite number, got {v}")
+        for name, (lo, hi) in {"ngf": (1, 512), "ndf": (1, 512), "embed_dim": (8, 4096),
+                               "n_encoders": (1, 64)}.items():  # fmt: skip
+            v = getattr(self, name)
+            if not lo <= int(v) <= hi:
+                raise BadInputError(f"{name} must be in {lo}..{hi}, got {v}")
+        if self.embed_dim % 8:
+            raise BadInputError(f"embed_dim must be a multiple of the 8 attention heads, got {self.embed_dim}")
+        for name in ("fixed_size", "fine_size"):
+            if getattr(self, name) > 8192:
+                raise BadInputError(f"{name} must be at most 8192, got {getattr(self, name)}")
+        dev = str(self.device).strip().lower()
+        import re
+
+        if not re.match(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", dev):
+            raise BadInputError(f"device (--device) must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.fixed_size > self.fine_size:
             raise BadInputError(f"fixed_size ({self.fixed_size}) must not exceed fine_size ({self.fine_size})")
 

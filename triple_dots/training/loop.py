@@ -57,6 +57,7 @@ from torch.utils.data import DataLoader, Subset
 from triple_dots.cpu_memory import keep_freed_memory
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
 from triple_dots.evaluation.paired import psnr
+from triple_dots.files import check_apart, disk_full_error, is_disk_full, output_lock
 from triple_dots.tfill import to_model_space
 from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS, GENERATOR_NETS
 from triple_dots.training import distributed, rng
@@ -103,13 +104,29 @@ def train(config: TrainConfig) -> TrainResult:
     :class:`TrainingDivergedError` when a loss becomes NaN/inf.
     """
     cfg = config.resolved()
+    check_apart(cfg.out, [_data_folder(cfg.data), _data_folder(cfg.val_data)], what="run folder (--out)")
     created_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     info = distributed.setup(cfg.device)
     try:
-        return _Trainer(cfg, info).run()
+        lock = output_lock(cfg.out, command="train") if info.is_main else contextlib.nullcontext()
+        with lock:
+            try:
+                return _Trainer(cfg, info).run()
+            except (OSError, RuntimeError) as exc:
+                if is_disk_full(exc):
+                    raise disk_full_error(cfg.out, exc) from None
+                raise
     finally:
         if created_group:
             distributed.teardown()
+
+
+def _data_folder(data: str | None) -> Path | None:
+    """The folder a ``--data`` value stands for (a manifest stands for its folder)."""
+    if not data:
+        return None
+    p = Path(data)
+    return p.parent if p.is_file() else p
 
 
 # ==================================================================================================
@@ -121,8 +138,25 @@ class _Trainer:
         # ---- run folder: a new run, or resume from the newest complete checkpoint ------------
         self.resume_dir: Path | None = None
         if cfg.resume:
-            self.resume_dir = rf.latest_checkpoint(self.run_dir, required=NETWORKS) if info.is_main else None
-            self.resume_dir = distributed.broadcast_object(self.resume_dir, info)
+            found: tuple[Path | None, str] = (None, "")
+            if info.is_main:
+                passed_over: list[str] = []
+                ckpt = rf.latest_checkpoint(self.run_dir, required=NETWORKS, problems=passed_over,
+                                            need_config=True)
+                if ckpt is None and passed_over:
+                    # never start again from step 0 over a run's trained weights: refuse instead
+                    found = (None, (
+                        f"--resume: no usable checkpoint in {where(self.run_dir / rf.CHECKPOINTS)} ("
+                        + "; ".join(passed_over[:6]) + (" ..." if len(passed_over) > 6 else "")
+                        + "); nothing was changed. Repair or move the damaged checkpoints away, or train into "
+                        "another --out"))
+                else:
+                    found = (ckpt, "")
+                    if passed_over:
+                        print("note: passed over damaged checkpoint(s): " + "; ".join(passed_over))
+            self.resume_dir, refusal = distributed.broadcast_object(found, info)
+            if refusal:
+                raise BadInputError(refusal)
         elif (self.run_dir / rf.CHECKPOINTS).exists() or (self.run_dir / rf.LOG_FILE).exists():
             raise OutputExistsError(
                 f"run folder {where(self.run_dir)} already holds a run; pass --resume to continue it "
@@ -131,7 +165,13 @@ class _Trainer:
         self.state: dict[str, Any] = {}
         if self.resume_dir is not None:
             self.state = rf.load_state(self.resume_dir)
-            saved = TrainConfig.from_dict(self.state["config"])
+            try:
+                saved = TrainConfig.from_dict(self.state["config"])
+            except (TypeError, ValueError, KeyError, BadInputError) as exc:
+                raise BadInputError(
+                    f"--resume: {where(self.resume_dir / rf.STATE_FILE)} holds a training config this version "
+                    f"cannot read ({exc}); nothing was changed"
+                ) from None
             # the architecture comes from the checkpoint; schedule/logging options may change
             cfg = TrainConfig(**(cfg.to_dict() | {k: getattr(saved, k) for k in ARCHITECTURE_KEYS}))
             if self.state.get("world_size", 1) != info.world_size:
@@ -141,12 +181,6 @@ class _Trainer:
                 )
         self.cfg = cfg
         self.run_log = rf.RunLog(self.run_dir) if info.is_main else None
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            rf.write_config(self.run_dir, cfg.to_json())
-            if self.resume_dir is not None:
-                self.run_log.truncate_after(int(self.state["iteration"]))  # type: ignore[union-attr]
-                print(f"resuming from {self.resume_dir}")
 
         # ---- system: seeds, TF32, autocast ---------------------------------------------------
         rng.seed_everything(cfg.seed + info.rank)  # different noise per rank, same data order
@@ -165,6 +199,13 @@ class _Trainer:
 
         # ---- model, losses --------------------------------------------------------------------
         self.model = build_model(cfg, self.resume_dir).to(self.dev)
+        # the run folder changes only now that data, options and weights are known to be good
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            rf.write_config(self.run_dir, cfg.to_json())
+            if self.resume_dir is not None:
+                self.run_log.truncate_after(int(self.state["iteration"]))  # type: ignore[union-attr]
+                print(f"resuming from {self.resume_dir}")
         self.nets = dict(self.model.networks())
         self.perceptual = PerceptualLoss(cfg.vgg_weights).to(self.dev)
         self.tb = _tensorboard(self.run_dir) if cfg.tensorboard and info.is_main else None
@@ -202,7 +243,11 @@ class _Trainer:
         stage_index = int(st.get("stage_index", 0))
         stage_step = int(st.get("stage_step", 0))
         if st.get("stage_done", False):
-            stage_index, stage_step = stage_index + 1, 0
+            name = plan[stage_index][0] if stage_index < len(plan) else None
+            more = stage_index < len(plan) and stage_step < plan[stage_index][1] and name not in st.get(
+                "stopped_early", [])
+            if not more:  # else: a finished stage given more --iterations on resume trains on from where it was
+                stage_index, stage_step = stage_index + 1, 0
         self.best: dict[str, dict[str, Any]] = dict(st.get("best", {}))  # per stage: iteration, value
         self.stopped_early: list[str] = list(st.get("stopped_early", []))
         self.last_ckpt: Path | None = self.resume_dir

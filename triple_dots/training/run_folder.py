@@ -147,23 +147,60 @@ def load_network_state(ckpt_dir: str | Path, name: str) -> dict[str, torch.Tenso
     return torch.load(Path(ckpt_dir) / NET_FILES[name], map_location="cpu", weights_only=True)
 
 
-def latest_checkpoint(run_dir: str | Path, required: tuple[str, ...] = ()) -> Path | None:
-    """The newest checkpoint whose ``state.pt`` loads and whose ``latest_net_<required>.pth`` exist.
+def check_checkpoint(ckpt_dir: str | Path, required: tuple[str, ...] = (), *, need_config: bool = False) -> str | None:
+    """Why the checkpoint folder cannot be resumed from, or None when it can.
+
+    ``state.pt`` must load with ``weights_only=True`` (a hostile pickle is refused, never run) and hold
+    the resume record (``iteration``, and ``config`` with ``need_config``, as training needs); every ``latest_net_<required>.pth`` must load as
+    a plain state dict of tensors.
+    """
+    from triple_dots.tfill.checkpoint_files import load_state_file
+    from triple_dots.errors import TripleDotsError
+
+    ckpt_dir = Path(ckpt_dir)
+    try:
+        state = load_state(ckpt_dir)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, hostile pickle, not a torch file ...
+        return f"{STATE_FILE} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+    if not isinstance(state, dict) or "iteration" not in state:
+        return f"{STATE_FILE} is not a training state (no 'iteration')"
+    if need_config and not isinstance(state.get("config"), dict):
+        return f"{STATE_FILE} is not a training state (no 'config')"
+    try:
+        int(state["iteration"])
+    except (TypeError, ValueError):
+        return f"{STATE_FILE} has a bad 'iteration' value"
+    for name in required:
+        try:
+            load_state_file(ckpt_dir / NET_FILES[name])
+        except TripleDotsError:
+            return f"{NET_FILES[name]} is unreadable"
+    return None
+
+
+def latest_checkpoint(
+    run_dir: str | Path, required: tuple[str, ...] = (), *, problems: list[str] | None = None,
+    need_config: bool = False,
+) -> Path | None:
+    """The newest checkpoint that :func:`check_checkpoint` accepts, falling back one by one.
 
     Leftover ``.tmp-*`` / ``.old-*`` folders of killed writes are removed (they belong to the run).
-    Returns None when there is no usable checkpoint.
+    Returns None when there is no usable checkpoint; ``problems`` (if given) collects one line per
+    checkpoint that was passed over, newest first. Nothing is deleted besides the leftovers.
     """
     root = Path(run_dir) / CHECKPOINTS
     if root.is_dir():
         for p in root.iterdir():
             if p.is_dir() and (p.name.startswith(".tmp-iter_") or p.name.startswith(".old-iter_")):
                 shutil.rmtree(p, ignore_errors=True)
-    for _, path in reversed(list_checkpoints(run_dir, required)):
-        try:
-            load_state(path)
-        except Exception:  # noqa: BLE001 - unreadable: fall back to the previous checkpoint
-            continue
-        return path
+    candidates = [(it, p) for it, p in list_checkpoints(run_dir) if p.is_dir()]
+    for _, path in reversed(candidates):
+        missing = [NET_FILES[n] for n in required if not (path / NET_FILES[n]).is_file()]
+        why = f"lacks {', '.join(missing)}" if missing else check_checkpoint(path, required, need_config=need_config)
+        if why is None:
+            return path
+        if problems is not None:
+            problems.append(f"{path.name}: {why}")
     return None
 
 
