@@ -107,6 +107,28 @@ def test_identical_images_and_empty_holes_are_not_made_up_numbers(env, tmp_path)
     assert parsed["x"] is None and parsed["y"] == [None]
 
 
+def test_report_takes_tfill_mat_and_telea_side_by_side(env, tmp_path):
+    """--models tfill=CKPT mat=FILE: both are inpainted here, every known pixel kept, scored like any model."""
+    from mat_support import tiny_model
+
+    from triple_dots.evaluation.report import evaluate_models
+
+    mat_file = tiny_model(128).save(tmp_path / "tiny_mat.pth")
+    out = tmp_path / "rep"
+    rep = evaluate_models(env["ds"], {"tfill": env["ckpt"], "mat": mat_file}, out, tfill_config=TINY_IO,
+                          metrics=("psnr", "ssim"), progress=False)
+    assert [r["name"] for r in rep["results"]] == ["tfill", "mat", "telea"]
+    for name in rep["names"]:
+        real = read_image(env["ds"] / "images" / f"{name}.png")
+        hole = read_mask(env["ds"] / "masks" / f"{name}.png")
+        mat_out = read_image(out / "generated" / "mat" / f"{name}.png")
+        known = (hole == 0).expand_as(real)
+        assert torch.equal(mat_out[known], real[known]) and not torch.equal(mat_out[~known], real[~known])
+    assert all(r["summary"]["n"] == 5 and r["summary"]["psnr_hole"] > 0 for r in rep["results"])
+    with pytest.raises(BadInputError, match="MAT weights file"):
+        evaluate_models(env["ds"], {"x": tmp_path / "weights.bin"}, tmp_path / "rep2", progress=False)
+
+
 def test_report_lists_bad_model_files_before_work(env, tmp_path):
     from triple_dots.evaluation.report import evaluate_models
 

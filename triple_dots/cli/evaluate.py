@@ -5,8 +5,9 @@ Three modes:
 * ``--real DIR --fake DIR``: FID and KID between two folders (pytorch-fid's Inception; any
   number of images each). With ``--masks DIR`` the folders are also matched by stem and
   scored with PSNR / SSIM / LPIPS (whole image and hole) and identity similarity.
-* ``--data ROOT --models name=DIR ... --out REPORT_DIR``: report for several models (folders
-  of generated images, or TFill checkpoint folders) + the OpenCV Telea baseline.
+* ``--data ROOT --models name=PATH ... --out REPORT_DIR``: report for several models (folders
+  of generated images, TFill checkpoint folders, MAT weights files) + the OpenCV Telea baseline,
+  e.g. ``--models tfill=~/.cache/triple_dots/tfill/ffhq mat=~/.cache/triple_dots/mat/CelebA-HQ_512.pkl``.
 * ``--run RUN_DIR --data ROOT``: score every checkpoint of a training run, plot, write best.json.
 """
 
@@ -25,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_argument_group("what to evaluate (one mode)")
     mode.add_argument("--real", help="folder of real / ground-truth photos (pair mode)")
     mode.add_argument("--fake", help="folder of generated photos (pair mode)")
-    mode.add_argument("--models", nargs="+", metavar="NAME=DIR",
-                      help="report mode: models as name=folder (generated images or a TFill checkpoint folder)")
+    mode.add_argument("--models", nargs="+", metavar="NAME=PATH",
+                      help="report mode: models as name=path (a folder of generated images, a TFill checkpoint "
+                      "folder, or a MAT .pkl/.pth/.safetensors file)")
     mode.add_argument("--run", metavar="RUN_DIR", help="sweep mode: a training run folder with checkpoints/")
     data = parser.add_argument_group("test set")
     data.add_argument("--data", metavar="ROOT", help="dataset folder with images/ and masks/ (report and sweep)")

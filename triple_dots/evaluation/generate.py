@@ -1,4 +1,4 @@
-"""Produce the images to evaluate: from a TFill checkpoint folder, or the OpenCV Telea baseline.
+"""Produce the images to evaluate: from a TFill checkpoint folder, a MAT weights file, or the OpenCV Telea baseline.
 
 Outputs are written as ``OUT/<stem>.png`` (atomic, no overwrite unless asked), so every model
 ends up as a folder of generated images matched to the test set by stem.
@@ -35,10 +35,27 @@ def load_tfill(checkpoint_dir: str | Path, config: Mapping[str, Any] | None = No
     return TFill.from_official(checkpoint_dir, device=device, **dict(config or {}))
 
 
+#: file suffixes of MAT weights (official pickle, or a state dict with the official keys)
+MAT_SUFFIXES = (".pkl", ".pth", ".pt", ".safetensors")
+
+
+def model_kind(path: str | Path) -> str:
+    """What a ``--models NAME=PATH`` entry is: ``"tfill"`` (a checkpoint folder with latest_net_*.pth),
+    ``"mat"`` (a MAT weights file) or ``"images"`` (a folder of generated images)."""
+    from triple_dots.tfill.checkpoint_files import has_networks
+
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() in MAT_SUFFIXES:
+        return "mat"
+    return "tfill" if has_networks(p) else "images"
+
+
 def tfill_outputs(model: torch.nn.Module, test_set: TestSet, *, seed: int = 0,
                   progress: bool = True) -> Iterator[torch.Tensor]:
-    """Inpaint each test image (one at a time: sizes may differ); yields (3, H, W) [0, 1] on CPU."""
-    for i in tqdm(range(len(test_set)), desc="TFill inpaint", unit="img", disable=not progress):
+    """Inpaint each test image with ``model.inpaint`` (TFill or MAT; one at a time: sizes may differ);
+    yields (3, H, W) [0, 1] on CPU."""
+    name = type(model).__name__
+    for i in tqdm(range(len(test_set)), desc=f"{name} inpaint", unit="img", disable=not progress):
         img, hole = test_set.load(i)
         dev = next(model.parameters()).device
         out = model.inpaint(img[None].to(dev), hole[None].to(dev), seed=seed + i)[0]
@@ -65,5 +82,15 @@ def generate_tfill(checkpoint_dir: str | Path, test_set: TestSet, out_dir: str |
                    overwrite: bool = False, progress: bool = True) -> Path:
     """Inpaint the test set with a TFill checkpoint folder into ``out_dir``."""
     model = load_tfill(checkpoint_dir, config, device)
+    return write_outputs(tfill_outputs(model, test_set, seed=seed, progress=progress), test_set, out_dir,
+                         overwrite=overwrite)
+
+
+def generate_mat(weights_file: str | Path, test_set: TestSet, out_dir: str | Path, *, seed: int = 0,
+                 device: str = "cpu", overwrite: bool = False, progress: bool = True) -> Path:
+    """Inpaint the test set with a MAT generator (official ``.pkl`` read safely, or a state dict) into ``out_dir``."""
+    from triple_dots.mat import MAT
+
+    model = MAT.from_official(weights_file, device=device)
     return write_outputs(tfill_outputs(model, test_set, seed=seed, progress=progress), test_set, out_dir,
                          overwrite=overwrite)

@@ -5,7 +5,8 @@
 ...                 "reports/me")                                                  # doctest: +SKIP
 
 A model is a folder of generated images (matched to the test set by file stem) or a TFill
-checkpoint folder (``latest_net_{E,T,G,G_Ref}.pth``, inpainted here). OpenCV's Telea
+checkpoint folder (``latest_net_{E,T,G,G_Ref}.pth``, inpainted here) or a MAT weights file
+(``.pkl`` / ``.pth`` / ``.safetensors``, inpainted here). OpenCV's Telea
 inpainting is always added as the classical baseline. The grid shows, per test image:
 masked input / each model / Telea / ground truth.
 
@@ -27,12 +28,11 @@ import torch
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS
 from triple_dots.evaluation.fid import SMALL_SET_WARNING
-from triple_dots.evaluation.generate import generate_telea, generate_tfill
+from triple_dots.evaluation.generate import MAT_SUFFIXES, generate_mat, generate_telea, generate_tfill, model_kind
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text
 from triple_dots.images import read_image
-from triple_dots.tfill.checkpoint_files import has_networks
 
 BASELINE = "telea"
 REPORT_FILES = ("report.json", "report.md", "grid.png")
@@ -252,19 +252,24 @@ def evaluate_models(
     if not isinstance(test_set, TestSet):
         test_set = (TestSet.from_folders(test_set, masks, max_images=max_images) if masks is not None
                     else TestSet.from_dataset(test_set, split=split, max_images=max_images))
+    kinds = {name: model_kind(path) for name, path in models.items()}
     for name, path in models.items():
-        if not Path(path).is_dir():
-            raise BadInputError(f"model {name!r}: {where(path)} is not a folder (generated images or a checkpoint)")
+        if kinds[name] != "mat" and not Path(path).is_dir():
+            raise BadInputError(f"model {name!r}: {where(path)} is not a folder (generated images or a TFill "
+                                f"checkpoint) nor a MAT weights file ({', '.join(MAT_SUFFIXES)})")
     ev = Evaluator(test_set, metrics=metrics, device=device, seed=seed, progress=progress, **evaluator_args)
     # resolve every model to a folder of images; folders of images are checked before any inpainting
     folders: dict[str, Path] = {}
-    for path in models.values():
-        if not has_networks(path):
+    for name, path in models.items():
+        if kinds[name] == "images":
             ev.match_folder(path)
     for name, path in models.items():
-        if has_networks(path):
+        if kinds[name] == "tfill":
             folders[name] = generate_tfill(path, test_set, out / "generated" / name, config=tfill_config, seed=seed,
                                            device=device, overwrite=overwrite, progress=progress)
+        elif kinds[name] == "mat":
+            folders[name] = generate_mat(path, test_set, out / "generated" / name, seed=seed, device=device,
+                                         overwrite=overwrite, progress=progress)
         else:
             folders[name] = Path(path)
     if baseline:
@@ -272,7 +277,7 @@ def evaluate_models(
     results = [ev.evaluate(name, folder) for name, folder in folders.items()]
     from triple_dots.stand_ins import is_stand_in
 
-    stand_ins = [name for name, path in models.items() if has_networks(Path(path)) and is_stand_in(path)]
+    stand_ins = [name for name, path in models.items() if kinds[name] != "images" and is_stand_in(path)]
     notes = {**ev.notes, "stand_in_models": stand_ins} if stand_ins else ev.notes
     reference = reference or next(iter(folders))
     report = {
