@@ -48,6 +48,8 @@ SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(\"?(?:sec_per_step|seconds|elapsed|time_s|wall_s|s_per_step|sec)\"?: )[-+0-9.e]+"), r"\1<time>"),
     # OpenCV log lines carry the seconds since start: "[ WARN:0@0.944]"
     (re.compile(r"\[ ?(WARN|INFO):(\d+)@[0-9.]+\]"), r"[ \1:\2@<time>]"),
+    # warnings name the installed file: keep only the part inside site-packages
+    (re.compile(r"[^\s'\"]*/site-packages/"), "<site-packages>/"),
     # memory addresses in reprs
     (re.compile(r" at 0x[0-9a-fA-F]+"), " at 0x..."),
 ]
