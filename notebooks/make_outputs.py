@@ -113,6 +113,10 @@ def clean(nb: nbformat.NotebookNode, replacements: dict[str, str]) -> None:
                 out.setdefault("metadata", {}).pop("image/png", None)
             if out.output_type == "error":
                 out.traceback = [sanitise_text(t, replacements) for t in out.traceback]
+            if (out.output_type == "stream" and kept and kept[-1].output_type == "stream"
+                    and kept[-1].name == out.name):
+                kept[-1].text += out.text  # one stream output per run of prints (chunking depends on timing)
+                continue
             kept.append(out)
         cell.outputs = kept
 
