@@ -160,7 +160,9 @@ def builder(key: str) -> Builder | None:
 def _targets(entry: weights.WeightFile, path: Path) -> list[Path]:
     """The files a stand-in of ``entry`` at ``path`` consists of."""
     if entry.key.startswith("tfill-"):
-        return [path / f for f in weights.TFILL_FILES + weights.TFILL_DISCRIMINATOR_FILES]
+        from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS
+
+        return [path / f for f in weights.TFILL_FILES + tuple(f"latest_net_{n}.pth" for n in DISCRIMINATOR_NETS)]
     return [path]
 
 

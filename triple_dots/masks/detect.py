@@ -152,7 +152,15 @@ def load_yunet(path: str | Path | None = None):
     key = str(p.resolve())
     with _lock:
         if key not in _yunet:
-            _yunet[key] = cv2.FaceDetectorYN.create(key, "", (320, 320), MIN_SCORE, 0.3, 5000)
+            log = getattr(getattr(cv2, "utils", None), "logging", None)  # OpenCV 5 warns about targets here
+            level = log.getLogLevel() if log else None
+            if log:
+                log.setLogLevel(2)  # errors only, while creating: the warning is noise for users
+            try:
+                _yunet[key] = cv2.FaceDetectorYN.create(key, "", (320, 320), MIN_SCORE, 0.3, 5000)
+            finally:
+                if log:
+                    log.setLogLevel(level)
         return _yunet[key]
 
 
