@@ -157,3 +157,20 @@ def test_demo_and_report_say_stand_in(home: Path, monkeypatch: pytest.MonkeyPatc
     assert "STAND-IN" not in demo._load_model(real, "cpu")[1]
     assert "**STAND-IN TFill checkpoint**" in markdown([], test_source="t", notes={"stand_in_models": ["base"]})
     assert "STAND-IN" not in markdown([], test_source="t", notes={})
+
+
+@pytest.mark.slow
+def test_mat_stand_in_is_an_official_format_pickle_that_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mat-celeba-hq-256: a persistence-format .pkl at the released shapes, read safely, marked as a stand-in."""
+    from triple_dots.mat import MAT
+    from triple_dots.mat.checkpoint import safe_unpickle
+    from triple_dots.stand_ins import is_stand_in
+
+    monkeypatch.setenv("TRIPLE_DOTS_HOME", str(tmp_path))
+    [path] = write_stand_ins(tmp_path, ["mat-celeba-hq-256"], log=None)
+    assert path == tmp_path / weights.get("mat-celeba-hq-256").filename and path.suffix == ".pkl"
+    top = safe_unpickle(path)
+    assert set(top) == {"G", "D", "G_ema", "augment_pipe"} and top["G_ema"].class_name == "MAT"
+    model = MAT.from_official(key="mat-celeba-hq-256")
+    assert model.resolution == 256 and is_stand_in(weights.locate("mat-celeba-hq-256"))
+    assert [k for k, _ in model.state_dict().items()] == [k for k, _ in MAT(256).state_dict().items()]

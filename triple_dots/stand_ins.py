@@ -145,6 +145,18 @@ def _torchvision(key: str, path: Path, seed: int, overwrite: bool) -> list[Path]
         return [save_random_backbone(path, "alex" if key == "alexnet" else "vgg", seed, overwrite=overwrite)]
 
 
+def _mat(key: str, path: Path, seed: int, overwrite: bool) -> list[Path]:
+    import re
+
+    from triple_dots.mat import MAT
+    from triple_dots.mat.checkpoint import save_persistence_pickle
+
+    resolution = int(re.search(r"_(\d+)", Path(weights.get(key).filename).stem).group(1))  # FFHQ_512.pkl -> 512
+    with _own_rng(seed):
+        model = MAT(resolution)
+    return [save_persistence_pickle(model, path, overwrite=overwrite)]
+
+
 Builder = Callable[[str, Path, int, bool], list[Path]]
 
 
@@ -154,6 +166,8 @@ def builder(key: str) -> Builder | None:
         return _tfill
     if key.startswith("sam-"):
         return _sam
+    if key.startswith("mat-"):
+        return _mat
     return {"fid-inception": _fid, "vgg16": _torchvision, "alexnet": _torchvision}.get(key)
 
 

@@ -347,3 +347,55 @@ __all__ = [
     "PersistentObject", "PickledModule", "SafeUnpickler", "check_state_dict", "extract_state_dict",
     "infer_resolution", "infer_widths", "load_state_file", "reference_state_dict", "safe_unpickle",
 ]
+
+
+def save_persistence_pickle(model: nn.Module, path: str | Path, *, overwrite: bool = False,
+                            note: str = "stand-in: random weights, no source") -> Path:
+    """Write ``model`` as ``{"G_ema": ...}`` in the released checkpoints' pickle layout (for stand-ins and tests).
+
+    Every module becomes a ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` call whose
+    ``meta`` carries ``note`` where the official files carry their module source, and the module's
+    ``_parameters`` / ``_buffers`` / ``_modules``; tensors are pickled as PyTorch pickles them. So the file
+    reads back with :func:`load_state_file` exactly like a released one (``G``, ``D`` and
+    ``augment_pipe`` are None: a stand-in carries only what inference reads).
+    """
+    import sys
+    import types
+
+    from triple_dots.files import atomic_write_bytes
+
+    def _reconstruct_persistent_obj(meta: dict) -> None:  # never called: a name for the pickle to refer to
+        raise RuntimeError("stand-in placeholder")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+
+    class _Persistent:
+        def __init__(self, module: nn.Module) -> None:
+            self.module = module
+
+        def __reduce__(self) -> tuple:
+            m = self.module
+            state = {"_parameters": {k: (None if v is None else v.detach().cpu()) for k, v in m._parameters.items()},
+                     "_buffers": {k: (None if v is None else v.detach().cpu()) for k, v in m._buffers.items()},
+                     "_non_persistent_buffers_set": set(m._non_persistent_buffers_set),
+                     "_modules": {k: (None if c is None else _Persistent(c)) for k, c in m._modules.items()}}
+            meta = {"type": "class", "version": 6, "module_src": f"# {note}\n", "class_name": type(m).__name__,
+                    "state": state}
+            return _reconstruct_persistent_obj, (meta,)
+
+    fake = types.ModuleType("torch_utils.persistence")
+    fake._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
+    saved = {name: sys.modules.get(name) for name in ("torch_utils", "torch_utils.persistence")}
+    sys.modules["torch_utils"] = types.ModuleType("torch_utils")
+    sys.modules["torch_utils.persistence"] = fake
+    try:
+        data = pickle.dumps({"G": None, "D": None, "G_ema": _Persistent(model), "augment_pipe": None},
+                            protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return atomic_write_bytes(path, data, overwrite=overwrite)
