@@ -1,6 +1,6 @@
 """Re-make the committed outputs of the course notebooks: run each one top to bottom in SMOKE mode, in place.
 
-    python notebooks/make_outputs.py                      # all eight notebooks
+    python notebooks/make_outputs.py                      # every notebook
     python notebooks/make_outputs.py 03_tfill_model       # just some (stem or file name)
 
 Run it from a checkout where the package is installed (``pip install -e .``); it also puts the checkout

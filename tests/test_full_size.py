@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-STAND_IN_KEYS = ["tfill-ffhq", "sam-vit_b", "fid-inception", "vgg16", "alexnet"]
+STAND_IN_KEYS = ["tfill-ffhq", "sam-vit_b", "fid-inception", "vgg16", "alexnet", "mat-celeba-hq-512"]
 
 #: SMOKE = False plus the size parameters that keep each notebook small but at full model size.
 FULL_SIZE_PARAMETERS: dict[str, dict] = {
@@ -33,6 +33,7 @@ FULL_SIZE_PARAMETERS: dict[str, dict] = {
     "05_evaluation": {"SIZE": 256, "DEVICE": "cpu", "FID_DIMS": 2048, "N_DEMO": [16, 50]},
     "06_sam_click_to_segment": {"INPAINT_SIZE": 512},
     "07_personalise": {"ITERATIONS": 1, "BATCH_SIZE": 1, "SIZE": 512, "DEVICE": "cpu"},
+    "08_model_choice": {"DEVICE": "cpu"},
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -106,6 +107,9 @@ def test_notebook_runs_at_full_size(stem: str, at_stand_ins: Path, tmp_path: Pat
         report = (out_dir / "report" / "report.md").read_text()
         assert "STAND-IN TFill checkpoint" in report and "NOT the official FID Inception weights" in report
         assert "NOT the ImageNet backbone" in report
+    if stem == "08_model_choice":
+        report = (out_dir / "report" / "report.md").read_text()
+        assert "STAND-IN TFill checkpoint" in report and "STAND-IN MAT weights" in report
     if stem == "07_personalise":
         report = (out_dir / "report" / "report.md").read_text()
         assert "STAND-IN TFill checkpoint" in report and "NOT the official FID Inception weights" in report

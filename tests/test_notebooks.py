@@ -38,8 +38,8 @@ def _texts(cell) -> list[str]:
     return out
 
 
-def test_eight_notebooks_and_the_remake_script() -> None:
-    assert len(NOTEBOOKS) == 8
+def test_nine_notebooks_and_the_remake_script() -> None:
+    assert len(NOTEBOOKS) == 9
     assert (REPO / "notebooks" / "make_outputs.py").is_file()
     assert (REPO / "notebooks" / "nbval_sanitize.cfg").is_file()
 

@@ -155,7 +155,7 @@ def test_demo_and_report_say_stand_in(home: Path, monkeypatch: pytest.MonkeyPatc
     real = tmp_path / "real"
     real.mkdir()
     assert "STAND-IN" not in demo._load_model(real, "cpu")[1]
-    assert "**STAND-IN TFill checkpoint**" in markdown([], test_source="t", notes={"stand_in_models": ["base"]})
+    assert "**STAND-IN TFill checkpoint**" in markdown([], test_source="t", notes={"stand_in_models": {"base": "TFill checkpoint"}})
     assert "STAND-IN" not in markdown([], test_source="t", notes={})
 
 

@@ -149,9 +149,9 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     if lb:
         official = "ImageNet backbone" if lb["official"] else "**NOT the ImageNet backbone** (stand-in weights)"
         lines.append(f"- LPIPS: lpips 0.1 `{lb['net']}`, {official} (`{lb['path']}`).")
-    for name in notes.get("stand_in_models", []):
-        lines.append(f"- `{name}`: **STAND-IN TFill checkpoint** (random weights at the released shapes, NOT the "
-                     "release): its numbers say nothing about TFill.")
+    for name, what in dict(notes.get("stand_in_models", {})).items():
+        lines.append(f"- `{name}`: **STAND-IN {what}** (random weights at the released shapes, NOT the "
+                     f"release): its numbers say nothing about {what.split()[0]}.")
     if notes.get("identity_model"):
         lines.append(f"- Identity: dlib face-recognition ResNet (`{notes['identity_model']}`), both faces aligned "
                      "with the true photo's 68 landmarks; cosine similarity of 128-d embeddings.")
@@ -163,9 +163,6 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
         cells = ", ".join(f"`{name}` {a} (hole {b})" for name, (a, b) in identical.items() if a or b)
         lines.append(f"- Images identical to the ground truth have infinite PSNR and are left out of the PSNR "
                      f"means: {cells} of N.")
-    for name in notes.get("stand_in_models", []):
-        lines.append(f"- `{name}`: **STAND-IN TFill checkpoint** (random weights at the released shapes, NOT the "
-                     "release): its numbers say nothing about TFill.")
     if notes.get("identity_model"):
         lines.append("- Reading identity: dlib's cosines are compressed. Different people typically score "
                      "0.80-0.88, two photos of one person about 0.95; dlib's own same-person threshold "
@@ -277,7 +274,8 @@ def evaluate_models(
     results = [ev.evaluate(name, folder) for name, folder in folders.items()]
     from triple_dots.stand_ins import is_stand_in
 
-    stand_ins = [name for name, path in models.items() if kinds[name] != "images" and is_stand_in(path)]
+    stand_ins = {name: "TFill checkpoint" if kinds[name] == "tfill" else "MAT weights"
+                 for name, path in models.items() if kinds[name] != "images" and is_stand_in(path)}
     notes = {**ev.notes, "stand_in_models": stand_ins} if stand_ins else ev.notes
     reference = reference or next(iter(folders))
     report = {
