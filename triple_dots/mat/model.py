@@ -145,10 +145,16 @@ class MAT(Generator):
             model = model.to(device)
         return model
 
-    def save(self, path: str | Path) -> Path:
-        """Write the generator as a plain ``.pth`` state dict (official keys; read back by :meth:`from_official`)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the generator as a plain ``.pth`` state dict (official keys; read back by :meth:`from_official`).
+
+        Atomic (a temporary file renamed when complete); an existing file raises unless ``overwrite``.
+        """
+        from triple_dots.files import atomic_write
+
         path = Path(path)
-        torch.save({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, path)
+        with atomic_write(path, overwrite=overwrite) as tmp:
+            torch.save({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, tmp)
         return path
 
     # ------------------------------------------------------------------ model space
