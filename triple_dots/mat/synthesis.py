@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, MappingNet, StyleConv, ToRGB
-from triple_dots.mat.ops import hole_box, inplace, paste
-from triple_dots.mat.transformer import FirstStage, draw_dropout_map
+from triple_dots.mat.ops import inplace, paste
+from triple_dots.mat.transformer import FirstStage, decoder_boxes, draw_dropout_map
 
 #: channels of the second stage at each resolution
 CHANNELS = {512: 64, 256: 128, 128: 256, 64: 512, 32: 512, 16: 512, 8: 512, 4: 512}
@@ -143,13 +143,17 @@ class Decoder(nn.Module):
                              img_channels))
         self.res_log2 = res_log2
 
-    def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None, box=None):
-        """``box``: window of the final image that matters (None: all); the image is zero outside it."""
+    def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None, masks=None):
+        """``masks`` (B, 1, R, R), 1 = known: the final image matters only where they are not 1 (the last two
+        blocks' final conv + ToRGB run on those windows; the image is zero outside). None: everything."""
         x, img = self.Dec_16x16(x, ws, gs, e_features, noise_mode=noise_mode, generator=generator)
-        for res in range(5, self.res_log2 + 1):
+        blocks = self.res_log2 - 4
+        boxes = decoder_boxes(masks, blocks, 2) if masks is not None else [None] * blocks
+        for i, res in enumerate(range(5, self.res_log2 + 1)):
             block = getattr(self, f"Dec_{2**res}x{2**res}")
-            x, img = block(x, img, ws, gs, e_features, noise_mode=noise_mode, generator=generator,
-                           box=box if res == self.res_log2 else None)
+            x, img = block(x, img, ws, gs, e_features, noise_mode=noise_mode, generator=generator, box=boxes[i])
+            if boxes[i] is not None and i < blocks - 1:
+                x = paste(x, boxes[i], img.shape[-2:])
         return img
 
 
@@ -196,8 +200,8 @@ class SynthesisNet(nn.Module):
         fea_16 = fea_16 * mul_map + add_n * (1 - mul_map)
         e_features[4] = fea_16
         gs = self.to_style(fea_16)
-        # outside the hole's bounding box every pixel is known: the last layer runs on the box only
-        img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator, box=hole_box(masks_in))
+        # outside the hole's bounding box every pixel is known: the last layers run on boxes only
+        img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator, masks=masks_in)
         img = img * (1 - masks_in) + images_in * masks_in
         return img, out_stg1
 

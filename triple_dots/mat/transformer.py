@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, StyleConv, ToRGB
-from triple_dots.mat.ops import cached, hole_box, inplace, lrelu_, paste
+from triple_dots.mat.ops import Box, cached, hole_box, inplace, lrelu_, parent_box, paste
 
 Size = tuple[int, int]
 
@@ -295,13 +295,29 @@ class DecStyleBlock(nn.Module):
 
     def forward(self, x, img, style, skip, noise_mode="random", generator=None, box=None):
         """``box``: only that window of the output matters (the rest is known): the last conv and ToRGB
-        run on it alone and the image is returned zero outside it (features then cover only the box)."""
+        run on it alone; the features are returned for the box only, the image zero outside it."""
         x = self.conv0(x, style, noise_mode=noise_mode, generator=generator)
         x = inplace(x, "add", skip)
         size = x.shape[-2:]
         x = self.conv1(x, style, noise_mode=noise_mode, generator=generator, box=box)
         img = self.toRGB(x, style, skip=img, box=box)
         return x, (paste(img, box, size) if box is not None else img)
+
+
+def decoder_boxes(masks: torch.Tensor, blocks: int, boxed: int = 2) -> list[Box | None]:
+    """Per decoder block (each doubling the resolution, the last at the mask's), the output window that
+    matters: the hole's box for the last block, :func:`parent_box` of it for the one before, ... for the
+    last ``boxed`` blocks; None elsewhere (or everywhere when the hole's box is too large)."""
+    boxes: list[Box | None] = [None] * blocks
+    box = hole_box(masks)
+    size = tuple(masks.shape[-2:])
+    for i in range(blocks - 1, max(blocks - 1 - boxed, -1), -1):
+        if box is None:
+            break
+        boxes[i] = box
+        size = (size[0] // 2, size[1] // 2)
+        box = parent_box(box, size)
+    return boxes
 
 
 def draw_dropout_map(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -391,16 +407,20 @@ class FirstStage(nn.Module):
                 style = torch.cat([gs, wsv], dim=1)
         x = token2feature(x, x_size)
         img = None
-        box = hole_box(masks_in)  # outside it every pixel is known: the last layer is computed on the box only
-        last = len(self.dec_conv) - 1
+        # outside the hole's box every pixel is known: the last two blocks' final conv + ToRGB run on
+        # (margin-grown) boxes only
+        boxes = decoder_boxes(masks_in, len(self.dec_conv), 2)
         for i, block in enumerate(self.dec_conv):
+            box = boxes[i]
             x, img = block(x, img, style, skips[len(self.dec_conv) - i - 1], noise_mode=noise_mode,
-                           generator=generator, box=box if i == last else None)
+                           generator=generator, box=box)
+            if box is not None and i < len(self.dec_conv) - 1:
+                x = paste(x, box, img.shape[-2:])
         return img * (1 - masks_in) + images_in * masks_in
 
 
 __all__ = [
     "BasicLayer", "Conv2dLayerPartial", "DecStyleBlock", "FirstStage", "PatchMerging", "PatchUpsampling",
-    "SwinTransformerBlock", "WindowAttention", "draw_dropout_map", "feature2token", "shifted_window_mask",
+    "SwinTransformerBlock", "WindowAttention", "decoder_boxes", "draw_dropout_map", "feature2token", "shifted_window_mask",
     "token2feature",
 ]
