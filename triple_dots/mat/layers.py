@@ -203,23 +203,28 @@ class StyleConv(nn.Module):
         self.act_gain = LRELU_GAIN if activation == "lrelu" else 1.0
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random",
-                generator: torch.Generator | None = None, box: Box | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, box: Box | None = None,
+                offset: tuple[int, int] | None = None) -> torch.Tensor:
         """``noise_mode``: "random" (fresh N(0, 1) per pixel, from ``generator`` or the global RNG),
-        "const" (the stored ``noise_const``) or "none". ``box``: compute only that output window
-        (the random noise is still drawn for the whole picture, so draws do not depend on the box)."""
+        "const" (the stored ``noise_const``) or "none". ``box``: compute only that output window of ``x``'s
+        frame; ``offset``: where that frame's top-left output pixel lies in the whole picture (``x`` is then a
+        window of it; None: ``x`` is the whole picture). With either, the random noise is still drawn for the whole picture (same draws)."""
         if noise_mode not in ("random", "const", "none"):
             raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
         g = self.act_gain
         y = self.conv(x, style, gain=g, bias=self.bias * g, box=box)
         if self.use_noise and noise_mode != "none":
+            windowed = box is not None or offset is not None
             if noise_mode == "random":
-                h, w = x.shape[-2:] if box is not None else y.shape[-2:]  # box: no up-sampling
+                h, w = (self.resolution, self.resolution) if windowed else y.shape[-2:]
                 noise = torch.randn([y.shape[0], 1, h, w], device=y.device, generator=generator)
                 noise = noise * (self.noise_strength * g)
             else:
                 noise = self.noise_const * (self.noise_strength * g)
-            if box is not None:
-                noise = noise[..., box[0]:box[1], box[2]:box[3]]
+            if windowed:
+                oy, ox = offset or (0, 0)
+                oy, ox = oy + (box[0] if box else 0), ox + (box[2] if box else 0)
+                noise = noise[..., oy:oy + y.shape[-2], ox:ox + y.shape[-1]]
             y = y.add_(noise.to(y.dtype))
         return lrelu_(y) if self.activation == "lrelu" else y
 

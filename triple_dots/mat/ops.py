@@ -131,6 +131,15 @@ def hole_box(masks: torch.Tensor, max_fraction: float = 0.85) -> Box | None:
     return y0, y1, x0, x1
 
 
+def parent_box(box: Box, size: tuple[int, int]) -> Box:
+    """The window of a half-resolution map (``size``) that a 2x up-sampling conv (3x3 transposed + 4-tap
+    FIR) followed by a 3x3 conv, and the 2x up-sampled skip image, need to be exact on ``box``
+    (margins of 3 px at the half resolution, one more than needed)."""
+    y0, y1, x0, x1 = box
+    h, w = size
+    return max(0, (y0 - 6) // 2), min(h, (y1 + 4) // 2 + 1), max(0, (x0 - 6) // 2), min(w, (x1 + 4) // 2 + 1)
+
+
 def crop_for_conv(x: torch.Tensor, box: Box, padding: int) -> torch.Tensor:
     """The input window a KxK conv (``padding`` = K//2, zero padding) needs to produce exactly ``box``:
     ``conv2d(crop_for_conv(x, box, p), w, padding=0) == conv2d(x, w, padding=p)[..., y0:y1, x0:x1]``."""

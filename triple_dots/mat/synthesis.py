@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, MappingNet, StyleConv, ToRGB
-from triple_dots.mat.ops import hole_box, inplace, paste
-from triple_dots.mat.transformer import FirstStage, draw_dropout_map
+from triple_dots.mat.ops import inplace, paste
+from triple_dots.mat.transformer import FirstStage, decoder_boxes, draw_dropout_map, relative, up_block_conv0
 
 #: channels of the second stage at each resolution
 CHANNELS = {512: 64, 256: 128, 128: 256, 64: 512, 32: 512, 16: 512, 8: 512, 4: 512}
@@ -117,14 +117,14 @@ class DecBlock(nn.Module):
                                activation=activation, demodulate=demodulate)
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
-    def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None, box=None):
-        """``box``: only that output window matters; see ``DecStyleBlock.forward``."""
+    def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None, box=None, in_box=None):
+        """``box``/``in_box``: output / input windows; see ``DecStyleBlock.forward``."""
         r = self.res
-        x = self.conv0(x, torch.cat([ws[:, r * 2 - 9], gs], dim=1), noise_mode=noise_mode, generator=generator)
-        x = inplace(x, "add", e_features[r])
-        size = x.shape[-2:]
+        size = e_features[r].shape[-2:]
+        x, region = up_block_conv0(self.conv0, x, torch.cat([ws[:, r * 2 - 9], gs], dim=1), e_features[r], in_box,
+                                   noise_mode, generator)
         x = self.conv1(x, torch.cat([ws[:, r * 2 - 8], gs], dim=1), noise_mode=noise_mode, generator=generator,
-                       box=box)
+                       box=relative(box, region), offset=region[::2] if region else None)
         img = self.toRGB(x, torch.cat([ws[:, r * 2 - 7], gs], dim=1), skip=img, box=box)
         return x, (paste(img, box, size) if box is not None else img)
 
@@ -143,13 +143,16 @@ class Decoder(nn.Module):
                              img_channels))
         self.res_log2 = res_log2
 
-    def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None, box=None):
-        """``box``: window of the final image that matters (None: all); the image is zero outside it."""
+    def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None, masks=None):
+        """``masks`` (B, 1, R, R), 1 = known: the final image matters only where they are not 1 (the last two
+        blocks' final conv + ToRGB run on those windows; the image is zero outside). None: everything."""
         x, img = self.Dec_16x16(x, ws, gs, e_features, noise_mode=noise_mode, generator=generator)
-        for res in range(5, self.res_log2 + 1):
+        blocks = self.res_log2 - 4
+        boxes = decoder_boxes(masks, blocks, 2) if masks is not None else [None] * blocks
+        for i, res in enumerate(range(5, self.res_log2 + 1)):
             block = getattr(self, f"Dec_{2**res}x{2**res}")
-            x, img = block(x, img, ws, gs, e_features, noise_mode=noise_mode, generator=generator,
-                           box=box if res == self.res_log2 else None)
+            x, img = block(x, img, ws, gs, e_features, noise_mode=noise_mode, generator=generator, box=boxes[i],
+                           in_box=boxes[i - 1] if i else None)
         return img
 
 
@@ -196,8 +199,8 @@ class SynthesisNet(nn.Module):
         fea_16 = fea_16 * mul_map + add_n * (1 - mul_map)
         e_features[4] = fea_16
         gs = self.to_style(fea_16)
-        # outside the hole's bounding box every pixel is known: the last layer runs on the box only
-        img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator, box=hole_box(masks_in))
+        # outside the hole's bounding box every pixel is known: the last layers run on boxes only
+        img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator, masks=masks_in)
         img = img * (1 - masks_in) + images_in * masks_in
         return img, out_stg1
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, StyleConv, ToRGB
-from triple_dots.mat.ops import cached, hole_box, inplace, lrelu_, paste
+from triple_dots.mat.ops import Box, cached, hole_box, inplace, lrelu_, parent_box, paste
 
 Size = tuple[int, int]
 
@@ -293,15 +293,51 @@ class DecStyleBlock(nn.Module):
                                activation=activation, demodulate=demodulate)
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
-    def forward(self, x, img, style, skip, noise_mode="random", generator=None, box=None):
+    def forward(self, x, img, style, skip, noise_mode="random", generator=None, box=None, in_box=None):
         """``box``: only that window of the output matters (the rest is known): the last conv and ToRGB
-        run on it alone and the image is returned zero outside it (features then cover only the box)."""
-        x = self.conv0(x, style, noise_mode=noise_mode, generator=generator)
-        x = inplace(x, "add", skip)
-        size = x.shape[-2:]
-        x = self.conv1(x, style, noise_mode=noise_mode, generator=generator, box=box)
+        run on it alone; the features are returned for the box only, the image zero outside it.
+        ``in_box``: ``x`` is only that window of the input (see :func:`decoder_boxes`)."""
+        x, region = up_block_conv0(self.conv0, x, style, skip, in_box, noise_mode, generator)
+        x = self.conv1(x, style, noise_mode=noise_mode, generator=generator, box=relative(box, region),
+                       offset=region[::2] if region else None)
         img = self.toRGB(x, style, skip=img, box=box)
-        return x, (paste(img, box, size) if box is not None else img)
+        return x, (paste(img, box, skip.shape[-2:]) if box is not None else img)
+
+
+def relative(box: Box | None, region: Box | None) -> Box | None:
+    """``box`` in the coordinates of ``region`` (both (y0, y1, x0, x1) in the picture)."""
+    if box is None or region is None:
+        return box
+    return box[0] - region[0], box[1] - region[0], box[2] - region[2], box[3] - region[2]
+
+
+def up_block_conv0(conv0: StyleConv, x, style, skip, in_box, noise_mode, generator):
+    """``conv0`` (up x2) + ``skip``; with ``in_box`` (``x`` is that window of the input) only the window
+    ``2 * in_box`` of the output is computed. Returns (features, region or None)."""
+    if in_box is None:
+        x = conv0(x, style, noise_mode=noise_mode, generator=generator)
+        return inplace(x, "add", skip), None
+    region = tuple(2 * v for v in in_box)
+    x = conv0(x, style, noise_mode=noise_mode, generator=generator, offset=(region[0], region[2]))
+    return inplace(x, "add", skip[..., region[0]:region[1], region[2]:region[3]]), region
+
+
+def decoder_boxes(masks: torch.Tensor, blocks: int, boxed: int = 2) -> list[Box | None]:
+    """Per decoder block (each doubling the resolution, the last at the mask's), the output window that
+    matters: the hole's box for the last block, :func:`parent_box` of it for the one before, ... for the
+    last ``boxed`` blocks; None elsewhere (or everywhere when the hole's box is too large). A block whose
+    input is boxed computes its up-sampling conv on that input window only: ``parent_box``'s margins keep
+    the next box exact (zero padding only where a window meets the picture's border, as in the full map)."""
+    boxes: list[Box | None] = [None] * blocks
+    box = hole_box(masks)
+    size = tuple(masks.shape[-2:])
+    for i in range(blocks - 1, max(blocks - 1 - boxed, -1), -1):
+        if box is None:
+            break
+        boxes[i] = box
+        size = (size[0] // 2, size[1] // 2)
+        box = parent_box(box, size)
+    return boxes
 
 
 def draw_dropout_map(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -391,16 +427,17 @@ class FirstStage(nn.Module):
                 style = torch.cat([gs, wsv], dim=1)
         x = token2feature(x, x_size)
         img = None
-        box = hole_box(masks_in)  # outside it every pixel is known: the last layer is computed on the box only
-        last = len(self.dec_conv) - 1
+        # outside the hole's box every pixel is known: the last two blocks' final conv + ToRGB run on
+        # (margin-grown) boxes only
+        boxes = decoder_boxes(masks_in, len(self.dec_conv), 2)
         for i, block in enumerate(self.dec_conv):
             x, img = block(x, img, style, skips[len(self.dec_conv) - i - 1], noise_mode=noise_mode,
-                           generator=generator, box=box if i == last else None)
+                           generator=generator, box=boxes[i], in_box=boxes[i - 1] if i else None)
         return img * (1 - masks_in) + images_in * masks_in
 
 
 __all__ = [
     "BasicLayer", "Conv2dLayerPartial", "DecStyleBlock", "FirstStage", "PatchMerging", "PatchUpsampling",
-    "SwinTransformerBlock", "WindowAttention", "draw_dropout_map", "feature2token", "shifted_window_mask",
+    "SwinTransformerBlock", "WindowAttention", "decoder_boxes", "draw_dropout_map", "feature2token", "shifted_window_mask",
     "token2feature",
 ]
