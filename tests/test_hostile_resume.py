@@ -13,8 +13,8 @@ import torch
 from tests.hostile_support import Marker, cli, tree_hash
 from tests.training_support import make_dataset, make_vgg16_file, tiny_config
 from triple_dots.errors import BadInputError
-from triple_dots.training import train
 from triple_dots.training import run_folder as rf
+from triple_dots.training import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

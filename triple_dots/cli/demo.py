@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from triple_dots.cli import values  # noqa: E402
-from pathlib import Path
 
 HELP = "run the whole pipeline on the bundled sample photos and write a before/after grid"
 DESCRIPTION = (

@@ -12,9 +12,9 @@ Two modes, both writing the dataset layout ``OUT/images/NAME.ext``, ``OUT/masks/
 from __future__ import annotations
 
 import argparse
+import sys
 
 from triple_dots.cli import values  # noqa: E402
-import sys
 
 HELP = "segment the real face mask with Segment Anything (automatic from face keypoints, or from points)"
 DESCRIPTION = (

@@ -295,25 +295,12 @@ def infer_widths(state: dict[str, torch.Tensor]) -> dict[str, int]:
 
 def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path | None) -> None:
     """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys unless ``state`` fits ``net``."""
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
-              for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if not (missing or unexpected or shapes):
+    from triple_dots.tfill.checkpoint_files import state_dict_mismatch
+
+    problem = state_dict_mismatch(net, state)
+    if problem is None:
         return
-
-    def first(items: list[str]) -> str:
-        return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
-
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys: {first(missing)}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys: {first(unexpected)}")
-    if shapes:
-        parts.append(f"{len(shapes)} shape mismatches: {first(shapes)}")
-    raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + "; ".join(parts)
+    raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + problem
                           + ". Is it a MAT generator (G_ema) file of the same resolution?")
 
 

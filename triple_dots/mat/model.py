@@ -25,6 +25,7 @@ from triple_dots.errors import BadWeightsError, MissingWeightsError, where
 from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, infer_widths, load_state_file
 from triple_dots.mat.synthesis import Generator
 from triple_dots.tfill import check_inputs
+from triple_dots.tfill.model import seeded_generator
 
 #: registry key used when :meth:`MAT.from_official` gets no path
 DEFAULT_WEIGHTS = "mat-celeba-hq-512"
@@ -67,15 +68,6 @@ def _resize_hole(hole: torch.Tensor, size: int) -> torch.Tensor:
         return hole
     return (F.interpolate(hole, size=(size, size), mode="bilinear", align_corners=False, antialias=True) > 0).to(
         hole.dtype)
-
-
-def _generator(device: torch.device, seed: int | None) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    if seed is None:
-        gen.seed()  # fresh entropy; the global RNG is left alone
-    else:
-        gen.manual_seed(int(seed))
-    return gen
 
 
 class MAT(Generator):
@@ -210,7 +202,7 @@ class MAT(Generator):
         x = _resize_image(_pad_square(img_d[idx], pad), self.resolution)
         holes = _resize_hole(_pad_square(hole_d[idx], pad), self.resolution)
         x_pm1, valid = to_model_space(x, holes)
-        gen = _generator(dev, seed)
+        gen = seeded_generator(dev, seed)
         z = torch.randn(len(idx), self.z_dim, generator=gen, device=dev)
         out, _ = self(x_pm1, valid, z, truncation_psi=truncation_psi, noise_mode=noise_mode, generator=gen)
         side = max(h, w)

@@ -15,7 +15,6 @@ from triple_dots.errors import BadInputError
 from triple_dots.files import copy_file
 from triple_dots.images import hole_ratio, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
-    writes_output,
     Summary,
     check_output,
     checked_pairs,
@@ -24,6 +23,7 @@ from triple_dots.preprocess.folders import (
     out_paths,
     output_row,
     run_tasks,
+    writes_output,
 )
 
 ImageFormat = Literal["jpg", "png"]

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from triple_dots.dataset_folder import (
-    check_name,
     IMAGES_DIR,
     MANIFEST_NAME,
     MASKS_DIR,
@@ -30,6 +29,7 @@ from triple_dots.dataset_folder import (
     Pair,
     PairFacts,
     Problem,
+    check_name,
     load_pairs,
     manifest_row,
     validate_pairs,

@@ -26,7 +26,6 @@ from triple_dots.dataset_folder import (
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.files import atomic_write_text
 from triple_dots.preprocess.folders import (
-    writes_output,
     SKIP_HINT,
     Summary,
     check_output,
@@ -36,6 +35,7 @@ from triple_dots.preprocess.folders import (
     out_paths,
     output_row,
     run_tasks,
+    writes_output,
 )
 
 UNMATCHED_NAME = "unmatched.csv"

@@ -18,7 +18,6 @@ from triple_dots.dataset_folder import Meta, Pair, PairFacts, read_meta, write_m
 from triple_dots.errors import BadInputError
 from triple_dots.images import hole_ratio, mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
 from triple_dots.preprocess.folders import (
-    writes_output,
     Summary,
     check_output,
     checked_pairs,
@@ -27,6 +26,7 @@ from triple_dots.preprocess.folders import (
     out_paths,
     output_row,
     run_tasks,
+    writes_output,
 )
 from triple_dots.square_fit import PadMode, SquareFit
 

@@ -17,7 +17,6 @@ import numpy as np
 from triple_dots.dataset_folder import MANIFEST_NAME, manifest_row, write_manifest
 from triple_dots.errors import BadInputError, where
 from triple_dots.preprocess.folders import (
-    writes_output,
     CopyTask,
     Summary,
     check_output,
@@ -27,6 +26,7 @@ from triple_dots.preprocess.folders import (
     input_folders,
     run_tasks,
     write_skipped,
+    writes_output,
 )
 
 SPLITS = ("train", "val", "test")

@@ -17,7 +17,6 @@ import numpy as np
 from triple_dots.errors import BadInputError
 from triple_dots.files import atomic_write, atomic_write_text
 from triple_dots.preprocess.folders import (
-    writes_output,
     CopyTask,
     Summary,
     check_output,
@@ -27,6 +26,7 @@ from triple_dots.preprocess.folders import (
     input_folders,
     run_tasks,
     write_skipped,
+    writes_output,
 )
 
 #: Default band edges: 0-10 %, 10-20 %, ..., 90-100 %.

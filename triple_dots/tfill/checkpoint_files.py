@@ -64,8 +64,9 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
-    """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys if ``state`` does not fit ``net``."""
+def state_dict_mismatch(net: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """What keeps ``state`` from loading strictly into ``net``: missing / unexpected keys and shape
+    mismatches (the first five of each), or None when it fits."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -73,22 +74,23 @@ def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str |
         f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
         for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
-    if not (missing or unexpected or shapes):
-        return
 
     def first(items: list[str]) -> str:
         more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
         return ", ".join(items[:5]) + more
 
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys: {first(missing)}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys: {first(unexpected)}")
-    if shapes:
-        parts.append(f"{len(shapes)} shape mismatches: {first(shapes)}")
+    parts = [f"{len(items)} {what}: {first(items)}" for what, items in
+             (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)) if items]
+    return "; ".join(parts) or None
+
+
+def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
+    """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys if ``state`` does not fit ``net``."""
+    problem = state_dict_mismatch(net, state)
+    if problem is None:
+        return
     raise BadWeightsError(
-        f"{where(path)} does not fit TFill network {name}: " + "; ".join(parts)
+        f"{where(path)} does not fit TFill network {name}: " + problem
         + ". Is it the right file, saved with the same options (--attn_G --add_noise, ngf, embed_dim, n_encoders)?"
     )
 

@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots import weights
-from triple_dots.errors import BadInputError, BadMaskError, BadWeightsError, MissingWeightsError, SizeMismatchError, where
+from triple_dots.errors import (
+    BadInputError,
+    BadMaskError,
+    BadWeightsError,
+    MissingWeightsError,
+    SizeMismatchError,
+    where,
+)
 from triple_dots.tfill.checkpoint_files import (
     DISCRIMINATOR_NETS,
     GENERATOR_NETS,
@@ -216,7 +223,8 @@ class TFillStages:
     final: torch.Tensor
 
 
-def _generator(device: torch.device, seed: int | None) -> torch.Generator:
+def seeded_generator(device: torch.device, seed: int | None) -> torch.Generator:
+    """A private ``torch.Generator`` on ``device``: seeded with ``seed``, or with fresh entropy when None."""
     gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()  # fresh entropy; the global RNG is left alone
@@ -416,7 +424,7 @@ class TFill(nn.Module):
         x_pm1, valid = to_model_space(x, h)
         ctx = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
         with ctx:
-            out = self.forward(self._fmt(x_pm1), valid, generator=_generator(dev, seed))
+            out = self.forward(self._fmt(x_pm1), valid, generator=seeded_generator(dev, seed))
         for f in fields(out):
             setattr(out, f.name, getattr(out, f.name).float())
         generated = _resize_image(from_model_space(out.final_composite).contiguous(), tuple(img.shape[-2:]))

@@ -154,8 +154,8 @@ def check_checkpoint(ckpt_dir: str | Path, required: tuple[str, ...] = (), *, ne
     the resume record (``iteration``, and ``config`` with ``need_config``, as training needs); every ``latest_net_<required>.pth`` must load as
     a plain state dict of tensors.
     """
-    from triple_dots.tfill.checkpoint_files import load_state_file
     from triple_dots.errors import TripleDotsError
+    from triple_dots.tfill.checkpoint_files import load_state_file
 
     ckpt_dir = Path(ckpt_dir)
     try:
