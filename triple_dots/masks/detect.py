@@ -221,21 +221,20 @@ def iou(a, b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def hog_crop_score(rgb: np.ndarray, box, crop_px: int = 200) -> float:
+def hog_crop_score(rgb: np.ndarray, box, hog, crop_px: int = 200) -> float:
     """Best dlib HOG score of a face overlapping ``box`` on a ``crop_px`` square crop around it (-inf: none).
 
     The crop is 1.8 x the box's longer side, so the face fills about 110 px of dlib's 80 px window
-    at the crop's scale; detections down to score -1.5 are looked at.
+    at the crop's scale; detections down to score -1.5 are looked at. ``hog``: dlib's frontal face
+    detector (``triple_dots.masks.landmarks.load_detector()``).
     """
-    from triple_dots.masks.landmarks import load_detector
-
     x0, y0, x1, y1 = map(float, box)
     cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 1.8 * max(x1 - x0, y1 - y0, 1.0)
     s = crop_px / side
     m = np.array([[s, 0, crop_px / 2 - s * cx], [0, s, crop_px / 2 - s * cy]])
     crop = cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    rects, scores, _ = load_detector().run(crop, 0, -1.5)
+    rects, scores, _ = hog.run(crop, 0, -1.5)
     half_w, half_h = s * (x1 - x0) / 2, s * (y1 - y0) / 2
     fb = (crop_px / 2 - half_w, crop_px / 2 - half_h, crop_px / 2 + half_w, crop_px / 2 + half_h)
     best = float("-inf")
@@ -245,11 +244,11 @@ def hog_crop_score(rgb: np.ndarray, box, crop_px: int = 200) -> float:
     return best
 
 
-def confirmed(rgb: np.ndarray, face: YunetFace) -> bool:
-    """True when ``face`` is sure (score >= :data:`SURE_SCORE`) or dlib's HOG filter agrees on a crop."""
+def confirmed(rgb: np.ndarray, face: YunetFace, hog) -> bool:
+    """True when ``face`` is sure (score >= :data:`SURE_SCORE`) or dlib's HOG filter ``hog`` agrees on a crop."""
     if face.score >= SURE_SCORE:
         return True
-    return face.score >= MIN_SCORE and hog_crop_score(rgb, face.box) >= HOG_CONFIRM
+    return face.score >= MIN_SCORE and hog_crop_score(rgb, face.box, hog) >= HOG_CONFIRM
 
 
 def dlib_box(face: YunetFace) -> tuple[float, float, float, float]:
@@ -258,48 +257,3 @@ def dlib_box(face: YunetFace) -> tuple[float, float, float, float]:
     side = 1.1 * (x1 - x0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.05 * (y1 - y0)
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-
-
-# --------------------------------------------------------------------------------------
-# HOG + YuNet
-# --------------------------------------------------------------------------------------
-def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = False,
-            large_face: float | None = None) -> list:
-    """Merge dlib HOG faces (68 landmarks, already checked) with confirmed YuNet faces on ``rgb``.
-
-    A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
-    (``source="hog+yunet"``), and is dropped when it is weak (score < 0.5) and no YuNet detection
-    lies on it (unless ``keep_weak``). A confirmed YuNet face with no HOG face gets the predictor's 68 points on
-    :func:`dlib_box` (``source="yunet"``). ``large_face``: see :func:`yunet_faces`. Returns
-    :class:`~triple_dots.masks.landmarks.Face` objects.
-    """
-    import dlib
-
-    from triple_dots.masks.landmarks import CONFIDENT_SCORE, Face
-
-    h, w = rgb.shape[:2]
-    yun = yunet_faces(rgb, large_face=large_face)
-    out = []
-    used: set[int] = set()
-    for f in hog_faces:
-        match = max(range(len(yun)), key=lambda i: iou(f.box, yun[i].box), default=None)
-        if match is not None and iou(f.box, yun[match].box) >= SAME_FACE_IOU:
-            used.add(match)
-            f.keypoints = Keypoints.from_eyes(*yun[match].points[:2])
-            f.keypoints.points[2:] = Keypoints.from_landmarks(f.landmarks).points[2:]  # seen, not guessed
-            f.source = "hog+yunet"
-        elif f.score < CONFIDENT_SCORE and not keep_weak:
-            continue  # weak, and YuNet sees nothing there: most of dlib's false faces
-        else:
-            f.keypoints = Keypoints.from_landmarks(f.landmarks)
-        out.append(f)
-    for i, y in enumerate(yun):
-        if i in used or any(iou(y.box, f.box) >= SAME_FACE_IOU for f in out) or not confirmed(rgb, y):
-            continue
-        x0, y0, x1, y1 = dlib_box(y)
-        shape = predictor(rgb, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1))
-        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        bx = y.box
-        box = (max(0, int(round(bx[0]))), max(0, int(round(bx[1]))), min(w, int(round(bx[2]))), min(h, int(round(bx[3]))))
-        out.append(Face(box=box, landmarks=pts, score=float(y.score), keypoints=y.keypoints(), source="yunet"))
-    return out

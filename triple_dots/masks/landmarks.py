@@ -26,7 +26,15 @@ import numpy as np
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
 from triple_dots.images import as_rgb_uint8
-from triple_dots.masks.detect import KEYPOINT_NAMES, Keypoints
+from triple_dots.masks.detect import (
+    KEYPOINT_NAMES,
+    SAME_FACE_IOU,
+    Keypoints,
+    confirmed,
+    dlib_box,
+    iou,
+    yunet_faces,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -298,8 +306,6 @@ def detect_faces(
     rgb = as_rgb_uint8(image)
     faces = _hog_faces(rgb, predictor_path, upsample, min_face, min_score, keep_implausible)
     if detector == "auto":
-        from triple_dots.masks.detect import combine
-
         faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible,
                         large_face=large_face)
     else:
@@ -344,3 +350,47 @@ def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, k
             continue
         faces.append(Face(box=box, landmarks=pts, score=float(score)))
     return faces
+
+
+# --------------------------------------------------------------------------------------
+# HOG + YuNet (the detector's faces, YuNet's faces, merged)
+# --------------------------------------------------------------------------------------
+def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = False,
+            large_face: float | None = None) -> list:
+    """Merge dlib HOG faces (68 landmarks, already checked) with confirmed YuNet faces on ``rgb``.
+
+    A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
+    (``source="hog+yunet"``), and is dropped when it is weak (score < 0.5) and no YuNet detection
+    lies on it (unless ``keep_weak``). A confirmed YuNet face with no HOG face gets the predictor's 68 points on
+    :func:`dlib_box` (``source="yunet"``). ``large_face``: see :func:`yunet_faces`. Returns
+    :class:`Face` objects.
+    """
+    import dlib
+
+    h, w = rgb.shape[:2]
+    yun = yunet_faces(rgb, large_face=large_face)
+    hog = load_detector()
+    out = []
+    used: set[int] = set()
+    for f in hog_faces:
+        match = max(range(len(yun)), key=lambda i: iou(f.box, yun[i].box), default=None)
+        if match is not None and iou(f.box, yun[match].box) >= SAME_FACE_IOU:
+            used.add(match)
+            f.keypoints = Keypoints.from_eyes(*yun[match].points[:2])
+            f.keypoints.points[2:] = Keypoints.from_landmarks(f.landmarks).points[2:]  # seen, not guessed
+            f.source = "hog+yunet"
+        elif f.score < CONFIDENT_SCORE and not keep_weak:
+            continue  # weak, and YuNet sees nothing there: most of dlib's false faces
+        else:
+            f.keypoints = Keypoints.from_landmarks(f.landmarks)
+        out.append(f)
+    for i, y in enumerate(yun):
+        if i in used or any(iou(y.box, f.box) >= SAME_FACE_IOU for f in out) or not confirmed(rgb, y, hog):
+            continue
+        x0, y0, x1, y1 = dlib_box(y)
+        shape = predictor(rgb, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1))
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        bx = y.box
+        box = (max(0, int(round(bx[0]))), max(0, int(round(bx[1]))), min(w, int(round(bx[2]))), min(h, int(round(bx[3]))))
+        out.append(Face(box=box, landmarks=pts, score=float(y.score), keypoints=y.keypoints(), source="yunet"))
+    return out
