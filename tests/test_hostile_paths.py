@@ -139,3 +139,55 @@ def test_train_output_checks_happen_before_the_run_folder_is_touched(ds, tmp_pat
     with pytest.raises(BadInputError, match="run folder"):
         train(TrainConfig(data=str(ds / "manifest.csv") if (ds / "manifest.csv").exists() else str(ds),
                           out=str(ds / "images"), iterations=1, device="cpu", progress=False))
+
+
+def test_mask_run_into_a_folder_another_run_writes_is_refused(tmp_path, capsys) -> None:
+    from triple_dots.samples import sample_path
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(sample_path("obama"), photos / "obama.jpg")
+    before = tree_hash(photos)
+    out = tmp_path / "out"
+    with output_lock(out):  # as if another `triple-dots mask` were writing there
+        code, err = cli(capsys, "mask", photos, out)
+        assert code == 2 and "another" in err and str(out) in err
+        assert [p.name for p in out.iterdir()] == [LOCK_NAME]
+    assert tree_hash(photos) == before
+
+
+def test_demo_output_inside_its_photos_is_refused_before_writing(tmp_path, capsys) -> None:
+    from triple_dots.samples import sample_path
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(sample_path("obama"), photos / "obama.jpg")
+    before = tree_hash(photos)
+    code, err = cli(capsys, "demo", "--images", photos, "--out", photos / "demo")
+    assert code == 2 and "inside" in err and str(photos) in err
+    assert tree_hash(photos) == before  # not even an empty demo folder
+
+
+@pytest.mark.parametrize("where_", ["data", "inside_data", "model"])
+def test_evaluate_report_folder_apart_from_test_set_and_models(ds, tmp_path, capsys, where_) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(ds / "images", model)  # a "model": a folder of generated images
+    out = {"data": ds, "inside_data": ds / "report", "model": model}[where_]
+    before, before_model = tree_hash(ds), tree_hash(model)
+    code, err = cli(capsys, "evaluate", "--data", ds, "--models", f"m={model}", "--out", out, "--metrics", "psnr")
+    assert code == 2 and "report folder (--out)" in err
+    assert tree_hash(ds) == before and tree_hash(model) == before_model
+
+
+@pytest.mark.parametrize("case", ["folder", "existing", "inside_real"])
+def test_evaluate_pair_mode_out_is_checked_before_any_work(ds, tmp_path, capsys, case) -> None:
+    fake = tmp_path / "fake"
+    shutil.copytree(ds / "images", fake)
+    existing = tmp_path / "scores.json"
+    existing.write_text("{}")
+    out = {"folder": tmp_path, "existing": existing, "inside_real": ds / "images" / "img0.png"}[case]
+    before, before_out = tree_hash(ds), existing.read_bytes()
+    code, err = cli(capsys, "evaluate", "--real", ds / "images", "--fake", fake, "--out", out, "--overwrite"
+                    if case == "inside_real" else "--no-cache")
+    assert code == 2 and "--out" in err
+    assert tree_hash(ds) == before and existing.read_bytes() == before_out

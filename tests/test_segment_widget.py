@@ -168,3 +168,15 @@ def test_regenerate_bad_input() -> None:
         regenerate(torch.rand(3, 20, 20), torch.ones(1, 20, 21), FakeInpainter())
     with pytest.raises(BadInputError, match="returned shape"):
         regenerate(torch.rand(3, 20, 20), torch.ones(1, 20, 20), lambda i, m: i[:, :, :8], size=16)
+
+
+def test_save_mask_never_replaces_a_meta_file_unless_overwrite_is_ticked(widget: SegmentWidget, tmp_path) -> None:
+    """Only the meta JSON exists (e.g. from an earlier session): Save mask refuses and writes neither file."""
+    h, w = widget.segmenter.size
+    widget.apply_points([(w * 0.5, h * 0.62, 1)])
+    meta = tmp_path / "out" / "meta" / "hopper.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text('{"mine": true}\n')
+    widget.save_mask_button.click()
+    assert "already exists" in widget.status.value and "meta" in widget.status.value
+    assert meta.read_text() == '{"mine": true}\n' and not (tmp_path / "out" / "masks" / "hopper.png").exists()

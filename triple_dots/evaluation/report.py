@@ -31,7 +31,7 @@ from triple_dots.evaluation.fid import SMALL_SET_WARNING
 from triple_dots.evaluation.generate import MAT_SUFFIXES, generate_mat, generate_telea, generate_tfill, model_kind
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
 from triple_dots.evaluation.testset import TestSet
-from triple_dots.files import atomic_write_text
+from triple_dots.files import atomic_write_text, check_apart
 from triple_dots.images import read_image
 
 BASELINE = "telea"
@@ -243,6 +243,9 @@ def evaluate_models(
         raise BadInputError("no models to evaluate")
     if BASELINE in models and baseline:
         raise BadInputError(f"the model name {BASELINE!r} is reserved for the OpenCV baseline")
+    # the report folder must be apart from every input: it gets generated/ subfolders and report files
+    inputs = [masks, *models.values()] + ([] if isinstance(test_set, TestSet) else [test_set])
+    check_apart(out, inputs, what="report folder (--out)")
     existing = [out / f for f in REPORT_FILES if (out / f).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{where(existing[0])} already exists; pass overwrite=True / --overwrite to replace it")
