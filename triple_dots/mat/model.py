@@ -24,8 +24,7 @@ from triple_dots import weights
 from triple_dots.errors import BadWeightsError, MissingWeightsError, where
 from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, infer_widths, load_state_file
 from triple_dots.mat.synthesis import Generator
-from triple_dots.tfill import check_inputs
-from triple_dots.tfill.model import seeded_generator
+from triple_dots.tfill.model import prepare_batch, seeded_generator
 
 #: registry key used when :meth:`MAT.from_official` gets no path
 DEFAULT_WEIGHTS = "mat-celeba-hq-512"
@@ -188,11 +187,8 @@ class MAT(Generator):
         """
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
-        img, hole, was_3d = check_inputs(images, hole_masks)
+        img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)
         dev = self.device
-        img_d = img.to(dev, torch.float32)
-        hole_d = hole.to(dev, torch.float32)
-        has_hole = hole_d.flatten(1).amax(dim=1) > 0
         if not bool(has_hole.any()):
             out = img.clone()
             return out[0] if was_3d else out

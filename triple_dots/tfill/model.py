@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -108,6 +108,24 @@ def _resize_hole(hole: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # input checks
 # ----------------------------------------------------------------------------------------------
+class Batch(NamedTuple):
+    """Checked ``inpaint`` inputs: as given (``image``, ``hole``) and float32 on the model's device (``*_d``)."""
+
+    image: torch.Tensor  # (B, 3, H, W) [0, 1], on the caller's device
+    hole: torch.Tensor  # (B, 1, H, W) {0, 1}, 1 = hole
+    was_3d: bool
+    image_d: torch.Tensor
+    hole_d: torch.Tensor
+    has_hole: torch.Tensor  # (B,) bool: samples with at least one hole pixel
+
+
+def prepare_batch(images: Any, hole_masks: Any, device: torch.device) -> Batch:
+    """:func:`check_inputs`, then the float32 copies on ``device`` and which samples have a hole (TFill and MAT)."""
+    img, hole, was_3d = check_inputs(images, hole_masks)
+    img_d, hole_d = img.to(device, torch.float32), hole.to(device, torch.float32)
+    return Batch(img, hole, was_3d, img_d, hole_d, hole_d.flatten(1).amax(dim=1) > 0)
+
+
 def check_inputs(images: Any, hole_masks: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate ``inpaint`` inputs before any network runs.
 
@@ -410,11 +428,8 @@ class TFill(nn.Module):
         self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
         autocast_dtype: torch.dtype | None,
     ) -> _Run:
-        img, hole, was_3d = check_inputs(images, hole_masks)
+        img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)
         dev = self.device
-        img_d = img.to(dev, torch.float32)
-        hole_d = hole.to(dev, torch.float32)
-        has_hole = hole_d.flatten(1).amax(dim=1) > 0
         if not bool(has_hole.any()):
             return _Run(img.clone(), was_3d)
         size = model_size(img.shape[-2], img.shape[-1], self.config.fine_size, self.config.multiple)
