@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from triple_dots import weights
-from triple_dots.images import read_image
+from triple_dots.images import grow_hole, read_image
 from triple_dots.samples import sample_path
-from triple_dots.segment import ClickSegmenter, clean_mask, dilate_mask, load_sam, save_random_sam
+from triple_dots.segment import ClickSegmenter, clean_mask, load_sam, save_random_sam
 from triple_dots.segment.clicks import as_uint8_rgb
 
 TARGET_MS = 50.0
@@ -159,7 +159,7 @@ def main() -> None:
         print(_summary("  breakdown: prompt enc + decoder + upsample", _ms(decode_only, args.clicks)))
         print(_summary("  breakdown: upsample best mask to photo", _ms(upsample_only, args.clicks)))
         print(_summary("  breakdown: clean (islands, holes)", _ms(lambda: clean_mask(raw), args.clicks)))
-        print(_summary("  breakdown: dilate 8 px", _ms(lambda: dilate_mask(raw, 8), args.clicks)))
+        print(_summary("  breakdown: dilate 8 px", _ms(lambda: grow_hole(raw, 8), args.clicks)))
         med = statistics.median(ours)
         print(f"ratio SamPredictor.predict / ours: {statistics.median(theirs) / med:.2f}x; "
               f"embedding / click: {statistics.median(emb) / med:.0f}x")

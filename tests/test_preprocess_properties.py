@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from triple_dots.images import hole_ratio
-from triple_dots.preprocess import assign_splits, band_counts, dilate, dilate_by_face, enlarge_mask, scale_holes
+from triple_dots.images import grow_hole, hole_ratio
+from triple_dots.preprocess import assign_splits, band_counts, dilate_by_face, enlarge_mask, scale_holes
 from triple_dots.preprocess.demo_data import ellipse_hole
 from triple_dots.square_fit import SquareFit
 
@@ -82,8 +82,8 @@ def test_same_size_is_identity() -> None:
 @given(mask=masks(), a=st.floats(0, 12), b=st.floats(0, 12))
 def test_dilate_is_monotone_and_zero_is_identity(mask: np.ndarray, a: float, b: float) -> None:
     hole = mask > 0
-    assert np.array_equal(dilate(mask, 0), hole)
-    small, large = dilate(mask, min(a, b)), dilate(mask, max(a, b))
+    assert np.array_equal(grow_hole(mask, 0), hole)
+    small, large = grow_hole(mask, min(a, b)), grow_hole(mask, max(a, b))
     assert not (hole & ~small).any()  # the hole only grows
     assert not (small & ~large).any()  # more pixels -> a superset
     if hole.any() and not hole.all() and max(a, b) >= 1:
@@ -120,7 +120,7 @@ def test_face_fraction_uses_the_face_box_size() -> None:
     big, fb = dilate_by_face(mask, 0.1, [(0, 0, 100, 100)])  # 10 px
     own, fo = dilate_by_face(mask, 0.1, [])  # own box 20x10 -> 1.5 px
     assert (fb, fo) == (0, 1)
-    assert np.array_equal(big, dilate(mask, 10)) and np.array_equal(own, dilate(mask, 1.5))
+    assert np.array_equal(big, grow_hole(mask, 10)) and np.array_equal(own, grow_hole(mask, 1.5))
 
 
 # --- stats -----------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import segment_support as sup
 import torch
 
 from triple_dots.errors import BadInputError, BadWeightsError, MissingWeightsError
-from triple_dots.segment import ClickSegmenter, clean_mask, dilate_mask, load_sam, model_type_of
+from triple_dots.images import grow_hole
+from triple_dots.segment import ClickSegmenter, clean_mask, load_sam, model_type_of
 from triple_dots.segment.clicks import image_key
 from triple_dots.segment.sam import read_state_dict
 
@@ -91,7 +92,7 @@ def _expected(seg: ClickSegmenter, points, labels, margin: int) -> np.ndarray:
         point_coords=np.array(points, dtype=np.float32), point_labels=np.array(labels), multimask_output=True
     )
     best = masks[int(np.argmax(scores))]
-    return dilate_mask(clean_mask(best, min_island=seg.min_island), margin)
+    return grow_hole(clean_mask(best, min_island=seg.min_island), margin)
 
 
 def test_click_gives_a_binary_hole_mask_in_our_convention(seg: ClickSegmenter) -> None:
@@ -116,7 +117,7 @@ def test_dilation_is_monotone_in_the_margin(seg: ClickSegmenter) -> None:
         assert masks[-1].sum() > masks[0].sum()
     dot = np.zeros((41, 41), dtype=bool)
     dot[20, 20] = True
-    areas = [dilate_mask(dot, m).sum() for m in (0, 1, 3, 6)]
+    areas = [grow_hole(dot, m).sum() for m in (0, 1, 3, 6)]
     assert areas[0] == 1 and areas == sorted(areas) and len(set(areas)) == 4
     assert abs(areas[3] - np.pi * 6.5**2) < 0.2 * np.pi * 6.5**2  # about a disc of radius margin
     with pytest.raises(BadInputError, match="margin"):

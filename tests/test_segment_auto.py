@@ -11,12 +11,11 @@ import torch
 
 from triple_dots.cli import main
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError
-from triple_dots.images import read_mask, write_image
+from triple_dots.images import grow_hole, read_mask, write_image
 from triple_dots.masks import detect_faces
 from triple_dots.segment import (
     ImplausibleHoleError,
     auto_points,
-    dilate_mask,
     hole_problems,
     keypoint_points,
     segment_folder,
@@ -96,7 +95,7 @@ def test_segment_photo_uses_the_keypoint_prompts(faces) -> None:
     assert result.hole_mask.shape == (1, h, w) and set(result.hole_mask.unique().tolist()) <= {0.0, 1.0}
     assert result.points == [keypoint_points(faces[0].keypoints, (h, w))]
     seg.segment(result.points[0])
-    expected = dilate_mask(seg.raw_mask(), 5)
+    expected = grow_hole(seg.raw_mask(), 5)
     assert np.array_equal(result.hole_mask[0].numpy() > 0.5, expected)
     # Faces without keypoints (e.g. from older meta files) still get the 68-landmark prompts.
     bare = [type(faces[0])(box=faces[0].box, landmarks=faces[0].landmarks, score=faces[0].score)]

@@ -359,6 +359,69 @@ def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
     return float(np.count_nonzero(arr) / arr.size)
 
 
+def as_hole(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(H, W) or (1, H, W) hole mask ({0, 1} any dtype, or uint8 {0, 255}) -> (H, W) bool, True = hole."""
+    m = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
+    if m.ndim == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 2:
+        raise BadInputError(f"a hole mask must be (H, W) or (1, H, W), got shape {m.shape}")
+    return m > (127 if m.dtype == np.uint8 and m.max(initial=0) > 1 else 0.5)
+
+
+def resize_hole(hole: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray | torch.Tensor:
+    """The one resize rule for hole masks: a pixel of the result is a hole when any hole pixel lies
+    under its footprint (the source rows/columns ``[floor(i*H/h), ceil((i+1)*H/h))``, as in area
+    resampling), so resizing never uncovers a pixel the user marked.
+
+    ``hole``: (H, W) array or (..., H, W) tensor, nonzero = hole; ``size``: (h, w) in pixels.
+    Returns the same kind and dtype, shape (..., h, w): a tensor holds {0, 1}, an array 0 and its own
+    hole value (1, True or 255).
+    (TFill's official model keeps its own internal bicubic ``> 0.9`` rule, inside the model.)
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(hole.shape[-2:]) == size:
+        return hole
+    if _is_tensor(hole):
+        import torch.nn.functional as F
+
+        lead = hole.shape[:-2]
+        flat = (hole != 0).float().reshape(-1, 1, *hole.shape[-2:])
+        return (F.adaptive_max_pool2d(flat, size).reshape(*lead, *size) > 0).to(hole.dtype)
+    arr = np.asarray(hole)
+    marked = arr != 0
+    for axis, n in ((0, size[0]), (1, size[1])):  # the footprint is a rectangle: rows, then columns
+        m = np.moveaxis(marked, axis, 0)
+        total, i = m.shape[0], np.arange(n)
+        csum = np.concatenate([np.zeros_like(m[:1], np.int64), np.cumsum(m, axis=0, dtype=np.int64)])
+        marked = np.moveaxis(csum[-(-(i + 1) * total // n)] - csum[i * total // n] > 0, 0, axis)
+    return marked.astype(arr.dtype) * (arr.max(initial=0) if arr.dtype != bool else True)
+
+
+def resize_photo(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(..., 3, H, W) photos in [0, 1] -> (..., 3, h, w): bicubic, anti-aliased (like PIL), clamped to [0, 1]."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    import torch.nn.functional as F
+
+    return F.interpolate(x, size=tuple(size), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def grow_hole(mask: torch.Tensor | np.ndarray, pixels: float) -> np.ndarray:
+    """The one dilation for hole masks: every pixel within ``pixels`` (Euclidean, >= 0) of a hole pixel
+    becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool, True = hole, containing the input
+    hole (``pixels = 0`` returns it unchanged)."""
+    if pixels < 0:
+        raise BadInputError(f"a hole grows by a margin of >= 0 pixels, got {pixels}")
+    hole = as_hole(mask)
+    if pixels == 0 or not hole.any():
+        return hole.copy()
+    import cv2
+
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist <= pixels
+
+
 def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: bool = False) -> Path:
     """Write a hole mask ((1, H, W) or (H, W) in {0, 1}, 1 = hole) as a single-channel PNG, 255 = hole."""
     path = Path(path)

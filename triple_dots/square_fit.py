@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from triple_dots.errors import BadInputError
+from triple_dots.images import resize_hole
 
 FitMode = Literal["crop", "pad"]
 PadMode = Literal["constant", "reflect", "edge"]
@@ -109,15 +110,16 @@ class SquareFit:
     def apply_mask(self, mask: np.ndarray) -> np.ndarray:
         """(H, W) two-valued mask ({0, 1} or {0, 255}, any dtype) -> (size, size), same values.
 
-        Nearest-neighbour (pixel-centre aligned) and re-binarised at half the maximum value,
-        so the result holds exactly the input's two values; padding is 0 (keep).
+        Binarised at half the maximum value and resized by the one hole-mask rule
+        (:func:`triple_dots.images.resize_hole`: no marked pixel is uncovered), so the result holds
+        exactly the input's two values; padding is 0 (keep).
         """
         self._check(mask)
         high = 255 if mask.dtype == np.uint8 and mask.max(initial=0) > 1 else 1
         m = (mask > high / 2).astype(np.uint8)
         sq = self._square(m, cv2.BORDER_CONSTANT, 0)
         if self.side != self.size:
-            sq = cv2.resize(sq, (self.size, self.size), interpolation=cv2.INTER_NEAREST_EXACT)
+            sq = resize_hole(sq, (self.size, self.size))
         return (sq > 0).astype(mask.dtype) * mask.dtype.type(high)
 
     def apply_coords(self, xy: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from triple_dots import weights
 from triple_dots.errors import BadWeightsError, MissingWeightsError, where
+from triple_dots.images import resize_hole, resize_photo
 from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, infer_widths, load_state_file
 from triple_dots.mat.synthesis import Generator
 from triple_dots.tfill.model import prepare_batch, seeded_generator
@@ -53,20 +54,6 @@ def _pad_square(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor
     h, w = x.shape[-2:]
     reflectable = max(pad[0], pad[1]) < w and max(pad[2], pad[3]) < h
     return F.pad(x, pad, mode="reflect" if reflectable else "replicate")
-
-
-def _resize_image(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    size = (size, size) if isinstance(size, int) else size
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-
-
-def _resize_hole(hole: torch.Tensor, size: int) -> torch.Tensor:
-    if tuple(hole.shape[-2:]) == (size, size):
-        return hole
-    return (F.interpolate(hole, size=(size, size), mode="bilinear", align_corners=False, antialias=True) > 0).to(
-        hole.dtype)
 
 
 class MAT(Generator):
@@ -195,14 +182,14 @@ class MAT(Generator):
         idx = has_hole.nonzero().flatten()
         h, w = img.shape[-2:]
         pad = square_padding(h, w)
-        x = _resize_image(_pad_square(img_d[idx], pad), self.resolution)
-        holes = _resize_hole(_pad_square(hole_d[idx], pad), self.resolution)
+        x = resize_photo(_pad_square(img_d[idx], pad), (self.resolution,) * 2)
+        holes = resize_hole(_pad_square(hole_d[idx], pad), (self.resolution,) * 2)
         x_pm1, valid = to_model_space(x, holes)
         gen = seeded_generator(dev, seed)
         z = torch.randn(len(idx), self.z_dim, generator=gen, device=dev)
         out, _ = self(x_pm1, valid, z, truncation_psi=truncation_psi, noise_mode=noise_mode, generator=gen)
         side = max(h, w)
-        generated = _resize_image(from_model_space(out).contiguous(), side)
+        generated = resize_photo(from_model_space(out).contiguous(), (side, side))
         generated = generated[:, :, pad[2]:pad[2] + h, pad[0]:pad[0] + w]
         result = img_d.clone()
         result[idx] = torch.where(hole_d[idx] > 0, generated, img_d[idx])

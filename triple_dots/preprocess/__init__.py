@@ -7,7 +7,7 @@ or changes an input file; see :mod:`triple_dots.preprocess.folders` for the shar
 """
 
 from triple_dots.preprocess.convert import convert
-from triple_dots.preprocess.enlarge import dilate, dilate_by_face, enlarge, enlarge_mask, scale_holes
+from triple_dots.preprocess.enlarge import dilate_by_face, enlarge, enlarge_mask, scale_holes
 from triple_dots.preprocess.folders import Summary
 from triple_dots.preprocess.pair import pair
 from triple_dots.preprocess.resize import fit_meta, resize
@@ -20,7 +20,6 @@ __all__ = [
     "assign_splits",
     "band_counts",
     "convert",
-    "dilate",
     "dilate_by_face",
     "enlarge",
     "enlarge_mask",

@@ -2,12 +2,14 @@
 
 Three ways, each only ever *adds* hole pixels (the result contains the input hole):
 
-* ``pixels=N``: dilate by N pixels (exact Euclidean distance, OpenCV ``distanceTransform``).
+* ``pixels=N``: dilate by N pixels (the one hole dilation, :func:`triple_dots.images.grow_hole`:
+  exact Euclidean distance).
 * ``face_fraction=F``: dilate each hole region by F x the size of its face box (from
   ``meta/NAME.json``: mean of box width and height). Without meta, or when no face box touches
   a region, that region's own bounding box is used instead, and the summary says how often.
 * ``scale=S``: the seed's "crop and enlarge": cut each hole region's bounding box, enlarge it
-  S times about its centre (nearest-neighbour), and paste it back over the original hole.
+  S times about its centre (the one hole resize rule, :func:`triple_dots.images.resize_hole`), and
+  paste it back over the original hole.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from triple_dots.dataset_folder import Pair, PairFacts, read_meta, write_meta
 from triple_dots.errors import BadInputError
 from triple_dots.files import copy_file
-from triple_dots.images import hole_ratio, mask_to_uint8, read_mask, write_mask
+from triple_dots.images import as_hole, grow_hole, hole_ratio, mask_to_uint8, read_mask, resize_hole, write_mask
 from triple_dots.preprocess.folders import (
     Summary,
     check_output,
@@ -37,29 +39,6 @@ from triple_dots.preprocess.folders import (
 )
 
 Box = tuple[float, float, float, float]
-
-
-def _as_bool(mask: np.ndarray) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.ndim == 3 and m.shape[0] == 1:
-        m = m[0]
-    if m.ndim != 2:
-        raise BadInputError(f"a hole mask must be (H, W) or (1, H, W), got shape {m.shape}")
-    return m > (127 if m.dtype == np.uint8 and m.max(initial=0) > 1 else 0.5)
-
-
-def dilate(mask: np.ndarray, pixels: float) -> np.ndarray:
-    """Grow the hole of an (H, W) mask by ``pixels`` (Euclidean); returns (H, W) bool, True = hole.
-
-    ``pixels = 0`` returns the input hole unchanged; the result always contains the input hole.
-    """
-    if pixels < 0:
-        raise BadInputError(f"enlarge: pixels must be >= 0, got {pixels}")
-    hole = _as_bool(mask)
-    if pixels == 0 or not hole.any():
-        return hole.copy()
-    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist <= pixels
 
 
 def _components(hole: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
@@ -86,7 +65,7 @@ def dilate_by_face(mask: np.ndarray, fraction: float, face_boxes: Sequence[Box] 
     """
     if fraction < 0:
         raise BadInputError(f"enlarge: face fraction must be >= 0, got {fraction}")
-    hole = _as_bool(mask)
+    hole = as_hole(mask)
     out = hole.copy()
     fallbacks = 0
     for region, bbox in _components(hole):
@@ -96,7 +75,7 @@ def dilate_by_face(mask: np.ndarray, fraction: float, face_boxes: Sequence[Box] 
         else:
             ref, fallbacks = bbox, fallbacks + 1
         pixels = fraction * ((ref[2] - ref[0]) + (ref[3] - ref[1])) / 2
-        out |= dilate(region, pixels)
+        out |= grow_hole(region, pixels)
     return out, fallbacks
 
 
@@ -105,7 +84,7 @@ def scale_holes(mask: np.ndarray, factor: float) -> np.ndarray:
     centre and pasted over the original hole. Returns (H, W) bool; ``factor = 1`` is the identity."""
     if factor < 1:
         raise BadInputError(f"enlarge: scale must be >= 1 (it only grows holes), got {factor}")
-    hole = _as_bool(mask)
+    hole = as_hole(mask)
     out = hole.copy()
     if factor == 1:
         return out
@@ -114,7 +93,7 @@ def scale_holes(mask: np.ndarray, factor: float) -> np.ndarray:
         crop = region[y0:y1, x0:x1].astype(np.uint8)
         w, h = x1 - x0, y1 - y0
         nw, nh = max(w, round(w * factor)), max(h, round(h * factor))
-        big = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)
+        big = resize_hole(crop, (nh, nw)).astype(bool)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         bx, by = int(round(cx - nw / 2)), int(round(cy - nh / 2))
         sx0, sy0 = max(bx, 0), max(by, 0)
@@ -146,12 +125,12 @@ def enlarge_mask(
         if value is not None and not (isinstance(value, (int, float)) and lo <= float(value) <= hi):
             raise BadInputError(f"enlarge: {name} must be >= {lo:g} and <= {hi:g} (a finite number; "
                                 f"--{name.replace('_', '-')}), got {value!r}")  # fmt: skip
-    hole = _as_bool(mask)
+    hole = as_hole(mask)
     fallbacks = 0
     if scale is not None:
         hole = scale_holes(hole, scale)
     if pixels is not None:
-        hole = dilate(hole, pixels)
+        hole = grow_hole(hole, pixels)
     if face_fraction is not None:
         hole, fallbacks = dilate_by_face(hole, face_fraction, face_boxes)
     return hole, fallbacks

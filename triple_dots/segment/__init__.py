@@ -16,7 +16,7 @@ from triple_dots.segment.auto import (
     segment_folder,
     segment_photo,
 )
-from triple_dots.segment.clicks import Click, ClickSegmenter, clean_mask, dilate_mask
+from triple_dots.segment.clicks import Click, ClickSegmenter, clean_mask
 from triple_dots.segment.regenerate import regenerate
 from triple_dots.segment.sam import load_sam, model_type_of, save_random_sam
 
@@ -26,7 +26,6 @@ __all__ = [
     "ClickSegmenter",
     "auto_points",
     "clean_mask",
-    "dilate_mask",
     "hole_problems",
     "keypoint_points",
     "load_sam",

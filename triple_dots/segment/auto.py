@@ -34,10 +34,10 @@ from triple_dots.errors import (
     where,
 )
 from triple_dots.files import copy_file
-from triple_dots.images import as_rgb_uint8, hole_ratio, list_images, read_image, write_mask
+from triple_dots.images import as_rgb_uint8, grow_hole, hole_ratio, list_images, read_image, write_mask
 from triple_dots.masks.detect import Keypoints
 from triple_dots.masks.landmarks import BROWS, CHIN, LEFT_EYE, LOWER_LIP_BOTTOM, MOUTH, NOSE_TIP, RIGHT_EYE
-from triple_dots.segment.clicks import ClickSegmenter, dilate_mask
+from triple_dots.segment.clicks import ClickSegmenter
 
 _FALLBACK = "click the mask instead (notebook 06, or triple-dots segment --point X,Y ...)"
 
@@ -202,7 +202,7 @@ def segment_photo(
         raise NoFaceError(
             f"the faces found in {where(source)} have their mouth and nose outside the photo; {_FALLBACK}"
         )
-    m = dilate_mask(union, segmenter.margin if margin is None else int(margin))
+    m = grow_hole(union, segmenter.margin if margin is None else int(margin))
     result.hole_mask = torch.from_numpy(m.astype(np.float32))[None]
     return result
 

@@ -10,7 +10,7 @@ How a mask is made from the prompts (:meth:`ClickSegmenter.mask`):
    far (and the box), plus the previous step's low-resolution logits as ``mask_input``.
 2. Of SAM's three candidate masks the one with the best predicted IoU (SAM's score) is kept.
 3. Islands smaller than ``min_island`` of the image area are removed, holes inside are filled.
-4. The mask is dilated by ``margin`` pixels (an elliptical kernel) so the edge of the real mask,
+4. The mask is grown by ``margin`` pixels (:func:`triple_dots.images.grow_hole`) so the edge of the real mask,
    which SAM tends to cut a little short, is regenerated too.
 
 Only step 1 touches the network, and only its light decoder: the heavy ViT image encoder runs
@@ -30,7 +30,7 @@ import torch
 
 from triple_dots.errors import BadInputError
 from triple_dots.files import atomic_write
-from triple_dots.images import as_rgb_uint8
+from triple_dots.images import as_rgb_uint8, grow_hole
 from triple_dots.segment.decoder import ClickDecoder
 
 
@@ -78,18 +78,6 @@ def clean_mask(mask: np.ndarray, *, min_island: float = 0.001, fill_holes: bool 
         cv2.floodFill(framed, None, (0, 0), 2, flags=4)
         out = framed[1:-1, 1:-1] != 2
     return np.asarray(out, dtype=bool)
-
-
-def dilate_mask(mask: np.ndarray, margin: int) -> np.ndarray:
-    """Grow an (H, W) bool mask by ``margin`` pixels (elliptical kernel of diameter 2*margin+1, OpenCV)."""
-    import cv2
-
-    if margin < 0:
-        raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
-    if margin == 0:
-        return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
 class ClickSegmenter:
@@ -367,5 +355,5 @@ class ClickSegmenter:
 
     def mask(self, margin: int | None = None) -> torch.Tensor:
         """The hole mask (1, H, W) float32 in {0, 1}, 1 = hole, dilated by ``margin`` px (default: self.margin)."""
-        m = dilate_mask(self.raw_mask(), self.margin if margin is None else int(margin))
+        m = grow_hole(self.raw_mask(), self.margin if margin is None else int(margin))
         return torch.from_numpy(m.astype(np.float32))[None]

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from triple_dots.errors import BadInputError, SizeMismatchError
+from triple_dots.images import resize_hole
 
 #: An inpainter: (B, 3, S, S) photos in [0, 1] and (B, 1, S, S) hole masks (1 = hole) -> (B, 3, S, S) in [0, 1].
 Inpainter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -57,7 +58,7 @@ def regenerate(
     crop = image[:, y0:y1, x0:x1].float()
     mcrop = (hole_mask[:, y0:y1, x0:x1] > 0.5).float()
     small = F.interpolate(crop[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    msmall = (F.interpolate(mcrop[None], size=(size, size), mode="area") > 0).float()  # any hole -> hole
+    msmall = resize_hole(mcrop[None], (size, size))
     out = inpaint(small.clamp(0, 1), msmall)
     if out.shape != small.shape:
         raise BadInputError(f"the inpainter returned shape {tuple(out.shape)}, expected {tuple(small.shape)}")

@@ -36,6 +36,7 @@ from triple_dots.errors import (
     SizeMismatchError,
     where,
 )
+from triple_dots.images import resize_hole, resize_photo
 from triple_dots.tfill.checkpoint_files import (
     DISCRIMINATOR_NETS,
     GENERATOR_NETS,
@@ -89,20 +90,6 @@ def model_size(height: int, width: int, fine_size: int = 512, multiple: int = 32
 def resize_bicubic_ac(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The official internal resize: bicubic, align_corners=True (no clamp)."""
     return F.interpolate(x, size=size, mode="bicubic", align_corners=True)
-
-
-def _resize_image(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Photo resize between user and model resolution: bicubic, anti-aliased (like PIL), clamped to [0, 1]."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-
-
-def _resize_hole(hole: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Hole mask to model resolution; a model pixel is a hole if any hole pixel contributes to it."""
-    if tuple(hole.shape[-2:]) == tuple(size):
-        return hole
-    return (F.interpolate(hole, size=size, mode="bilinear", align_corners=False, antialias=True) > 0).to(hole.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,7 +158,7 @@ def check_inputs(images: Any, hole_masks: Any) -> tuple[torch.Tensor, torch.Tens
         )
     if m.shape[0] not in (1, img.shape[0]):
         raise SizeMismatchError(f"{m.shape[0]} hole masks for {img.shape[0]} images")
-    m = m.to(img.dtype) if m.dtype == torch.bool or not m.is_floating_point() else m.to(img.dtype)
+    m = m.to(img.dtype)
     if not torch.isfinite(m).all():
         raise BadMaskError("hole mask contains NaN or infinite values")
     if not ((m == 0) | (m == 1)).all():
@@ -434,15 +421,15 @@ class TFill(nn.Module):
             return _Run(img.clone(), was_3d)
         size = model_size(img.shape[-2], img.shape[-1], self.config.fine_size, self.config.multiple)
         idx = has_hole.nonzero().flatten()
-        x = _resize_image(img_d[idx], size)
-        h = _resize_hole(hole_d[idx], size)
+        x = resize_photo(img_d[idx], size)
+        h = resize_hole(hole_d[idx], size)
         x_pm1, valid = to_model_space(x, h)
         ctx = torch.autocast(dev.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
         with ctx:
             out = self.forward(self._fmt(x_pm1), valid, generator=seeded_generator(dev, seed))
         for f in fields(out):
             setattr(out, f.name, getattr(out, f.name).float())
-        generated = _resize_image(from_model_space(out.final_composite).contiguous(), tuple(img.shape[-2:]))
+        generated = resize_photo(from_model_space(out.final_composite).contiguous(), tuple(img.shape[-2:]))
         result = img_d.clone()
         result[idx] = torch.where(hole_d[idx] > 0, generated, img_d[idx])
         return _Run(result.to(img.device), was_3d, bool(has_hole.all()), x, h, out)
