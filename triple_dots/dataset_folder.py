@@ -273,8 +273,8 @@ def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Pro
         Problem(
             fs[0],
             BadInputError(
-                f"duplicate {what} stem {stem!r}: {' and '.join(repr(str(f)) for f in fs)}; photos and masks are "
-                "paired by file name without extension, so keep only one of them"
+                f"duplicate {what} stem: files with the same name {stem!r} without extension: "
+                f"{' and '.join(repr(str(f)) for f in fs)}; photos and masks are paired by that name, so keep only one"
             ),
         )
         for stem, fs in sorted(groups.items())

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, by_stem, write_meta
 from triple_dots.errors import (
     BadInputError,
     BadWeightsError,
@@ -33,7 +33,7 @@ from triple_dots.errors import (
     TripleDotsError,
     where,
 )
-from triple_dots.files import copy_file
+from triple_dots.files import check_apart, copy_file
 from triple_dots.images import as_rgb_uint8, grow_hole, hole_ratio, list_images, read_image, write_mask
 from triple_dots.masks.detect import Keypoints
 from triple_dots.masks.landmarks import BROWS, CHIN, LEFT_EYE, LOWER_LIP_BOTTOM, MOUTH, NOSE_TIP, RIGHT_EYE
@@ -217,28 +217,16 @@ class AutoSegmentReport:
 
 def _plan(images: str | Path | Sequence[str | Path], out: Path, overwrite: bool) -> list[Path]:
     """List the inputs and check names and outputs before any work starts."""
-    if isinstance(images, (str, Path)):
-        root = Path(images)
-        paths = list_images(root)
-        if root.is_dir():
-            try:
-                out.resolve().relative_to(root.resolve())
-                raise BadInputError(
-                    f"output {where(out)} is inside the input folder {where(root)}; pick another folder"
-                )
-            except ValueError:
-                pass
-    else:
-        paths = [Path(p) for p in images]
+    one_root = isinstance(images, (str, Path))
+    paths = list_images(images) if one_root else [Path(p) for p in images]
     if not paths:
-        raise BadInputError(f"no photos found in {where(images if isinstance(images, (str, Path)) else None)}")
-    seen: dict[str, Path] = {}
-    for p in paths:
-        if p.stem in seen:
-            raise BadInputError(f"two photos would get the same name {p.stem!r}: {where(seen[p.stem])} and {where(p)}")
-        seen[p.stem] = p
+        raise BadInputError(f"no photos found in {where(images if one_root else None)}")
+    check_apart(out, [images] if one_root else paths)
+    _, duplicates = by_stem(paths, "photo")
+    if duplicates:
+        raise duplicates[0].error
     if not overwrite:
-        clash = [q for p in paths for q in (out / "images" / p.name, out / "masks" / f"{p.stem}.png") if q.exists()]
+        clash = [q for p in paths for q in (out / IMAGES_DIR / p.name, out / MASKS_DIR / f"{p.stem}.png") if q.exists()]
         if clash:
             raise OutputExistsError(
                 f"{len(clash)} output files already exist (e.g. {where(clash[0])}); pass overwrite=True / --overwrite"
