@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from inpaint_support import photo_mask_folders
 from mat_support import tiny_model
-from PIL import Image
 
 from triple_dots.cli import main
 from triple_dots.images import read_image, read_mask
@@ -22,20 +21,8 @@ def mat_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_model(128).save(tmp_path_factory.mktemp("mat") / "tiny_mat.pth")
 
 
-def _dataset(root: Path) -> tuple[Path, Path]:
-    rng = np.random.default_rng(0)
-    (root / "img").mkdir(parents=True)
-    (root / "mask").mkdir()
-    for name, (h, w) in {"a": (48, 64), "b": (70, 50)}.items():
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "img" / f"{name}.png")
-        m = np.zeros((h, w), np.uint8)
-        m[10:30, 12:30] = 255
-        Image.fromarray(m, mode="L").save(root / "mask" / f"{name}.png")
-    return root / "img", root / "mask"
-
-
 def test_inpaint_with_mat(tmp_path: Path, mat_file: Path) -> None:
-    imgs, masks = _dataset(tmp_path)
+    imgs, masks = photo_mask_folders(tmp_path, {"a": (48, 64), "b": (70, 50)})
     out = tmp_path / "out"
     argv = ["inpaint", "--model", "mat", "--weights", str(mat_file), "--images", str(imgs), "--masks", str(masks),
             "--out", str(out), "--seed", "1", "--device", "cpu"]
@@ -52,7 +39,7 @@ def test_inpaint_with_mat(tmp_path: Path, mat_file: Path) -> None:
 
 
 def test_mat_missing_weights_message(tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture) -> None:
-    imgs, masks = _dataset(tmp_path)
+    imgs, masks = photo_mask_folders(tmp_path, {"a": (48, 64), "b": (70, 50)})
     argv = ["inpaint", "--model", "mat", "--mat-preset", "ffhq-512", "--images", str(imgs), "--masks", str(masks),
             "--out", str(tmp_path / "o"), "--device", "cpu"]
     assert main(argv) != 0
@@ -61,7 +48,7 @@ def test_mat_missing_weights_message(tmp_path: Path, isolated_home: Path, capsys
 
 
 def test_mat_refuses_hostile_weights(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    imgs, masks = _dataset(tmp_path)
+    imgs, masks = photo_mask_folders(tmp_path, {"a": (48, 64), "b": (70, 50)})
     marker = tmp_path / "marker"
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(b"cos\nsystem\n(Vtouch " + str(marker).encode() + b"\ntR.")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from inpaint_support import photo_mask_folders
 from PIL import Image
 
 from triple_dots.cli import main
@@ -22,21 +23,9 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _dataset(root: Path) -> tuple[Path, Path]:
-    rng = np.random.default_rng(0)
-    (root / "img").mkdir(parents=True)
-    (root / "mask").mkdir()
-    for name, (h, w) in {"a": (48, 64), "b": (40, 40)}.items():
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "img" / f"{name}.png")
-        m = np.zeros((h, w), np.uint8)
-        m[10:30, 12:30] = 255
-        Image.fromarray(m, mode="L").save(root / "mask" / f"{name}.png")
-    return root / "img", root / "mask"
-
-
 @pytest.mark.slow
 def test_inpaint_folder(tmp_path: Path, ckpt: Path, capsys: pytest.CaptureFixture) -> None:
-    imgs, masks = _dataset(tmp_path)
+    imgs, masks = photo_mask_folders(tmp_path, {"a": (48, 64), "b": (40, 40)})
     out = tmp_path / "out"
     argv = ["inpaint", "--weights", str(ckpt), "--images", str(imgs), "--masks", str(masks), "--out", str(out),
             "--seed", "1", "--device", "cpu"]
@@ -54,7 +43,7 @@ def test_inpaint_folder(tmp_path: Path, ckpt: Path, capsys: pytest.CaptureFixtur
 
 
 def test_inpaint_single_file_pair(tmp_path: Path, ckpt: Path) -> None:
-    imgs, masks = _dataset(tmp_path)
+    imgs, masks = photo_mask_folders(tmp_path, {"a": (48, 64), "b": (40, 40)})
     out = tmp_path / "one"
     assert main(["inpaint", "--weights", str(ckpt), "--images", str(imgs / "b.png"), "--masks",
                  str(masks / "b.png"), "--out", str(out), "--device", "cpu"]) == 0
@@ -62,7 +51,7 @@ def test_inpaint_single_file_pair(tmp_path: Path, ckpt: Path) -> None:
 
 
 def test_inpaint_errors(tmp_path: Path, ckpt: Path, isolated_home: Path, capsys: pytest.CaptureFixture) -> None:
-    imgs, masks = _dataset(tmp_path)
+    imgs, masks = photo_mask_folders(tmp_path, {"a": (48, 64), "b": (40, 40)})
     (masks / "b.png").unlink()
     assert main(["inpaint", "--weights", str(ckpt), "--images", str(imgs), "--masks", str(masks),
                  "--out", str(tmp_path / "o")]) == 2
