@@ -36,7 +36,7 @@ from triple_dots.dataset_folder import (
     write_manifest,
 )
 from triple_dots.errors import BadInputError, DiskFullError, OutputExistsError, TripleDotsError, where
-from triple_dots.files import LOCK_NAME, atomic_write_text, check_apart, copy_file, output_lock
+from triple_dots.files import LOCK_NAME, _inside, atomic_write_text, check_apart, copy_file, output_lock
 from triple_dots.parallel import map_files
 
 SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
@@ -65,10 +65,6 @@ class Summary:
         notes = "".join(f"; {n}" for n in self.notes)
         lead = self.lead or f"wrote {self.written}"
         return f"{self.command}: {lead} to {where(self.out)}; skipped {n_skip}{why}{notes}"
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    return child == parent or parent in child.parents
 
 
 def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bool = False) -> Path:
@@ -122,36 +118,6 @@ def input_folders(src: str | Path, pairs: Sequence[Pair]) -> set[Path]:
     return folders
 
 
-def checked_pairs(
-    src: str | Path,
-    summary: Summary,
-    *,
-    require_masks: bool | None = True,
-    mask_dir: str | Path | None = None,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    max_hole_ratio: float = MAX_HOLE_RATIO,
-    progress: bool = True,
-) -> list[tuple[Pair, PairFacts]]:
-    """Load and check the input's pairs before any work (see :func:`triple_dots.dataset_folder.check_dataset`).
-
-    Bad files raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in
-    ``summary`` and left out.
-    """
-    problems: list[Problem] = []
-    pairs = load_pairs(src, require_masks=require_masks, mask_dir=mask_dir, problems_out=problems if skip_bad else None)
-    facts, bad = validate_pairs(pairs, workers=workers, max_hole_ratio=max_hole_ratio, progress=progress)
-    problems += bad
-    if problems and not skip_bad:
-        raise BadDatasetError(problems, src, hint=SKIP_HINT)
-    for p in problems:
-        summary.skip(p)
-    good = [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
-    if not good:
-        raise BadInputError(f"no usable pairs left in {where(src)} after skipping {len(problems)} bad file(s)")
-    return good
-
-
 @dataclass(frozen=True)
 class OutPaths:
     """Where a pair goes in an output dataset."""
@@ -188,8 +154,8 @@ def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:
 
 
 @dataclass(frozen=True)
-class CopyTask:
-    """One pair to copy unchanged into ``out`` (used by ``split`` and ``stats --band``)."""
+class PairTask:
+    """One checked pair for a per-pair function (see :meth:`Command.run`) writing into ``out``."""
 
     pair: Pair
     facts: PairFacts
@@ -197,7 +163,7 @@ class CopyTask:
     overwrite: bool
 
 
-def copy_task(t: CopyTask) -> dict[str, str]:
+def copy_task(t: PairTask) -> dict[str, str]:
     """Copy ``t.pair`` into ``t.out`` (see :func:`copy_pair`); returns its manifest row."""
     paths = out_paths(t.out, t.pair)
     copy_pair(t.pair, paths, overwrite=t.overwrite)
@@ -213,35 +179,19 @@ def output_row(pair: Pair, paths: OutPaths, facts: PairFacts, out: Path) -> dict
     return manifest_row(written, facts, out)
 
 
-SKIPPED_NAME = "skipped.csv"
-
-
-def write_skipped(out: Path, summary: Summary, *, overwrite: bool = False) -> Path | None:
-    """List the skipped files (``skip_bad``) in ``OUT/skipped.csv``: file, kind, message."""
-    if not summary.problems:
-        return None
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *, overwrite: bool = False) -> Path:
+    """Write ``header`` and ``rows`` as a CSV file atomically (``\\n`` line ends)."""
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "kind", "message"])
-    for p in summary.problems:
-        w.writerow([p.path.as_posix(), p.kind, str(p)])
-    path = out / SKIPPED_NAME
-    atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
-    if f"listed in {SKIPPED_NAME}" not in summary.notes:
-        summary.notes.append(f"listed in {SKIPPED_NAME}")
-    return path
+    w.writerow(header)
+    w.writerows(rows)
+    return atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
-def finish(out: Path, rows: Sequence[dict[str, str]], summary: Summary, *, overwrite: bool = False) -> Summary:
-    """Write ``OUT/manifest.csv`` (rows sorted by name) and ``OUT/skipped.csv`` (if any), count the pairs."""
-    rows = sorted(rows, key=lambda r: r["name"])
-    write_manifest(out / MANIFEST_NAME, rows, overwrite=overwrite)
-    write_skipped(out, summary, overwrite=overwrite)
-    summary.written += len(rows)
-    return summary
+SKIPPED_NAME = "skipped.csv"
 
 
 def _guarded(job: tuple[Any, Any]) -> Any:
@@ -255,23 +205,83 @@ def _guarded(job: tuple[Any, Any]) -> Any:
         return Problem(pair.image if pair is not None else Path("?"), exc)
 
 
-def run_tasks(
-    fn: Any,
-    tasks: Sequence[Any],
-    summary: Summary,
-    *,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    desc: str = "",
-    progress: bool = True,
-) -> list[dict[str, str]]:
-    """Run ``fn(task) -> manifest row`` over tasks (module-level ``fn``, picklable tasks, see
-    :func:`triple_dots.parallel.map_files`); failures become skipped problems or one error at the end."""
-    results = map_files(_guarded, [(fn, t) for t in tasks], workers=workers, desc=desc, progress=progress, unit="pair")
-    rows = [r for r in results if not isinstance(r, Problem)]
-    problems = [r for r in results if isinstance(r, Problem)]
-    if problems and not skip_bad:
-        raise BadDatasetError(problems, summary.out, before_work=False)
-    for p in problems:
-        summary.skip(p)
-    return rows
+@dataclass
+class Command:
+    """One run of a preprocessing command from ``src`` into the new folder ``out`` with the options
+    every command takes; :attr:`summary` collects what it did. The steps, in order:
+    :meth:`checked_pairs` (or :meth:`check`), :meth:`run` per pair, :meth:`finish`."""
+
+    name: str
+    src: str | Path
+    out: Path
+    overwrite: bool = False
+    skip_bad: bool = False
+    workers: int | None = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.summary = Summary(self.name, self.out)
+
+    def check(self, pairs: Sequence[Pair], problems: Sequence[Problem] = (), *,
+              max_hole_ratio: float = MAX_HOLE_RATIO) -> list[tuple[Pair, PairFacts]]:  # fmt: skip
+        """Check ``pairs`` (see :func:`triple_dots.dataset_folder.check_pair`): bad files, and the ``problems``
+        found before, raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in the
+        summary and left out. Returns (pair, facts) of the good pairs."""
+        facts, bad = validate_pairs(pairs, workers=self.workers, max_hole_ratio=max_hole_ratio, progress=self.progress)
+        problems = [*problems, *bad]
+        if problems and not self.skip_bad:
+            raise BadDatasetError(problems, self.src, hint=SKIP_HINT)
+        for p in problems:
+            self.summary.skip(p)
+        return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
+
+    def checked_pairs(self, *, require_masks: bool | None = None, mask_dir: str | Path | None = None,
+                      max_hole_ratio: float = MAX_HOLE_RATIO) -> list[tuple[Pair, PairFacts]]:  # fmt: skip
+        """Refuse a bad output folder (:func:`check_output`), then load and check the input's pairs before
+        any work (see :func:`triple_dots.dataset_folder.check_dataset` and :meth:`check`), then refuse an
+        output folder that is or holds one of the folders of those pairs."""
+        check_output(self.out, [self.src], overwrite=self.overwrite)
+        problems: list[Problem] = []
+        pairs = load_pairs(self.src, require_masks=require_masks, mask_dir=mask_dir,
+                           problems_out=problems if self.skip_bad else None)  # fmt: skip
+        good = self.check(pairs, problems, max_hole_ratio=max_hole_ratio)
+        if not good:
+            raise BadInputError(
+                f"no usable pairs left in {where(self.src)} after skipping {len(self.summary.problems)} bad file(s)"
+            )
+        check_output(self.out, input_folders(self.src, [p for p, _ in good]), overwrite=self.overwrite)
+        return good
+
+    def run(self, fn: Callable[..., dict[str, str]], pairs: Sequence[tuple[Pair, PairFacts]], *, desc: str = "",
+            **options: Any) -> list[dict[str, str]]:  # fmt: skip
+        """Run ``fn(PairTask, **options) -> manifest row`` over ``pairs`` (``fn`` at module level and picklable
+        options, see :func:`triple_dots.parallel.map_files`); failures become skipped problems, or one
+        :class:`BadDatasetError` at the end."""
+        tasks = [PairTask(p, f, self.out, self.overwrite) for p, f in pairs]
+        job = functools.partial(fn, **options) if options else fn
+        results = map_files(_guarded, [(job, t) for t in tasks], workers=self.workers, desc=desc or self.name,
+                            progress=self.progress, unit="pair")  # fmt: skip
+        problems = [r for r in results if isinstance(r, Problem)]
+        if problems and not self.skip_bad:
+            raise BadDatasetError(problems, self.out, before_work=False)
+        for p in problems:
+            self.summary.skip(p)
+        return [r for r in results if not isinstance(r, Problem)]
+
+    def write_skipped(self) -> Path | None:
+        """List the skipped files (``skip_bad``) in ``OUT/skipped.csv``: file, kind, message."""
+        if not self.summary.problems:
+            return None
+        rows = [[p.path.as_posix(), p.kind, str(p)] for p in self.summary.problems]
+        path = write_csv(self.out / SKIPPED_NAME, ["file", "kind", "message"], rows, overwrite=self.overwrite)
+        if f"listed in {SKIPPED_NAME}" not in self.summary.notes:
+            self.summary.notes.append(f"listed in {SKIPPED_NAME}")
+        return path
+
+    def finish(self, rows: Sequence[dict[str, str]]) -> Summary:
+        """Write ``OUT/manifest.csv`` (rows sorted by name) and ``OUT/skipped.csv`` (if any), count the pairs."""
+        write_manifest(self.out / MANIFEST_NAME, sorted(rows, key=lambda r: r["name"]), overwrite=self.overwrite)
+        self.write_skipped()
+        self.summary.written += len(rows)
+        return self.summary
