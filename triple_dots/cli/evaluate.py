@@ -14,8 +14,9 @@ Three modes:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from triple_dots.cli import values  # noqa: E402
+from triple_dots.cli import values
 
 HELP = "FID/KID/LPIPS/PSNR/SSIM/identity: compare folders, report several models, or sweep a run's checkpoints"
 DESCRIPTION = __doc__
@@ -86,9 +87,7 @@ def run(args: argparse.Namespace) -> int:
                "lpips_backbone": args.lpips_backbone, "cache_dir": args.cache_dir}
     mode = modes[0]
     if args.device:
-        from triple_dots.cli.values import check_device
-
-        check_device(args.device)
+        values.check_device(args.device)
     if mode == "pair":
         return _pair(args, metrics, ev_args)
     if not args.data:
@@ -103,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                                  ("fid", "kid", "psnr", "ssim", "lpips", "identity"),
                                  baseline=not args.no_baseline, reference=args.reference, overwrite=args.overwrite,
                                  seed=args.seed, device=args.device, **ev_args)
-        print(open(f"{args.out}/report.md", encoding="utf-8").read())
+        print(Path(args.out, "report.md").read_text(encoding="utf-8"))
         print(f"wrote {args.out}/report.json, report.md, grid.png (N = {report['n']})")
         return 0
     from triple_dots.evaluation.sweep import sweep
@@ -121,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) -> int:
     import json
-    from pathlib import Path
 
     from triple_dots.errors import BadInputError
     from triple_dots.evaluation.report import small_set_note

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from triple_dots.cli import values  # noqa: E402
+from triple_dots.cli import values
 
 HELP = "segment the real face mask with Segment Anything (automatic from face keypoints, or from points)"
 DESCRIPTION = (
