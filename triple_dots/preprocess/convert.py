@@ -6,7 +6,6 @@ alpha is dropped, and 16-bit/CMYK/palette files become 8-bit RGB.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from triple_dots.dataset_folder import PairFacts
@@ -34,17 +33,7 @@ def _convert_one(t: PairTask, *, suffix: str, quality: int) -> dict[str, str]:
 
 
 @writes_output
-def convert(
-    src: str | Path,
-    out: str | Path,
-    *,
-    to: ImageFormat = "jpg",
-    quality: int = 95,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
-) -> Summary:
+def convert(cmd: Command, *, to: ImageFormat = "jpg", quality: int = 95) -> Summary:
     """Write every pair of ``src`` with photos as ``to`` (``"jpg"`` at ``quality`` 1-100, or ``"png"``)
     and masks as single-channel PNG (255 = hole) into the new dataset folder ``out``."""
     to = to.lower().lstrip(".")  # type: ignore[assignment]
@@ -54,7 +43,6 @@ def convert(
         raise BadInputError(f"convert: format must be 'jpg' or 'png', got {to!r}")
     if not 1 <= quality <= 100:
         raise BadInputError(f"convert: JPEG quality must be 1..100, got {quality}")
-    cmd = Command("convert", src, Path(out), overwrite, skip_bad, workers, progress)
     rows = cmd.run(_convert_one, cmd.checked_pairs(), suffix=f".{to}", quality=quality)
     cmd.summary.notes.append(f"photos as {to}" + (f" (quality {quality})" if to == "jpg" else ""))
     return cmd.finish(rows)

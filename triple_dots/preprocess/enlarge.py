@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -171,21 +170,15 @@ def _enlarge_one(
 
 @writes_output
 def enlarge(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     pixels: float | None = None,
     face_fraction: float | None = None,
     scale: float | None = None,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> Summary:
     """Write every pair of ``src`` with its hole grown (see the module docstring) into the new
     dataset folder ``out``; photos are copied byte for byte, meta gets the new ``hole_ratio``."""
     enlarge_mask(np.zeros((1, 1), bool), pixels=pixels, face_fraction=face_fraction, scale=scale)  # checks args
-    cmd = Command("enlarge", src, Path(out), overwrite, skip_bad, workers, progress)
     good = cmd.checked_pairs(require_masks=True)
     rows = cmd.run(_enlarge_one, good, pixels=pixels, face_fraction=face_fraction, scale=scale)
     how = [f"scale x{scale:g}" if scale is not None else "", f"+{pixels:g} px" if pixels is not None else ""]

@@ -8,16 +8,20 @@ Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never 
 * an output folder inside an input folder (or the reverse) is refused;
 * every input file is checked before anything is written; bad files stop the command with
   their names, or with ``skip_bad`` are skipped and counted in the summary.
+
+A command is ``fn(cmd: Command, **options)`` decorated with :func:`writes_output`: it checks its options,
+takes the checked pairs from ``cmd``, runs its per-pair function on them and finishes (manifest, summary).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from triple_dots.dataset_folder import (
     IMAGES_DIR,
@@ -36,9 +40,10 @@ from triple_dots.dataset_folder import (
     write_manifest,
 )
 from triple_dots.errors import BadInputError, DiskFullError, OutputExistsError, TripleDotsError, where
-from triple_dots.files import LOCK_NAME, _inside, atomic_write_text, check_apart, copy_file, output_lock
+from triple_dots.files import _folder_is_empty, atomic_write_text, check_apart, copy_file, output_lock
 from triple_dots.parallel import map_files
 
+R = TypeVar("R")
 SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
 
 
@@ -68,26 +73,17 @@ class Summary:
 
 
 def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bool = False) -> Path:
-    """Refuse an output folder that is (or is inside, or contains) an input folder, or is not empty.
+    """Refuse an output folder that is (or is inside, or contains) one of the ``inputs``
+    (:func:`triple_dots.files.check_apart`), is a file, or is not empty.
 
     ``inputs`` are the folders read (dataset root, photo/mask/meta folders). Returns ``out``;
     nothing is created yet.
     """
     out = Path(out)
-    out_r = out.resolve()
-    for inp in inputs:
-        inp_r = Path(inp).resolve()
-        if _inside(out_r, inp_r):
-            raise BadInputError(
-                f"output folder {where(out)} is inside the input folder {where(inp)}; choose a folder outside it"
-            )
-        if _inside(inp_r, out_r):
-            raise BadInputError(
-                f"input folder {where(inp)} is inside the output folder {where(out)}; choose another output folder"
-            )
+    check_apart(out, inputs)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {where(out)} exists and is a file, not a folder")
-    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
+    if out.is_dir() and not _folder_is_empty(out) and not overwrite:
         raise OutputExistsError(
             f"output folder {where(out)} is not empty; choose a new folder or pass overwrite=True / --overwrite "
             "(same-named files are replaced, nothing else is deleted)"
@@ -95,18 +91,35 @@ def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bo
     return out
 
 
-def writes_output(fn: Callable[..., Summary]) -> Callable[..., Summary]:
-    """Decorate a command ``fn(src, out, **options)``: refuse an ``out`` that is, is inside, or contains
-    ``src`` (or the ``masks`` / ``meta`` folders of ``pair``) before anything is created, then hold the
-    output folder's lock (see :func:`triple_dots.files.output_lock`) for the whole command, so two
-    commands writing one folder cannot both pass the "output must be empty" check."""
+_P = inspect.Parameter
+#: The public command's parameters around ``fn``'s own options (see :func:`writes_output`).
+_SRC_OUT = [_P(name, _P.POSITIONAL_OR_KEYWORD, annotation="str | Path") for name in ("src", "out")]
+_COMMON = [_P(name, _P.KEYWORD_ONLY, default=default, annotation=kind)
+           for name, default, kind in (("overwrite", False, "bool"), ("skip_bad", False, "bool"),
+                                       ("workers", 1, "int | None"), ("progress", True, "bool"))]  # fmt: skip
+
+
+def writes_output(fn: Callable[..., R]) -> Callable[..., R]:
+    """Make the public command ``name(src, out, *, **options, overwrite=False, skip_bad=False, workers=1,
+    progress=True)`` of ``fn(cmd: Command, **options)``, ``name`` being ``fn``'s.
+
+    Before anything is created it refuses an ``out`` that is, is inside, or contains ``src`` (or the
+    ``masks`` / ``meta`` / ``move_unmatched`` folders of ``pair``), then holds the output folder's lock
+    (see :func:`triple_dots.files.output_lock`) for the whole command, so two commands writing one
+    folder cannot both pass the "output must be empty" check, and calls ``fn`` with the :class:`Command`.
+    ``overwrite`` allows a non-empty ``out`` (same-named files are replaced), ``skip_bad`` skips bad
+    files instead of stopping, ``workers`` processes (None: all cores, at most 8), ``progress`` bars.
+    """
 
     @functools.wraps(fn)
-    def wrapper(src: str | Path, out: str | Path, *args: Any, **kwargs: Any) -> Summary:
-        check_apart(out, [src, kwargs.get("masks"), kwargs.get("meta"), kwargs.get("move_unmatched")])
+    def wrapper(src: str | Path, out: str | Path, *, overwrite: bool = False, skip_bad: bool = False,
+                workers: int | None = 1, progress: bool = True, **options: Any) -> R:  # fmt: skip
+        check_apart(out, [src, options.get("masks"), options.get("meta"), options.get("move_unmatched")])
         with output_lock(out, command=f"preprocess {fn.__name__}"):
-            return fn(src, out, *args, **kwargs)
+            return fn(Command(fn.__name__, src, Path(out), overwrite, skip_bad, workers, progress), **options)
 
+    own = list(inspect.signature(fn).parameters.values())[1:]
+    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*_SRC_OUT, *own, *_COMMON])  # type: ignore
     return wrapper
 
 

@@ -30,16 +30,11 @@ def _move(files: list[Path], dest: Path) -> None:
 
 @folders.writes_output
 def pair(
-    src: str | Path,
-    out: str | Path,
+    cmd: folders.Command,
     *,
     masks: str | Path | None = None,
     meta: str | Path | None = None,
     move_unmatched: str | Path | None = None,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> folders.Summary:
     """Copy the matched photo/mask pairs of ``src`` into the new dataset folder ``out``.
 
@@ -51,27 +46,26 @@ def pair(
     file). Matched pairs are checked first (bad files stop the command unless ``skip_bad``);
     duplicate stems (``a.jpg`` + ``a.png``) are bad files too.
     """
-    src = Path(src)
-    cmd = folders.Command("pair", src, Path(out), overwrite, skip_bad, workers, progress)
-    folders.check_output(out, [src] + [Path(d) for d in (masks, meta) if d is not None], overwrite=overwrite)
+    cmd.src = src = Path(cmd.src)
+    folders.check_output(cmd.out, [src] + [Path(d) for d in (masks, meta) if d is not None], overwrite=cmd.overwrite)
     scan = scan_folder(src, mask_dir=masks, meta_dir=meta)
     if scan.mask_dir is None:
         raise BadInputError(f"pair: {where(src)} has no masks/ folder; pass the mask folder with --masks DIR")
     if not (scan.pairs or scan.images_only or scan.masks_only or scan.problems):
         raise BadInputError(f"pair: {where(scan.image_dir)} and {where(scan.mask_dir)} hold no images")
     dest = Path(move_unmatched) if move_unmatched is not None else None
-    clash = [d for d in (scan.image_dir, scan.mask_dir, Path(out)) if dest and dest.resolve() == d.resolve()]
+    clash = [d for d in (scan.image_dir, scan.mask_dir, cmd.out) if dest and dest.resolve() == d.resolve()]
     if clash:
         raise BadInputError(f"pair: --move-unmatched {where(move_unmatched)} must differ from {where(clash[0])}")
     good = cmd.check(scan.pairs, scan.problems)
     inputs = folders.input_folders(src, [p for p, _ in good]) | {scan.image_dir, scan.mask_dir}
-    folders.check_output(out, inputs, overwrite=overwrite)
+    folders.check_output(cmd.out, inputs, overwrite=cmd.overwrite)
     rows = cmd.run(folders.copy_task, good)
     unmatched = [(f, "photo without mask", IMAGES_DIR) for f in scan.images_only]
     unmatched += [(f, "mask without photo", MASKS_DIR) for f in scan.masks_only]
     listed = [[f.as_posix(), why, (dest / kind / f.name).as_posix() if dest else ""] for f, why, kind in unmatched]
     listed += [[p.path.as_posix(), f"bad: {p}", ""] for p in cmd.summary.problems]
-    folders.write_csv(cmd.out / UNMATCHED_NAME, ["file", "reason", "moved_to"], listed, overwrite=overwrite)
+    folders.write_csv(cmd.out / UNMATCHED_NAME, ["file", "reason", "moved_to"], listed, overwrite=cmd.overwrite)
     if dest is not None:
         _move(scan.images_only, dest / IMAGES_DIR)
         _move(scan.masks_only, dest / MASKS_DIR)

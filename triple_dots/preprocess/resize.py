@@ -8,7 +8,6 @@ landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.square_
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -77,17 +76,12 @@ def _resize_one(t: PairTask, *, size: int, fit: ResizeFit, pad_mode: PadMode, qu
 
 @writes_output
 def resize(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     size: int,
     fit: ResizeFit = "crop",
     pad_mode: PadMode = "constant",
     quality: int = 95,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> Summary:
     """Write every pair of ``src`` resized to ``size`` x ``size`` into the new dataset folder ``out``.
 
@@ -101,7 +95,6 @@ def resize(
     if fit not in ("crop", "face", "pad"):
         raise BadInputError(f"resize: fit must be 'crop', 'face' or 'pad', got {fit!r}")
     SquareFit(1, 1, size, "crop", pad_mode)  # validates the arguments before any work
-    cmd = Command("resize", src, Path(out), overwrite, skip_bad, workers, progress)
     rows = cmd.run(_resize_one, cmd.checked_pairs(), size=size, fit=fit, pad_mode=pad_mode, quality=quality)
     cmd.summary.notes.append(f"{size}x{size} by {fit}")
     used = [r.pop("_centred_on") for r in rows]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -76,8 +75,7 @@ def group_by_regex(names: Sequence[str], pattern: str) -> list[str]:
 
 @writes_output
 def split(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     val: float = 0.1,
     test: float = 0.1,
@@ -85,10 +83,6 @@ def split(
     group_regex: str | None = None,
     group_column: str | None = None,
     manifest_only: bool = False,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> Summary:
     """Split the pairs of ``src`` and write the new dataset folder ``out`` with a ``split`` column.
 
@@ -99,7 +93,6 @@ def split(
     if group_regex is not None and group_column is not None:
         raise BadInputError("split: give group_regex or group_column, not both")
     assign_splits([], val=val, test=test)  # checks the fractions before any work
-    cmd = Command("split", src, Path(out), overwrite, skip_bad, workers, progress)
     good = cmd.checked_pairs()
     names = [p.name for p, _ in good]
     groups: list[str] | None = None

@@ -100,16 +100,11 @@ class StatsResult:
 
 @writes_output
 def stats(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     band: tuple[float, float] | str | None = None,
     edges: Sequence[float] = DEFAULT_EDGES,
     bins: int = 20,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> StatsResult:
     """Measure the hole ratio of every pair of ``src`` and write to the new folder ``out``:
     ``histogram.png``, ``bands.csv`` (low, high, count, fraction) and ``ratios.csv`` (per pair).
@@ -122,17 +117,16 @@ def stats(
     band_t = parse_band(band) if isinstance(band, str) else band
     if band_t is not None:
         band_t = parse_band(f"{band_t[0]}-{band_t[1]}")
-    cmd = Command("stats", src, Path(out), overwrite, skip_bad, workers, progress)
     good = cmd.checked_pairs(require_masks=True)
     out, summary = cmd.out, cmd.summary
     ratios = {p.name: float(f.hole_ratio or 0.0) for p, f in good}
     counts = band_counts(list(ratios.values()), edges)
     n = len(ratios)
     write_csv(out / BANDS_NAME, ["low", "high", "count", "fraction"],
-              [[f"{lo:g}", f"{hi:g}", c, f"{c / n:.4f}"] for lo, hi, c in counts], overwrite=overwrite)  # fmt: skip
+              [[f"{lo:g}", f"{hi:g}", c, f"{c / n:.4f}"] for lo, hi, c in counts], overwrite=cmd.overwrite)  # fmt: skip
     write_csv(out / RATIOS_NAME, ["name", "width", "height", "hole_ratio"],
-              [[p.name, f.width, f.height, f"{ratios[p.name]:.6f}"] for p, f in good], overwrite=overwrite)  # fmt: skip
-    hist = plot_histogram(list(ratios.values()), out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=overwrite)
+              [[p.name, f.width, f.height, f"{ratios[p.name]:.6f}"] for p, f in good], overwrite=cmd.overwrite)  # fmt: skip
+    hist = plot_histogram(list(ratios.values()), out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=cmd.overwrite)
     r = np.array(list(ratios.values()))
     summary.notes.append(
         f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
