@@ -80,21 +80,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest-only", action="store_true", help="write only OUT/manifest.csv pointing at INPUT's files")
 
 
-#: Each step's own options: ``args`` attributes passed as the keywords of the same name.
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "convert": ("to", "quality"),
-    "resize": ("size", "fit", "pad_mode", "quality"),
-    "pair": ("masks", "meta", "move_unmatched"),
-    "enlarge": ("pixels", "face_fraction", "scale"),
-    "stats": ("band", "bins"),
-    "split": ("val", "test", "seed", "group_regex", "group_column", "manifest_only"),
-}
-
-
 def run(args: argparse.Namespace) -> int:
+    import inspect
+
     from triple_dots import preprocess as pp
 
-    options = {name: getattr(args, name) for name in OPTIONS[args.step]}
-    print(getattr(pp, args.step)(args.input, args.out, overwrite=args.overwrite, skip_bad=args.skip_bad,
-                                 workers=args.workers, progress=not args.quiet, **options))  # fmt: skip
+    step = getattr(pp, args.step)
+    # every option of a step (--pad-mode, --overwrite, ...) is the keyword of the same name (pad_mode, overwrite)
+    params = inspect.signature(step).parameters
+    options = {name: value for name, value in vars(args).items() if name in params and name not in ("src", "out")}
+    print(step(args.input, args.out, progress=not args.quiet, **options))
     return 0
