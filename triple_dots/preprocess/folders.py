@@ -27,7 +27,6 @@ from triple_dots.dataset_folder import (
     IMAGES_DIR,
     MANIFEST_NAME,
     MASKS_DIR,
-    MAX_HOLE_RATIO,
     META_DIR,
     BadDatasetError,
     Pair,
@@ -236,12 +235,11 @@ class Command:
         self.out = Path(self.out)
         self.summary = Summary(self.name, self.out)
 
-    def check(self, pairs: Sequence[Pair], problems: Sequence[Problem] = (), *,
-              max_hole_ratio: float = MAX_HOLE_RATIO) -> list[tuple[Pair, PairFacts]]:  # fmt: skip
+    def check(self, pairs: Sequence[Pair], problems: Sequence[Problem] = ()) -> list[tuple[Pair, PairFacts]]:
         """Check ``pairs`` (see :func:`triple_dots.dataset_folder.check_pair`): bad files, and the ``problems``
         found before, raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in the
         summary and left out. Returns (pair, facts) of the good pairs."""
-        facts, bad = validate_pairs(pairs, workers=self.workers, max_hole_ratio=max_hole_ratio, progress=self.progress)
+        facts, bad = validate_pairs(pairs, workers=self.workers, progress=self.progress)
         problems = [*problems, *bad]
         if problems and not self.skip_bad:
             raise BadDatasetError(problems, self.src, hint=SKIP_HINT)
@@ -249,16 +247,14 @@ class Command:
             self.summary.skip(p)
         return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
 
-    def checked_pairs(self, *, require_masks: bool | None = None, mask_dir: str | Path | None = None,
-                      max_hole_ratio: float = MAX_HOLE_RATIO) -> list[tuple[Pair, PairFacts]]:  # fmt: skip
+    def checked_pairs(self, *, require_masks: bool | None = None) -> list[tuple[Pair, PairFacts]]:
         """Refuse a bad output folder (:func:`check_output`), then load and check the input's pairs before
         any work (see :func:`triple_dots.dataset_folder.check_dataset` and :meth:`check`), then refuse an
         output folder that is or holds one of the folders of those pairs."""
         check_output(self.out, [self.src], overwrite=self.overwrite)
         problems: list[Problem] = []
-        pairs = load_pairs(self.src, require_masks=require_masks, mask_dir=mask_dir,
-                           problems_out=problems if self.skip_bad else None)  # fmt: skip
-        good = self.check(pairs, problems, max_hole_ratio=max_hole_ratio)
+        pairs = load_pairs(self.src, require_masks=require_masks, problems_out=problems if self.skip_bad else None)
+        good = self.check(pairs, problems)
         if not good:
             raise BadInputError(
                 f"no usable pairs left in {where(self.src)} after skipping {len(self.summary.problems)} bad file(s)"
