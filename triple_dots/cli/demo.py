@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from triple_dots.cli import values  # noqa: E402
+from triple_dots.cli import values
 
 HELP = "run the whole pipeline on the bundled sample photos and write a before/after grid"
 DESCRIPTION = (

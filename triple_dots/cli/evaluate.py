@@ -14,8 +14,9 @@ Three modes:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from triple_dots.cli import values  # noqa: E402
+from triple_dots.cli import values
 
 HELP = "FID/KID/LPIPS/PSNR/SSIM/identity: compare folders, report several models, or sweep a run's checkpoints"
 DESCRIPTION = __doc__
@@ -86,30 +87,27 @@ def run(args: argparse.Namespace) -> int:
                "lpips_backbone": args.lpips_backbone, "cache_dir": args.cache_dir}
     mode = modes[0]
     if args.device:
-        from triple_dots.cli.values import check_device
-
-        check_device(args.device)
+        values.check_device(args.device)
     if mode == "pair":
         return _pair(args, metrics, ev_args)
     if not args.data:
         raise BadInputError(f"--{'models' if mode == 'report' else 'run'} needs the test set: --data ROOT")
+    ev_args |= {"masks": args.masks, "split": args.split, "max_images": args.max_images, "overwrite": args.overwrite,
+                "seed": args.seed, "device": args.device}  # fmt: skip
     if mode == "report":
+        from triple_dots.evaluation.metrics import METRIC_GROUPS
         from triple_dots.evaluation.report import evaluate_models
 
         if not args.out:
             raise BadInputError("--models needs --out REPORT_DIR")
-        report = evaluate_models(args.data, _parse_models(args.models), args.out, masks=args.masks, split=args.split,
-                                 max_images=args.max_images, metrics=metrics or
-                                 ("fid", "kid", "psnr", "ssim", "lpips", "identity"),
-                                 baseline=not args.no_baseline, reference=args.reference, overwrite=args.overwrite,
-                                 seed=args.seed, device=args.device, **ev_args)
-        print(open(f"{args.out}/report.md", encoding="utf-8").read())
+        report = evaluate_models(args.data, _parse_models(args.models), args.out, metrics=metrics or METRIC_GROUPS,
+                                 baseline=not args.no_baseline, reference=args.reference, **ev_args)
+        print(Path(args.out, "report.md").read_text(encoding="utf-8"))
         print(f"wrote {args.out}/report.json, report.md, grid.png (N = {report['n']})")
         return 0
     from triple_dots.evaluation.sweep import sweep
 
-    res = sweep(args.run, args.data, metric=args.metric, masks=args.masks, split=args.split, max_images=args.max_images,
-                overwrite=args.overwrite, seed=args.seed, device=args.device, **ev_args)
+    res = sweep(args.run, args.data, metric=args.metric, **ev_args)
     for it, v in zip(res.iterations, res.values, strict=True):
         mark = "  <- best" if it == res.best_iteration else ""
         print(f"iter {it:>8d}  {args.metric} = {'n/a' if v is None else f'{v:.5g}'}{mark}")
@@ -121,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) -> int:
     import json
-    from pathlib import Path
 
     from triple_dots.errors import BadInputError
     from triple_dots.evaluation.report import small_set_note
@@ -143,12 +140,11 @@ def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) ->
                                     "replaced: choose a path outside the inputs")
     result: dict = {"real": args.real, "fake": args.fake}
     if args.masks:
-        from triple_dots.evaluation.metrics import Evaluator
+        from triple_dots.evaluation.metrics import METRIC_GROUPS, Evaluator
         from triple_dots.evaluation.testset import TestSet
 
         ts = TestSet.from_folders(args.real, args.masks, max_images=args.max_images)
-        ev = Evaluator(ts, metrics=metrics or ("fid", "kid", "psnr", "ssim", "lpips", "identity"),
-                       device=args.device, seed=args.seed, **ev_args)
+        ev = Evaluator(ts, metrics=metrics or METRIC_GROUPS, device=args.device, seed=args.seed, **ev_args)
         res = ev.evaluate(Path(args.fake).name, args.fake)
         result.update(res.summary, bands=res.bands, settings=ev.notes)
     else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from triple_dots.cli import values  # noqa: E402
+from triple_dots.cli import values
 
 HELP = "fill the holes of photos with TFill (pairs photo and hole mask by file stem)"
 DESCRIPTION = (
@@ -38,13 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
-def pair_files(images: str, masks: str) -> list[tuple["Path", "Path"]]:  # noqa: F821
-    """(photo, mask) pairs: by file stem for folders, or the two given files.
-
-    Raises :class:`BadInputError` for empty folders, duplicate stems and photos without a mask.
+def pair_files(images: str, masks: str) -> list[tuple[Path, Path]]:
+    """(photo, mask) pairs: by file stem for folders (see :func:`triple_dots.dataset_folder.by_stem`), or the
+    two given files. Raises :class:`BadInputError` for empty folders, and one naming every duplicate stem and
+    every photo without a mask.
     """
-    from pathlib import Path
-
+    from triple_dots.dataset_folder import BadDatasetError, Problem, by_stem
     from triple_dots.errors import BadInputError, where
     from triple_dots.images import list_images
 
@@ -55,37 +55,22 @@ def pair_files(images: str, masks: str) -> list[tuple["Path", "Path"]]:  # noqa:
         raise BadInputError(f"{where(masks)} contains no mask images")
     if Path(images).is_file() and Path(masks).is_file():
         return [(img_paths[0], mask_paths[0])]
-    by_stem: dict[str, Path] = {}
-    for p in mask_paths:
-        if p.stem in by_stem:
-            raise BadInputError(f"two masks with the stem {p.stem!r}: {by_stem[p.stem]} and {p}")
-        by_stem[p.stem] = p
-    seen: dict[str, Path] = {}
-    pairs, unpaired = [], []
-    for p in img_paths:
-        if p.stem in seen:
-            raise BadInputError(f"two photos with the stem {p.stem!r}: {seen[p.stem]} and {p}")
-        seen[p.stem] = p
-        if p.stem in by_stem:
-            pairs.append((p, by_stem[p.stem]))
-        else:
-            unpaired.append(p.name)
-    if unpaired:
-        more = f" (+{len(unpaired) - 5} more)" if len(unpaired) > 5 else ""
-        raise BadInputError(
-            f"no mask in {where(masks)} for {len(unpaired)} photo(s): {', '.join(unpaired[:5])}{more}; "
-            "masks must have the same file stem as their photo"
-        )
-    return pairs
+    photos, problems = by_stem(img_paths, "photo")
+    by_mask, mask_problems = by_stem(mask_paths, "mask")
+    problems += mask_problems
+    dup = {m.path.stem for m in mask_problems}  # reported already
+    for stem, p in photos.items():
+        if stem not in by_mask and stem not in dup:
+            problems.append(Problem(p, BadInputError(f"photo {where(p)} has no mask with the same stem in {where(masks)}")))
+    if problems:
+        raise BadDatasetError(problems, images)
+    return [(p, by_mask[stem]) for stem, p in photos.items()]
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import torch
     from tqdm import tqdm
 
-    from triple_dots.cli.values import check_device
     from triple_dots.errors import BadInputError, OutputExistsError, SizeMismatchError, TripleDotsError, where
     from triple_dots.files import check_apart, output_lock
     from triple_dots.images import image_size, read_mask
@@ -129,11 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         raise BadInputError(f"{len(problems)} bad pair(s); nothing was written: " + "; ".join(problems[:5]) + more)
-    if args.device != "auto":
-        check_device(args.device)
-
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    device = "cpu" if device == "auto" else device
+    device = values.check_device(args.device)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     label = "TFill"
     if getattr(args, "model", "tfill") == "mat":
         from triple_dots.mat import MAT

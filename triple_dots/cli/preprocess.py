@@ -19,13 +19,13 @@ DESCRIPTION = (
 )
 
 
-def _common(p: argparse.ArgumentParser, *, manifest_input: bool = True) -> None:
-    what = "dataset folder (or manifest.csv)" if manifest_input else "dataset folder"
-    p.add_argument("input", type=Path, metavar="INPUT", help=f"input {what}; only read")
+def _common(p: argparse.ArgumentParser, input_help: str = "input dataset folder (or manifest.csv); only read",
+            skip_help: str = "skip bad files (listed in the summary) instead of stopping") -> None:  # fmt: skip
+    p.add_argument("input", type=Path, metavar="INPUT", help=input_help)
     p.add_argument("out", type=Path, metavar="OUT", help="new output folder (must be empty or absent)")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty OUT; same-named files are replaced")
     p.add_argument("--workers", type=values.workers, default=None, help="worker processes (default: all cores, at most 8)")
-    p.add_argument("--skip-bad", action="store_true", help="skip bad files (listed in the summary) instead of stopping")
+    p.add_argument("--skip-bad", action="store_true", help=skip_help)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -47,16 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--quality", type=values.quality, default=95, help="JPEG quality of .jpg photos (default 95)")
 
     p = sub.add_parser("pair", help="keep photos that have a mask with the same stem; list the rest")
-    p.add_argument("input", type=Path, metavar="INPUT", help="dataset folder, or the photo folder with --masks")
-    p.add_argument("out", type=Path, metavar="OUT", help="new output folder (must be empty or absent)")
     p.add_argument("--masks", type=Path, default=None, help="mask folder when INPUT is a folder of photos")
     p.add_argument("--meta", type=Path, default=None, help="folder of NAME.json meta files to carry along")
     p.add_argument("--move-unmatched", type=Path, default=None, metavar="DIR",
                    help="also MOVE unmatched files to DIR/images and DIR/masks (never deletes)")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="allow a non-empty OUT; same-named files are replaced")
-    p.add_argument("--workers", type=values.workers, default=None, help="worker processes (default: all cores, at most 8)")
-    p.add_argument("--skip-bad", action="store_true", help="skip bad files (listed in unmatched.csv) instead of stopping")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _common(p, "dataset folder, or the photo folder with --masks",
+            "skip bad files (listed in unmatched.csv) instead of stopping")  # fmt: skip
 
     p = sub.add_parser("enlarge", help="grow hole masks by N pixels, a fraction of the face box, or a scale")
     _common(p)
@@ -85,27 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import inspect
+
     from triple_dots import preprocess as pp
 
-    common = {"overwrite": args.overwrite, "skip_bad": args.skip_bad, "workers": args.workers,
-              "progress": not args.quiet}  # fmt: skip
-    if args.step == "convert":
-        result = pp.convert(args.input, args.out, to=args.to, quality=args.quality, **common)
-    elif args.step == "resize":
-        result = pp.resize(args.input, args.out, size=args.size, fit=args.fit, pad_mode=args.pad_mode,
-                           quality=args.quality, **common)  # fmt: skip
-    elif args.step == "pair":
-        result = pp.pair(args.input, args.out, masks=args.masks, meta=args.meta, move_unmatched=args.move_unmatched, **common)
-    elif args.step == "enlarge":
-        result = pp.enlarge(args.input, args.out, pixels=args.pixels, face_fraction=args.face_fraction,
-                            scale=args.scale, **common)  # fmt: skip
-    elif args.step == "stats":
-        result = pp.stats(args.input, args.out, band=args.band, bins=args.bins, **common)
-    elif args.step == "split":
-        result = pp.split(args.input, args.out, val=args.val, test=args.test, seed=args.seed,
-                          group_regex=args.group_regex, group_column=args.group_column,
-                          manifest_only=args.manifest_only, **common)  # fmt: skip
-    else:  # pragma: no cover - argparse restricts the choices
-        raise AssertionError(args.step)
-    print(result)
+    step = getattr(pp, args.step)
+    # every option of a step (--pad-mode, --overwrite, ...) is the keyword of the same name (pad_mode, overwrite)
+    params = inspect.signature(step).parameters
+    options = {name: value for name, value in vars(args).items() if name in params and name not in ("src", "out")}
+    print(step(args.input, args.out, progress=not args.quiet, **options))
     return 0

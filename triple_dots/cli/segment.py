@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from triple_dots.cli import values  # noqa: E402
+from triple_dots.cli import values
 
 HELP = "segment the real face mask with Segment Anything (automatic from face keypoints, or from points)"
 DESCRIPTION = (
@@ -75,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from triple_dots.segment import ClickSegmenter, load_sam
     from triple_dots.segment.auto import _plan, sample_meta, segment_folder, write_sample
 
-    if args.margin < 0:
-        raise BadInputError(f"--margin must be >= 0 pixels, got {args.margin}")
     if args.box is not None and args.auto:
         raise BadInputError("--box goes with --points, not --auto")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

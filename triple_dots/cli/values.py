@@ -17,6 +17,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from typing import Any
 
 #: Largest seed accepted by ``--seed``.
 MAX_SEED = 2**32 - 1
@@ -35,53 +36,50 @@ def _parse_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def int_in(lo: int | None = None, hi: int | None = None, *, what: str = "") -> Callable[[str], int]:
-    """An argparse type: a whole number in ``[lo, hi]`` (either bound may be None)."""
+def _parse_float(text: str) -> float:
+    try:
+        v = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return v
 
-    def parse(text: str) -> int:
-        v = _parse_int(text)
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            if hi is None:
-                rng = f">= {lo}"
-            elif lo is None:
-                rng = f"<= {hi}"
-            else:
-                rng = f"in {lo}..{hi}"
-            raise argparse.ArgumentTypeError(f"must be {rng}{' ' + what if what else ''}, got {v}")
+
+def _ranged(name: str, parse_value: Callable[[str], Any], lo: Any, hi: Any, lo_open: bool, hi_open: bool,
+            rng: str, *, show_text: bool) -> Callable[[str], Any]:  # fmt: skip
+    """An argparse type named ``name``: ``parse_value(text)`` refused unless within ``lo``/``hi`` (None = no
+    bound; ``*_open`` excludes it) with "must be {rng}, got ..." (the text as typed or the parsed value)."""
+
+    def parse(text: str) -> Any:
+        v = parse_value(text)
+        too_low = lo is not None and (v <= lo if lo_open else v < lo)
+        too_high = hi is not None and (v >= hi if hi_open else v > hi)
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(f"must be {rng}, got {text if show_text else v}")
         return v
 
-    parse.__name__ = "integer"
+    parse.__name__ = name
     return parse
+
+
+def int_in(lo: int | None = None, hi: int | None = None, *, what: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number in ``[lo, hi]`` (either bound may be None)."""
+    rng = f">= {lo}" if hi is None else f"<= {hi}" if lo is None else f"in {lo}..{hi}"
+    return _ranged("integer", _parse_int, lo, hi, False, False, rng + (f" {what}" if what else ""), show_text=False)
 
 
 def float_in(
     lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
 ) -> Callable[[str], float]:
     """An argparse type: a finite float in ``[lo, hi]`` (``lo_open`` / ``hi_open`` exclude the bound)."""
-
-    def parse(text: str) -> float:
-        try:
-            v = float(str(text).strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        too_low = lo is not None and (v <= lo if lo_open else v < lo)
-        too_high = hi is not None and (v >= hi if hi_open else v > hi)
-        if too_low or too_high:
-            left = "" if lo is None else ("(" if lo_open else "[") + f"{lo:g}"
-            right = "" if hi is None else f"{hi:g}" + (")" if hi_open else "]")
-            if lo is None:
-                rng = f"{'<' if hi_open else '<='} {hi:g}"
-            elif hi is None:
-                rng = f"{'>' if lo_open else '>='} {lo:g}"
-            else:
-                rng = f"in {left}, {right}"
-            raise argparse.ArgumentTypeError(f"must be {rng}, got {text}")
-        return v
-
-    parse.__name__ = "number"
-    return parse
+    if lo is not None and hi is not None:
+        rng = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        rng = f"{'>' if lo_open else '>='} {lo:g}"
+    else:
+        rng = f"{'<' if hi_open else '<='} {hi:g}" if hi is not None else ""
+    return _ranged("number", _parse_float, lo, hi, lo_open, hi_open, rng, show_text=True)
 
 
 #: ``--seed``: 0 .. 2**32 - 1.

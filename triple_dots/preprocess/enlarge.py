@@ -16,27 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from triple_dots.dataset_folder import Pair, PairFacts, read_meta, write_meta
+from triple_dots.dataset_folder import PairFacts, read_meta, write_meta
 from triple_dots.errors import BadInputError
 from triple_dots.files import copy_file
 from triple_dots.images import as_hole, grow_hole, hole_ratio, mask_to_uint8, read_mask, resize_hole, write_mask
-from triple_dots.preprocess.folders import (
-    Summary,
-    check_output,
-    checked_pairs,
-    finish,
-    input_folders,
-    out_paths,
-    output_row,
-    run_tasks,
-    writes_output,
-)
+from triple_dots.preprocess.folders import Command, PairTask, Summary, out_paths, output_row, writes_output
 
 Box = tuple[float, float, float, float]
 
@@ -136,78 +124,50 @@ def enlarge_mask(
     return hole, fallbacks
 
 
-@dataclass(frozen=True)
-class _Task:
-    pair: Pair
-    facts: PairFacts
-    out: Path
-    pixels: float | None
-    face_fraction: float | None
-    scale: float | None
-    overwrite: bool
-
-
-def _enlarge_one(t: _Task) -> tuple[dict[str, str], int, bool]:
+def _enlarge_one(
+    t: PairTask, *, pixels: float | None, face_fraction: float | None, scale: float | None
+) -> dict[str, str]:
     pair = t.pair
     paths = out_paths(t.out, pair)
     meta = read_meta(pair.meta) if pair.meta is not None else None
     boxes = [tuple(f["box"]) for f in (meta.faces if meta else []) if f.get("box") is not None]
     assert pair.mask is not None and paths.mask is not None
     hole, fallbacks = enlarge_mask(
-        mask_to_uint8(read_mask(pair.mask)), pixels=t.pixels, face_fraction=t.face_fraction, scale=t.scale,
-        face_boxes=boxes,
-    )  # fmt: skip
+        mask_to_uint8(read_mask(pair.mask)), pixels=pixels, face_fraction=face_fraction, scale=scale, face_boxes=boxes
+    )
     ratio = hole_ratio(hole)
     copy_file(pair.image, paths.image, overwrite=t.overwrite)
     write_mask(paths.mask, hole.astype(np.uint8), overwrite=t.overwrite)
     if meta is not None and paths.meta is not None:
-        step = {"command": "enlarge", "pixels": t.pixels, "face_fraction": t.face_fraction, "scale": t.scale,
+        step = {"command": "enlarge", "pixels": pixels, "face_fraction": face_fraction, "scale": scale,
                 "hole_ratio_before": round(t.facts.hole_ratio or 0.0, 6)}  # fmt: skip
         write_meta(paths.meta, dataclasses.replace(meta, hole_ratio=ratio), step, overwrite=t.overwrite)
     row = output_row(pair, paths, PairFacts(t.facts.width, t.facts.height, ratio), t.out)
-    return row, fallbacks, meta is None
-
-
-def _enlarge_row(t: _Task) -> dict[str, str]:
-    row, fallbacks, no_meta = _enlarge_one(t)
-    row["_fallbacks"] = str(fallbacks)
-    row["_no_meta"] = "1" if no_meta else ""
+    row["_fallbacks"], row["_no_meta"] = str(fallbacks), "1" if meta is None else ""
     return row
 
 
 @writes_output
 def enlarge(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     pixels: float | None = None,
     face_fraction: float | None = None,
     scale: float | None = None,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> Summary:
     """Write every pair of ``src`` with its hole grown (see the module docstring) into the new
     dataset folder ``out``; photos are copied byte for byte, meta gets the new ``hole_ratio``."""
     enlarge_mask(np.zeros((1, 1), bool), pixels=pixels, face_fraction=face_fraction, scale=scale)  # checks args
-    summary = Summary("enlarge", Path(out))
-    check_output(out, [src], overwrite=overwrite)
-    good = checked_pairs(src, summary, require_masks=True, skip_bad=skip_bad, workers=workers, progress=progress)
-    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
-    tasks = [_Task(p, f, Path(out), pixels, face_fraction, scale, overwrite) for p, f in good]
-    rows = run_tasks(_enlarge_row, tasks, summary, skip_bad=skip_bad, workers=workers, desc="enlarge", progress=progress)
+    good = cmd.checked_pairs(require_masks=True)
+    rows = cmd.run(_enlarge_one, good, pixels=pixels, face_fraction=face_fraction, scale=scale)
     how = [f"scale x{scale:g}" if scale is not None else "", f"+{pixels:g} px" if pixels is not None else ""]
     how.append(f"+{face_fraction:g} x face box" if face_fraction is not None else "")
-    summary.notes.append("holes grown by " + ", ".join(h for h in how if h))
-    if face_fraction is not None:
-        no_meta = sum(1 for r in rows if r["_no_meta"])
-        fallbacks = sum(int(r["_fallbacks"]) for r in rows)
-        if fallbacks:
-            summary.notes.append(
-                f"{fallbacks} hole region(s) in {sum(1 for r in rows if int(r['_fallbacks']))} pair(s) had no face box "
-                f"({no_meta} pair(s) without meta) and used the hole's own bounding box"
-            )
-    for r in rows:
-        r.pop("_fallbacks"), r.pop("_no_meta")
-    return finish(Path(out), rows, summary, overwrite=overwrite)
+    cmd.summary.notes.append("holes grown by " + ", ".join(h for h in how if h))
+    fallbacks = [int(r.pop("_fallbacks")) for r in rows]
+    no_meta = sum(1 for r in rows if r.pop("_no_meta"))
+    if face_fraction is not None and sum(fallbacks):
+        cmd.summary.notes.append(
+            f"{sum(fallbacks)} hole region(s) in {sum(1 for n in fallbacks if n)} pair(s) had no face box "
+            f"({no_meta} pair(s) without meta) and used the hole's own bounding box"
+        )
+    return cmd.finish(rows)

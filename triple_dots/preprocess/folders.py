@@ -8,22 +8,25 @@ Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never 
 * an output folder inside an input folder (or the reverse) is refused;
 * every input file is checked before anything is written; bad files stop the command with
   their names, or with ``skip_bad`` are skipped and counted in the summary.
+
+A command is ``fn(cmd: Command, **options)`` decorated with :func:`writes_output`: it checks its options,
+takes the checked pairs from ``cmd``, runs its per-pair function on them and finishes (manifest, summary).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from triple_dots.dataset_folder import (
     IMAGES_DIR,
     MANIFEST_NAME,
     MASKS_DIR,
-    MAX_HOLE_RATIO,
     META_DIR,
     BadDatasetError,
     Pair,
@@ -36,9 +39,10 @@ from triple_dots.dataset_folder import (
     write_manifest,
 )
 from triple_dots.errors import BadInputError, DiskFullError, OutputExistsError, TripleDotsError, where
-from triple_dots.files import LOCK_NAME, atomic_write_text, check_apart, copy_file, output_lock
+from triple_dots.files import _folder_is_empty, atomic_write_text, check_apart, copy_file, output_lock
 from triple_dots.parallel import map_files
 
+R = TypeVar("R")
 SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
 
 
@@ -67,31 +71,18 @@ class Summary:
         return f"{self.command}: {lead} to {where(self.out)}; skipped {n_skip}{why}{notes}"
 
 
-def _inside(child: Path, parent: Path) -> bool:
-    return child == parent or parent in child.parents
-
-
 def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bool = False) -> Path:
-    """Refuse an output folder that is (or is inside, or contains) an input folder, or is not empty.
+    """Refuse an output folder that is (or is inside, or contains) one of the ``inputs``
+    (:func:`triple_dots.files.check_apart`), is a file, or is not empty.
 
     ``inputs`` are the folders read (dataset root, photo/mask/meta folders). Returns ``out``;
     nothing is created yet.
     """
     out = Path(out)
-    out_r = out.resolve()
-    for inp in inputs:
-        inp_r = Path(inp).resolve()
-        if _inside(out_r, inp_r):
-            raise BadInputError(
-                f"output folder {where(out)} is inside the input folder {where(inp)}; choose a folder outside it"
-            )
-        if _inside(inp_r, out_r):
-            raise BadInputError(
-                f"input folder {where(inp)} is inside the output folder {where(out)}; choose another output folder"
-            )
+    check_apart(out, inputs)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output {where(out)} exists and is a file, not a folder")
-    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
+    if out.is_dir() and not _folder_is_empty(out) and not overwrite:
         raise OutputExistsError(
             f"output folder {where(out)} is not empty; choose a new folder or pass overwrite=True / --overwrite "
             "(same-named files are replaced, nothing else is deleted)"
@@ -99,18 +90,35 @@ def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bo
     return out
 
 
-def writes_output(fn: Callable[..., Summary]) -> Callable[..., Summary]:
-    """Decorate a command ``fn(src, out, **options)``: refuse an ``out`` that is, is inside, or contains
-    ``src`` (or the ``masks`` / ``meta`` folders of ``pair``) before anything is created, then hold the
-    output folder's lock (see :func:`triple_dots.files.output_lock`) for the whole command, so two
-    commands writing one folder cannot both pass the "output must be empty" check."""
+_P = inspect.Parameter
+#: The public command's parameters around ``fn``'s own options (see :func:`writes_output`).
+_SRC_OUT = [_P(name, _P.POSITIONAL_OR_KEYWORD, annotation="str | Path") for name in ("src", "out")]
+_COMMON = [_P(name, _P.KEYWORD_ONLY, default=default, annotation=kind)
+           for name, default, kind in (("overwrite", False, "bool"), ("skip_bad", False, "bool"),
+                                       ("workers", 1, "int | None"), ("progress", True, "bool"))]  # fmt: skip
+
+
+def writes_output(fn: Callable[..., R]) -> Callable[..., R]:
+    """Make the public command ``name(src, out, *, **options, overwrite=False, skip_bad=False, workers=1,
+    progress=True)`` of ``fn(cmd: Command, **options)``, ``name`` being ``fn``'s.
+
+    Before anything is created it refuses an ``out`` that is, is inside, or contains ``src`` (or the
+    ``masks`` / ``meta`` / ``move_unmatched`` folders of ``pair``), then holds the output folder's lock
+    (see :func:`triple_dots.files.output_lock`) for the whole command, so two commands writing one
+    folder cannot both pass the "output must be empty" check, and calls ``fn`` with the :class:`Command`.
+    ``overwrite`` allows a non-empty ``out`` (same-named files are replaced), ``skip_bad`` skips bad
+    files instead of stopping, ``workers`` processes (None: all cores, at most 8), ``progress`` bars.
+    """
 
     @functools.wraps(fn)
-    def wrapper(src: str | Path, out: str | Path, *args: Any, **kwargs: Any) -> Summary:
-        check_apart(out, [src, kwargs.get("masks"), kwargs.get("meta"), kwargs.get("move_unmatched")])
+    def wrapper(src: str | Path, out: str | Path, *, overwrite: bool = False, skip_bad: bool = False,
+                workers: int | None = 1, progress: bool = True, **options: Any) -> R:  # fmt: skip
+        check_apart(out, [src, options.get("masks"), options.get("meta"), options.get("move_unmatched")])
         with output_lock(out, command=f"preprocess {fn.__name__}"):
-            return fn(src, out, *args, **kwargs)
+            return fn(Command(fn.__name__, src, Path(out), overwrite, skip_bad, workers, progress), **options)
 
+    own = list(inspect.signature(fn).parameters.values())[1:]
+    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*_SRC_OUT, *own, *_COMMON])  # type: ignore
     return wrapper
 
 
@@ -120,36 +128,6 @@ def input_folders(src: str | Path, pairs: Sequence[Pair]) -> set[Path]:
     for p in pairs:
         folders.update(f.parent for f in (p.image, p.mask, p.meta) if f is not None)
     return folders
-
-
-def checked_pairs(
-    src: str | Path,
-    summary: Summary,
-    *,
-    require_masks: bool | None = True,
-    mask_dir: str | Path | None = None,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    max_hole_ratio: float = MAX_HOLE_RATIO,
-    progress: bool = True,
-) -> list[tuple[Pair, PairFacts]]:
-    """Load and check the input's pairs before any work (see :func:`triple_dots.dataset_folder.check_dataset`).
-
-    Bad files raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in
-    ``summary`` and left out.
-    """
-    problems: list[Problem] = []
-    pairs = load_pairs(src, require_masks=require_masks, mask_dir=mask_dir, problems_out=problems if skip_bad else None)
-    facts, bad = validate_pairs(pairs, workers=workers, max_hole_ratio=max_hole_ratio, progress=progress)
-    problems += bad
-    if problems and not skip_bad:
-        raise BadDatasetError(problems, src, hint=SKIP_HINT)
-    for p in problems:
-        summary.skip(p)
-    good = [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
-    if not good:
-        raise BadInputError(f"no usable pairs left in {where(src)} after skipping {len(problems)} bad file(s)")
-    return good
 
 
 @dataclass(frozen=True)
@@ -188,8 +166,8 @@ def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:
 
 
 @dataclass(frozen=True)
-class CopyTask:
-    """One pair to copy unchanged into ``out`` (used by ``split`` and ``stats --band``)."""
+class PairTask:
+    """One checked pair for a per-pair function (see :meth:`Command.run`) writing into ``out``."""
 
     pair: Pair
     facts: PairFacts
@@ -197,7 +175,7 @@ class CopyTask:
     overwrite: bool
 
 
-def copy_task(t: CopyTask) -> dict[str, str]:
+def copy_task(t: PairTask) -> dict[str, str]:
     """Copy ``t.pair`` into ``t.out`` (see :func:`copy_pair`); returns its manifest row."""
     paths = out_paths(t.out, t.pair)
     copy_pair(t.pair, paths, overwrite=t.overwrite)
@@ -213,35 +191,19 @@ def output_row(pair: Pair, paths: OutPaths, facts: PairFacts, out: Path) -> dict
     return manifest_row(written, facts, out)
 
 
-SKIPPED_NAME = "skipped.csv"
-
-
-def write_skipped(out: Path, summary: Summary, *, overwrite: bool = False) -> Path | None:
-    """List the skipped files (``skip_bad``) in ``OUT/skipped.csv``: file, kind, message."""
-    if not summary.problems:
-        return None
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *, overwrite: bool = False) -> Path:
+    """Write ``header`` and ``rows`` as a CSV file atomically (``\\n`` line ends)."""
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "kind", "message"])
-    for p in summary.problems:
-        w.writerow([p.path.as_posix(), p.kind, str(p)])
-    path = out / SKIPPED_NAME
-    atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
-    if f"listed in {SKIPPED_NAME}" not in summary.notes:
-        summary.notes.append(f"listed in {SKIPPED_NAME}")
-    return path
+    w.writerow(header)
+    w.writerows(rows)
+    return atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
-def finish(out: Path, rows: Sequence[dict[str, str]], summary: Summary, *, overwrite: bool = False) -> Summary:
-    """Write ``OUT/manifest.csv`` (rows sorted by name) and ``OUT/skipped.csv`` (if any), count the pairs."""
-    rows = sorted(rows, key=lambda r: r["name"])
-    write_manifest(out / MANIFEST_NAME, rows, overwrite=overwrite)
-    write_skipped(out, summary, overwrite=overwrite)
-    summary.written += len(rows)
-    return summary
+SKIPPED_NAME = "skipped.csv"
 
 
 def _guarded(job: tuple[Any, Any]) -> Any:
@@ -255,23 +217,80 @@ def _guarded(job: tuple[Any, Any]) -> Any:
         return Problem(pair.image if pair is not None else Path("?"), exc)
 
 
-def run_tasks(
-    fn: Any,
-    tasks: Sequence[Any],
-    summary: Summary,
-    *,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    desc: str = "",
-    progress: bool = True,
-) -> list[dict[str, str]]:
-    """Run ``fn(task) -> manifest row`` over tasks (module-level ``fn``, picklable tasks, see
-    :func:`triple_dots.parallel.map_files`); failures become skipped problems or one error at the end."""
-    results = map_files(_guarded, [(fn, t) for t in tasks], workers=workers, desc=desc, progress=progress, unit="pair")
-    rows = [r for r in results if not isinstance(r, Problem)]
-    problems = [r for r in results if isinstance(r, Problem)]
-    if problems and not skip_bad:
-        raise BadDatasetError(problems, summary.out, before_work=False)
-    for p in problems:
-        summary.skip(p)
-    return rows
+@dataclass
+class Command:
+    """One run of a preprocessing command from ``src`` into the new folder ``out`` with the options
+    every command takes; :attr:`summary` collects what it did. The steps, in order:
+    :meth:`checked_pairs` (or :meth:`check`), :meth:`run` per pair, :meth:`finish`."""
+
+    name: str
+    src: str | Path
+    out: Path
+    overwrite: bool = False
+    skip_bad: bool = False
+    workers: int | None = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.summary = Summary(self.name, self.out)
+
+    def check(self, pairs: Sequence[Pair], problems: Sequence[Problem] = ()) -> list[tuple[Pair, PairFacts]]:
+        """Check ``pairs`` (see :func:`triple_dots.dataset_folder.check_pair`): bad files, and the ``problems``
+        found before, raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in the
+        summary and left out. Returns (pair, facts) of the good pairs."""
+        facts, bad = validate_pairs(pairs, workers=self.workers, progress=self.progress)
+        problems = [*problems, *bad]
+        if problems and not self.skip_bad:
+            raise BadDatasetError(problems, self.src, hint=SKIP_HINT)
+        for p in problems:
+            self.summary.skip(p)
+        return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
+
+    def checked_pairs(self, *, require_masks: bool | None = None) -> list[tuple[Pair, PairFacts]]:
+        """Refuse a bad output folder (:func:`check_output`), then load and check the input's pairs before
+        any work (see :func:`triple_dots.dataset_folder.check_dataset` and :meth:`check`), then refuse an
+        output folder that is or holds one of the folders of those pairs."""
+        check_output(self.out, [self.src], overwrite=self.overwrite)
+        problems: list[Problem] = []
+        pairs = load_pairs(self.src, require_masks=require_masks, problems_out=problems if self.skip_bad else None)
+        good = self.check(pairs, problems)
+        if not good:
+            raise BadInputError(
+                f"no usable pairs left in {where(self.src)} after skipping {len(self.summary.problems)} bad file(s)"
+            )
+        check_output(self.out, input_folders(self.src, [p for p, _ in good]), overwrite=self.overwrite)
+        return good
+
+    def run(self, fn: Callable[..., dict[str, str]], pairs: Sequence[tuple[Pair, PairFacts]], *, desc: str = "",
+            **options: Any) -> list[dict[str, str]]:  # fmt: skip
+        """Run ``fn(PairTask, **options) -> manifest row`` over ``pairs`` (``fn`` at module level and picklable
+        options, see :func:`triple_dots.parallel.map_files`); failures become skipped problems, or one
+        :class:`BadDatasetError` at the end."""
+        tasks = [PairTask(p, f, self.out, self.overwrite) for p, f in pairs]
+        job = functools.partial(fn, **options) if options else fn
+        results = map_files(_guarded, [(job, t) for t in tasks], workers=self.workers, desc=desc or self.name,
+                            progress=self.progress, unit="pair")  # fmt: skip
+        problems = [r for r in results if isinstance(r, Problem)]
+        if problems and not self.skip_bad:
+            raise BadDatasetError(problems, self.out, before_work=False)
+        for p in problems:
+            self.summary.skip(p)
+        return [r for r in results if not isinstance(r, Problem)]
+
+    def write_skipped(self) -> Path | None:
+        """List the skipped files (``skip_bad``) in ``OUT/skipped.csv``: file, kind, message."""
+        if not self.summary.problems:
+            return None
+        rows = [[p.path.as_posix(), p.kind, str(p)] for p in self.summary.problems]
+        path = write_csv(self.out / SKIPPED_NAME, ["file", "kind", "message"], rows, overwrite=self.overwrite)
+        if f"listed in {SKIPPED_NAME}" not in self.summary.notes:
+            self.summary.notes.append(f"listed in {SKIPPED_NAME}")
+        return path
+
+    def finish(self, rows: Sequence[dict[str, str]]) -> Summary:
+        """Write ``OUT/manifest.csv`` (rows sorted by name) and ``OUT/skipped.csv`` (if any), count the pairs."""
+        write_manifest(self.out / MANIFEST_NAME, sorted(rows, key=lambda r: r["name"]), overwrite=self.overwrite)
+        self.write_skipped()
+        self.summary.written += len(rows)
+        return self.summary

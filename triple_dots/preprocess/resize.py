@@ -8,26 +8,14 @@ landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.square_
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from triple_dots.dataset_folder import Meta, Pair, PairFacts, read_meta, write_meta
+from triple_dots.dataset_folder import Meta, PairFacts, read_meta, write_meta
 from triple_dots.errors import BadInputError
 from triple_dots.images import hole_ratio, mask_to_uint8, read_image_uint8, read_mask, write_image, write_mask
-from triple_dots.preprocess.folders import (
-    Summary,
-    check_output,
-    checked_pairs,
-    finish,
-    input_folders,
-    out_paths,
-    output_row,
-    run_tasks,
-    writes_output,
-)
+from triple_dots.preprocess.folders import Command, PairTask, Summary, out_paths, output_row, writes_output
 from triple_dots.square_fit import PadMode, SquareFit
 
 
@@ -60,56 +48,40 @@ def face_center(meta: Meta | None, hole: np.ndarray | None) -> tuple[tuple[float
     return None, "centre"
 
 
-@dataclass(frozen=True)
-class _Task:
-    pair: Pair
-    out: Path
-    size: int
-    fit: ResizeFit
-    pad_mode: PadMode
-    quality: int
-    overwrite: bool
-
-
-def _resize_one(t: _Task) -> dict[str, str]:
+def _resize_one(t: PairTask, *, size: int, fit: ResizeFit, pad_mode: PadMode, quality: int) -> dict[str, str]:
     pair = t.pair
     image = read_image_uint8(pair.image)
     h, w = image.shape[:2]
     mask = mask_to_uint8(read_mask(pair.mask)) if pair.mask is not None else None
     meta = read_meta(pair.meta) if pair.meta is not None else None
-    center, used = face_center(meta, mask) if t.fit == "face" else (None, "centre")
-    fit = SquareFit(w, h, t.size, "pad" if t.fit == "pad" else "crop", t.pad_mode, center)
+    center, used = face_center(meta, mask) if fit == "face" else (None, "centre")
+    square = SquareFit(w, h, size, "pad" if fit == "pad" else "crop", pad_mode, center)
     paths = out_paths(t.out, pair)
-    write_image(paths.image, fit.apply_image(image), overwrite=t.overwrite, quality=t.quality)
+    write_image(paths.image, square.apply_image(image), overwrite=t.overwrite, quality=quality)
     ratio = None
     if mask is not None and paths.mask is not None:
-        mask = fit.apply_mask(mask)
+        mask = square.apply_mask(mask)
         ratio = hole_ratio(mask)
         write_mask(paths.mask, mask, overwrite=t.overwrite)
     if meta is not None and paths.meta is not None:
-        meta = fit_meta(meta, fit)
+        meta = fit_meta(meta, square)
         if ratio is not None:
             meta.hole_ratio = ratio
-        step = {"command": "resize", "from_size": [w, h], "size": t.size, "fit": t.fit, "offset": list(fit.offset)}
+        step = {"command": "resize", "from_size": [w, h], "size": size, "fit": fit, "offset": list(square.offset)}
         write_meta(paths.meta, meta, step, overwrite=t.overwrite)
-    row = output_row(pair, paths, PairFacts(t.size, t.size, ratio), t.out)
+    row = output_row(pair, paths, PairFacts(size, size, ratio), t.out)
     row["_centred_on"] = used
     return row
 
 
 @writes_output
 def resize(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     size: int,
     fit: ResizeFit = "crop",
     pad_mode: PadMode = "constant",
     quality: int = 95,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> Summary:
     """Write every pair of ``src`` resized to ``size`` x ``size`` into the new dataset folder ``out``.
 
@@ -123,17 +95,12 @@ def resize(
     if fit not in ("crop", "face", "pad"):
         raise BadInputError(f"resize: fit must be 'crop', 'face' or 'pad', got {fit!r}")
     SquareFit(1, 1, size, "crop", pad_mode)  # validates the arguments before any work
-    summary = Summary("resize", Path(out))
-    check_output(out, [src], overwrite=overwrite)
-    good = checked_pairs(src, summary, require_masks=None, skip_bad=skip_bad, workers=workers, progress=progress)
-    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
-    tasks = [_Task(p, Path(out), size, fit, pad_mode, quality, overwrite) for p, _ in good]
-    rows = run_tasks(_resize_one, tasks, summary, skip_bad=skip_bad, workers=workers, desc="resize", progress=progress)
-    summary.notes.append(f"{size}x{size} by {fit}")
+    rows = cmd.run(_resize_one, cmd.checked_pairs(), size=size, fit=fit, pad_mode=pad_mode, quality=quality)
+    cmd.summary.notes.append(f"{size}x{size} by {fit}")
     used = [r.pop("_centred_on") for r in rows]
     if fit == "face":
         n_hole, n_none = used.count("hole"), used.count("centre")
         if n_hole or n_none:
-            summary.notes.append(f"no face box for {n_hole + n_none} pair(s): centred on the hole ({n_hole}) "
-                                 f"or the picture centre ({n_none})")  # fmt: skip
-    return finish(Path(out), rows, summary, overwrite=overwrite)
+            cmd.summary.notes.append(f"no face box for {n_hole + n_none} pair(s): centred on the hole ({n_hole}) "
+                                     f"or the picture centre ({n_none})")  # fmt: skip
+    return cmd.finish(rows)

@@ -10,24 +10,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from triple_dots.dataset_folder import MANIFEST_NAME, manifest_row, write_manifest
 from triple_dots.errors import BadInputError, where
-from triple_dots.preprocess.folders import (
-    CopyTask,
-    Summary,
-    check_output,
-    checked_pairs,
-    copy_task,
-    finish,
-    input_folders,
-    run_tasks,
-    write_skipped,
-    writes_output,
-)
+from triple_dots.preprocess.folders import Command, OutPaths, Summary, copy_task, output_row, writes_output
 
 SPLITS = ("train", "val", "test")
 
@@ -88,8 +75,7 @@ def group_by_regex(names: Sequence[str], pattern: str) -> list[str]:
 
 @writes_output
 def split(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     val: float = 0.1,
     test: float = 0.1,
@@ -97,10 +83,6 @@ def split(
     group_regex: str | None = None,
     group_column: str | None = None,
     manifest_only: bool = False,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> Summary:
     """Split the pairs of ``src`` and write the new dataset folder ``out`` with a ``split`` column.
 
@@ -111,10 +93,7 @@ def split(
     if group_regex is not None and group_column is not None:
         raise BadInputError("split: give group_regex or group_column, not both")
     assign_splits([], val=val, test=test)  # checks the fractions before any work
-    summary = Summary("split", Path(out))
-    check_output(out, [src], overwrite=overwrite)
-    good = checked_pairs(src, summary, require_masks=None, skip_bad=skip_bad, workers=workers, progress=progress)
-    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
+    good = cmd.checked_pairs()
     names = [p.name for p, _ in good]
     groups: list[str] | None = None
     if group_regex is not None:
@@ -129,24 +108,15 @@ def split(
                 )
             groups.append(value)
     assignment = assign_splits(names, val=val, test=test, seed=seed, groups=groups)
-    out = Path(out)
     for i, (p, _) in enumerate(good):
         p.fields = {**p.fields, "split": assignment[p.name]}
         if groups is not None:
             p.fields["group"] = groups[i]
-    if manifest_only:
-        rows = [manifest_row(p, f, out) for p, f in good]
-        for r, (p, _) in zip(rows, good):
-            r.setdefault("source", p.image.resolve().as_posix())
-            r["source"] = r["source"] or p.image.resolve().as_posix()
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out / MANIFEST_NAME, sorted(rows, key=lambda r: r["name"]), overwrite=overwrite)
-        write_skipped(out, summary, overwrite=overwrite)
-        summary.written = len(rows)
+    if manifest_only:  # rows point at the input files
+        rows = [output_row(p, OutPaths(p.image, p.mask, p.meta), f, cmd.out) for p, f in good]
     else:
-        tasks = [CopyTask(p, f, out, overwrite) for p, f in good]
-        rows = run_tasks(copy_task, tasks, summary, skip_bad=skip_bad, workers=workers, desc="split", progress=progress)
-        finish(out, rows, summary, overwrite=overwrite)
+        rows = cmd.run(copy_task, good)
+    summary = cmd.finish(rows)
     counts = Counter(assignment.values())
     grouped = f" in {len(set(groups))} groups" if groups is not None else ""
     summary.notes.append(", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS) + grouped + f" (seed {seed})")

@@ -6,8 +6,7 @@ datasets by it (10-20 %, 20-30 %, 30-40 %); ``band=(0.2, 0.3)`` writes such a su
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,19 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from triple_dots.errors import BadInputError
-from triple_dots.files import atomic_write, atomic_write_text
-from triple_dots.preprocess.folders import (
-    CopyTask,
-    Summary,
-    check_output,
-    checked_pairs,
-    copy_task,
-    finish,
-    input_folders,
-    run_tasks,
-    write_skipped,
-    writes_output,
-)
+from triple_dots.files import atomic_write
+from triple_dots.preprocess.folders import Command, Summary, copy_task, write_csv, writes_output
 
 #: Default band edges: 0-10 %, 10-20 %, ..., 90-100 %.
 DEFAULT_EDGES: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
@@ -62,11 +50,11 @@ def band_counts(ratios: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES)
     """(low, high, count) per band between consecutive ``edges``; every ratio in [edges[0], edges[-1]]
     is counted exactly once (bands are low-inclusive, the last one also high-inclusive)."""
     edges = list(edges)
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
         raise BadInputError(f"band edges must be increasing with at least two values, got {edges}")
     r = np.asarray(ratios, dtype=np.float64)
     out = []
-    for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         last = i == len(edges) - 2
         n = int(np.count_nonzero((r >= lo) & ((r <= hi) if last else (r < hi))))
         out.append((lo, hi, n))
@@ -112,16 +100,11 @@ class StatsResult:
 
 @writes_output
 def stats(
-    src: str | Path,
-    out: str | Path,
+    cmd: Command,
     *,
     band: tuple[float, float] | str | None = None,
     edges: Sequence[float] = DEFAULT_EDGES,
     bins: int = 20,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    workers: int | None = 1,
-    progress: bool = True,
 ) -> StatsResult:
     """Measure the hole ratio of every pair of ``src`` and write to the new folder ``out``:
     ``histogram.png``, ``bands.csv`` (low, high, count, fraction) and ``ratios.csv`` (per pair).
@@ -134,41 +117,29 @@ def stats(
     band_t = parse_band(band) if isinstance(band, str) else band
     if band_t is not None:
         band_t = parse_band(f"{band_t[0]}-{band_t[1]}")
-    summary = Summary("stats", Path(out))
-    check_output(out, [src], overwrite=overwrite)
-    good = checked_pairs(src, summary, require_masks=True, skip_bad=skip_bad, workers=workers, progress=progress)
-    check_output(out, input_folders(src, [p for p, _ in good]), overwrite=overwrite)
-    out = Path(out)
+    good = cmd.checked_pairs(require_masks=True)
+    out, summary = cmd.out, cmd.summary
     ratios = {p.name: float(f.hole_ratio or 0.0) for p, f in good}
     counts = band_counts(list(ratios.values()), edges)
     n = len(ratios)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["low", "high", "count", "fraction"])
-    for lo, hi, c in counts:
-        w.writerow([f"{lo:g}", f"{hi:g}", c, f"{c / n:.4f}"])
-    atomic_write_text(out / BANDS_NAME, buf.getvalue(), overwrite=overwrite)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "width", "height", "hole_ratio"])
-    for p, f in good:
-        w.writerow([p.name, f.width, f.height, f"{ratios[p.name]:.6f}"])
-    atomic_write_text(out / RATIOS_NAME, buf.getvalue(), overwrite=overwrite)
-    hist = plot_histogram(list(ratios.values()), out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=overwrite)
+    write_csv(out / BANDS_NAME, ["low", "high", "count", "fraction"],
+              [[f"{lo:g}", f"{hi:g}", c, f"{c / n:.4f}"] for lo, hi, c in counts], overwrite=cmd.overwrite)  # fmt: skip
+    write_csv(out / RATIOS_NAME, ["name", "width", "height", "hole_ratio"],
+              [[p.name, f.width, f.height, f"{ratios[p.name]:.6f}"] for p, f in good], overwrite=cmd.overwrite)  # fmt: skip
+    hist = plot_histogram(list(ratios.values()), out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=cmd.overwrite)
     r = np.array(list(ratios.values()))
     summary.notes.append(
         f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
         + ", ".join(f"{lo:g}-{hi:g}: {c}" for lo, hi, c in counts if c)
     )
-    write_skipped(out, summary, overwrite=overwrite)
+    cmd.write_skipped()
     summary.lead = f"measured {n} pairs, wrote {HISTOGRAM_NAME}, {BANDS_NAME}, {RATIOS_NAME}"
     result = StatsResult(ratios, counts, hist, summary)
     if band_t is not None:
         chosen = [(p, f) for p, f in good if in_band(ratios[p.name], band_t)]
         result.selected = [p.name for p, _ in chosen]
-        tasks = [CopyTask(p, f, out, overwrite) for p, f in chosen]
-        rows = run_tasks(copy_task, tasks, summary, skip_bad=skip_bad, workers=workers, desc="copy band", progress=progress)
+        rows = cmd.run(copy_task, chosen, desc="copy band")
         if rows:
-            finish(out, rows, summary, overwrite=overwrite)
+            cmd.finish(rows)
         summary.lead += f" and the {len(rows)} pairs in band {band_t[0]:g}-{band_t[1]:g}"
     return result
