@@ -327,6 +327,14 @@ def test_stats_files_and_band(dataset: Path, tmp_path: Path) -> None:
     assert len(expected) > 0
 
 
+def test_stats_band_with_skipped_files_lists_them_once(dataset: Path, tmp_path: Path) -> None:
+    _break(dataset, "inverted")  # skipped: the band copy and the stats both used to write skipped.csv
+    result = pp.stats(dataset, tmp_path / "s", band="0-1", skip_bad=True, progress=False)
+    skipped = read_rows(tmp_path / "s" / "skipped.csv")
+    assert [r["kind"] for r in skipped] == ["BadMaskError"] and len(result.selected) == 11
+    assert len(read_rows(tmp_path / "s" / "manifest.csv")) == 11
+
+
 def test_split_grouped_into_manifest_and_dataset_reads_it(dataset: Path, tmp_path: Path) -> None:
     pp.split(dataset, tmp_path / "sp", val=0.2, test=0.2, seed=3, group_regex=r"^(person\d)_", progress=False)
     rows = read_rows(tmp_path / "sp" / "manifest.csv")

@@ -132,14 +132,16 @@ def stats(
         f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
         + ", ".join(f"{lo:g}-{hi:g}: {c}" for lo, hi, c in counts if c)
     )
-    cmd.write_skipped()
     summary.lead = f"measured {n} pairs, wrote {HISTOGRAM_NAME}, {BANDS_NAME}, {RATIOS_NAME}"
     result = StatsResult(ratios, counts, hist, summary)
+    rows = []
     if band_t is not None:
         chosen = [(p, f) for p, f in good if in_band(ratios[p.name], band_t)]
         result.selected = [p.name for p, _ in chosen]
         rows = cmd.run(copy_task, chosen, desc="copy band")
-        if rows:
-            cmd.finish(rows)
         summary.lead += f" and the {len(rows)} pairs in band {band_t[0]:g}-{band_t[1]:g}"
+    if rows:
+        cmd.finish(rows)  # the band's manifest, and skipped.csv
+    else:
+        cmd.write_skipped()
     return result
