@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,21 +92,13 @@ def ssim(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None 
     return float(inner[inner_m].mean()) if inner_m.any() else float(smap[m].mean())
 
 
-def _slice_key_map(net: torch.nn.Module) -> dict[str, str]:
-    """torchvision ``features.<i>`` prefix -> lpips ``slice<k>.<i>`` prefix for the backbone."""
-    out = {}
-    for name, _ in net.named_children():
-        if name.startswith("slice"):
-            for idx, _ in getattr(net, name).named_children():
-                out[f"features.{idx}."] = f"{name}.{idx}."
-    return out
-
-
 def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, device: str = "cpu") -> torch.nn.Module:
     """An ``lpips.LPIPS`` model with its ImageNet backbone from a local torchvision weights file.
 
     ``backbone_path`` None -> ``weights.locate("alexnet" | "vgg16")`` (torch hub's cache is one
-    of the places looked). The linear heads are the ones shipped inside the lpips wheel.
+    of the places looked). The linear heads are the ones shipped inside the lpips wheel. Every
+    backbone tensor (torchvision name ``features.<i>.<weight|bias>``) is checked by name and shape.
+    Building the backbone draws its random initialisation from the global RNG.
     """
     import lpips
 
@@ -116,22 +109,21 @@ def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, devic
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise BadWeightsError(f"{where(path)} is not a readable torchvision {net} state dict: {exc}") from None
-    with contextlib.redirect_stdout(io.StringIO()):
+    if not isinstance(state, dict):
+        raise BadWeightsError(f"{where(path)} holds a {type(state).__name__}, not a torchvision {net} state dict")
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained=False`
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-    mapping = _slice_key_map(model.net)
     backbone = {}
-    for key, value in state.items():
-        for src, dst in mapping.items():
-            if key.startswith(src):
-                backbone[dst + key[len(src):]] = value
-    expected = set(model.net.state_dict())
-    if set(backbone) != expected:
-        missing = sorted(expected - set(backbone))[:4]
-        raise BadWeightsError(f"{where(path)} does not fit the LPIPS {net} backbone (missing e.g. {missing})")
-    try:
-        model.net.load_state_dict(backbone, strict=True)
-    except RuntimeError as exc:
-        raise BadWeightsError(f"{where(path)} does not fit the LPIPS {net} backbone: {str(exc)[:300]}") from None
+    for name, param in model.net.state_dict().items():  # "slice<k>.<i>.weight" holds torchvision's "features.<i>.weight"
+        key = "features." + name.split(".", 1)[1]
+        if key not in state:
+            raise BadWeightsError(f"{where(path)} is not a torchvision {net} state dict: '{key}' is missing")
+        if tuple(state[key].shape) != tuple(param.shape):
+            raise BadWeightsError(f"{where(path)}: '{key}' has shape {tuple(state[key].shape)}, expected "
+                                  f"{tuple(param.shape)} (LPIPS {net} backbone)")
+        backbone[name] = state[key]
+    model.net.load_state_dict(backbone, strict=True)
     model.backbone_path = Path(path)  # type: ignore[attr-defined]
     return model.eval().to(device)
 
