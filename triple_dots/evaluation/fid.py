@@ -176,15 +176,11 @@ def encode_images(
     return np.concatenate(out)
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def files_key(files: Sequence[Path]) -> str:
     """Hash of the bytes of ``files`` in order (names do not matter, content and order do)."""
     h = hashlib.sha256()
     for f in files:
-        h.update(_file_digest(Path(f)).encode())
+        h.update(hashlib.sha256(Path(f).read_bytes()).hexdigest().encode())
     return h.hexdigest()
 
 
@@ -276,12 +272,10 @@ class FIDEncoder:
 
 def _check_readable(files: Sequence[Path]) -> None:
     """Decode every file first; raise one error listing all unreadable ones by name."""
+    from triple_dots.evaluation.pairs import raise_problems
     from triple_dots.images import probe_image
 
-    bad = [f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err]
-    if bad:
-        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        raise BadInputError(f"{len(bad)} unreadable image(s), nothing was computed:\n  " + "\n  ".join(bad[:20]) + more)
+    raise_problems([f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err], "unreadable image(s)")
 
 
 def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

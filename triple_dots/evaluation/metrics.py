@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
+from triple_dots.evaluation.pairs import raise_problems
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, hole_ratio, read_image, to_uint8
 
@@ -30,7 +31,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 }
 #: Metric groups a user can ask for.
 METRIC_GROUPS: tuple[str, ...] = ("fid", "kid", "psnr", "ssim", "lpips", "identity")
-PAIRED_KEYS: tuple[str, ...] = ("psnr", "psnr_hole", "ssim", "ssim_hole", "lpips", "lpips_hole", "identity")
+PAIRED_KEYS: tuple[str, ...] = tuple(k for k in HIGHER_IS_BETTER if k not in ("fid", "kid"))
 
 #: sha256 prefixes of the real pretrained files (the torch-hub file-name convention).
 OFFICIAL_PREFIXES = {"fid": "6726825d", "alex": "7be5be79", "vgg": "397923af"}
@@ -119,7 +120,7 @@ class Evaluator:
             self.embedder = FaceEmbedder(identity_model)
             self.notes["identity_model"] = str(self.embedder.path)
         self._real_acts: np.ndarray | None = None
-        self._real_faces: list[tuple[Any, np.ndarray] | None] | None = None
+        self._real_faces: dict[int, tuple[Any, np.ndarray] | None] = {}
         self._ratios = [hole_ratio(test_set.load(i)[1]) for i in range(len(test_set))]
 
     # ------------------------------------------------------------------ test-set side (cached)
@@ -133,17 +134,13 @@ class Evaluator:
         """((box, landmarks), embedding) of the true face of sample i, or None when no face is found."""
         from triple_dots.evaluation.identity import find_landmarks
 
-        if self._real_faces is None:
-            self._real_faces = [None] * len(self.test_set)
-            self._face_done = [False] * len(self.test_set)
-        if not self._face_done[i]:
+        if i not in self._real_faces:
             arr = to_uint8(self.test_set.load(i)[0])
             try:
                 face = find_landmarks(arr)
                 self._real_faces[i] = (face, self.embedder.embed(arr, face))  # type: ignore[union-attr]
             except NoFaceError:
                 self._real_faces[i] = None
-            self._face_done[i] = True
         return self._real_faces[i]
 
     # ------------------------------------------------------------------ scoring
@@ -189,11 +186,7 @@ class Evaluator:
                 problems.append(f"size mismatch for '{smp.name}': generated/{f.name} {size[0]}x{size[1]}, "
                                 f"ground truth {ref[0]}x{ref[1]}")
             out.append(f)
-        if problems:
-            raise BadInputError(
-                f"{len(problems)} problem(s) with generated images in {where(folder)}, nothing was computed:\n  "
-                + "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-            )
+        raise_problems(problems, f"problem(s) with generated images in {where(folder)}")
         extra = sorted(set(index) - set(self.test_set.names))
         if extra:
             self.notes.setdefault("ignored_files", {})[str(folder)] = extra
@@ -249,14 +242,7 @@ class Evaluator:
     def _paired(self, i: int, fake: torch.Tensor, real: torch.Tensor, hole: torch.Tensor) -> dict[str, Any]:
         from triple_dots.evaluation import paired
 
-        out: dict[str, Any] = {}
-        if "psnr" in self.metrics:
-            out["psnr"], out["psnr_hole"] = paired.psnr(fake, real), paired.psnr(fake, real, hole)
-        if "ssim" in self.metrics:
-            out["ssim"], out["ssim_hole"] = paired.ssim(fake, real), paired.ssim(fake, real, hole)
-        if self.lpips_model is not None:
-            out["lpips"] = paired.lpips_distance(self.lpips_model, fake, real)
-            out["lpips_hole"] = paired.lpips_distance(self.lpips_model, fake, real, hole)
+        out: dict[str, Any] = paired.scores(fake, real, hole, groups=self.metrics, lpips_model=self.lpips_model)
         if self.embedder is not None:
             rf = self._real_face(i)
             if rf is None:

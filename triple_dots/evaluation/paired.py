@@ -23,6 +23,7 @@ import contextlib
 import io
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -177,11 +178,20 @@ class PairScores:
         return asdict(self)
 
 
+def scores(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor, *,
+           groups: Sequence[str] = ("psnr", "ssim"), lpips_model: torch.nn.Module | None = None) -> dict[str, float]:
+    """``name`` and ``name_hole`` for each of ``groups`` (``psnr``, ``ssim``) and, with a model, ``lpips``."""
+    out: dict[str, float] = {}
+    for name, fn in (("psnr", psnr), ("ssim", ssim)):
+        if name in groups:
+            out[name], out[f"{name}_hole"] = fn(fake, real), fn(fake, real, hole_mask)
+    if lpips_model is not None:
+        out["lpips"] = lpips_distance(lpips_model, fake, real)
+        out["lpips_hole"] = lpips_distance(lpips_model, fake, real, hole_mask)
+    return out
+
+
 def pair_scores(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor,
                 lpips_model: torch.nn.Module | None = None) -> PairScores:
     """All paired metrics for one (fake, real, hole) triple; LPIPS only when a model is given."""
-    s = PairScores(psnr(fake, real), psnr(fake, real, hole_mask), ssim(fake, real), ssim(fake, real, hole_mask))
-    if lpips_model is not None:
-        s.lpips = lpips_distance(lpips_model, fake, real)
-        s.lpips_hole = lpips_distance(lpips_model, fake, real, hole_mask)
-    return s
+    return PairScores(**scores(fake, real, hole_mask, lpips_model=lpips_model))

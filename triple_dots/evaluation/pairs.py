@@ -7,7 +7,7 @@ so a long evaluation never dies half-way on file 1,937.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,14 +38,15 @@ class PairingReport:
 
     def raise_if_problems(self) -> None:
         """Raise one :class:`BadInputError` listing every problem by file name."""
-        if self.problems:
-            shown = [str(p) for p in self.problems[:_MAX_LISTED]]
-            more = len(self.problems) - len(shown)
-            tail = f"\n  ... and {more} more" if more else ""
-            raise BadInputError(
-                f"{len(self.problems)} problem(s) with the evaluation files, nothing was computed:\n  "
-                + "\n  ".join(shown) + tail
-            )
+        raise_problems(self.problems, "problem(s) with the evaluation files")
+
+
+def raise_problems(problems: Sequence[object], what: str) -> None:
+    """Raise one :class:`BadInputError` ``"<n> <what>, nothing was computed:"`` listing the first 20 problems."""
+    if problems:
+        more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        shown = "\n  ".join(str(p) for p in problems[:_MAX_LISTED])
+        raise BadInputError(f"{len(problems)} {what}, nothing was computed:\n  {shown}{more}")
 
 
 def _problem(path: Path, message: str) -> Problem:
