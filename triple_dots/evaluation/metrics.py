@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
-from triple_dots.evaluation.pairs import raise_problems
+from triple_dots.evaluation.pairs import index_folder, raise_problems
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, hole_ratio, read_image, to_uint8
 
@@ -162,16 +162,11 @@ class Evaluator:
         """
         import warnings
 
-        from triple_dots.dataset_folder import by_stem
-        from triple_dots.images import list_images, probe_image
+        from triple_dots.images import probe_image
 
-        problems: list[str] = []
-        if not Path(folder).is_dir():
-            raise BadInputError(f"{where(folder)} is not a folder of generated images")
-        index, dup = by_stem(list_images(folder, recursive=False), "generated")
-        problems += [str(p) for p in dup]
-        if not index and not dup:
-            problems.append(f"generated: {where(folder)} contains no images")
+        problems: list[Any] = []
+        index = index_folder(folder, "generated", problems,
+                             not_a_folder=f"{where(folder)} is not a folder of generated images")
         out: list[Path] = []
         for smp in self.test_set.samples:
             f = index.get(smp.name)
@@ -272,4 +267,4 @@ class Evaluator:
             summary["kid_mean"], summary["kid_std"], summary["kid_subset_size"] = k.mean, k.std, k.subset_size
 
 
-__all__ = ["DEFAULT_BANDS", "Evaluator", "HIGHER_IS_BETTER", "METRIC_GROUPS", "ModelResult"]
+__all__ = ["DEFAULT_BANDS", "HIGHER_IS_BETTER", "METRIC_GROUPS", "Evaluator", "ModelResult"]

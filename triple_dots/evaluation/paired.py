@@ -103,15 +103,12 @@ def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, devic
     """
     import lpips
 
+    from triple_dots.tfill.checkpoint_files import load_state_file
+
     if net not in LPIPS_BACKBONES:
         raise BadInputError(f"LPIPS backbone must be one of {list(LPIPS_BACKBONES)}, got {net!r}")
     path = weights.locate(LPIPS_BACKBONES[net], backbone_path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise BadWeightsError(f"{where(path)} is not a readable torchvision {net} state dict: {exc}") from None
-    if not isinstance(state, dict):
-        raise BadWeightsError(f"{where(path)} holds a {type(state).__name__}, not a torchvision {net} state dict")
+    state = load_state_file(path)  # a bad file -> BadWeightsError naming it
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained=False`
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)

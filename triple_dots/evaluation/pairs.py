@@ -53,6 +53,20 @@ def _problem(path: Path, message: str) -> Problem:
     return Problem(path, BadInputError(message))
 
 
+def index_folder(folder: str | Path, role: str, problems: list[Problem], *, not_a_folder: str = "") -> dict[str, Path]:
+    """The images directly in ``folder`` by stem; duplicated stems and an empty folder are added to ``problems``.
+
+    A missing folder raises :class:`BadInputError` (``not_a_folder`` replaces its default wording).
+    """
+    if not Path(folder).is_dir():
+        raise BadInputError(not_a_folder or f"{role}: {where(folder)} is not a folder")
+    index, dup = by_stem(list_images(folder, recursive=False), role)
+    problems += dup
+    if not index and not dup:
+        problems.append(_problem(Path(folder), f"{role}: {where(folder)} contains no images"))
+    return index
+
+
 def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = None,
                   check_files: bool = True) -> PairingReport:
     """Match the images of several folders by file stem and check them.
@@ -67,12 +81,7 @@ def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = 
     problems: list[Problem] = []
     index: dict[str, dict[str, Path]] = {}
     for role, folder in folders.items():
-        if not Path(folder).is_dir():
-            raise BadInputError(f"{role}: {where(folder)} is not a folder")
-        index[role], dup = by_stem(list_images(folder, recursive=False), role)
-        problems += dup
-        if not index[role] and not dup:
-            problems.append(_problem(Path(folder), f"{role}: {where(folder)} contains no images"))
+        index[role] = index_folder(folder, role, problems)
     all_stems = sorted(set().union(*[set(v) for v in index.values()]))
     samples: list[Sample] = []
     for stem in all_stems:

@@ -58,6 +58,11 @@ _MODE_DEFAULTS: dict[str, tuple[Any, Any]] = {
 ARCHITECTURE_KEYS = ("ngf", "ndf", "embed_dim", "n_encoders", "fixed_size", "fine_size")
 
 
+def architecture_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The TFill options of a config (a :class:`TrainConfig`'s fields or its JSON): ``ARCHITECTURE_KEYS`` + ``extra``."""
+    return {k: config[k] for k in ARCHITECTURE_KEYS if k in config} | dict(config.get("extra") or {})
+
+
 @dataclass
 class TrainConfig:
     """How to train TFill. Fields left ``None`` are filled by :meth:`resolved` from the mode.
@@ -226,7 +231,7 @@ class TrainConfig:
 
     def model_options(self) -> dict[str, Any]:
         """The architecture options handed to the TFill config (official option names)."""
-        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS} | dict(self.extra)
+        return architecture_options(vars(self))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
