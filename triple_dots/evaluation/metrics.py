@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
+from triple_dots.evaluation.fid import fid_from_activations, weights_hash
+from triple_dots.evaluation.kid import KIDResult, kid_from_activations
 from triple_dots.evaluation.pairs import index_folder, raise_problems
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, hole_ratio, read_image, to_uint8
@@ -99,7 +101,7 @@ class Evaluator:
         self.embedder = None
         # load every requested model first: a missing weight file stops us before any work
         if {"fid", "kid"} & set(self.metrics):
-            from triple_dots.evaluation.fid import FIDEncoder, weights_hash
+            from triple_dots.evaluation.fid import FIDEncoder
 
             self.encoder = FIDEncoder(dims=dims, weights_path=fid_weights, cache_dir=cache_dir, device=device,
                                       progress=progress)
@@ -107,7 +109,6 @@ class Evaluator:
             self.notes["fid_weights"] = {"path": str(self.encoder.resolved_path), "sha256": wh,
                                          "official": wh.startswith(OFFICIAL_PREFIXES["fid"]), "dims": dims}
         if "lpips" in self.metrics:
-            from triple_dots.evaluation.fid import weights_hash
             from triple_dots.evaluation.paired import load_lpips
 
             self.lpips_model = load_lpips(lpips_net, lpips_backbone, device=device)
@@ -218,11 +219,7 @@ class Evaluator:
             self._set_metrics(summary, self.real_activations(), fake_acts)
             for label, idx in band_indices(self._ratios).items():
                 if len(idx) >= 4 and "kid" in self.metrics:  # fewer: every subset is the whole band
-                    from triple_dots.evaluation.kid import kid_from_activations
-
-                    k = kid_from_activations(self.real_activations()[idx], fake_acts[idx],
-                                             subset_size=self.kid_subset_size, n_subsets=self.kid_subsets,
-                                             seed=self.seed)
+                    k = self._kid(self.real_activations()[idx], fake_acts[idx])
                     bands[label]["kid_mean"], bands[label]["kid_std"] = k.mean, k.std
         for k in PAIRED_KEYS:
             if any(k in r for r in rows):
@@ -256,15 +253,14 @@ class Evaluator:
 
     def _set_metrics(self, summary: dict[str, Any], real_acts: np.ndarray, fake_acts: np.ndarray) -> None:
         if "fid" in self.metrics:
-            from triple_dots.evaluation.fid import fid_from_activations
-
             summary["fid"] = fid_from_activations(real_acts, fake_acts)
         if "kid" in self.metrics:
-            from triple_dots.evaluation.kid import kid_from_activations
-
-            k = kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
-                                     n_subsets=self.kid_subsets, seed=self.seed)
+            k = self._kid(real_acts, fake_acts)
             summary["kid_mean"], summary["kid_std"], summary["kid_subset_size"] = k.mean, k.std, k.subset_size
+
+    def _kid(self, real_acts: np.ndarray, fake_acts: np.ndarray) -> KIDResult:
+        return kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
+                                    n_subsets=self.kid_subsets, seed=self.seed)
 
 
 __all__ = ["DEFAULT_BANDS", "HIGHER_IS_BETTER", "METRIC_GROUPS", "Evaluator", "ModelResult"]

@@ -32,7 +32,7 @@ from triple_dots.evaluation.generate import MAT_SUFFIXES, generate_model, genera
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text, check_apart
-from triple_dots.images import read_image
+from triple_dots.images import list_images, read_image
 
 BASELINE = "telea"
 REPORT_FILES = ("report.json", "report.md", "grid.png")
@@ -175,21 +175,14 @@ def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, 
 
     n = len(test_set)
     idx = list(range(n)) if n <= rows else sorted({round(i * (n - 1) / (rows - 1)) for i in range(rows)})
+    indexes = [{p.stem: p for p in reversed(list_images(f, recursive=False))} for f in folders.values()]
     grid_rows = []
     for i in idx:
         img, hole = test_set.load(i)
-        grid_rows.append([_masked_view(img, hole), *(_find(f, test_set.names[i]) for f in folders.values()), img])
+        found = (ix.get(test_set.names[i]) for ix in indexes)
+        grid_rows.append([_masked_view(img, hole), *(None if p is None else read_image(p) for p in found), img])
     labels = ["masked", *folders.keys(), "ground truth"]
     return image_grid(grid_rows, col_labels=labels, row_labels=[test_set.names[i] for i in idx], cell=cell)
-
-
-def _find(folder: Path, stem: str) -> torch.Tensor | None:
-    from triple_dots.images import list_images
-
-    for p in list_images(folder, recursive=False):
-        if p.stem == stem:
-            return read_image(p)
-    return None
 
 
 def evaluate_models(

@@ -77,10 +77,6 @@ from triple_dots.training.stages import DiscriminatorStep, StageGenerator, coars
 NETWORKS = GENERATOR_NETS + DISCRIMINATOR_NETS
 
 
-class _Paused(Exception):
-    """Internal: ``stop_after`` was reached (a checkpoint was written)."""
-
-
 class TrainingDivergedError(TripleDotsError):
     """A loss became NaN or infinite; the run stopped and its last good checkpoint is kept."""
 
@@ -253,13 +249,11 @@ class _Trainer:
             resume_in_stage = si == stage_index and stage_step > 0
             if si > 0 and plan[si - 1][0] == "coarse" and plan[si - 1][0] in self.stopped_early and not resume_in_stage:
                 self.load_best_coarse()
-            try:
-                iteration, consumed = self.run_stage(si, stage, n_steps, stage_step if resume_in_stage else 0,
-                                                     iteration, consumed, stream)
-            except _Paused as paused:
+            iteration, consumed, paused = self.run_stage(si, stage, n_steps, stage_step if resume_in_stage else 0,
+                                                         iteration, consumed, stream)
+            if paused:
                 if info.is_main:
-                    print(f"stopped after iteration {paused.args[0]} (stop_after); continue with --resume")
-                iteration = paused.args[0]
+                    print(f"stopped after iteration {iteration} (stop_after); continue with --resume")
                 break
             stage_step = 0
 
@@ -271,8 +265,9 @@ class _Trainer:
 
     # ----------------------------------------------------------------------------------------------
     def run_stage(self, si: int, stage: str, n_steps: int, start_step: int, iteration: int, consumed: int,
-                  stream: Iterator[dict[str, Any]]) -> tuple[int, int]:
-        """Train one stage from ``start_step`` to ``n_steps``; returns the global (iteration, batches consumed)."""
+                  stream: Iterator[dict[str, Any]]) -> tuple[int, int, bool]:
+        """Train one stage from ``start_step`` to ``n_steps``; returns the global (iteration, batches consumed)
+        and whether ``stop_after`` paused the run here (a checkpoint was written)."""
         st = self.start_stage(si, stage, n_steps, start_step)
         while st.step < n_steps:
             st.step, iteration, consumed = st.step + 1, iteration + 1, consumed + 1
@@ -284,9 +279,7 @@ class _Trainer:
                 break
         if st.bar is not None:
             st.bar.close()
-        if st.pause:
-            raise _Paused(iteration)
-        return iteration, consumed
+        return iteration, consumed, st.pause
 
     def start_stage(self, si: int, stage: str, n_steps: int, start_step: int) -> _Stage:
         """Which networks learn (coarse E+T+G with D; refine G_Ref with D_Ref, E/T/G frozen), their
