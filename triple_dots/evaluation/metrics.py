@@ -212,7 +212,8 @@ class Evaluator:
             row.update(self._paired(i, fake, real, hole))
             rows.append(row)
         summary: dict[str, Any] = {"n": len(rows)}
-        bands = by_band(rows, [k for k in PAIRED_KEYS if any(k in r for r in rows)])
+        present = [k for k in PAIRED_KEYS if any(k in r for r in rows)]
+        bands = by_band(rows, present)
         if self.encoder is not None:
             fake_acts = (self.encoder.encode_files(items) if isinstance(items[0], (str, Path))
                          else self.encoder.encode_tensors(tensors))
@@ -221,11 +222,9 @@ class Evaluator:
                 if len(idx) >= 4 and "kid" in self.metrics:  # fewer: every subset is the whole band
                     k = self._kid(self.real_activations()[idx], fake_acts[idx])
                     bands[label]["kid_mean"], bands[label]["kid_std"] = k.mean, k.std
-        for k in PAIRED_KEYS:
-            if any(k in r for r in rows):
-                summary[k] = mean_ignoring_nan([r.get(k) for r in rows])
+        summary.update({k: mean_ignoring_nan([r.get(k) for r in rows]) for k in present})
         for k in ("psnr", "psnr_hole"):  # left out of the mean above: an infinite PSNR has no place in a mean
-            if any(k in r for r in rows):
+            if k in present:
                 summary[f"{k}_identical"] = sum(1 for r in rows if r.get(f"{k}_identical"))
         if "identity" in self.metrics:
             summary["identity_no_face"] = sum(1 for r in rows if r.get("identity") is None)
