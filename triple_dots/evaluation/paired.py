@@ -130,13 +130,11 @@ def save_random_backbone(path: str | Path, net: str = "alex", seed: int = 0, *, 
     """Write a random-initialised torchvision AlexNet/VGG16 state dict (stand-in LPIPS backbone for tests)."""
     import torchvision
 
-    from triple_dots.files import atomic_write_bytes
+    from triple_dots.tfill.checkpoint_files import save_network
 
     torch.manual_seed(seed)
-    model = torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16()
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
+    return save_network(torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16(), path,
+                        overwrite=overwrite)
 
 
 @torch.inference_mode()

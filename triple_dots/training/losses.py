@@ -108,11 +108,9 @@ def save_random_vgg16(path: str | Path, *, seed: int = 0, overwrite: bool = Fals
     """
     import torchvision
 
-    from triple_dots.files import atomic_write
+    from triple_dots.tfill.checkpoint_files import save_network
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        feats = torchvision.models.vgg16().features.state_dict()
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        torch.save({f"features.{k}": v for k, v in feats.items()}, tmp)
-    return Path(path)
+        features = torchvision.models.vgg16().features
+    return save_network(nn.ModuleDict({"features": features}), path, overwrite=overwrite)  # keys "features.<i>.*"
