@@ -90,7 +90,6 @@ class PerceptualLoss(nn.Module):
         path = weights.locate("vgg16", vgg_weights).resolve()
         # cached per process: building VGG16 takes seconds, and the module has no state that training changes
         self.lpips = _build_lpips(str(path), path.stat().st_mtime_ns)
-        self.path = path
 
     def train(self, mode: bool = True) -> PerceptualLoss:  # stays in eval mode: no dropout, ever
         super().train(False)
