@@ -193,7 +193,7 @@ def test_loss_curves(tmp_path):
 # ------------------------------------------------------------------------------------------------ sweep
 @pytest.mark.slow
 def test_sweep_picks_best_checkpoint(env, tmp_path):
-    from triple_dots.evaluation.generate import generate_tfill
+    from triple_dots.evaluation.generate import generate_model
     from triple_dots.evaluation.metrics import Evaluator
     from triple_dots.evaluation.sweep import sweep
     from triple_dots.evaluation.testset import TestSet
@@ -208,7 +208,7 @@ def test_sweep_picks_best_checkpoint(env, tmp_path):
     assert (run / "eval" / "sweep_psnr_hole.png").is_file()
     # the same number as writing that checkpoint's outputs to files and scoring the folder
     ts = TestSet.from_dataset(env["ds"], max_images=2)
-    folder = generate_tfill(run / best["checkpoint"], ts, tmp_path / "gen", config=TINY_IO, progress=False)
+    folder = generate_model(run / best["checkpoint"], ts, tmp_path / "gen", config=TINY_IO, progress=False)
     again = Evaluator(ts, metrics=("psnr",), progress=False).evaluate("best", folder)
     assert again.summary["psnr_hole"] == pytest.approx(best["value"], abs=1e-9)
     with pytest.raises(OutputExistsError):

@@ -47,14 +47,9 @@ def by_band(
     ``rows`` are per-image dicts holding ``ratio_key`` (fraction) and the metric values.
     Returns ``{band label: {"n": count, metric: mean, ...}}`` for every band (n may be 0).
     """
-    out: dict[str, dict[str, float | int | None]] = {}
-    for label, _, _ in bands:
-        members = [r for r in rows if band_of(float(r[ratio_key]), bands) == label]  # type: ignore[arg-type]
-        entry: dict[str, float | int | None] = {"n": len(members)}
-        for m in metrics:
-            entry[m] = mean_ignoring_nan([r.get(m) for r in members])  # type: ignore[misc]
-        out[label] = entry
-    return out
+    groups = band_indices([float(r[ratio_key]) for r in rows], bands)  # type: ignore[arg-type]
+    return {label: {"n": len(idx), **{m: mean_ignoring_nan([rows[i].get(m) for i in idx]) for m in metrics}}
+            for label, idx in groups.items()}  # type: ignore[misc]
 
 
 def band_indices(ratios: Sequence[float], bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS

@@ -27,25 +27,14 @@ def _is_val(rec: dict[str, Any]) -> bool:
 
 def loss_terms(records: Sequence[dict[str, Any]]) -> list[str]:
     """The ``loss_*`` keys of the training lines, in first-seen order."""
-    seen: dict[str, None] = {}
-    for r in records:
-        if not _is_val(r):
-            for k in r:
-                if k.startswith("loss_"):
-                    seen[k] = None
-    return list(seen)
+    return list(dict.fromkeys(k for r in records if not _is_val(r) for k in r if k.startswith("loss_")))
 
 
 def val_metrics(records: Sequence[dict[str, Any]]) -> list[str]:
     """Numeric metric keys of the validation lines."""
-    seen: dict[str, None] = {}
     skip = {"iteration", "images_seen", "split", "stage", "epoch"}
-    for r in records:
-        if _is_val(r):
-            for k, v in r.items():
-                if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool):
-                    seen[k] = None
-    return list(seen)
+    return list(dict.fromkeys(k for r in records if _is_val(r) for k, v in r.items()
+                              if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)))
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
@@ -102,11 +91,7 @@ def plot_loss_curves(
     values are hidden there); ``x`` is ``"iteration"`` or ``"images_seen"``. With ``out`` the
     figure is also written as PNG, atomically (``overwrite`` to replace an existing file).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     records = read_log(run_or_file)
     terms = list(terms) if terms is not None else loss_terms(records)
     unknown = [t for t in terms if not len(series(records, t, x=x)[0])]
@@ -146,6 +131,16 @@ def plot_loss_curves(
     if out is not None:
         save_figure(fig, out, overwrite=overwrite)
     return fig
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` with the file-only Agg backend unless a backend was chosen already."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig: Any, path: str | Path, *, overwrite: bool = False, dpi: int = 110) -> Path:

@@ -63,16 +63,6 @@ def weights_hash(path: str | Path) -> str:
     return _weights_hash_memo[key]
 
 
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling/zip error means a bad file
-        raise BadWeightsError(f"{where(path)} is not a readable FID Inception state dict: {exc}") from None
-    if not isinstance(state, dict):
-        raise BadWeightsError(f"{where(path)} holds a {type(state).__name__}, not a state dict")
-    return state
-
-
 def build_inception(dims: int = 2048, weights_path: str | Path | None = None) -> torch.nn.Module:
     """pytorch-fid's ``InceptionV3`` for ``dims`` features with weights loaded from a local file.
 
@@ -83,10 +73,12 @@ def build_inception(dims: int = 2048, weights_path: str | Path | None = None) ->
     """
     from pytorch_fid import inception as pf_inception
 
+    from triple_dots.tfill.checkpoint_files import load_state_file
+
     if dims not in DIMS:
         raise BadInputError(f"dims must be one of {DIMS}, got {dims}")
     path = weights.locate("fid-inception", weights_path)
-    state = _load_state_dict(path)
+    state = load_state_file(path)
     try:
         with mock.patch.object(pf_inception, "load_state_dict_from_url", lambda *a, **k: state):
             model = pf_inception.InceptionV3(
@@ -176,15 +168,11 @@ def encode_images(
     return np.concatenate(out)
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def files_key(files: Sequence[Path]) -> str:
     """Hash of the bytes of ``files`` in order (names do not matter, content and order do)."""
     h = hashlib.sha256()
     for f in files:
-        h.update(_file_digest(Path(f)).encode())
+        h.update(hashlib.sha256(Path(f).read_bytes()).hexdigest().encode())
     return h.hexdigest()
 
 
@@ -234,11 +222,12 @@ class FIDEncoder:
 
     def encode_tensors(self, images: Sequence[torch.Tensor] | torch.Tensor) -> np.ndarray:
         """(N, 3, H, W) or a list of (3, H, W) float [0, 1] -> (N, dims) activations (not cached)."""
-        acts = encode_images(
-            self.model, iter(images), batch_size=self.batch_size, device=self.device,
-            progress=self.progress, total=len(images),
-        )
-        self.stats["encoded"] += len(acts)
+        return self._encode(iter(images), len(images))
+
+    def _encode(self, images: Iterable[torch.Tensor], n: int) -> np.ndarray:
+        acts = encode_images(self.model, images, batch_size=self.batch_size, device=self.device,
+                             progress=self.progress, total=n)
+        self.stats["encoded"] += n
         return acts
 
     def encode_files(self, files: Sequence[str | Path]) -> np.ndarray:
@@ -255,11 +244,7 @@ class FIDEncoder:
                     self.stats["cache_hits"] += len(files)
                     return acts
         _check_readable(files)
-        acts = encode_images(
-            self.model, (read_image(f) for f in files), batch_size=self.batch_size,
-            device=self.device, progress=self.progress, total=len(files),
-        )
-        self.stats["encoded"] += len(files)
+        acts = self._encode((read_image(f) for f in files), len(files))
         if cache is not None:
             buf = io.BytesIO()
             np.savez(buf, activations=acts, names=np.array([f.name for f in files]))
@@ -276,19 +261,10 @@ class FIDEncoder:
 
 def _check_readable(files: Sequence[Path]) -> None:
     """Decode every file first; raise one error listing all unreadable ones by name."""
+    from triple_dots.evaluation.pairs import raise_problems
     from triple_dots.images import probe_image
 
-    bad = [f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err]
-    if bad:
-        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        raise BadInputError(f"{len(bad)} unreadable image(s), nothing was computed:\n  " + "\n  ".join(bad[:20]) + more)
-
-
-def statistics(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean (dims,), covariance (dims, dims)) of activations (N, dims), as pytorch-fid computes them."""
-    if len(acts) < 2:
-        raise BadInputError(f"FID needs at least 2 images per set, got {len(acts)}")
-    return np.mean(acts, axis=0), np.cov(acts, rowvar=False)
+    raise_problems([f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err], "unreadable image(s)")
 
 
 def _factor(acts: np.ndarray) -> np.ndarray:
@@ -330,8 +306,7 @@ def fid_from_activations(acts_a: np.ndarray, acts_b: np.ndarray, *, method: str 
         raise BadInputError(f"method must be 'exact' or 'pytorch-fid', got {method!r}")
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    mu1, s1 = statistics(acts_a)
-    mu2, s2 = statistics(acts_b)
+    (mu1, s1), (mu2, s2) = ((np.mean(a, axis=0), np.cov(a, rowvar=False)) for a in (acts_a, acts_b))
     # with N < dims the covariances are singular: scipy warns and pytorch-fid prints a note
     # before adding eps to the diagonal; both are expected, the result is what pytorch-fid reports.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():

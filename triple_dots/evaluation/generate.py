@@ -27,14 +27,6 @@ def telea(image: torch.Tensor, hole_mask: torch.Tensor, radius: int = 3) -> torc
     return from_uint8(out)
 
 
-def load_tfill(checkpoint_dir: str | Path, config: Mapping[str, Any] | None = None,
-               device: str = "cpu") -> torch.nn.Module:
-    """``TFill.from_official(checkpoint_dir, **config)`` (widths read from the files when not given)."""
-    from triple_dots.tfill import TFill
-
-    return TFill.from_official(checkpoint_dir, device=device, **dict(config or {}))
-
-
 #: file suffixes of MAT weights (official pickle, or a state dict with the official keys)
 MAT_SUFFIXES = (".pkl", ".pth", ".pt", ".safetensors")
 
@@ -48,6 +40,18 @@ def model_kind(path: str | Path) -> str:
     if p.is_file() and p.suffix.lower() in MAT_SUFFIXES:
         return "mat"
     return "tfill" if has_networks(p) else "images"
+
+
+def load_model(path: str | Path, config: Mapping[str, Any] | None = None, device: str = "cpu") -> torch.nn.Module:
+    """A MAT weights file (official ``.pkl`` read safely, or a state dict) or a TFill checkpoint folder
+    (``TFill.from_official(path, **config)``, widths read from the files when not given)."""
+    if model_kind(path) == "mat":
+        from triple_dots.mat import MAT
+
+        return MAT.from_official(path, device=device)
+    from triple_dots.tfill import TFill
+
+    return TFill.from_official(path, device=device, **dict(config or {}))
 
 
 def tfill_outputs(model: torch.nn.Module, test_set: TestSet, *, seed: int = 0,
@@ -77,20 +81,10 @@ def generate_telea(test_set: TestSet, out_dir: str | Path, *, radius: int = 3, o
                          overwrite=overwrite)
 
 
-def generate_tfill(checkpoint_dir: str | Path, test_set: TestSet, out_dir: str | Path, *,
+def generate_model(path: str | Path, test_set: TestSet, out_dir: str | Path, *,
                    config: Mapping[str, Any] | None = None, seed: int = 0, device: str = "cpu",
                    overwrite: bool = False, progress: bool = True) -> Path:
-    """Inpaint the test set with a TFill checkpoint folder into ``out_dir``."""
-    model = load_tfill(checkpoint_dir, config, device)
-    return write_outputs(tfill_outputs(model, test_set, seed=seed, progress=progress), test_set, out_dir,
-                         overwrite=overwrite)
-
-
-def generate_mat(weights_file: str | Path, test_set: TestSet, out_dir: str | Path, *, seed: int = 0,
-                 device: str = "cpu", overwrite: bool = False, progress: bool = True) -> Path:
-    """Inpaint the test set with a MAT generator (official ``.pkl`` read safely, or a state dict) into ``out_dir``."""
-    from triple_dots.mat import MAT
-
-    model = MAT.from_official(weights_file, device=device)
+    """Inpaint the test set with a TFill checkpoint folder or MAT weights file (:func:`load_model`) into ``out_dir``."""
+    model = load_model(path, config, device)
     return write_outputs(tfill_outputs(model, test_set, seed=seed, progress=progress), test_set, out_dir,
                          overwrite=overwrite)

@@ -25,7 +25,7 @@ from triple_dots.images import as_rgb_uint8
 
 
 @lru_cache(maxsize=2)
-def _recognizer(path: str):  # noqa: ANN202 - dlib type
+def _recognizer(path: str):
     import dlib
 
     return dlib.face_recognition_model_v1(path)

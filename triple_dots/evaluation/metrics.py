@@ -19,6 +19,9 @@ from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
+from triple_dots.evaluation.fid import fid_from_activations, weights_hash
+from triple_dots.evaluation.kid import KIDResult, kid_from_activations
+from triple_dots.evaluation.pairs import index_folder, raise_problems
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, hole_ratio, read_image, to_uint8
 
@@ -30,7 +33,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 }
 #: Metric groups a user can ask for.
 METRIC_GROUPS: tuple[str, ...] = ("fid", "kid", "psnr", "ssim", "lpips", "identity")
-PAIRED_KEYS: tuple[str, ...] = ("psnr", "psnr_hole", "ssim", "ssim_hole", "lpips", "lpips_hole", "identity")
+PAIRED_KEYS: tuple[str, ...] = tuple(k for k in HIGHER_IS_BETTER if k not in ("fid", "kid"))
 
 #: sha256 prefixes of the real pretrained files (the torch-hub file-name convention).
 OFFICIAL_PREFIXES = {"fid": "6726825d", "alex": "7be5be79", "vgg": "397923af"}
@@ -98,7 +101,7 @@ class Evaluator:
         self.embedder = None
         # load every requested model first: a missing weight file stops us before any work
         if {"fid", "kid"} & set(self.metrics):
-            from triple_dots.evaluation.fid import FIDEncoder, weights_hash
+            from triple_dots.evaluation.fid import FIDEncoder
 
             self.encoder = FIDEncoder(dims=dims, weights_path=fid_weights, cache_dir=cache_dir, device=device,
                                       progress=progress)
@@ -106,7 +109,6 @@ class Evaluator:
             self.notes["fid_weights"] = {"path": str(self.encoder.resolved_path), "sha256": wh,
                                          "official": wh.startswith(OFFICIAL_PREFIXES["fid"]), "dims": dims}
         if "lpips" in self.metrics:
-            from triple_dots.evaluation.fid import weights_hash
             from triple_dots.evaluation.paired import load_lpips
 
             self.lpips_model = load_lpips(lpips_net, lpips_backbone, device=device)
@@ -119,7 +121,7 @@ class Evaluator:
             self.embedder = FaceEmbedder(identity_model)
             self.notes["identity_model"] = str(self.embedder.path)
         self._real_acts: np.ndarray | None = None
-        self._real_faces: list[tuple[Any, np.ndarray] | None] | None = None
+        self._real_faces: dict[int, tuple[Any, np.ndarray] | None] = {}
         self._ratios = [hole_ratio(test_set.load(i)[1]) for i in range(len(test_set))]
 
     # ------------------------------------------------------------------ test-set side (cached)
@@ -133,17 +135,13 @@ class Evaluator:
         """((box, landmarks), embedding) of the true face of sample i, or None when no face is found."""
         from triple_dots.evaluation.identity import find_landmarks
 
-        if self._real_faces is None:
-            self._real_faces = [None] * len(self.test_set)
-            self._face_done = [False] * len(self.test_set)
-        if not self._face_done[i]:
+        if i not in self._real_faces:
             arr = to_uint8(self.test_set.load(i)[0])
             try:
                 face = find_landmarks(arr)
                 self._real_faces[i] = (face, self.embedder.embed(arr, face))  # type: ignore[union-attr]
             except NoFaceError:
                 self._real_faces[i] = None
-            self._face_done[i] = True
         return self._real_faces[i]
 
     # ------------------------------------------------------------------ scoring
@@ -165,16 +163,11 @@ class Evaluator:
         """
         import warnings
 
-        from triple_dots.dataset_folder import by_stem
-        from triple_dots.images import list_images, probe_image
+        from triple_dots.images import probe_image
 
-        problems: list[str] = []
-        if not Path(folder).is_dir():
-            raise BadInputError(f"{where(folder)} is not a folder of generated images")
-        index, dup = by_stem(list_images(folder, recursive=False), "generated")
-        problems += [str(p) for p in dup]
-        if not index and not dup:
-            problems.append(f"generated: {where(folder)} contains no images")
+        problems: list[Any] = []
+        index = index_folder(folder, "generated", problems,
+                             not_a_folder=f"{where(folder)} is not a folder of generated images")
         out: list[Path] = []
         for smp in self.test_set.samples:
             f = index.get(smp.name)
@@ -189,11 +182,7 @@ class Evaluator:
                 problems.append(f"size mismatch for '{smp.name}': generated/{f.name} {size[0]}x{size[1]}, "
                                 f"ground truth {ref[0]}x{ref[1]}")
             out.append(f)
-        if problems:
-            raise BadInputError(
-                f"{len(problems)} problem(s) with generated images in {where(folder)}, nothing was computed:\n  "
-                + "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-            )
+        raise_problems(problems, f"problem(s) with generated images in {where(folder)}")
         extra = sorted(set(index) - set(self.test_set.names))
         if extra:
             self.notes.setdefault("ignored_files", {})[str(folder)] = extra
@@ -223,24 +212,19 @@ class Evaluator:
             row.update(self._paired(i, fake, real, hole))
             rows.append(row)
         summary: dict[str, Any] = {"n": len(rows)}
-        bands = by_band(rows, [k for k in PAIRED_KEYS if any(k in r for r in rows)])
+        present = [k for k in PAIRED_KEYS if any(k in r for r in rows)]
+        bands = by_band(rows, present)
         if self.encoder is not None:
             fake_acts = (self.encoder.encode_files(items) if isinstance(items[0], (str, Path))
                          else self.encoder.encode_tensors(tensors))
             self._set_metrics(summary, self.real_activations(), fake_acts)
             for label, idx in band_indices(self._ratios).items():
                 if len(idx) >= 4 and "kid" in self.metrics:  # fewer: every subset is the whole band
-                    from triple_dots.evaluation.kid import kid_from_activations
-
-                    k = kid_from_activations(self.real_activations()[idx], fake_acts[idx],
-                                             subset_size=self.kid_subset_size, n_subsets=self.kid_subsets,
-                                             seed=self.seed)
+                    k = self._kid(self.real_activations()[idx], fake_acts[idx])
                     bands[label]["kid_mean"], bands[label]["kid_std"] = k.mean, k.std
-        for k in PAIRED_KEYS:
-            if any(k in r for r in rows):
-                summary[k] = mean_ignoring_nan([r.get(k) for r in rows])
+        summary.update({k: mean_ignoring_nan([r.get(k) for r in rows]) for k in present})
         for k in ("psnr", "psnr_hole"):  # left out of the mean above: an infinite PSNR has no place in a mean
-            if any(k in r for r in rows):
+            if k in present:
                 summary[f"{k}_identical"] = sum(1 for r in rows if r.get(f"{k}_identical"))
         if "identity" in self.metrics:
             summary["identity_no_face"] = sum(1 for r in rows if r.get("identity") is None)
@@ -249,14 +233,7 @@ class Evaluator:
     def _paired(self, i: int, fake: torch.Tensor, real: torch.Tensor, hole: torch.Tensor) -> dict[str, Any]:
         from triple_dots.evaluation import paired
 
-        out: dict[str, Any] = {}
-        if "psnr" in self.metrics:
-            out["psnr"], out["psnr_hole"] = paired.psnr(fake, real), paired.psnr(fake, real, hole)
-        if "ssim" in self.metrics:
-            out["ssim"], out["ssim_hole"] = paired.ssim(fake, real), paired.ssim(fake, real, hole)
-        if self.lpips_model is not None:
-            out["lpips"] = paired.lpips_distance(self.lpips_model, fake, real)
-            out["lpips_hole"] = paired.lpips_distance(self.lpips_model, fake, real, hole)
+        out: dict[str, Any] = paired.scores(fake, real, hole, groups=self.metrics, lpips_model=self.lpips_model)
         if self.embedder is not None:
             rf = self._real_face(i)
             if rf is None:
@@ -275,15 +252,14 @@ class Evaluator:
 
     def _set_metrics(self, summary: dict[str, Any], real_acts: np.ndarray, fake_acts: np.ndarray) -> None:
         if "fid" in self.metrics:
-            from triple_dots.evaluation.fid import fid_from_activations
-
             summary["fid"] = fid_from_activations(real_acts, fake_acts)
         if "kid" in self.metrics:
-            from triple_dots.evaluation.kid import kid_from_activations
-
-            k = kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
-                                     n_subsets=self.kid_subsets, seed=self.seed)
+            k = self._kid(real_acts, fake_acts)
             summary["kid_mean"], summary["kid_std"], summary["kid_subset_size"] = k.mean, k.std, k.subset_size
 
+    def _kid(self, real_acts: np.ndarray, fake_acts: np.ndarray) -> KIDResult:
+        return kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
+                                    n_subsets=self.kid_subsets, seed=self.seed)
 
-__all__ = ["DEFAULT_BANDS", "Evaluator", "HIGHER_IS_BETTER", "METRIC_GROUPS", "ModelResult"]
+
+__all__ = ["DEFAULT_BANDS", "HIGHER_IS_BETTER", "METRIC_GROUPS", "Evaluator", "ModelResult"]

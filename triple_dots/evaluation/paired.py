@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,47 +93,35 @@ def ssim(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None 
     return float(inner[inner_m].mean()) if inner_m.any() else float(smap[m].mean())
 
 
-def _slice_key_map(net: torch.nn.Module) -> dict[str, str]:
-    """torchvision ``features.<i>`` prefix -> lpips ``slice<k>.<i>`` prefix for the backbone."""
-    out = {}
-    for name, _ in net.named_children():
-        if name.startswith("slice"):
-            for idx, _ in getattr(net, name).named_children():
-                out[f"features.{idx}."] = f"{name}.{idx}."
-    return out
-
-
 def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, device: str = "cpu") -> torch.nn.Module:
     """An ``lpips.LPIPS`` model with its ImageNet backbone from a local torchvision weights file.
 
     ``backbone_path`` None -> ``weights.locate("alexnet" | "vgg16")`` (torch hub's cache is one
-    of the places looked). The linear heads are the ones shipped inside the lpips wheel.
+    of the places looked). The linear heads are the ones shipped inside the lpips wheel. Every
+    backbone tensor (torchvision name ``features.<i>.<weight|bias>``) is checked by name and shape.
+    Building the backbone draws its random initialisation from the global RNG.
     """
     import lpips
+
+    from triple_dots.tfill.checkpoint_files import load_state_file
 
     if net not in LPIPS_BACKBONES:
         raise BadInputError(f"LPIPS backbone must be one of {list(LPIPS_BACKBONES)}, got {net!r}")
     path = weights.locate(LPIPS_BACKBONES[net], backbone_path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise BadWeightsError(f"{where(path)} is not a readable torchvision {net} state dict: {exc}") from None
-    with contextlib.redirect_stdout(io.StringIO()):
+    state = load_state_file(path)  # a bad file -> BadWeightsError naming it
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained=False`
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-    mapping = _slice_key_map(model.net)
     backbone = {}
-    for key, value in state.items():
-        for src, dst in mapping.items():
-            if key.startswith(src):
-                backbone[dst + key[len(src):]] = value
-    expected = set(model.net.state_dict())
-    if set(backbone) != expected:
-        missing = sorted(expected - set(backbone))[:4]
-        raise BadWeightsError(f"{where(path)} does not fit the LPIPS {net} backbone (missing e.g. {missing})")
-    try:
-        model.net.load_state_dict(backbone, strict=True)
-    except RuntimeError as exc:
-        raise BadWeightsError(f"{where(path)} does not fit the LPIPS {net} backbone: {str(exc)[:300]}") from None
+    for name, param in model.net.state_dict().items():  # "slice<k>.<i>.weight" holds torchvision's "features.<i>.weight"
+        key = "features." + name.split(".", 1)[1]
+        if key not in state:
+            raise BadWeightsError(f"{where(path)} is not a torchvision {net} state dict: '{key}' is missing")
+        if tuple(state[key].shape) != tuple(param.shape):
+            raise BadWeightsError(f"{where(path)}: '{key}' has shape {tuple(state[key].shape)}, expected "
+                                  f"{tuple(param.shape)} (LPIPS {net} backbone)")
+        backbone[name] = state[key]
+    model.net.load_state_dict(backbone, strict=True)
     model.backbone_path = Path(path)  # type: ignore[attr-defined]
     return model.eval().to(device)
 
@@ -140,13 +130,11 @@ def save_random_backbone(path: str | Path, net: str = "alex", seed: int = 0, *, 
     """Write a random-initialised torchvision AlexNet/VGG16 state dict (stand-in LPIPS backbone for tests)."""
     import torchvision
 
-    from triple_dots.files import atomic_write_bytes
+    from triple_dots.tfill.checkpoint_files import save_network
 
     torch.manual_seed(seed)
-    model = torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16()
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
+    return save_network(torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16(), path,
+                        overwrite=overwrite)
 
 
 @torch.inference_mode()
@@ -185,11 +173,20 @@ class PairScores:
         return asdict(self)
 
 
+def scores(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor, *,
+           groups: Sequence[str] = ("psnr", "ssim"), lpips_model: torch.nn.Module | None = None) -> dict[str, float]:
+    """``name`` and ``name_hole`` for each of ``groups`` (``psnr``, ``ssim``) and, with a model, ``lpips``."""
+    out: dict[str, float] = {}
+    for name, fn in (("psnr", psnr), ("ssim", ssim)):
+        if name in groups:
+            out[name], out[f"{name}_hole"] = fn(fake, real), fn(fake, real, hole_mask)
+    if lpips_model is not None:
+        out["lpips"] = lpips_distance(lpips_model, fake, real)
+        out["lpips_hole"] = lpips_distance(lpips_model, fake, real, hole_mask)
+    return out
+
+
 def pair_scores(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor,
                 lpips_model: torch.nn.Module | None = None) -> PairScores:
     """All paired metrics for one (fake, real, hole) triple; LPIPS only when a model is given."""
-    s = PairScores(psnr(fake, real), psnr(fake, real, hole_mask), ssim(fake, real), ssim(fake, real, hole_mask))
-    if lpips_model is not None:
-        s.lpips = lpips_distance(lpips_model, fake, real)
-        s.lpips_hole = lpips_distance(lpips_model, fake, real, hole_mask)
-    return s
+    return PairScores(**scores(fake, real, hole_mask, lpips_model=lpips_model))

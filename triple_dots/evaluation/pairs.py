@@ -7,7 +7,7 @@ so a long evaluation never dies half-way on file 1,937.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,18 +38,33 @@ class PairingReport:
 
     def raise_if_problems(self) -> None:
         """Raise one :class:`BadInputError` listing every problem by file name."""
-        if self.problems:
-            shown = [str(p) for p in self.problems[:_MAX_LISTED]]
-            more = len(self.problems) - len(shown)
-            tail = f"\n  ... and {more} more" if more else ""
-            raise BadInputError(
-                f"{len(self.problems)} problem(s) with the evaluation files, nothing was computed:\n  "
-                + "\n  ".join(shown) + tail
-            )
+        raise_problems(self.problems, "problem(s) with the evaluation files")
+
+
+def raise_problems(problems: Sequence[object], what: str) -> None:
+    """Raise one :class:`BadInputError` ``"<n> <what>, nothing was computed:"`` listing the first 20 problems."""
+    if problems:
+        more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        shown = "\n  ".join(str(p) for p in problems[:_MAX_LISTED])
+        raise BadInputError(f"{len(problems)} {what}, nothing was computed:\n  {shown}{more}")
 
 
 def _problem(path: Path, message: str) -> Problem:
     return Problem(path, BadInputError(message))
+
+
+def index_folder(folder: str | Path, role: str, problems: list[Problem], *, not_a_folder: str = "") -> dict[str, Path]:
+    """The images directly in ``folder`` by stem; duplicated stems and an empty folder are added to ``problems``.
+
+    A missing folder raises :class:`BadInputError` (``not_a_folder`` replaces its default wording).
+    """
+    if not Path(folder).is_dir():
+        raise BadInputError(not_a_folder or f"{role}: {where(folder)} is not a folder")
+    index, dup = by_stem(list_images(folder, recursive=False), role)
+    problems += dup
+    if not index and not dup:
+        problems.append(_problem(Path(folder), f"{role}: {where(folder)} contains no images"))
+    return index
 
 
 def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = None,
@@ -66,12 +81,7 @@ def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = 
     problems: list[Problem] = []
     index: dict[str, dict[str, Path]] = {}
     for role, folder in folders.items():
-        if not Path(folder).is_dir():
-            raise BadInputError(f"{role}: {where(folder)} is not a folder")
-        index[role], dup = by_stem(list_images(folder, recursive=False), role)
-        problems += dup
-        if not index[role] and not dup:
-            problems.append(_problem(Path(folder), f"{role}: {where(folder)} contains no images"))
+        index[role] = index_folder(folder, role, problems)
     all_stems = sorted(set().union(*[set(v) for v in index.values()]))
     samples: list[Sample] = []
     for stem in all_stems:

@@ -28,11 +28,11 @@ import torch
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS
 from triple_dots.evaluation.fid import SMALL_SET_WARNING
-from triple_dots.evaluation.generate import MAT_SUFFIXES, generate_mat, generate_telea, generate_tfill, model_kind
+from triple_dots.evaluation.generate import MAT_SUFFIXES, generate_model, generate_telea, model_kind
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Evaluator, ModelResult
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text, check_apart
-from triple_dots.images import read_image
+from triple_dots.images import list_images, read_image
 
 BASELINE = "telea"
 REPORT_FILES = ("report.json", "report.md", "grid.png")
@@ -68,7 +68,7 @@ def report_json(report: Mapping[str, Any]) -> str:
 
 
 def _fmt(summary: Mapping[str, Any], key: str, fmt: str) -> str:
-    if key == "kid":
+    if key == "kid":  # KID x 10^3 with its spread over subsets
         if summary.get("kid_mean") is None:
             return "–"
         return f"{1e3 * summary['kid_mean']:.2f} ± {1e3 * summary['kid_std']:.2f}"
@@ -106,22 +106,15 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     if reference and len(results) > 1:
         ref = next((r for r in results if r.name == reference), None)
         if ref is not None:
+            delta_cols = [(k, h) for k, h, _ in cols if k != "kid"]
             lines += ["", f"Change against `{reference}` (positive = better):", "",
-                      "| model | " + " | ".join(h for k, h, _ in cols if k != "kid") + " |",
-                      "|---|" + "---:|" * len([c for c in cols if c[0] != "kid"])]
+                      "| model | " + " | ".join(h for _, h in delta_cols) + " |", "|---|" + "---:|" * len(delta_cols)]
             for r in results:
                 if r.name == reference:
                     continue
-                cells = []
-                for k, _, _ in cols:
-                    if k == "kid":
-                        continue
-                    a, b = r.summary.get(k), ref.summary.get(k)
-                    if a is None or b is None:
-                        cells.append("–")
-                    else:
-                        d = (a - b) if HIGHER_IS_BETTER[k] else (b - a)
-                        cells.append(f"{d:+.4g}")
+                cells = ["–" if r.summary.get(k) is None or ref.summary.get(k) is None else
+                         f"{(r.summary[k] - ref.summary[k]) * (1 if HIGHER_IS_BETTER[k] else -1):+.4g}"
+                         for k, _ in delta_cols]
                 lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
     band_keys = [k for k in ("lpips_hole", "psnr_hole", "ssim_hole", "identity") if any(
         r.bands and any(b.get(k) is not None for b in r.bands.values()) for r in results)]
@@ -134,9 +127,8 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
                 b = r.bands.get(label, {})
                 if not b.get("n"):
                     continue
-                kid = f"{1e3 * b['kid_mean']:.2f} ± {1e3 * b['kid_std']:.2f}" if b.get("kid_mean") is not None else "–"
-                cells = ["–" if b.get(k) is None else f"{b[k]:.4f}" for k in band_keys]
-                lines.append(f"| {r.name} | {label} | {b['n']} | {kid} | " + " | ".join(cells) + " |")
+                cells = [_fmt(b, "kid", ""), *("–" if b.get(k) is None else f"{b[k]:.4f}" for k in band_keys)]
+                lines.append(f"| {r.name} | {label} | {b['n']} | " + " | ".join(cells) + " |")
     lines += ["", "## How to read this", "", small_set_note(n), ""]
     notes = dict(notes or {})
     fw = notes.get("fid_weights")
@@ -183,24 +175,14 @@ def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, 
 
     n = len(test_set)
     idx = list(range(n)) if n <= rows else sorted({round(i * (n - 1) / (rows - 1)) for i in range(rows)})
+    indexes = [{p.stem: p for p in reversed(list_images(f, recursive=False))} for f in folders.values()]
     grid_rows = []
     for i in idx:
         img, hole = test_set.load(i)
-        row = [_masked_view(img, hole)]
-        row += [_find(folder, test_set.names[i]) for folder in folders.values()]
-        row.append(img)
-        grid_rows.append(row)
+        found = (ix.get(test_set.names[i]) for ix in indexes)
+        grid_rows.append([_masked_view(img, hole), *(None if p is None else read_image(p) for p in found), img])
     labels = ["masked", *folders.keys(), "ground truth"]
     return image_grid(grid_rows, col_labels=labels, row_labels=[test_set.names[i] for i in idx], cell=cell)
-
-
-def _find(folder: Path, stem: str) -> torch.Tensor | None:
-    from triple_dots.images import list_images
-
-    for p in list_images(folder, recursive=False):
-        if p.stem == stem:
-            return read_image(p)
-    return None
 
 
 def evaluate_models(
@@ -249,9 +231,7 @@ def evaluate_models(
     existing = [out / f for f in REPORT_FILES if (out / f).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{where(existing[0])} already exists; pass overwrite=True / --overwrite to replace it")
-    if not isinstance(test_set, TestSet):
-        test_set = (TestSet.from_folders(test_set, masks, max_images=max_images) if masks is not None
-                    else TestSet.from_dataset(test_set, split=split, max_images=max_images))
+    test_set = TestSet.open(test_set, masks=masks, split=split, max_images=max_images)
     kinds = {name: model_kind(path) for name, path in models.items()}
     for name, path in models.items():
         if kinds[name] != "mat" and not Path(path).is_dir():
@@ -259,19 +239,14 @@ def evaluate_models(
                                 f"checkpoint) nor a MAT weights file ({', '.join(MAT_SUFFIXES)})")
     ev = Evaluator(test_set, metrics=metrics, device=device, seed=seed, progress=progress, **evaluator_args)
     # resolve every model to a folder of images; folders of images are checked before any inpainting
-    folders: dict[str, Path] = {}
     for name, path in models.items():
         if kinds[name] == "images":
             ev.match_folder(path)
-    for name, path in models.items():
-        if kinds[name] == "tfill":
-            folders[name] = generate_tfill(path, test_set, out / "generated" / name, config=tfill_config, seed=seed,
-                                           device=device, overwrite=overwrite, progress=progress)
-        elif kinds[name] == "mat":
-            folders[name] = generate_mat(path, test_set, out / "generated" / name, seed=seed, device=device,
-                                         overwrite=overwrite, progress=progress)
-        else:
-            folders[name] = Path(path)
+    folders: dict[str, Path] = {
+        name: Path(path) if kinds[name] == "images" else generate_model(
+            path, test_set, out / "generated" / name, config=tfill_config, seed=seed, device=device,
+            overwrite=overwrite, progress=progress)
+        for name, path in models.items()}
     if baseline:
         folders[BASELINE] = generate_telea(test_set, out / "generated" / BASELINE, overwrite=overwrite)
     results = [ev.evaluate(name, folder) for name, folder in folders.items()]

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from triple_dots.errors import BadInputError, OutputExistsError, where
+from triple_dots.evaluation.curves import pyplot, save_figure
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, Evaluator
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text
 from triple_dots.tfill.checkpoint_files import GENERATOR_NETS
 from triple_dots.training import run_folder
 
-#: Metric name -> the Evaluator metric group that computes it.
-METRIC_GROUP = {"fid": "fid", "kid": "kid", "psnr": "psnr", "psnr_hole": "psnr", "ssim": "ssim",
-                "ssim_hole": "ssim", "lpips": "lpips", "lpips_hole": "lpips", "identity": "identity"}
+#: Metric name -> the Evaluator metric group that computes it (``psnr_hole`` -> ``psnr``).
+METRIC_GROUP = {name: name.split("_")[0] for name in HIGHER_IS_BETTER}
 
 
 @dataclass
@@ -70,8 +70,7 @@ def sweep(
     from ``RUN/config.json``. Writes ``RUN/eval/sweep_<metric>.{json,png}`` and (``write_best``)
     ``RUN/best.json``; existing outputs need ``overwrite``. Every input is checked first.
     """
-    from triple_dots.evaluation.curves import save_figure
-    from triple_dots.evaluation.generate import load_tfill, tfill_outputs
+    from triple_dots.evaluation.generate import load_model, tfill_outputs
 
     if metric not in METRIC_GROUP:
         raise BadInputError(f"unknown sweep metric {metric!r}; choose from {', '.join(METRIC_GROUP)}")
@@ -85,9 +84,7 @@ def sweep(
     ckpts = run_folder.list_checkpoints(run, required=GENERATOR_NETS)
     if not ckpts:
         raise BadInputError(f"{where(run)} holds no complete checkpoint (checkpoints/iter_NNNNNNNN/latest_net_*.pth)")
-    test_set = data if isinstance(data, TestSet) else (
-        TestSet.from_folders(data, masks, max_images=max_images) if masks is not None
-        else TestSet.from_dataset(data, split=split, max_images=max_images))
+    test_set = TestSet.open(data, masks=masks, split=split, max_images=max_images)
     options = {**run_folder.model_options(run), **dict(tfill_config or {})}
     ev = Evaluator(test_set, metrics=[METRIC_GROUP[metric]], device=device, seed=seed, progress=False,
                    **evaluator_args)
@@ -97,7 +94,7 @@ def sweep(
     from tqdm.auto import tqdm
 
     for it, path in tqdm(ckpts, desc=f"sweep {metric}", unit="ckpt", disable=not progress):
-        model = load_tfill(path, options, device)
+        model = load_model(path, options, device)
         outputs = list(tfill_outputs(model, test_set, seed=seed, progress=False))
         res = ev.evaluate(path.name, outputs)
         summaries[it] = res.summary
@@ -119,12 +116,7 @@ def sweep(
 
 def plot_sweep(result: SweepResult):
     """Metric vs iteration with the best checkpoint marked; returns the matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = pyplot().subplots(figsize=(6, 3.6))
     pts = [(i, v) for i, v in zip(result.iterations, result.values, strict=True) if v is not None]
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="tab:blue")
     ax.plot([result.best_iteration], [result.best_value], marker="*", ms=18, color="tab:red", ls="none",

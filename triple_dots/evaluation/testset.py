@@ -60,6 +60,16 @@ class TestSet:
         ts.source = f"{root}" + (f" (split {split})" if split else "")
         return ts
 
+    @classmethod
+    def open(cls, data: str | Path | TestSet, *, masks: str | Path | None = None, split: str | None = None,
+             max_images: int | None = None) -> TestSet:
+        """``data`` as a test set: a :class:`TestSet` as is, photos + ``masks`` folders, or a dataset folder."""
+        if isinstance(data, TestSet):
+            return data
+        if masks is not None:
+            return cls.from_folders(data, masks, max_images=max_images)
+        return cls.from_dataset(data, split=split, max_images=max_images)
+
     def __len__(self) -> int:
         return len(self.samples)
 

@@ -39,11 +39,15 @@ class ResumableBatches:
             )
         self.start = consumed
 
-    def __iter__(self) -> Iterator[list[int]]:
-        epoch, batch = divmod(self.start, self.per_epoch)
+    def epochs(self) -> Iterator[tuple[int, list[list[int]]]]:
+        """Endless ``(epoch, batches left in it)``, the first epoch cut after ``consumed`` batches."""
+        epoch, first = divmod(self.start, self.per_epoch)
         while True:
             self.sampler.set_epoch(epoch)
             order = list(iter(self.sampler))
-            for b in range(batch, self.per_epoch):
-                yield order[b * self.batch_size : (b + 1) * self.batch_size]
-            epoch, batch = epoch + 1, 0
+            yield epoch, [order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(first, self.per_epoch)]
+            epoch, first = epoch + 1, 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for _, batches in self.epochs():
+            yield from batches

@@ -22,17 +22,15 @@ def build_datasets(cfg: TrainConfig) -> tuple[torch.utils.data.Dataset, torch.ut
     """
     from triple_dots.data import PairedFaceDataset
 
-    common = dict(size=cfg.fine_size, synthetic_masks=cfg.synthetic_masks, seed=cfg.seed)
+    common = {"size": cfg.fine_size, "synthetic_masks": cfg.synthetic_masks, "seed": cfg.seed}
     train_full = PairedFaceDataset(cfg.data, flip=cfg.flip, **common)
+    train_idx = [i for i, p in enumerate(train_full.pairs) if p.split not in ("val", "test")]
     if cfg.val_data:
         val_full = PairedFaceDataset(cfg.val_data, **common)
-        train_idx = [i for i, p in enumerate(train_full.pairs) if p.split not in ("val", "test")]
         val_idx = list(range(len(val_full)))
     else:
         val_full = PairedFaceDataset(cfg.data, validate=False, **common)
-        splits = [p.split for p in train_full.pairs]
-        train_idx = [i for i, s in enumerate(splits) if s not in ("val", "test")]
-        val_idx = [i for i, s in enumerate(splits) if s == "val"]
+        val_idx = [i for i, p in enumerate(train_full.pairs) if p.split == "val"]
         if not val_idx and cfg.val_every and cfg.val_fraction > 0:
             g = torch.Generator().manual_seed(cfg.seed)
             perm = torch.randperm(len(train_idx), generator=g).tolist()

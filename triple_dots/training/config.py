@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +47,20 @@ def opt(default: Any, help: str, group: str, *, flag: str | None = None, choices
     """
     return field(default=default, metadata={"help": help, "group": group, "flag": flag, "choices": choices})
 
+#: Mode-dependent defaults of the options left None: (personalise, other modes); None = stays None.
+_MODE_DEFAULTS: dict[str, tuple[Any, Any]] = {
+    "lr_g": (2e-5, 1e-4), "lr_d": (8e-5, 4e-4), "val_every": (50, 500), "ckpt_every": (50, 1000),
+    "early_stopping_patience": (5, None),
+}
+
 #: Architecture options: taken from the checkpoint on resume / from the weights in pretrained
 #: mode, never silently changed.
 ARCHITECTURE_KEYS = ("ngf", "ndf", "embed_dim", "n_encoders", "fixed_size", "fine_size")
+
+
+def architecture_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The TFill options of a config (a :class:`TrainConfig`'s fields or its JSON): ``ARCHITECTURE_KEYS`` + ``extra``."""
+    return {k: config[k] for k in ARCHITECTURE_KEYS if k in config} | dict(config.get("extra") or {})
 
 
 @dataclass
@@ -146,16 +159,9 @@ class TrainConfig:
         """
         c = dataclasses.replace(self, extra=dict(self.extra))
         personal = c.mode == "personalise"
-        if c.lr_g is None:
-            c.lr_g = 2e-5 if personal else 1e-4
-        if c.lr_d is None:
-            c.lr_d = 8e-5 if personal else 4e-4
-        if c.val_every is None:
-            c.val_every = 50 if personal else 500
-        if c.ckpt_every is None:
-            c.ckpt_every = 50 if personal else 1000
-        if c.early_stopping_patience is None and personal:
-            c.early_stopping_patience = 5
+        for name, (personal_value, value) in _MODE_DEFAULTS.items():
+            if getattr(c, name) is None and (personal or value is not None):
+                setattr(c, name, personal_value if personal else value)
         if c.refine_iterations is None:
             c.refine_iterations = c.iterations
         c.validate()
@@ -163,10 +169,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`BadInputError` for the first invalid option."""
-        if self.stage not in STAGES:
-            raise BadInputError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
-        if self.mode not in MODES:
-            raise BadInputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name, allowed in (("stage", STAGES), ("mode", MODES)):
+            if getattr(self, name) not in allowed:
+                raise BadInputError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.data:
             raise BadInputError("no training data given (--data DIR)")
         if not self.out:
@@ -181,12 +186,10 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "log_every", "keep_last"):
             if int(getattr(self, name)) < 1:
                 raise BadInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.refine_iterations is not None and self.refine_iterations < 1:
-            raise BadInputError(f"refine_iterations must be >= 1, got {self.refine_iterations}")
-        for name in ("val_every", "ckpt_every"):
+        for name, lo in (("refine_iterations", 1), ("val_every", 0), ("ckpt_every", 0)):
             v = getattr(self, name)
-            if v is not None and v < 0:
-                raise BadInputError(f"{name} must be >= 0, got {v}")
+            if v is not None and v < lo:
+                raise BadInputError(f"{name} must be >= {lo}, got {v}")
         for name in ("lr_g", "lr_d"):
             v = getattr(self, name)
             if v is not None and not v > 0:
@@ -199,8 +202,6 @@ class TrainConfig:
             v = getattr(self, name)
             if v < 32 or v % 16:
                 raise BadInputError(f"{name} must be a multiple of 16 and >= 32, got {v}")
-        import math
-
         if not (isinstance(self.seed, int) and 0 <= self.seed <= 2**32 - 1):
             raise BadInputError(f"seed (--seed) must be a whole number in 0..{2**32 - 1}, got {self.seed!r}")
         if int(self.num_workers) < 0:
@@ -209,20 +210,14 @@ class TrainConfig:
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 raise BadInputError(f"{f.name} must be a finite number, got {v}")
-        for name, (lo, hi) in {"ngf": (1, 512), "ndf": (1, 512), "embed_dim": (8, 4096),
-                               "n_encoders": (1, 64)}.items():  # fmt: skip
+        for name, (lo, hi) in {"ngf": (1, 512), "ndf": (1, 512), "embed_dim": (8, 4096), "n_encoders": (1, 64),
+                               "fixed_size": (32, 8192), "fine_size": (32, 8192)}.items():  # fmt: skip
             v = getattr(self, name)
             if not lo <= int(v) <= hi:
                 raise BadInputError(f"{name} must be in {lo}..{hi}, got {v}")
         if self.embed_dim % 8:
             raise BadInputError(f"embed_dim must be a multiple of the 8 attention heads, got {self.embed_dim}")
-        for name in ("fixed_size", "fine_size"):
-            if getattr(self, name) > 8192:
-                raise BadInputError(f"{name} must be at most 8192, got {getattr(self, name)}")
-        dev = str(self.device).strip().lower()
-        import re
-
-        if not re.match(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", dev):
+        if not re.match(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", str(self.device).strip().lower()):
             raise BadInputError(f"device (--device) must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.fixed_size > self.fine_size:
             raise BadInputError(f"fixed_size ({self.fixed_size}) must not exceed fine_size ({self.fine_size})")
@@ -236,7 +231,7 @@ class TrainConfig:
 
     def model_options(self) -> dict[str, Any]:
         """The architecture options handed to the TFill config (official option names)."""
-        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS} | dict(self.extra)
+        return architecture_options(vars(self))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -77,10 +77,6 @@ from triple_dots.training.stages import DiscriminatorStep, StageGenerator, coars
 NETWORKS = GENERATOR_NETS + DISCRIMINATOR_NETS
 
 
-class _Paused(Exception):
-    """Internal: ``stop_after`` was reached (a checkpoint was written)."""
-
-
 class TrainingDivergedError(TripleDotsError):
     """A loss became NaN or infinite; the run stopped and its last good checkpoint is kept."""
 
@@ -220,19 +216,12 @@ class _Trainer:
         """Endless batches in the deterministic order, starting after ``consumed`` batches."""
         order = ResumableBatches(self.train_set, self.cfg.batch_size, seed=self.cfg.seed, rank=self.info.rank,
                                  world_size=self.info.world_size, consumed=consumed)
-        epoch, first = divmod(consumed, order.per_epoch)
         base = self.train_set.dataset if isinstance(self.train_set, Subset) else self.train_set
-        while True:
+        for epoch, index_batches in order.epochs():
             base.set_epoch(epoch)  # the dataset's flips/augmentations depend on (seed, epoch, index)
-            order.sampler.set_epoch(epoch)
-            perm = list(iter(order.sampler))
-            index_batches = [perm[b * order.batch_size : (b + 1) * order.batch_size]
-                             for b in range(first, order.per_epoch)]
-            loader = DataLoader(self.train_set, batch_sampler=index_batches, num_workers=self.cfg.num_workers,
-                                pin_memory=self.dev.type == "cuda",
-                                generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
-            yield from loader
-            epoch, first = epoch + 1, 0
+            yield from DataLoader(self.train_set, batch_sampler=index_batches, num_workers=self.cfg.num_workers,
+                                  pin_memory=self.dev.type == "cuda",
+                                  generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
 
     # ----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -260,13 +249,11 @@ class _Trainer:
             resume_in_stage = si == stage_index and stage_step > 0
             if si > 0 and plan[si - 1][0] == "coarse" and plan[si - 1][0] in self.stopped_early and not resume_in_stage:
                 self.load_best_coarse()
-            try:
-                iteration, consumed = self.run_stage(si, stage, n_steps, stage_step if resume_in_stage else 0,
-                                                     iteration, consumed, stream)
-            except _Paused as paused:
+            iteration, consumed, paused = self.run_stage(si, stage, n_steps, stage_step if resume_in_stage else 0,
+                                                         iteration, consumed, stream)
+            if paused:
                 if info.is_main:
-                    print(f"stopped after iteration {paused.args[0]} (stop_after); continue with --resume")
-                iteration = paused.args[0]
+                    print(f"stopped after iteration {iteration} (stop_after); continue with --resume")
                 break
             stage_step = 0
 
@@ -278,8 +265,9 @@ class _Trainer:
 
     # ----------------------------------------------------------------------------------------------
     def run_stage(self, si: int, stage: str, n_steps: int, start_step: int, iteration: int, consumed: int,
-                  stream: Iterator[dict[str, Any]]) -> tuple[int, int]:
-        """Train one stage from ``start_step`` to ``n_steps``; returns the global (iteration, batches consumed)."""
+                  stream: Iterator[dict[str, Any]]) -> tuple[int, int, bool]:
+        """Train one stage from ``start_step`` to ``n_steps``; returns the global (iteration, batches consumed)
+        and whether ``stop_after`` paused the run here (a checkpoint was written)."""
         st = self.start_stage(si, stage, n_steps, start_step)
         while st.step < n_steps:
             st.step, iteration, consumed = st.step + 1, iteration + 1, consumed + 1
@@ -291,9 +279,7 @@ class _Trainer:
                 break
         if st.bar is not None:
             st.bar.close()
-        if st.pause:
-            raise _Paused(iteration)
-        return iteration, consumed
+        return iteration, consumed, st.pause
 
     def start_stage(self, si: int, stage: str, n_steps: int, start_step: int) -> _Stage:
         """Which networks learn (coarse E+T+G with D; refine G_Ref with D_Ref, E/T/G frozen), their
@@ -307,11 +293,9 @@ class _Trainer:
             net.requires_grad_(learn)
             net.train(learn or name in ("E", "T", "G"))  # frozen coarse nets keep their training-time noise
         fast = {"fused": True} if self.dev.type == "cuda" else {"foreach": True}  # same maths, fewer kernels
-        opt_g = torch.optim.Adam(gen_raw.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **fast)
-        opt_d = torch.optim.Adam(disc_raw.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **fast)
-        factor = _lr_factor(cfg, n_steps)
-        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+        opt_g, opt_d = (torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), **fast)
+                        for net, lr in ((gen_raw, cfg.lr_g), (disc_raw, cfg.lr_d)))
+        sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, _lr_factor(cfg, n_steps)) for o in (opt_g, opt_d))
         if start_step > 0:  # resuming inside this stage
             for obj, key in ((opt_g, "optim_g"), (opt_d, "optim_d"), (sched_g, "sched_g"), (sched_d, "sched_d")):
                 obj.load_state_dict(self.state[key])
@@ -322,8 +306,7 @@ class _Trainer:
             gen, disc_step = torch.compile(gen), torch.compile(disc_step)
         if info.distributed:
             ids = [self.dev.index] if self.dev.type == "cuda" else None
-            gen = nn.parallel.DistributedDataParallel(gen, device_ids=ids)
-            disc_step = nn.parallel.DistributedDataParallel(disc_step, device_ids=ids)
+            gen, disc_step = (nn.parallel.DistributedDataParallel(m, device_ids=ids) for m in (gen, disc_step))
         bar = None
         if info.is_main and cfg.progress:
             from tqdm.auto import tqdm
@@ -395,12 +378,11 @@ class _Trainer:
         st.t_last, st.steps_since = now, 0
         values = distributed.mean_over_ranks({k: v.item() for k, v in losses.items()}, self.info)
         global_batch = self.cfg.batch_size * self.info.world_size
-        rec = {"iteration": iteration, "images_seen": consumed * global_batch, "stage": st.name, **values,
-               "lr_g": st.opt_g.param_groups[0]["lr"], "lr_d": st.opt_d.param_groups[0]["lr"],
+        rec = {**values, "lr_g": st.opt_g.param_groups[0]["lr"], "lr_d": st.opt_d.param_groups[0]["lr"],
                "sec_per_step": sec, "images_per_sec": global_batch / sec if sec > 0 else None}
         if self.dev.type == "cuda":
             rec["max_mem_gib"] = torch.cuda.max_memory_allocated(self.dev) / 2**30
-        self.write_log(rec)
+        self.write_log(iteration, consumed, st.name, rec)
         if st.bar is not None:
             st.bar.set_postfix({k: f"{values[k]:.3f}" for k in ("loss_g", "loss_d") if k in values})
 
@@ -412,8 +394,7 @@ class _Trainer:
         if cfg.val_every > 0 and (st.step % cfg.val_every == 0 or st.last) and self.val_set is not None:
             metrics = self.validate(st.name) if info.is_main else None
             metrics = distributed.broadcast_object(metrics, info)
-            self.write_log({"iteration": iteration, "images_seen": consumed * cfg.batch_size * info.world_size,
-                            "stage": st.name, "split": "val", **metrics})
+            self.write_log(iteration, consumed, st.name, {"split": "val", **metrics})
             value = float(metrics[cfg.best_metric])
             best = self.best.get(st.name)
             if best is None or value < best["value"] - cfg.early_stopping_min_delta:
@@ -445,12 +426,15 @@ class _Trainer:
                f"{', '.join(f'{k}={v}' for k, v in bad.items()) or 'a loss on another rank'} is not finite. "
                f"Last good checkpoint: {where_ckpt}. Lower the learning rate (--lr) or check the data, "
                "then continue with --resume.")  # fmt: skip
-        self.write_log({"iteration": iteration, "stage": stage, "event": "diverged", **bad})
+        self.write_log(iteration, None, stage, {"event": "diverged", **bad})
         raise TrainingDivergedError(msg)
 
-    def write_log(self, record: dict[str, Any]) -> None:
+    def write_log(self, iteration: int, consumed: int | None, stage: str, values: dict[str, Any]) -> None:
+        """One log.jsonl line (main process): iteration, images seen (when ``consumed`` is known), stage, values."""
         if self.run_log is None:
             return
+        seen = {} if consumed is None else {"images_seen": consumed * self.cfg.batch_size * self.info.world_size}
+        record = {"iteration": iteration, **seen, "stage": stage, **values}
         self.run_log.write(record)
         if self.tb is not None:
             prefix = "val/" if record.get("split") == "val" else "train/"

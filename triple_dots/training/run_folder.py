@@ -41,7 +41,7 @@ from torch import nn
 from triple_dots.errors import BadInputError, where
 from triple_dots.files import atomic_write, atomic_write_text
 from triple_dots.tfill.checkpoint_files import NET_FILES, has_networks, save_network
-from triple_dots.training.config import ARCHITECTURE_KEYS
+from triple_dots.training.config import architecture_options
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
@@ -150,7 +150,7 @@ def load_network_state(ckpt_dir: str | Path, name: str) -> dict[str, torch.Tenso
 def check_checkpoint(ckpt_dir: str | Path, required: tuple[str, ...] = (), *, need_config: bool = False) -> str | None:
     """Why the checkpoint folder cannot be resumed from, or None when it can.
 
-    ``state.pt`` must load with ``weights_only=True`` (a hostile pickle is refused, never run) and hold
+    Every ``latest_net_<required>.pth`` must exist; ``state.pt`` must load with ``weights_only=True`` (a hostile pickle is refused, never run) and hold
     the resume record (``iteration``, and ``config`` with ``need_config``, as training needs); every ``latest_net_<required>.pth`` must load as
     a plain state dict of tensors.
     """
@@ -158,6 +158,9 @@ def check_checkpoint(ckpt_dir: str | Path, required: tuple[str, ...] = (), *, ne
     from triple_dots.tfill.checkpoint_files import load_state_file
 
     ckpt_dir = Path(ckpt_dir)
+    missing = [NET_FILES[n] for n in required if not (ckpt_dir / NET_FILES[n]).is_file()]
+    if missing:
+        return f"lacks {', '.join(missing)}"
     try:
         state = load_state(ckpt_dir)
     except Exception as exc:  # noqa: BLE001 - truncated zip, hostile pickle, not a torch file ...
@@ -195,8 +198,7 @@ def latest_checkpoint(
                 shutil.rmtree(p, ignore_errors=True)
     candidates = [(it, p) for it, p in list_checkpoints(run_dir) if p.is_dir()]
     for _, path in reversed(candidates):
-        missing = [NET_FILES[n] for n in required if not (path / NET_FILES[n]).is_file()]
-        why = f"lacks {', '.join(missing)}" if missing else check_checkpoint(path, required, need_config=need_config)
+        why = check_checkpoint(path, required, need_config=need_config)
         if why is None:
             return path
         if problems is not None:
@@ -253,8 +255,7 @@ def model_options(run_dir: str | Path) -> dict[str, Any]:
         cfg = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise BadInputError(f"{where(path)} is not valid JSON: {exc}") from None
-    opts = {k: cfg[k] for k in ARCHITECTURE_KEYS if k in cfg}
-    opts.update(cfg.get("extra") or {})
+    opts = architecture_options(cfg)
     opts.pop("ndf", None)  # discriminators are not loaded for evaluation
     return opts
 
