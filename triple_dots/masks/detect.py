@@ -13,7 +13,8 @@ in a few milliseconds, and combines the two:
 2. A YuNet detection counts as a face when its score is at least :data:`SURE_SCORE`, or when it is
    at least :data:`MIN_SCORE` and YuNet finds it again, with a score of at least
    :data:`RECHECK_SCORE`, on a crop around it and on the crop's mirror image (:func:`recheck_score`).
-   Most false faces (animals, objects) score lower there; a few dog and monkey faces pass.
+   Most false faces (animals, objects) score lower there; a few dog and monkey faces pass. A face
+   cut by the photo's edge, whose crop is half empty, needs :data:`EDGE_SCORE` instead.
 3. dlib's HOG detector still runs on the whole photo as before (same scale rule, same landmark
    checks), so every face that mask synthesis found before is still found with the same box and
    landmarks. Weak HOG faces (score < 0.5) with no YuNet face on them are dropped.
@@ -53,8 +54,11 @@ RECHECK_SCORE = 0.8
 #: Black border added on every side (fraction of the longest side) for the pass that finds faces cut
 #: by the photo's edge; that pass uses the smallest of the sizes.
 BORDER_PAD = 0.15
-#: A detection of the bordered pass is used when it reaches this fraction of its size past the edge.
+#: A detection reaching this fraction of its size past the photo's edge is a face cut by the border: the
+#: bordered pass's other detections are dropped (the plain passes see them).
 BORDER_CUT = 0.03
+#: A face cut by the border is kept from this score without the crop check (half of its crop is empty).
+EDGE_SCORE = 0.75
 #: Overlap (intersection over union) at which a HOG face and a YuNet face are the same face.
 SAME_FACE_IOU = 0.3
 
@@ -226,8 +230,7 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
             found[:, [0, 1]] -= pad
             found[:, 4:14] -= pad
             x, y, bw, bh = found[:, :4].T
-            past = np.maximum.reduce([-x, -y, x + bw - w, y + bh - h]) / np.maximum(np.maximum(bw, bh), 1.0)
-            rows.append(found[past > BORDER_CUT])
+            rows.append(found[past_edge((x, y, x + bw, y + bh), h, w) > BORDER_CUT])
     if not rows:
         return []
     allf = np.concatenate(rows)
@@ -251,6 +254,12 @@ def iou(a, b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def past_edge(box, h: int, w: int):
+    """How far the ``(x0, y0, x1, y1)`` box (or arrays of them) reaches past an (h, w) photo's edge, in box sizes."""
+    x0, y0, x1, y1 = box
+    return np.maximum.reduce([-x0, -y0, x1 - w, y1 - h]) / np.maximum(np.maximum(x1 - x0, y1 - y0), 1.0)
+
+
 def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 160) -> float:
     """YuNet's best score for a face on ``box`` in a ``crop_px`` square crop twice the box's longer side (0: none).
 
@@ -271,8 +280,9 @@ def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 
 
 
 def confirmed(rgb: np.ndarray, face: YunetFace) -> bool:
-    """True when ``face`` is sure (score >= :data:`SURE_SCORE`) or YuNet sees it again on a crop and its mirror."""
-    if face.score >= SURE_SCORE:
+    """True when ``face`` is sure (score >= :data:`SURE_SCORE`), a face cut by the photo's edge scoring at
+    least :data:`EDGE_SCORE`, or a detection YuNet finds again on a crop and its mirror (:func:`recheck_score`)."""
+    if face.score >= SURE_SCORE or (face.score >= EDGE_SCORE and past_edge(face.box, *rgb.shape[:2]) > BORDER_CUT):
         return True
     return face.score >= MIN_SCORE and all(recheck_score(rgb, face.box, mirror=m) >= RECHECK_SCORE for m in (False, True))
 
