@@ -223,12 +223,15 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
             border_pad = 0.0
             break  # a portrait or face crop: the larger copies would only add small faces
     rows = [found_at[size] for size in sizes if size in found_at]  # merged in the order of ``sizes``
-    pad = round(border_pad * max(h, w))
-    if pad > 0 and done:
-        found = _yunet_rows(det, cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT), min(sizes), min_score)
+    if border_pad > 0 and done:  # shrunk first, so that the bordered copy is at most the smallest size
+        s = min(1.0, min(sizes) / (max(h, w) * (1 + 2 * border_pad)))
+        small = cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else bgr
+        pad = round(border_pad * max(small.shape[:2]))
+        found = _yunet_rows(det, cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT), min(sizes), min_score)
         if found is not None:
             found[:, [0, 1]] -= pad
             found[:, 4:14] -= pad
+            found[:, 0:14] *= np.array([w / small.shape[1], h / small.shape[0]] * 7)
             x, y, bw, bh = found[:, :4].T
             rows.append(found[past_edge((x, y, x + bw, y + bh), h, w) > BORDER_CUT])
     if not rows:
