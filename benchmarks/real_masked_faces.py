@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for OpenCV and dlib (default 2)")
     ap.add_argument("--quiet", action="store_true", help="only the summary")
     args = ap.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's triple_dots, not an installed one
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import cv2
 

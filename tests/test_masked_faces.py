@@ -9,7 +9,7 @@ import pytest
 from triple_dots.errors import BadInputError
 from triple_dots.images import read_image_uint8
 from triple_dots.masks import apply_mask, detect_faces
-from triple_dots.masks.detect import KEYPOINT_NAMES, YUNET_PATH, Keypoints, yunet_faces
+from triple_dots.masks.detect import BORDER_PAD, KEYPOINT_NAMES, SURE_SCORE, YUNET_PATH, Keypoints, yunet_faces
 from triple_dots.samples import SAMPLE_NAMES, sample_path
 
 
@@ -67,6 +67,29 @@ def test_synthetic_masked_face_is_found_with_keypoints_in_the_box(samples, mask_
         assert np.hypot(*(f.keypoints.points[:2] - true_kp.points[:2]).T).max() < 0.35 * ed, name  # within an eye
         assert np.hypot(*(f.keypoints["chin"] - true_kp["chin"])) < 0.8 * ed, name  # an estimate under the mask
     assert missed_by_hog >= 2  # these photos really test the new detector
+
+
+def test_close_up_cut_by_the_border_is_found(samples) -> None:
+    """A masked close-up whose forehead and chin are cut off by the photo's edge, as in many real photos."""
+    border_helped = 0
+    for name, mask_type in (("obama", "n95"), ("obama2", "cloth"), ("biden", "n95")):
+        rgb = samples[name]
+        truth = detect_faces(rgb, detector="hog")[0]
+        masked = apply_mask(rgb, mask_type, faces=[truth], seed=3)
+        img = (masked.image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        kp = Keypoints.from_landmarks(truth.landmarks)
+        ed, (mx, my) = kp.eye_distance, kp.points[:2].mean(0)
+        x0, y0 = int(mx - 1.2 * ed), int(my - 0.5 * ed)  # from mid-forehead to just below the nose
+        crop = np.ascontiguousarray(img[y0:int(my + ed), x0:int(mx + 1.2 * ed)])
+        faces = detect_faces(crop)
+        assert len(faces) == 1, name
+        f = faces[0]
+        err = np.hypot(*(f.keypoints.points[:2] - (kp.points[:2] - (x0, y0))).T).max()
+        assert err < 0.35 * ed, (name, err)
+        assert f.keypoints["chin"][1] > crop.shape[0]  # the whole face, beyond the cut
+        best = [max((y.score for y in yunet_faces(crop, border_pad=p)), default=0.0) for p in (0.0, BORDER_PAD)]
+        border_helped += best[0] < SURE_SCORE <= best[1]
+    assert border_helped >= 1  # the bordered pass, not luck, finds at least one of them
 
 
 def test_face_free_images_have_no_face(samples) -> None:

@@ -6,11 +6,15 @@ the 230 KB ONNX file bundled in ``triple_dots/masks/models``, MIT licence), whic
 in a few milliseconds, and combines the two:
 
 1. YuNet runs on the photo shrunk to 640 and to 320 px (longest side): the small copy finds faces
-   that fill a tight crop, the larger one small faces in groups. Boxes are mapped back to the
-   photo's own pixels and merged (non-maximum suppression).
-2. A YuNet detection counts as a face when its score is at least :data:`SURE_SCORE`, or when
-   it is at least :data:`MIN_SCORE` and dlib's HOG filter, run on a crop around it, also sees a
-   face there (score at least :data:`HOG_CONFIRM`). This drops the dog faces YuNet likes.
+   that fill a tight crop, the larger one small faces in groups; a third pass sees the 320 px copy
+   inside a black border (:data:`BORDER_PAD`), so that a close-up whose forehead or chin is cut by
+   the photo's edge becomes a whole face (only its detections that reach past the edge are used).
+   Boxes are mapped back to the photo's own pixels and merged (non-maximum suppression).
+2. A YuNet detection counts as a face when its score is at least :data:`SURE_SCORE`, or when it is
+   at least :data:`MIN_SCORE` and YuNet finds it again, with a score of at least
+   :data:`RECHECK_SCORE`, on a crop around it and on the crop's mirror image (:func:`recheck_score`).
+   Most false faces (animals, objects) score lower there; a few dog and monkey faces pass. A face
+   cut by the photo's edge, whose crop is half empty, needs :data:`EDGE_SCORE` instead.
 3. dlib's HOG detector still runs on the whole photo as before (same scale rule, same landmark
    checks), so every face that mask synthesis found before is still found with the same box and
    landmarks. Weak HOG faces (score < 0.5) with no YuNet face on them are dropped.
@@ -43,10 +47,18 @@ YUNET_SIZES = (640, 320)
 LARGE_FACE = 0.25
 #: YuNet detections below this are ignored.
 MIN_SCORE = 0.6
-#: YuNet detections at or above this are accepted without the HOG confirmation.
+#: YuNet detections at or above this are accepted without a second look.
 SURE_SCORE = 0.87
-#: dlib HOG score on the crop around a YuNet box that confirms a weaker YuNet detection.
-HOG_CONFIRM = -0.6
+#: Score a weaker detection needs on :func:`recheck_score`'s crop and on its mirror image.
+RECHECK_SCORE = 0.8
+#: Black border added on every side (fraction of the longest side) for the pass that finds faces cut
+#: by the photo's edge; that pass uses the smallest of the sizes.
+BORDER_PAD = 0.15
+#: A detection reaching this fraction of its size past the photo's edge is a face cut by the border: the
+#: bordered pass's other detections are dropped (the plain passes see them).
+BORDER_CUT = 0.03
+#: A face cut by the border is kept from this score without the crop check (half of its crop is empty).
+EDGE_SCORE = 0.75
 #: Overlap (intersection over union) at which a HOG face and a YuNet face are the same face.
 SAME_FACE_IOU = 0.3
 
@@ -164,40 +176,64 @@ def load_yunet(path: str | Path | None = None):
         return _yunet[key]
 
 
+def _yunet_rows(det, bgr: np.ndarray, size: int, min_score: float) -> np.ndarray | None:
+    """YuNet's (N, 15) rows (box x, y, w, h, 5 points, score) on ``bgr`` shrunk to ``size`` px, in ``bgr`` pixels."""
+    h, w = bgr.shape[:2]
+    s = min(1.0, size / float(max(h, w)))
+    sw, sh = max(1, round(w * s)), max(1, round(h * s))
+    small = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else bgr
+    with _lock:  # one FaceDetectorYN object: not safe to share between threads
+        det.setInputSize((sw, sh))
+        det.setScoreThreshold(float(min_score))
+        _, found = det.detect(small)
+    if found is None:
+        return None
+    found = np.asarray(found, np.float64).copy()
+    found[:, 0:14] *= np.array([w / sw, h / sh] * 7)
+    return found
+
+
 def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_score: float = MIN_SCORE,
-                model_path: str | Path | None = None, large_face: float | None = None) -> list[YunetFace]:
+                model_path: str | Path | None = None, large_face: float | None = None,
+                border_pad: float = BORDER_PAD) -> list[YunetFace]:
     """YuNet on ``rgb`` ((H, W, 3) uint8 RGB) shrunk to each of ``sizes`` (longest side), merged; image pixels.
 
     The smallest copy runs first. With ``large_face`` (e.g. :data:`LARGE_FACE`, as mask synthesis
     does), when it finds a sure face (score >= :data:`SURE_SCORE`) at least ``large_face`` times the
-    photo's shorter side tall (a portrait or an aligned crop), the larger copies, which only add
-    small faces, are skipped; the faces' eyes then come from the small copy (a few pixels less exact).
-    ``None`` (default): every size runs.
+    photo's shorter side tall (a portrait or an aligned crop), the other passes, which only add
+    small or border-cut faces, are skipped; the faces' eyes then come from the small copy (a few
+    pixels less exact). ``None`` (default): every size runs. ``border_pad`` > 0: one more pass at the
+    smallest size with that much black border (see :data:`BORDER_PAD`); 0 turns it off.
     """
     det = load_yunet(model_path)
     h, w = rgb.shape[:2]
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     found_at: dict[int, np.ndarray] = {}
-    done: set[tuple[int, int]] = set()
+    done: set[int] = set()
     for size in sorted(sizes):
         s = min(1.0, size / float(max(h, w)))
-        sw, sh = max(1, round(w * s)), max(1, round(h * s))
-        if (sw, sh) in done or min(sw, sh) < 8:
+        if round(max(h, w) * s) in done or min(h, w) * s < 8:
             continue
-        done.add((sw, sh))
-        small = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else bgr
-        with _lock:  # one FaceDetectorYN object: not safe to share between threads
-            det.setInputSize((sw, sh))
-            det.setScoreThreshold(float(min_score))
-            _, found = det.detect(small)
+        done.add(round(max(h, w) * s))
+        found = _yunet_rows(det, bgr, size, min_score)
         if found is None:
             continue
-        found = np.asarray(found, np.float64).copy()
-        found[:, 0:14] *= np.array([w / sw, h / sh] * 7)
         found_at[size] = found
         if large_face is not None and np.any((found[:, 14] >= SURE_SCORE) & (found[:, 3] >= large_face * min(h, w))):
+            border_pad = 0.0
             break  # a portrait or face crop: the larger copies would only add small faces
     rows = [found_at[size] for size in sizes if size in found_at]  # merged in the order of ``sizes``
+    if border_pad > 0 and done:  # shrunk first, so that the bordered copy is at most the smallest size
+        s = min(1.0, min(sizes) / (max(h, w) * (1 + 2 * border_pad)))
+        small = cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else bgr
+        pad = round(border_pad * max(small.shape[:2]))
+        found = _yunet_rows(det, cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT), min(sizes), min_score)
+        if found is not None:
+            found[:, [0, 1]] -= pad
+            found[:, 4:14] -= pad
+            found[:, 0:14] *= np.array([w / small.shape[1], h / small.shape[0]] * 7)
+            x, y, bw, bh = found[:, :4].T
+            rows.append(found[past_edge((x, y, x + bw, y + bh), h, w) > BORDER_CUT])
     if not rows:
         return []
     allf = np.concatenate(rows)
@@ -221,34 +257,37 @@ def iou(a, b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def hog_crop_score(rgb: np.ndarray, box, hog, crop_px: int = 200) -> float:
-    """Best dlib HOG score of a face overlapping ``box`` on a ``crop_px`` square crop around it (-inf: none).
+def past_edge(box, h: int, w: int):
+    """How far the ``(x0, y0, x1, y1)`` box (or arrays of them) reaches past an (h, w) photo's edge, in box sizes."""
+    x0, y0, x1, y1 = box
+    return np.maximum.reduce([-x0, -y0, x1 - w, y1 - h]) / np.maximum(np.maximum(x1 - x0, y1 - y0), 1.0)
 
-    The crop is 1.8 x the box's longer side, so the face fills about 110 px of dlib's 80 px window
-    at the crop's scale; detections down to score -1.5 are looked at. ``hog``: dlib's frontal face
-    detector (``triple_dots.masks.landmarks.load_detector()``).
+
+def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 160) -> float:
+    """YuNet's best score for a face on ``box`` in a ``crop_px`` square crop twice the box's longer side (0: none).
+
+    The face fills half the crop, as it would in a tight portrait; ``mirror`` flips the crop left to
+    right. Real faces, masked ones too, keep their score there; most false faces lose it.
     """
     x0, y0, x1, y1 = map(float, box)
-    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 1.8 * max(x1 - x0, y1 - y0, 1.0)
+    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * max(x1 - x0, y1 - y0, 1.0)
     s = crop_px / side
     m = np.array([[s, 0, crop_px / 2 - s * cx], [0, s, crop_px / 2 - s * cy]])
-    crop = cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-    rects, scores, _ = hog.run(crop, 0, -1.5)
+    crop = cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    crop = cv2.cvtColor(np.ascontiguousarray(crop[:, ::-1] if mirror else crop), cv2.COLOR_RGB2BGR)
+    found = _yunet_rows(load_yunet(), crop, crop_px, 0.05)
     half_w, half_h = s * (x1 - x0) / 2, s * (y1 - y0) / 2
     fb = (crop_px / 2 - half_w, crop_px / 2 - half_h, crop_px / 2 + half_w, crop_px / 2 + half_h)
-    best = float("-inf")
-    for r, sc in zip(rects, scores):
-        if iou(fb, (r.left(), r.top(), r.right() + 1, r.bottom() + 1)) > 0.2:
-            best = max(best, float(sc))
-    return best
+    rows = found if found is not None else []
+    return max((float(r[14]) for r in rows if iou(fb, (r[0], r[1], r[0] + r[2], r[1] + r[3])) > 0.3), default=0.0)
 
 
-def confirmed(rgb: np.ndarray, face: YunetFace, hog) -> bool:
-    """True when ``face`` is sure (score >= :data:`SURE_SCORE`) or dlib's HOG filter ``hog`` agrees on a crop."""
-    if face.score >= SURE_SCORE:
+def confirmed(rgb: np.ndarray, face: YunetFace) -> bool:
+    """True when ``face`` is sure (score >= :data:`SURE_SCORE`), a face cut by the photo's edge scoring at
+    least :data:`EDGE_SCORE`, or a detection YuNet finds again on a crop and its mirror (:func:`recheck_score`)."""
+    if face.score >= SURE_SCORE or (face.score >= EDGE_SCORE and past_edge(face.box, *rgb.shape[:2]) > BORDER_CUT):
         return True
-    return face.score >= MIN_SCORE and hog_crop_score(rgb, face.box, hog) >= HOG_CONFIRM
+    return face.score >= MIN_SCORE and all(recheck_score(rgb, face.box, mirror=m) >= RECHECK_SCORE for m in (False, True))
 
 
 def dlib_box(face: YunetFace) -> tuple[float, float, float, float]:

@@ -369,7 +369,6 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
 
     h, w = rgb.shape[:2]
     yun = yunet_faces(rgb, large_face=large_face)
-    hog = load_detector()
     out = []
     used: set[int] = set()
     for f in hog_faces:
@@ -385,7 +384,7 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
             f.keypoints = Keypoints.from_landmarks(f.landmarks)
         out.append(f)
     for i, y in enumerate(yun):
-        if i in used or any(iou(y.box, f.box) >= SAME_FACE_IOU for f in out) or not confirmed(rgb, y, hog):
+        if i in used or any(iou(y.box, f.box) >= SAME_FACE_IOU for f in out) or not confirmed(rgb, y):
             continue
         x0, y0, x1, y1 = dlib_box(y)
         shape = predictor(rgb, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1))
