@@ -140,7 +140,8 @@ REGISTRY: dict[str, WeightFile] = {
         ),
         *(
             WeightFile(
-                f"mat-{name}", f"MAT released generator trained on {dataset} (official .pkl; read without executing it)",
+                f"mat-{name}",
+                f"MAT released generator trained on {dataset} (official .pkl; read without executing it)",
                 f"mat/{filename}", _MAT_URL, "CC BY-NC 4.0 (non-commercial; authors: research purposes only)",
             )
             for name, filename, dataset in [

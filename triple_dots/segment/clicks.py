@@ -224,19 +224,24 @@ class ClickSegmenter:
 
     # ------------------------------------------------------------------ prompts
     @property
+    def _last(self) -> _Step:
+        """The current step (an empty one before any prompt)."""
+        return self._history[-1] if self._history else _Step((), None)
+
+    @property
     def clicks(self) -> tuple[Click, ...]:
         """Every click so far, oldest first."""
-        return self._history[-1].clicks if self._history else ()
+        return self._last.clicks
 
     @property
     def box(self) -> tuple[float, float, float, float] | None:
         """The current box prompt (x0, y0, x1, y1) in pixels, or None."""
-        return self._history[-1].box if self._history else None
+        return self._last.box
 
     @property
     def score(self) -> float | None:
         """SAM's predicted IoU of the current mask (None before the first prompt)."""
-        return self._history[-1].score if self._history else None
+        return self._last.score
 
     def _check_point(self, x: float, y: float, label: int) -> None:
         if label not in (0, 1):
@@ -268,13 +273,13 @@ class ClickSegmenter:
                 raise BadInputError(f"box {box!r} is empty: need x1 > x0 and y1 > y0")
             box = (x0, y0, x1, y1)
         self._advance(self.clicks, box)
-        return self.mask() if self._history[-1].raw is not None else None
+        return self.mask() if self._last.raw is not None else None
 
     def undo(self) -> torch.Tensor | None:
         """Remove the last click (or box change); returns the mask before it (None when nothing is left)."""
         if self._history:
             self._history.pop()
-        return self.mask() if self._history and self._history[-1].raw is not None else None
+        return self.mask() if self._last.raw is not None else None
 
     def reset(self) -> None:
         """Forget every click and the box (the cached embedding stays)."""
@@ -344,16 +349,15 @@ class ClickSegmenter:
                 "negative clicks (label 0) only refine it"
             )
         _ = self.image
-        prev = self._history[-1].logits if self._history else None
-        logits, score, raw = self._decode(clicks, box, prev)
+        logits, score, raw = self._decode(clicks, box, self._last.logits)
         raw = clean_mask(raw, min_island=self.min_island)
         self._history.append(_Step(clicks, box, logits, raw, score))
 
     def raw_mask(self) -> np.ndarray:
         """The current mask before dilation, (H, W) bool, True = hole."""
-        if not self._history or self._history[-1].raw is None:
+        if self._last.raw is None:
             raise BadInputError("no positive click yet: click on the mask to remove first")
-        return self._history[-1].raw
+        return self._last.raw
 
     def mask(self, margin: int | None = None) -> torch.Tensor:
         """The hole mask (1, H, W) float32 in {0, 1}, 1 = hole, dilated by ``margin`` px (default: self.margin)."""

@@ -57,17 +57,6 @@ def overlay_points(
     return from_uint8(np.array(_draw(as_rgb_uint8(image), hole_mask, points, 1.0)))
 
 
-def render_overlay(
-    image: np.ndarray,
-    hole_mask: torch.Tensor | None,
-    clicks: Iterable,
-    *,
-    scale: float = 1.0,
-) -> bytes:
-    """PNG bytes of the photo ((H, W, 3) uint8) scaled by ``scale``, hole tinted, clicks drawn as dots."""
-    return encode_image(_draw(image, hole_mask, clicks, scale), "PNG")
-
-
 class SegmentWidget:
     """Click-to-segment one photo, regenerate the face, save mask and result.
 
@@ -207,9 +196,8 @@ class SegmentWidget:
             raise
 
     def _refresh(self) -> None:
-        self.photo.value = render_overlay(
-            self.segmenter.image, self.hole_mask, self.segmenter.clicks, scale=self.scale
-        )
+        seg = self.segmenter
+        self.photo.value = encode_image(_draw(seg.image, self.hole_mask, seg.clicks, self.scale), "PNG")
         self._say(self._summary())
 
     # ------------------------------------------------------------------ actions
