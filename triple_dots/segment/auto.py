@@ -124,9 +124,8 @@ def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
         return ["the hole is empty"]
     if at(keypoints["eye_image_left"]) or at(keypoints["eye_image_right"]):
         problems.append("the hole covers an eye")
-    pts = keypoint_points(keypoints)
-    forehead = pts[-1]
-    if forehead[2] == 0 and at(forehead):
+    pts = keypoint_points(keypoints)  # positive points, then the eyes and the forehead (label 0)
+    if at(pts[-1]):
         problems.append("the hole covers the forehead (the whole face or more)")
     if not at(pts[1]):
         problems.append("the hole misses the middle of the mask area")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from triple_dots.dataset_folder import META_DIR, Meta, write_meta
+from triple_dots.dataset_folder import MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
 from triple_dots.images import as_rgb_uint8, encode_image, from_uint8, hole_ratio, to_uint8, write_image, write_mask
 from triple_dots.segment.clicks import ClickSegmenter, as_click
@@ -134,11 +134,8 @@ class SegmentWidget:
         self.comparison = W.Image(format="png")
         self.comparison.layout.display = "none"
 
-        self.undo_button.on_click(lambda _: self._guard(self.undo))
-        self.reset_button.on_click(lambda _: self._guard(self.reset))
-        self.regenerate_button.on_click(lambda _: self._guard(self.regenerate))
-        self.save_mask_button.on_click(lambda _: self._guard(self.save_mask))
-        self.save_result_button.on_click(lambda _: self._guard(self.save_result))
+        for action in ("undo", "reset", "regenerate", "save_mask", "save_result"):  # NAME_button runs self.NAME
+            getattr(self, f"{action}_button").on_click(lambda _, action=action: self._guard(getattr(self, action)))
         self.margin.observe(lambda _: self._guard(self._refresh), names="value")
 
         self.ui = W.VBox([
@@ -272,7 +269,7 @@ class SegmentWidget:
     def save_mask(self) -> Path:
         """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole), its clicks to ``out_dir/meta/NAME.json``."""
         m = self._require_mask()
-        path = self.out_dir / "masks" / f"{self.name}.png"
+        path = self.out_dir / MASKS_DIR / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
         meta = self._meta()
         meta_path = self.out_dir / META_DIR / f"{self.name}.json"
