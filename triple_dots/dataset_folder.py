@@ -29,7 +29,7 @@ from typing import Any
 
 from triple_dots.errors import BadInputError, BadMaskError, SizeMismatchError, TripleDotsError, where
 from triple_dots.files import atomic_write_text
-from triple_dots.images import IMAGE_SUFFIXES, hole_ratio, image_size, is_image_file, list_images, read_mask
+from triple_dots.images import IMAGE_SUFFIXES, hole_ratio, image_size, list_images, read_mask
 
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
@@ -171,6 +171,11 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _numbers(v: Any, n: int) -> bool:
+    """True for a list of ``n`` finite numbers."""
+    return isinstance(v, list) and len(v) == n and all(_is_number(x) for x in v)
+
+
 def _check_meta_shape(path: str | Path, known: dict[str, Any]) -> None:
     """Raise :class:`BadInputError` naming the file when a known meta field has the wrong shape."""
 
@@ -178,7 +183,7 @@ def _check_meta_shape(path: str | Path, known: dict[str, Any]) -> None:
         return BadInputError(f"meta file {where(path)}: {what}")
 
     size = known.get("image_size")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(_is_number(v) for v in size)):
+    if size is not None and not _numbers(size, 2):
         raise bad(f"'image_size' must be [width, height], got {size!r}")
     for key in ("margin", "seed", "hole_ratio"):
         if key in known and not _is_number(known[key]):
@@ -188,13 +193,10 @@ def _check_meta_shape(path: str | Path, known: dict[str, Any]) -> None:
         raise bad("'faces' must be a list of objects (each with 'box' and 'landmarks')")
     for i, face in enumerate(faces):
         box = face.get("box")
-        if box is not None and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+        if box is not None and not _numbers(box, 4):
             raise bad(f"faces[{i}].box must be [x0, y0, x1, y1], got {box!r}")
         marks = face.get("landmarks")
-        if marks is not None and not (
-            isinstance(marks, list)
-            and all(isinstance(m, list) and len(m) == 2 and all(_is_number(v) for v in m) for m in marks)
-        ):
+        if marks is not None and not (isinstance(marks, list) and all(_numbers(m, 2) for m in marks)):
             raise bad(f"faces[{i}].landmarks must be a list of [x, y] points")
 
 
@@ -255,12 +257,10 @@ def dataset_dirs(root: str | Path) -> tuple[Path, Path | None, Path | None]:
     return root, None, None
 
 
-def list_mask_files(folder: str | Path) -> list[Path]:
-    """Sorted image files directly in ``folder`` (masks are matched by stem; sub-folders are not read)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BadInputError(f"mask folder {where(folder)} does not exist or is not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+def _given_folder(folder: str | Path, what: str) -> Path:
+    if not Path(folder).is_dir():
+        raise BadInputError(f"{what} folder {where(folder)} does not exist or is not a folder")
+    return Path(folder)
 
 
 def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Problem]]:
@@ -294,14 +294,12 @@ def scan_folder(
     """
     root = Path(root)
     image_dir, found_masks, found_meta = dataset_dirs(root)
-    mdir = Path(mask_dir) if mask_dir is not None else found_masks
-    if meta_dir is not None and not Path(meta_dir).is_dir():
-        raise BadInputError(f"meta folder {where(meta_dir)} does not exist or is not a folder")
-    meta_dir = Path(meta_dir) if meta_dir is not None else found_meta
+    mdir = _given_folder(mask_dir, "mask") if mask_dir is not None else found_masks
+    meta_dir = _given_folder(meta_dir, "meta") if meta_dir is not None else found_meta
     images, problems = by_stem(list_images(image_dir, recursive=False), "photo")
     masks: dict[str, Path] = {}
     if mdir is not None:
-        masks, mask_problems = by_stem(list_mask_files(mdir), "mask")
+        masks, mask_problems = by_stem(list_images(mdir, recursive=False), "mask")  # matched by stem, no sub-folders
         problems += mask_problems
     dup = {p.path.stem for p in problems}
     pairs = []
@@ -343,7 +341,10 @@ def check_name(name: str, *, source: str | Path | None = None, line: int | None 
     return name
 
 
-def _resolve(base: Path, value: str) -> Path:
+def _resolve(base: Path, value: str) -> Path | None:
+    """``value`` (a manifest cell) as a path relative to ``base``; None when empty."""
+    if not value:
+        return None
     p = Path(value)
     return p if p.is_absolute() else base / p
 
@@ -377,15 +378,7 @@ def read_manifest(path: str | Path) -> list[Pair]:
         seen.add(name)
         mask, meta = (row.get("mask") or "").strip(), (row.get("meta") or "").strip()
         fields = {k: (v or "") for k, v in row.items() if k not in _FACT_COLUMNS and k is not None}
-        pairs.append(
-            Pair(
-                name,
-                _resolve(path.parent, image),
-                _resolve(path.parent, mask) if mask else None,
-                _resolve(path.parent, meta) if meta else None,
-                fields,
-            )
-        )
+        pairs.append(Pair(name, *(_resolve(path.parent, v) for v in (image, mask, meta)), fields))
     return pairs
 
 
@@ -420,6 +413,10 @@ def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]], *, overw
 # --------------------------------------------------------------------------------------
 # Loading and checking pairs
 # --------------------------------------------------------------------------------------
+def _no_photos(folder: Path) -> BadInputError:
+    return BadInputError(f"{where(folder)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)")
+
+
 def load_pairs(
     root_or_manifest: str | Path,
     *,
@@ -439,24 +436,19 @@ def load_pairs(
     appended to it and skipped instead.
     """
     src = Path(root_or_manifest)
-    if src.is_file() and src.suffix.lower() == ".csv":
+    from_manifest = src.is_file() and src.suffix.lower() == ".csv"
+    hint = ""
+    if from_manifest:
         pairs = read_manifest(src)
         if require_masks is None:
             require_masks = any(p.mask is not None for p in pairs)
-        if require_masks:
-            no_mask = [Problem(p.image, BadInputError(f"{where(p.image)} has no mask in manifest {where(src)}"))
-                       for p in pairs if p.mask is None]  # fmt: skip
-            if no_mask and problems_out is None:
-                raise BadDatasetError(no_mask, src)
-            if no_mask:
-                problems_out += no_mask
-                pairs = [p for p in pairs if p.mask is not None]
+        problems = [Problem(p.image, BadInputError(f"{where(p.image)} has no mask in manifest {where(src)}"))
+                    for p in pairs if require_masks and p.mask is None]  # fmt: skip
+        pairs = [p for p in pairs if p.mask is not None or not require_masks]
     else:
         scan = scan_folder(src, mask_dir=mask_dir)
         if not (scan.pairs or scan.images_only or scan.problems):
-            raise BadInputError(
-                f"{where(scan.image_dir)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)"
-            )
+            raise _no_photos(scan.image_dir)
         if require_masks is None:
             require_masks = scan.mask_dir is not None
         if require_masks and scan.mask_dir is None:
@@ -474,22 +466,20 @@ def load_pairs(
                 Problem(i, BadInputError(f"photo {where(i)} has no mask with the same stem in {where(scan.mask_dir)}"))
                 for i in scan.images_only
             ]
-        if problems and problems_out is not None:
-            problems_out += problems
-        elif problems:
-            hint = ""
-            if scan.masks_only or (require_masks and scan.images_only):
-                hint = "Run `triple-dots preprocess pair` to keep only matched pairs (it never deletes files)."
-            raise BadDatasetError(problems, src, hint=hint)
-        pairs = scan.pairs + ([Pair(i.stem, i) for i in scan.images_only] if not require_masks else [])
-        pairs.sort(key=lambda p: p.name)
-        manifest = src / MANIFEST_NAME
-        if manifest.is_file():
-            extra = {p.name: p.fields for p in read_manifest(manifest)}
-            for p in pairs:
-                p.fields = dict(extra.get(p.name, {}))
+        if scan.masks_only or (require_masks and scan.images_only):
+            hint = "Run `triple-dots preprocess pair` to keep only matched pairs (it never deletes files)."
+        pairs = sorted(scan.pairs + ([Pair(i.stem, i) for i in scan.images_only] if not require_masks else []),
+                       key=lambda p: p.name)
+    if problems and problems_out is None:
+        raise BadDatasetError(problems, src, hint=hint)
+    if problems:
+        problems_out += problems
+    if not from_manifest and (src / MANIFEST_NAME).is_file():
+        extra = {p.name: p.fields for p in read_manifest(src / MANIFEST_NAME)}
+        for p in pairs:
+            p.fields = dict(extra.get(p.name, {}))
     if not pairs:
-        raise BadInputError(f"{where(src)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)")
+        raise _no_photos(src)
     if split is not None:
         chosen = [p for p in pairs if p.split == split]
         if not chosen:

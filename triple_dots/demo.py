@@ -181,9 +181,9 @@ def run_demo(
     src = Path(images) if images is not None else sample_dir()
     if not src.exists():
         raise BadInputError(f"{where(src)} does not exist")
-    out = Path(out)
+    out, photos_dir = Path(out), src if src.is_dir() else src.parent
     # before anything is written: the demo's output must be apart from the photos it reads
-    check_apart(out, [src if src.is_dir() else src.parent], what="demo output folder (--out)")
+    check_apart(out, [photos_dir], what="demo output folder (--out)")
     if not (isinstance(size, int) and 16 <= size <= 8192):
         raise BadInputError(f"size (--size) must be a whole number of pixels in 16..8192, got {size!r}")
     if device != "auto":
@@ -206,7 +206,6 @@ def run_demo(
         raise BadInputError(f"no face was found in any photo of {where(src)}; nothing to demonstrate")
 
     print("step 2/4: pairing the untouched photos with the masks, cutting face-centred squares")
-    photos_dir = src if src.is_dir() else src.parent
     kw = dict(overwrite=overwrite, progress=progress)
     pair(photos_dir, out / "2_originals", masks=out / "1_masked" / "masks", meta=out / "1_masked" / "meta", **kw)
     masked_dir, truth_dir = out / f"3_masked_{size}", out / f"3_truth_{size}"

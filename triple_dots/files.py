@@ -58,8 +58,9 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]
     hard link, at the final move).
     """
     path = Path(path)
+    exists = OutputExistsError(f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it")
+        raise exists
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -75,12 +76,10 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]
                 try:
                     os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
                 except FileExistsError:
-                    raise OutputExistsError(
-                        f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it"
-                    ) from None
+                    raise exists from None
                 except OSError:  # file system without hard links
                     if path.exists():
-                        raise OutputExistsError(f"{where(path)} already exists") from None
+                        raise exists from None
                     os.replace(tmp, path)
         except (OSError, RuntimeError) as exc:
             if is_disk_full(exc):

@@ -40,17 +40,6 @@ def _is_tensor(obj) -> bool:
 #: File suffixes treated as photos (compared case-insensitively).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
-_PIL_FORMATS = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".png": "PNG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
-
-
 # --------------------------------------------------------------------------------------
 # Conversions between tensors and uint8 arrays
 # --------------------------------------------------------------------------------------
@@ -197,7 +186,7 @@ def probe_image(path: str | Path) -> tuple[tuple[int, int] | None, str | None]:
         return None, f"unreadable ({exc})"
 
 
-def _alpha_mask(img: Image.Image) -> np.ndarray | None:
+def _alpha_mask(img: Image.Image, path: Path) -> np.ndarray | None:
     """The hole drawn in the alpha channel of a mask, or None when alpha carries no drawing.
 
     A mask painted on a transparent layer stores the strokes in alpha: the colour under transparent
@@ -220,24 +209,21 @@ def _alpha_mask(img: Image.Image) -> np.ndarray | None:
         return np.where(opaque, 255, 0).astype(np.uint8)
     rgb = arr[..., :3].copy()
     rgb[~opaque] = 0
-    return _gray_or_colour(rgb)
-
-
-def _gray_or_colour(rgb: np.ndarray) -> np.ndarray:
-    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
-        raise ValueError("colour")
+    if not _is_gray(rgb):
+        raise BadMaskError(
+            f"{where(path)} is a colour (RGBA) image, not a hole mask: save it as a single-channel grayscale PNG "
+            "with 255 = hole, 0 = keep (or paint the holes in one colour on a transparent layer)"
+        )
     return rgb[..., 0].copy()
+
+
+def _is_gray(rgb: np.ndarray) -> bool:
+    return np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
 
 
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
     """Mask file -> (H, W) uint8 gray array; colour masks are refused; alpha drawings are read (see :func:`_alpha_mask`)."""
-    try:
-        drawn = _alpha_mask(img)
-    except ValueError:
-        raise BadMaskError(
-            f"{where(path)} is a colour (RGBA) image, not a hole mask: save it as a single-channel grayscale PNG "
-            "with 255 = hole, 0 = keep (or paint the holes in one colour on a transparent layer)"
-        ) from None
+    drawn = _alpha_mask(img, path)
     if drawn is not None:
         return drawn
     mode = img.mode
@@ -249,7 +235,7 @@ def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
     if mode == "LA":
         return np.asarray(img)[..., 0]
     rgb = np.asarray(img.convert("RGB"))
-    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+    if not _is_gray(rgb):
         # JPEG chroma noise on a gray mask differs by a few levels only; real colour differs a lot.
         spread = int(np.abs(rgb.astype(np.int16) - rgb.mean(axis=2, keepdims=True)).max())
         if not (img.format == "JPEG" and spread <= 16):
@@ -296,15 +282,6 @@ def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor
 # --------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------
-def _format_for(path: Path) -> str:
-    fmt = _PIL_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise BadInputError(
-            f"{where(path)}: unsupported image suffix {path.suffix!r}; use one of {', '.join(sorted(_PIL_FORMATS))}"
-        )
-    return fmt
-
-
 def encode_image(image: torch.Tensor | np.ndarray | Image.Image, fmt: str = "PNG", *, quality: int = 95) -> bytes:
     """Encode a photo ((3, H, W) float in [0, 1], (H, W, 3) uint8, or PIL image) to file bytes."""
     pil = image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))
@@ -327,17 +304,27 @@ def write_image(
     applies to JPEG/WebP. Refuses to replace an existing file unless ``overwrite``.
     """
     path = Path(path)
-    data = encode_image(image, _format_for(path), quality=quality)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise BadInputError(
+            f"{where(path)}: unsupported image suffix {path.suffix!r}; use one of {', '.join(sorted(IMAGE_SUFFIXES))}"
+        )
+    data = encode_image(image, Image.registered_extensions()[path.suffix.lower()], quality=quality)
     return atomic_write_bytes(path, data, overwrite=overwrite)
 
 
-def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(1, H, W) or (H, W) hole mask in {0, 1} (bool, int or float) -> (H, W) uint8 with 255 = hole."""
+def _hole_2d(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The (H, W) array of a (1, H, W) or (H, W) hole mask (tensor or array), or raise."""
     arr = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2:
         raise BadInputError(f"a hole mask must be (1, H, W) or (H, W), got shape {arr.shape}")
+    return arr
+
+
+def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(1, H, W) or (H, W) hole mask in {0, 1} (bool, int or float) -> (H, W) uint8 with 255 = hole."""
+    arr = _hole_2d(mask)
     if arr.dtype == np.uint8 and arr.max(initial=0) > 1:
         values = np.unique(arr)
         if not set(values.tolist()) <= {0, 255}:
@@ -361,11 +348,7 @@ def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
 
 def as_hole(mask: torch.Tensor | np.ndarray) -> np.ndarray:
     """(H, W) or (1, H, W) hole mask ({0, 1} any dtype, or uint8 {0, 255}) -> (H, W) bool, True = hole."""
-    m = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
-    if m.ndim == 3 and m.shape[0] == 1:
-        m = m[0]
-    if m.ndim != 2:
-        raise BadInputError(f"a hole mask must be (H, W) or (1, H, W), got shape {m.shape}")
+    m = _hole_2d(mask)
     return m > (127 if m.dtype == np.uint8 and m.max(initial=0) > 1 else 0.5)
 
 

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from typing import TypeVar
 
 from tqdm.auto import tqdm
@@ -72,21 +73,16 @@ def map_files(
         workers = default_workers()
     if workers < 1:
         raise BadInputError(f"--workers must be at least 1, got {workers}")
-    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
-    try:
+    with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False) as bar, ExitStack() as stack:
         if workers == 1 or len(items) < 2:
-            out = []
-            for item in items:
-                out.append(fn(item))
-                bar.update(1)
-            return out
-        workers = min(workers, len(items))
-        chunk = max(1, min(16, len(items) // (workers * 8)))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_single_thread) as pool:
-            out = []
-            for result in pool.map(fn, items, chunksize=chunk):
-                out.append(result)
-                bar.update(1)
-            return out
-    finally:
-        bar.close()
+            results = map(fn, items)
+        else:
+            workers = min(workers, len(items))
+            chunk = max(1, min(16, len(items) // (workers * 8)))
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_single_thread)
+            results = stack.enter_context(pool).map(fn, items, chunksize=chunk)
+        out = []
+        for result in results:
+            out.append(result)
+            bar.update(1)
+        return out

@@ -83,9 +83,7 @@ class SquareFit:
         right, bottom = self.side - self.width - left, self.side - self.height - top
         if not (left or top or right or bottom):
             return arr
-        if border == cv2.BORDER_CONSTANT:
-            return cv2.copyMakeBorder(arr, top, bottom, left, right, border, value=value)
-        return cv2.copyMakeBorder(arr, top, bottom, left, right, border)
+        return cv2.copyMakeBorder(arr, top, bottom, left, right, border, value=value)  # value: constant border only
 
     def _check(self, arr: np.ndarray) -> None:
         if arr.shape[0] != self.height or arr.shape[1] != self.width:

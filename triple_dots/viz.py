@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from triple_dots.images import to_uint8, write_image
+from triple_dots.images import as_rgb_uint8, write_image
 
 
 def overlay_mask(
@@ -89,10 +89,7 @@ def image_grid(
         for c, item in enumerate(row):
             if item is None:
                 continue
-            arr = to_uint8(item) if isinstance(item, torch.Tensor) else np.asarray(item)
-            if arr.ndim == 2:
-                arr = np.repeat(arr[..., None], 3, axis=2)
-            canvas.paste(_fit(arr, cell), (left + pad + c * (cell + pad), y))
+            canvas.paste(_fit(as_rgb_uint8(item), cell), (left + pad + c * (cell + pad), y))
     return canvas
 
 

@@ -120,71 +120,42 @@ def how_to_get(key: str) -> str:
                       f"  from {entry.url}", f"  {into} (or set TRIPLE_DOTS_HOME to move {home()})"])
 
 
-def _tfill(name: str, dataset: str) -> WeightFile:
-    return WeightFile(
-        key=f"tfill-{name}",
-        description=f"TFill released model trained on {dataset} (coarse E/T/G + refine G_Ref; D/D_Ref for training)",
-        filename=f"tfill/{name}",
-        url=_TFILL_URL,
-        licence="MIT; authors ask for educational/academic use only",
-        files=TFILL_FILES,
-    )
-
-
-def _mat(name: str, filename: str, dataset: str) -> WeightFile:
-    return WeightFile(
-        key=f"mat-{name}",
-        description=f"MAT released generator trained on {dataset} (official .pkl; read without executing it)",
-        filename=f"mat/{filename}",
-        url=_MAT_URL,
-        licence="CC BY-NC 4.0 (non-commercial; authors: research purposes only)",
-    )
-
-
 def _torch_hub(key: str, description: str, filename: str, url: str, licence: str) -> WeightFile:
     """An entry for a torch-hub style file (``name-<sha256 prefix>.pth``), also found in torch's hub cache."""
-    return WeightFile(
-        key=key,
-        description=description,
-        filename=filename,
-        url=url,
-        licence=licence,
-        sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0],
-        extra_locations=(lambda: torch_hub_checkpoints() / filename,),
-    )
+    return WeightFile(key, description, filename, url, licence, sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0],
+                      extra_locations=(lambda: torch_hub_checkpoints() / filename,))
 
 
 REGISTRY: dict[str, WeightFile] = {
     w.key: w
     for w in [
-        _tfill("ffhq", "FFHQ faces"),
-        _tfill("celeba", "CelebA-HQ faces"),
-        _tfill("places2", "Places2 scenes"),
-        _tfill("imagenet", "ImageNet"),
-        _mat("celeba-hq-512", "CelebA-HQ_512.pkl", "CelebA-HQ faces, 512x512"),
-        _mat("celeba-hq-256", "CelebA-HQ_256.pkl", "CelebA-HQ faces, 256x256"),
-        _mat("ffhq-512", "FFHQ_512.pkl", "FFHQ faces, 512x512"),
-        _mat("places-512", "Places_512_FullData.pkl", "Places365 (full 8M-image data), 512x512"),
-        WeightFile(
-            key="sam-vit_b",
-            description="Segment Anything ViT-B (click-to-segment the real mask)",
-            filename="sam_vit_b_01ec64.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
-            licence="Apache-2.0",
+        *(
+            WeightFile(
+                f"tfill-{name}",
+                f"TFill released model trained on {dataset} (coarse E/T/G + refine G_Ref; D/D_Ref for training)",
+                f"tfill/{name}", _TFILL_URL, "MIT; authors ask for educational/academic use only", files=TFILL_FILES,
+            )
+            for name, dataset in [("ffhq", "FFHQ faces"), ("celeba", "CelebA-HQ faces"),
+                                  ("places2", "Places2 scenes"), ("imagenet", "ImageNet")]
         ),
-        WeightFile(
-            key="sam-vit_l",
-            description="Segment Anything ViT-L",
-            filename="sam_vit_l_0b3195.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
-            licence="Apache-2.0",
+        *(
+            WeightFile(
+                f"mat-{name}",
+                f"MAT released generator trained on {dataset} (official .pkl; read without executing it)",
+                f"mat/{filename}", _MAT_URL, "CC BY-NC 4.0 (non-commercial; authors: research purposes only)",
+            )
+            for name, filename, dataset in [
+                ("celeba-hq-512", "CelebA-HQ_512.pkl", "CelebA-HQ faces, 512x512"),
+                ("celeba-hq-256", "CelebA-HQ_256.pkl", "CelebA-HQ faces, 256x256"),
+                ("ffhq-512", "FFHQ_512.pkl", "FFHQ faces, 512x512"),
+                ("places-512", "Places_512_FullData.pkl", "Places365 (full 8M-image data), 512x512"),
+            ]
         ),
-        WeightFile(
-            key="sam-vit_h",
-            description="Segment Anything ViT-H (best quality, 2.5 GB)",
-            filename="sam_vit_h_4b8939.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
-            licence="Apache-2.0",
+        *(
+            WeightFile(f"sam-{model}", f"Segment Anything {what}", f"sam_{model}_{sha}.pth",
+                       f"https://dl.fbaipublicfiles.com/segment_anything/sam_{model}_{sha}.pth", "Apache-2.0")
+            for model, sha, what in [("vit_b", "01ec64", "ViT-B (click-to-segment the real mask)"),
+                                     ("vit_l", "0b3195", "ViT-L"), ("vit_h", "4b8939", "ViT-H (best quality, 2.5 GB)")]
         ),
         _torch_hub(
             "fid-inception",

@@ -42,6 +42,14 @@ from triple_dots.segment.clicks import ClickSegmenter
 _FALLBACK = "click the mask instead (notebook 06, or triple-dots segment --point X,Y ...)"
 
 
+def _prompts(pos, neg, size: tuple[int, int] | None) -> list[tuple[float, float, int]]:
+    """[(x, y, 1) for ``pos``] + [(x, y, 0) for ``neg``], without the points outside ``size`` = (H, W)."""
+    points = [(float(x), float(y), 1) for x, y in pos] + [(float(x), float(y), 0) for x, y in neg]
+    if size is not None:
+        points = [p for p in points if 0 <= p[0] < size[1] and 0 <= p[1] < size[0]]
+    return points
+
+
 def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:
     """Prompt points [(x, y, label), ...] for one face from its (68, 2) landmarks in (x, y) pixels.
 
@@ -57,11 +65,7 @@ def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> l
     chin = lm[CHIN]
     pos = [lm[NOSE_TIP], lm[list(MOUTH)].mean(axis=0), (lm[LOWER_LIP_BOTTOM] + chin) / 2]
     neg = [lm[list(LEFT_EYE)].mean(axis=0), lm[list(RIGHT_EYE)].mean(axis=0), brow + 0.3 * (brow - chin)]
-    points = [(float(x), float(y), 1) for x, y in pos] + [(float(x), float(y), 0) for x, y in neg]
-    if size is not None:
-        h, w = size
-        points = [p for p in points if 0 <= p[0] < w and 0 <= p[1] < h]
-    return points
+    return _prompts(pos, neg, size)
 
 
 #: Positive prompts: fractions of the way from the nose bridge to the chin (nose, mouth, above the chin).
@@ -86,11 +90,7 @@ def keypoint_points(keypoints: Keypoints, size: tuple[int, int] | None = None) -
     eye_l, eye_r = keypoints["eye_image_left"], keypoints["eye_image_right"]
     pos = [bridge + f * (chin - bridge) for f in POSITIVE_FRACTIONS]
     forehead = (eye_l + eye_r) / 2 - FOREHEAD_UP * keypoints.eye_distance * keypoints.down
-    points = [(float(x), float(y), 1) for x, y in pos] + [(float(x), float(y), 0) for x, y in (eye_l, eye_r, forehead)]
-    if size is not None:
-        h, w = size
-        points = [p for p in points if 0 <= p[0] < w and 0 <= p[1] < h]
-    return points
+    return _prompts(pos, (eye_l, eye_r, forehead), size)
 
 
 def lower_face(keypoints: Keypoints, size: tuple[int, int]) -> np.ndarray:
@@ -124,9 +124,8 @@ def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
         return ["the hole is empty"]
     if at(keypoints["eye_image_left"]) or at(keypoints["eye_image_right"]):
         problems.append("the hole covers an eye")
-    pts = keypoint_points(keypoints)
-    forehead = pts[-1]
-    if forehead[2] == 0 and at(forehead):
+    pts = keypoint_points(keypoints)  # positive points, then the eyes and the forehead (label 0)
+    if at(pts[-1]):
         problems.append("the hole covers the forehead (the whole face or more)")
     if not at(pts[1]):
         problems.append("the hole misses the middle of the mask area")

@@ -43,13 +43,22 @@ class Click:
     label: int = 1
 
 
+def as_click(point: Click | Sequence[float]) -> Click:
+    """A :class:`Click` from a Click or an ``(x, y)`` / ``(x, y, label)`` sequence in pixels (label 1 when omitted)."""
+    if isinstance(point, Click):
+        return point
+    if len(point) not in (2, 3):
+        raise BadInputError(f"a point is (x, y) or (x, y, label), got {point!r}")
+    return Click(float(point[0]), float(point[1]), int(point[2]) if len(point) == 3 else 1)
+
+
 @dataclass
 class _Step:
     clicks: tuple[Click, ...]
     box: tuple[float, float, float, float] | None
-    logits: torch.Tensor | None  # (1, 256, 256) low-res logits of the chosen mask
-    raw: np.ndarray | None  # (H, W) bool, cleaned, not dilated
-    score: float | None
+    logits: torch.Tensor | None = None  # (1, 256, 256) low-res logits of the chosen mask; None: no mask yet
+    raw: np.ndarray | None = None  # (H, W) bool, cleaned, not dilated
+    score: float | None = None
 
 
 def image_key(image: np.ndarray) -> str:
@@ -215,21 +224,28 @@ class ClickSegmenter:
 
     # ------------------------------------------------------------------ prompts
     @property
+    def _last(self) -> _Step:
+        """The current step (an empty one before any prompt)."""
+        return self._history[-1] if self._history else _Step((), None)
+
+    @property
     def clicks(self) -> tuple[Click, ...]:
         """Every click so far, oldest first."""
-        return self._history[-1].clicks if self._history else ()
+        return self._last.clicks
 
     @property
     def box(self) -> tuple[float, float, float, float] | None:
         """The current box prompt (x0, y0, x1, y1) in pixels, or None."""
-        return self._history[-1].box if self._history else None
+        return self._last.box
 
     @property
     def score(self) -> float | None:
         """SAM's predicted IoU of the current mask (None before the first prompt)."""
-        return self._history[-1].score if self._history else None
+        return self._last.score
 
-    def _check_point(self, x: float, y: float) -> None:
+    def _check_point(self, x: float, y: float, label: int) -> None:
+        if label not in (0, 1):
+            raise BadInputError(f"click label must be 1 (hole) or 0 (keep), got {label!r}")
         h, w = self.size
         if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < w and 0 <= y < h):
             raise BadInputError(
@@ -238,9 +254,7 @@ class ClickSegmenter:
 
     def add_click(self, x: float, y: float, label: int = 1) -> torch.Tensor:
         """Add a click at pixel ``(x, y)`` (label 1 = hole, 0 = keep) and return the new hole mask (1, H, W)."""
-        if label not in (0, 1):
-            raise BadInputError(f"click label must be 1 (hole) or 0 (keep), got {label!r}")
-        self._check_point(float(x), float(y))
+        self._check_point(float(x), float(y), label)
         self._push(self.clicks + (Click(float(x), float(y), int(label)),), self.box)
         return self.mask()
 
@@ -258,17 +272,14 @@ class ClickSegmenter:
             if not (x1 > x0 and y1 > y0):
                 raise BadInputError(f"box {box!r} is empty: need x1 > x0 and y1 > y0")
             box = (x0, y0, x1, y1)
-        if box is None and not any(c.label == 1 for c in self.clicks):
-            self._history.append(_Step(self.clicks, None, None, None, None))
-            return None
-        self._push(self.clicks, box)
-        return self.mask()
+        self._advance(self.clicks, box)
+        return self.mask() if self._last.raw is not None else None
 
     def undo(self) -> torch.Tensor | None:
         """Remove the last click (or box change); returns the mask before it (None when nothing is left)."""
         if self._history:
             self._history.pop()
-        return self.mask() if self._history and self._history[-1].raw is not None else None
+        return self.mask() if self._last.raw is not None else None
 
     def reset(self) -> None:
         """Forget every click and the box (the cached embedding stays)."""
@@ -285,28 +296,17 @@ class ClickSegmenter:
 
         Same result as clicking the points in order. Label may be omitted (defaults to 1).
         """
-        parsed = []
-        for p in points:
-            if len(p) not in (2, 3):
-                raise BadInputError(f"a point is (x, y) or (x, y, label), got {p!r}")
-            parsed.append((float(p[0]), float(p[1]), int(p[2]) if len(p) == 3 else 1))
+        parsed = [as_click(p) for p in points]
         if not parsed and box is None:
             raise BadInputError("no prompt: give at least one positive point (x, y, 1) on the mask, or a box")
-        for x, y, label in parsed:
-            if label not in (0, 1):
-                raise BadInputError(f"point label must be 1 (hole) or 0 (keep), got {label!r}")
-            self._check_point(x, y)
+        for c in parsed:
+            self._check_point(c.x, c.y, c.label)
         self.reset()
         if box is not None:
-            self._history.append(_Step((), None, None, None, None))
+            self._history.append(_Step((), None))
             self.set_box(box)
-        clicks: tuple[Click, ...] = ()
-        for x, y, label in parsed:
-            clicks = clicks + (Click(x, y, label),)
-            if any(c.label == 1 for c in clicks) or self.box is not None:
-                self._push(clicks, self.box)
-            else:
-                self._history.append(_Step(clicks, self.box, None, None, None))
+        for i in range(len(parsed)):
+            self._advance(tuple(parsed[: i + 1]), self.box)
         return self.mask(margin)
 
     # ------------------------------------------------------------------ decoding
@@ -335,6 +335,13 @@ class ClickSegmenter:
         raw = (full > sam.mask_threshold).cpu().numpy()
         return logits.detach().cpu(), score, raw
 
+    def _advance(self, clicks: tuple[Click, ...], box) -> None:
+        """A new step: decoded when it has a positive click or a box, else only recorded (no mask yet)."""
+        if any(c.label == 1 for c in clicks) or box is not None:
+            self._push(clicks, box)
+        else:
+            self._history.append(_Step(clicks, box))
+
     def _push(self, clicks: tuple[Click, ...], box) -> None:
         if not any(c.label == 1 for c in clicks) and box is None:
             raise BadInputError(
@@ -342,16 +349,15 @@ class ClickSegmenter:
                 "negative clicks (label 0) only refine it"
             )
         _ = self.image
-        prev = self._history[-1].logits if self._history else None
-        logits, score, raw = self._decode(clicks, box, prev)
+        logits, score, raw = self._decode(clicks, box, self._last.logits)
         raw = clean_mask(raw, min_island=self.min_island)
         self._history.append(_Step(clicks, box, logits, raw, score))
 
     def raw_mask(self) -> np.ndarray:
         """The current mask before dilation, (H, W) bool, True = hole."""
-        if not self._history or self._history[-1].raw is None:
+        if self._last.raw is None:
             raise BadInputError("no positive click yet: click on the mask to remove first")
-        return self._history[-1].raw
+        return self._last.raw
 
     def mask(self, margin: int | None = None) -> torch.Tensor:
         """The hole mask (1, H, W) float32 in {0, 1}, 1 = hole, dilated by ``margin`` px (default: self.margin)."""

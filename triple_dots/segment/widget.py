@@ -21,36 +21,27 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from triple_dots.dataset_folder import META_DIR, Meta, write_meta
+from triple_dots.dataset_folder import MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.images import encode_image, from_uint8, hole_ratio, write_image, write_mask
-from triple_dots.segment.clicks import ClickSegmenter
+from triple_dots.images import as_rgb_uint8, encode_image, from_uint8, hole_ratio, to_uint8, write_image, write_mask
+from triple_dots.segment.clicks import ClickSegmenter, as_click
 from triple_dots.segment.regenerate import Inpainter, regenerate
 from triple_dots.viz import image_grid, overlay_mask
 
 POSITIVE, NEGATIVE = "positive (mask)", "negative (keep)"
 
 
-def _xyl(point) -> tuple[float, float, int]:
-    if hasattr(point, "label"):
-        return float(point.x), float(point.y), int(point.label)
-    return float(point[0]), float(point[1]), int(point[2]) if len(point) > 2 else 1
-
-
 def _draw(image: np.ndarray, hole_mask: torch.Tensor | None, points: Iterable, scale: float) -> Image.Image:
     img = from_uint8(image)
-    if hole_mask is not None:
-        img = overlay_mask(img, hole_mask)
-    pil = Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    pil = Image.fromarray(to_uint8(img if hole_mask is None else overlay_mask(img, hole_mask)))
     if scale != 1.0:
         size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
         pil = pil.resize(size, Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(pil)
     r = max(3, round(min(pil.size) / 90))
-    for p in points:
-        x, y, label = _xyl(p)
-        x, y = x * scale, y * scale
-        fill = (40, 220, 60) if label == 1 else (40, 120, 255)
+    for p in map(as_click, points):
+        x, y = p.x * scale, p.y * scale
+        fill = (40, 220, 60) if p.label == 1 else (40, 120, 255)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=fill, outline=(255, 255, 255), width=max(1, r // 3))
     return pil
 
@@ -63,20 +54,7 @@ def overlay_points(
     ``image`` (3, H, W) [0, 1] or (H, W, 3) uint8; ``points`` Click objects or (x, y[, label]) in
     pixels. Returns (3, H, W) float in [0, 1].
     """
-    from triple_dots.images import as_rgb_uint8
-
     return from_uint8(np.array(_draw(as_rgb_uint8(image), hole_mask, points, 1.0)))
-
-
-def render_overlay(
-    image: np.ndarray,
-    hole_mask: torch.Tensor | None,
-    clicks: Iterable,
-    *,
-    scale: float = 1.0,
-) -> bytes:
-    """PNG bytes of the photo ((H, W, 3) uint8) scaled by ``scale``, hole tinted, clicks drawn as dots."""
-    return encode_image(_draw(image, hole_mask, clicks, scale), "PNG")
 
 
 class SegmentWidget:
@@ -156,11 +134,8 @@ class SegmentWidget:
         self.comparison = W.Image(format="png")
         self.comparison.layout.display = "none"
 
-        self.undo_button.on_click(lambda _: self._guard(self.undo))
-        self.reset_button.on_click(lambda _: self._guard(self.reset))
-        self.regenerate_button.on_click(lambda _: self._guard(self.regenerate))
-        self.save_mask_button.on_click(lambda _: self._guard(self.save_mask))
-        self.save_result_button.on_click(lambda _: self._guard(self.save_result))
+        for action in ("undo", "reset", "regenerate", "save_mask", "save_result"):  # NAME_button runs self.NAME
+            getattr(self, f"{action}_button").on_click(lambda _, action=action: self._guard(getattr(self, action)))
         self.margin.observe(lambda _: self._guard(self._refresh), names="value")
 
         self.ui = W.VBox([
@@ -218,9 +193,8 @@ class SegmentWidget:
             raise
 
     def _refresh(self) -> None:
-        self.photo.value = render_overlay(
-            self.segmenter.image, self.hole_mask, self.segmenter.clicks, scale=self.scale
-        )
+        seg = self.segmenter
+        self.photo.value = encode_image(_draw(seg.image, self.hole_mask, seg.clicks, self.scale), "PNG")
         self._say(self._summary())
 
     # ------------------------------------------------------------------ actions
@@ -295,7 +269,7 @@ class SegmentWidget:
     def save_mask(self) -> Path:
         """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole), its clicks to ``out_dir/meta/NAME.json``."""
         m = self._require_mask()
-        path = self.out_dir / "masks" / f"{self.name}.png"
+        path = self.out_dir / MASKS_DIR / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
         meta = self._meta()
         meta_path = self.out_dir / META_DIR / f"{self.name}.json"
