@@ -16,14 +16,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def blur_kernel(taps: tuple[int, ...] = (1, 3, 3, 1)) -> torch.Tensor:
+    """Normalised separable 2-D blur kernel (k, k) summing to 1."""
+    k = torch.tensor(taps, dtype=torch.float32)
+    k = k[None, :] * k[:, None]
+    return k / k.sum()
+
+
 class Blur(nn.Module):
     """Pad by ``pad`` (before, after) on both axes, then depthwise-convolve with ``kernel`` (key ``kernel``)."""
 
     def __init__(self, pad: tuple[int, int], taps: tuple[int, ...] = (1, 3, 3, 1)) -> None:
-        from triple_dots.mat.ops import make_resample_filter  # here: importing triple_dots.mat imports tfill
-
         super().__init__()
-        self.register_buffer("kernel", make_resample_filter(taps))  # MAT's resampling filter
+        self.register_buffer("kernel", blur_kernel(taps))
         self.pad = pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
