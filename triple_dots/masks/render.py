@@ -270,10 +270,10 @@ def draw_mask(
     a_roi = np.clip(a_roi, 0, 1)
     c_roi = np.clip(c_roi, 0, 1)
     patch = photo[y0:y1, x0:x1]
-    touched = (a_roi > 0) | (c_roi > 0).any(2)
-    a_t = a_roi[touched][:, None]
-    mixed = patch[touched].astype(np.float32) * ((1 - a_t) / 255.0) + c_roi[touched]
-    patch[touched] = np.clip(np.round(mixed * 255.0), 0, 255).astype(np.uint8)
+    touched = (a_roi > 0) | (c_roi[..., 0] > 0) | (c_roi[..., 1] > 0) | (c_roi[..., 2] > 0)
+    mixed = patch.astype(np.float32) * ((1 - a_roi) / 255.0)[..., None] + c_roi
+    mixed = np.clip(np.round(mixed * 255.0, out=mixed), 0, 255, out=mixed)
+    np.copyto(patch, mixed.astype(np.uint8), where=touched[..., None])  # untouched pixels keep their values
     a_roi = np.where(touched, np.maximum(a_roi, 1e-6), 0).astype(np.float32)
     return DrawnMask(roi=(x0, y0, x1, y1), alpha=a_roi, outline=frame.to_photo(outline.polygon),
                      exact=outline.exact)
