@@ -444,17 +444,9 @@ def _write(out: str, outputs: list[_Output]) -> list[tuple[str, str, str]]:
     return results
 
 
-def _run_job(job: _Job) -> list[tuple[str, str, str]]:
-    """Process one photo; returns (name, status, detail) with status written/existing/no_face/unreadable."""
-    done, todo, redo = _todo(job)
-    if not todo:
-        return done
-    failed, outputs = _compute(job, todo, redo, _read(job))
-    return done + failed + _write(job.out, outputs)
-
-
 def _run_serial(jobs: list[_Job]) -> Iterator[list[tuple[str, str, str]]]:
-    """:func:`_run_job` for each job in this process, in order, with the file work on a helper thread.
+    """Mask each job's photo in this process, in order: per job its (name, status, detail) results, status
+    written/existing/no_face/unreadable. The file work runs on a helper thread.
 
     While a photo is masked, the next one is read and the last one's files are encoded and written
     (decoding, PNG encoding and ``fsync`` release the GIL); the models are only used on this thread.
@@ -478,6 +470,11 @@ def _run_serial(jobs: list[_Job]) -> Iterator[list[tuple[str, str, str]]]:
             while len(pending) > (1 if i + 1 < len(jobs) else 0):
                 results, writing = pending.popleft()
                 yield results + (writing.result() if writing is not None else [])
+
+
+def _run_jobs(jobs: list[_Job]) -> list[list[tuple[str, str, str]]]:
+    """:func:`_run_serial` as a list: what a worker process runs on its share of the jobs."""
+    return list(_run_serial(jobs))
 
 
 def _init_worker() -> None:
@@ -569,7 +566,8 @@ def _synthesize_folder(input_path: Path, out: Path, *, mask_type: str, seed: int
     else:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
                                    initializer=_init_worker)
-        results = pool.map(_run_job, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers))))
+        size = max(1, min(8, len(jobs) // (4 * workers)))
+        results = (r for part in pool.map(_run_jobs, [jobs[i:i + size] for i in range(0, len(jobs), size)]) for r in part)
     try:
         for res in results:
             for name, status, detail in res:
