@@ -321,7 +321,7 @@ HOG_BOX_PX = 73
 #: YuNet detections down to this score count as "a face may be there" for :func:`hog_pyramid_skip`.
 SKIP_SCORE = 0.3
 #: The HOG pass still looks for faces down to this fraction of the smallest face YuNet saw.
-SKIP_MARGIN = 0.6
+SKIP_MARGIN = 0.7
 
 
 def hog_pyramid_skip(rgb: np.ndarray, scale: float) -> int:
