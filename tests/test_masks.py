@@ -234,3 +234,13 @@ def test_weak_but_symmetric_face_is_not_rejected_for_eye_brightness(photos):
     squashed[:9, 0] -= 0.5 * (squashed[:9, 0] - squashed[30, 0])  # one half of the jaw pulled in: lopsided
     assert plausibility_problems(squashed, f.box, 0.1, flat)
     assert not plausibility_problems(squashed, f.box, 1.5, flat)  # confident detections skip the shape test
+
+
+def test_bundled_hog_detector_is_dlibs_own(tmp_path):
+    import dlib
+
+    from triple_dots.masks.landmarks import load_detector
+
+    dlib.get_frontal_face_detector().save(str(tmp_path / "builtin.svm"))
+    load_detector().save(str(tmp_path / "loaded.svm"))
+    assert (tmp_path / "builtin.svm").read_bytes() == (tmp_path / "loaded.svm").read_bytes()
