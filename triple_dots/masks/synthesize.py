@@ -567,7 +567,8 @@ def _synthesize_folder(input_path: Path, out: Path, *, mask_type: str, seed: int
         pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
                                    initializer=_init_worker)
         size = max(1, min(8, len(jobs) // (4 * workers)))
-        results = (r for part in pool.map(_run_jobs, [jobs[i:i + size] for i in range(0, len(jobs), size)]) for r in part)
+        parts = pool.map(_run_jobs, [jobs[i:i + size] for i in range(0, len(jobs), size)])
+        results = (r for part in parts for r in part)
     try:
         for res in results:
             for name, status, detail in res:
