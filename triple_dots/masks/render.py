@@ -203,7 +203,7 @@ def draw_mask(
     dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
 
     # ---- albedo and shading of the body --------------------------------------------------
-    albedo = np.broadcast_to(base, (hc, wc, 3)).astype(np.float32)
+    albedo = np.broadcast_to(base, (hc, wc, 3))
     if pattern is not None and pattern_weight > 0:
         rows = np.nonzero(inside.any(1))[0]
         cols = np.nonzero(inside.any(0))[0]
@@ -222,8 +222,7 @@ def draw_mask(
     if straps:
         strap_a = _stroke((hc, wc), straps, origin, sw) * (1 - body)
         sc = np.array(parse_hex(style.strap_color), np.float32) if style.strap_color else base
-        strap_rgb = np.broadcast_to(sc * 0.92, (hc, wc, 3))
-        color_acc = color_acc + strap_rgb * strap_a[..., None]
+        color_acc += strap_a[..., None] * (sc * 0.92)
         alpha = alpha + strap_a
     for kind, ce, rr in extras:
         if kind == "cartridge":

@@ -457,7 +457,7 @@ def _run_serial(jobs: list[_Job]) -> Iterator[list[tuple[str, str, str]]]:
             return job, done, todo, redo, io.submit(_read, job) if todo else None
 
         pending: deque[tuple[list[tuple[str, str, str]], Future | None]] = deque()
-        ahead = start(jobs[0])
+        ahead = start(jobs[0]) if jobs else None
         for i in range(len(jobs)):
             job, done, todo, redo, reading = ahead
             if i + 1 < len(jobs):
