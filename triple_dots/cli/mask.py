@@ -42,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from triple_dots.masks.synthesize import synthesize_folder
+    from triple_dots.masks.synthesize import keep_freed_memory, synthesize_folder
 
+    keep_freed_memory()
     report = synthesize_folder(
         args.input, args.out, mask_type=args.mask_type, seed=args.seed, margin=args.margin, color=args.color,
         pattern=args.pattern, pattern_weight=args.pattern_weight, workers=args.workers,
