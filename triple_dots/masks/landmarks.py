@@ -324,13 +324,13 @@ def detect_faces(
 #: Width (pixels of the detector's copy) of the boxes dlib's HOG reports at pyramid level 0; each
 #: level of its image pyramid (dlib ``pyramid_down(6)``) makes them 6/5 times larger.
 HOG_BOX_PX = 73
-#: YuNet detections down to this score count as "a face may be there" for :func:`hog_pyramid_skip`.
+#: YuNet detections down to this score count as "a face may be there" for :func:`_hog_pyramid_skip`.
 SKIP_SCORE = 0.3
 #: The HOG pass still looks for faces down to this fraction of the smallest face YuNet saw.
 SKIP_MARGIN = 0.7
 
 
-def hog_pyramid_skip(rgb: np.ndarray, scale: float) -> int:
+def _hog_pyramid_skip(rgb: np.ndarray, scale: float) -> int:
     """Pyramid levels dlib's HOG pass may skip on ``rgb`` resized by ``scale`` (0: none).
 
     The lowest levels only find small faces. YuNet (one pass on a 160 or 320 px copy, detections
@@ -353,7 +353,7 @@ def hog_pyramid_skip(rgb: np.ndarray, scale: float) -> int:
 def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, keep_implausible) -> list[Face]:
     """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone).
 
-    At the default scale the pass starts at the pyramid level :func:`hog_pyramid_skip` allows
+    At the default scale the pass starts at the pyramid level :func:`_hog_pyramid_skip` allows
     (dlib's own ``pyramid_down(6)`` levels, so the faces, scores and boxes are those of the full pass).
     """
     import dlib
@@ -372,7 +372,7 @@ def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, k
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     else:
         scale, small = 1.0, rgb
-    skip = hog_pyramid_skip(rgb, scale) if upsample is None else 0
+    skip = _hog_pyramid_skip(rgb, scale) if upsample is None else 0
     pyramid = dlib.pyramid_down(6)
     for _ in range(skip):
         small = pyramid(small)
