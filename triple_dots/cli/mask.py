@@ -40,8 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # set before numpy loads: extra BLAS threads only spin here
     from triple_dots.masks.synthesize import keep_freed_memory, synthesize_folder
 
     keep_freed_memory()
