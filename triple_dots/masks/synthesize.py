@@ -482,7 +482,7 @@ def keep_freed_memory() -> None:
 
     By default every array over 128 KB is a fresh ``mmap`` whose pages fault in one by one and go back to
     the system when freed; masking a photo makes dozens. Kept, they cost nothing the second time
-    (a third less system time, ~8 % of a run's CPU). Other C libraries: nothing happens.
+    (about two thirds less system time, ~8 % of a run's CPU). Other C libraries: nothing happens.
     """
     import ctypes
 
