@@ -10,12 +10,13 @@ Inputs (both made from the bundled sample photos):
   shifts/zooms (PNG files).
 
 Each tool masks the whole folder in a fresh process, so start-up and model loading count for both.
-Runs alternate (ours w1, ours w2, MaskTheFace, next input, ...) ``--runs`` times (default 3) and the
+Runs alternate (ours w1, ours w2, ``--before``, MaskTheFace, next input, ...) ``--runs`` times (default 3) and the
 medians are reported. Ours writes three files per photo (masked PNG, hole-mask PNG, meta JSON);
 MaskTheFace writes the masked photo only (same format as the input, no hole mask).
 
     python benchmarks/mask_synthesis.py                                  # ours only
     python benchmarks/mask_synthesis.py --masktheface /path/to/MaskTheFace
+    python benchmarks/mask_synthesis.py --masktheface /path/to/MaskTheFace --before /path/to/old/checkout
 
 MaskTheFace runs from a copy of the given checkout with its ``dlib_models/`` pointing at the
 local 68-landmark file (so it downloads nothing). It needs ``imutils`` and ``dotmap`` in the
@@ -105,10 +106,12 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, subpro
     return wall, cpu, proc
 
 
-def run_ours(photos: Path, out: Path, mask_type: str, workers: int) -> tuple[float, float, int]:
+def run_ours(photos: Path, out: Path, mask_type: str, workers: int,
+             tree: Path | None = None) -> tuple[float, float, int]:
+    """``triple-dots mask`` in a fresh process, from the source tree ``tree`` (default: the current folder's)."""
     shutil.rmtree(out, ignore_errors=True)
     secs, cpu, proc = timed([sys.executable, "-m", "triple_dots", "mask", str(photos), str(out),
-                             "--type", mask_type, "--workers", str(workers)])
+                             "--type", mask_type, "--workers", str(workers)], cwd=tree)
     if proc.returncode != 0:
         raise SystemExit(f"triple-dots mask failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     n_out = len(list((out / "masks").glob("*.png")))
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--type", default="surgical", choices=sorted(MTF_TYPES), help="mask type (default surgical)")
     ap.add_argument("--masktheface", type=Path, default=None, help="path of a MaskTheFace checkout to compare")
     ap.add_argument("--masktheface-python", default=sys.executable, help="Python for MaskTheFace")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="also time `triple-dots mask` (1 worker) from this source tree, e.g. an earlier commit's")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = ap.parse_args(argv)
 
@@ -169,17 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         print(f"inputs: {', '.join(f'{k} ({counts[k]} files)' for k in folders)}; type {args.type}; "
               f"{os.cpu_count()} CPUs; load {load:.1f}; {args.runs} alternating runs; scratch {work}")
-        tools = [(f"triple_dots, {k} worker{'s' if k > 1 else ''}", k) for k in args.workers]
+        tools = [(f"triple_dots, {k} worker{'s' if k > 1 else ''}", k, None) for k in args.workers]
+        if args.before is not None:
+            tools.append(("before, 1 worker", 1, args.before.resolve()))
         if mtf is not None:
-            tools.append(("MaskTheFace (1 process)", None))
+            tools.append(("MaskTheFace (1 process)", None, None))
         times: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
         for r in range(args.runs):
             for inp, folder in folders.items():
-                for name, k in tools:
+                for name, k, tree in tools:
                     if k is None:
                         res = run_masktheface(mtf, args.masktheface_python, folder, args.type)
                     else:
-                        res = run_ours(folder, work / f"ours_{inp}_w{k}", args.type, k)
+                        res = run_ours(folder, work / f"ours_{inp}_w{k}", args.type, k, tree)
                     times.setdefault((inp, name), []).append(res)
                     print(f"  run {r + 1} {inp:8s} {name:28s} {res[0]:7.1f} s  {counts[inp] / res[0]:6.2f} photos/s",
                           flush=True)
@@ -188,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{inp}: {n} files, median of {args.runs} runs")
             print(f"{'tool':32s} {'wall s':>8s} {'photos/s':>9s} {'CPU s/photo':>12s} {'outputs':>8s} {'ours/MTF':>9s}")
             med = {}
-            for name, _ in tools:
+            for name, _, _ in tools:
                 rows = times[(inp, name)]
                 med[name] = (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows), rows[-1][2])
             mtf_secs = med["MaskTheFace (1 process)"][0] if mtf is not None else None
-            for name, _ in tools:
+            for name, _, _ in tools:
                 secs, cpu, n_out = med[name]
                 ratio = f"{mtf_secs / secs:8.2f}x" if mtf_secs else f"{'-':>9s}"
                 print(f"{name:32s} {secs:8.1f} {n / secs:9.2f} {cpu / n:12.3f} {n_out:8d} {ratio}")

@@ -116,7 +116,7 @@ def test_lock_file_does_not_make_an_output_folder_non_empty(ds, tmp_path) -> Non
 
 def test_mask_redoes_a_photo_left_half_done(tmp_path) -> None:
     """A killed run leaves a photo's image but not its mask/meta: the rerun redoes it instead of skipping it."""
-    from triple_dots.masks.synthesize import _Job, _run_job
+    from triple_dots.masks.synthesize import _Job, _run_jobs
 
     photo = tmp_path / "in" / "p.png"
     photo.parent.mkdir()
@@ -126,11 +126,11 @@ def test_mask_redoes_a_photo_left_half_done(tmp_path) -> None:
     (out / "images" / "p.png").write_bytes(b"half")
     job = _Job(path=str(photo), names=(("p", "surgical"),), out=str(out), seed=None, margin=0, color=None,
                pattern=None, pattern_weight=0.5, overwrite=False)
-    assert _run_job(job)[0][1] == "unreadable"  # tried again, not "existing"
+    assert _run_jobs([job])[0][0][1] == "unreadable"  # tried again, not "existing"
     for sub, ext in (("masks", "png"), ("meta", "json")):
         (out / sub).mkdir(exist_ok=True)
         (out / sub / f"p.{ext}").write_bytes(b"x")
-    assert _run_job(job)[0][1] == "existing"  # all three present: done
+    assert _run_jobs([job])[0][0][1] == "existing"  # all three present: done
 
 
 def test_train_output_checks_happen_before_the_run_folder_is_touched(ds, tmp_path) -> None:

@@ -234,3 +234,35 @@ def test_weak_but_symmetric_face_is_not_rejected_for_eye_brightness(photos):
     squashed[:9, 0] -= 0.5 * (squashed[:9, 0] - squashed[30, 0])  # one half of the jaw pulled in: lopsided
     assert plausibility_problems(squashed, f.box, 0.1, flat)
     assert not plausibility_problems(squashed, f.box, 1.5, flat)  # confident detections skip the shape test
+
+
+def test_bundled_hog_detector_is_dlibs_own(tmp_path):
+    import dlib
+
+    from triple_dots.masks.landmarks import load_detector
+
+    dlib.get_frontal_face_detector().save(str(tmp_path / "builtin.svm"))
+    load_detector().save(str(tmp_path / "loaded.svm"))
+    assert (tmp_path / "builtin.svm").read_bytes() == (tmp_path / "loaded.svm").read_bytes()
+
+
+def test_hog_skips_only_levels_without_faces_and_finds_what_the_full_pass_finds(photos, monkeypatch):
+    from triple_dots.masks import landmarks
+    from triple_dots.masks.landmarks import _hog_pyramid_skip, detection_scale
+
+    rgb, faces = photos["grace_hopper"]
+    x0, y0, x1, y1 = faces[0].box
+    cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, int(1.1 * (x1 - x0))
+    crop = np.ascontiguousarray(cv2.resize(rgb[cy - half:cy + half, cx - half:cx + half], (512, 512)))
+    assert _hog_pyramid_skip(crop, detection_scale(512, 512)) >= 3  # an aligned face crop: most levels skipped
+    pasted = crop.copy()
+    pasted[:160, -150:] = cv2.resize(photos["obama2"][0], (150, 288))[:160]  # a second, smaller face
+    assert _hog_pyramid_skip(pasted, detection_scale(512, 512)) <= 1
+    images = [crop, pasted, photos["obama"][0], photos["astronaut"][0]]
+    fast = [detect_faces(im, detector="hog") for im in images]
+    monkeypatch.setattr(landmarks, "_hog_pyramid_skip", lambda rgb, scale: 0)
+    for im, got in zip(images, fast):
+        full = detect_faces(im, detector="hog")
+        assert [f.box for f in got] == [f.box for f in full] and len(full) >= 1
+        assert all(np.array_equal(a.landmarks, b.landmarks) and a.score == b.score for a, b in zip(got, full))
+    assert len(fast[1]) == 2

@@ -40,10 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
-    from triple_dots.masks.synthesize import synthesize_folder
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # set before numpy loads: extra BLAS threads only spin here
+    from triple_dots.masks.synthesize import keep_freed_memory, synthesize_folder
 
+    keep_freed_memory()
     report = synthesize_folder(
         args.input, args.out, mask_type=args.mask_type, seed=args.seed, margin=args.margin, color=args.color,
         pattern=args.pattern, pattern_weight=args.pattern_weight, workers=args.workers,

@@ -120,10 +120,12 @@ def load_predictor(path: str | Path | None = None):
 
     ``path`` None finds the file through the weights registry (``dlib-landmarks68``: the
     installed ``face_recognition_models`` package, ``$TRIPLE_DOTS_HOME``, Debian's
-    ``libdlib-data``); a missing file raises the registry's ``MissingWeightsError``.
+    ``libdlib-data``), once per process; a missing file raises the registry's ``MissingWeightsError``.
     """
     import dlib
 
+    if path is None and "" in _predictors:  # the registry's file, found and loaded before
+        return _predictors[""]
     p = weights.locate("dlib-landmarks68", path)
     key = str(Path(p).resolve())
     with _lock:
@@ -135,17 +137,25 @@ def load_predictor(path: str | Path | None = None):
                     f"{where(p)} is not a usable dlib shape predictor ({exc}); the file is probably "
                     "truncated or corrupt: fetch it again"
                 ) from None
+        if path is None:
+            _predictors[""] = _predictors[key]
         return _predictors[key]
 
 
 def load_detector():
-    """dlib's HOG frontal face detector (created once per process)."""
+    """dlib's HOG frontal face detector, loaded once per process.
+
+    From the bundled copy (``models/dlib_frontal_face_detector.svm``, dlib's own detector saved by
+    ``dlib.get_frontal_face_detector().save``): reading it takes a millisecond, building dlib's
+    built-in one (the fallback) a quarter of a second.
+    """
     global _detector
     import dlib
 
     with _lock:
         if _detector is None:
-            _detector = dlib.get_frontal_face_detector()
+            saved = Path(__file__).with_name("models") / "dlib_frontal_face_detector.svm"
+            _detector = dlib.fhog_object_detector(str(saved)) if saved.is_file() else dlib.get_frontal_face_detector()
         return _detector
 
 
@@ -315,8 +325,43 @@ def detect_faces(
     return faces
 
 
+#: Width (pixels of the detector's copy) of the boxes dlib's HOG reports at pyramid level 0; each
+#: level of its image pyramid (dlib ``pyramid_down(6)``) makes them 6/5 times larger.
+HOG_BOX_PX = 73
+#: YuNet detections down to this score count as "a face may be there" for :func:`_hog_pyramid_skip`.
+SKIP_SCORE = 0.3
+#: The HOG pass still looks for faces down to this fraction of the smallest face YuNet saw.
+SKIP_MARGIN = 0.7
+
+
+def _hog_pyramid_skip(rgb: np.ndarray, scale: float) -> int:
+    """Pyramid levels dlib's HOG pass may skip on ``rgb`` resized by ``scale`` (0: none).
+
+    The lowest levels only find small faces. YuNet (one pass on a 160 or 320 px copy, detections
+    down to :data:`SKIP_SCORE`) sees faces far smaller than the HOG pass looks for; when it sees only
+    large ones (a portrait, an aligned face crop), HOG skips the levels whose faces are smaller than
+    :data:`SKIP_MARGIN` times the smallest of them. Every face the full pass finds is still found,
+    unless YuNet misses it completely.
+    """
+    h, w = rgb.shape[:2]
+    smallest_hog_face = HOG_BOX_PX / scale  # rgb pixels
+    # the smallest copy on which YuNet's smallest face (about 10 px) is well below HOG's
+    size = next((s for s in (160, 320) if 10 * max(h, w, s) / s <= SKIP_MARGIN * smallest_hog_face), None)
+    found = yunet_faces(rgb, sizes=(size,), min_score=SKIP_SCORE) if size else []
+    if not found:
+        return 0
+    wanted = SKIP_MARGIN * 1.1 * min(f.box[2] - f.box[0] for f in found)  # dlib's box is ~1.1 x YuNet's width
+    return max(0, int(np.log(wanted / smallest_hog_face) / np.log(1.2)))
+
+
 def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, keep_implausible) -> list[Face]:
-    """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone)."""
+    """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone).
+
+    At the default scale the pass starts at the pyramid level :func:`_hog_pyramid_skip` allows
+    (dlib's own ``pyramid_down(6)`` levels, so the faces, scores and boxes are those of the full pass).
+    """
+    import dlib
+
     h, w = rgb.shape[:2]
     predictor = load_predictor(predictor_path)
     detector = load_detector()
@@ -331,13 +376,20 @@ def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, k
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     else:
         scale, small = 1.0, rgb
+    skip = _hog_pyramid_skip(rgb, scale) if upsample is None else 0
+    pyramid = dlib.pyramid_down(6)
+    for _ in range(skip):
+        small = pyramid(small)
     rects, scores, _ = detector.run(small, dlib_up, float(min_score))
-
-    import dlib
 
     gray = None
     faces = []
     for rect, score in zip(rects, scores):
+        if skip:  # back to level 0 as the full pass maps it: from the box's own level, in one step
+            own = round(np.log(rect.width() / HOG_BOX_PX) / np.log(1.2))
+            d = pyramid.rect_down(dlib.drectangle(rect), own)
+            rect = pyramid.rect_up(dlib.rectangle(*(round(v) for v in (d.left(), d.top(), d.right(), d.bottom()))),
+                                   skip + own)
         x0, y0 = rect.left() / scale, rect.top() / scale
         x1, y1 = (rect.right() + 1) / scale, (rect.bottom() + 1) / scale
         full = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)

@@ -203,7 +203,7 @@ def draw_mask(
     dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
 
     # ---- albedo and shading of the body --------------------------------------------------
-    albedo = np.broadcast_to(base, (hc, wc, 3)).astype(np.float32)
+    albedo = np.broadcast_to(base, (hc, wc, 3))
     if pattern is not None and pattern_weight > 0:
         rows = np.nonzero(inside.any(1))[0]
         cols = np.nonzero(inside.any(0))[0]
@@ -222,8 +222,7 @@ def draw_mask(
     if straps:
         strap_a = _stroke((hc, wc), straps, origin, sw) * (1 - body)
         sc = np.array(parse_hex(style.strap_color), np.float32) if style.strap_color else base
-        strap_rgb = np.broadcast_to(sc * 0.92, (hc, wc, 3))
-        color_acc = color_acc + strap_rgb * strap_a[..., None]
+        color_acc += strap_a[..., None] * (sc * 0.92)
         alpha = alpha + strap_a
     for kind, ce, rr in extras:
         if kind == "cartridge":
@@ -270,10 +269,10 @@ def draw_mask(
     a_roi = np.clip(a_roi, 0, 1)
     c_roi = np.clip(c_roi, 0, 1)
     patch = photo[y0:y1, x0:x1]
-    touched = (a_roi > 0) | (c_roi > 0).any(2)
-    a_t = a_roi[touched][:, None]
-    mixed = patch[touched].astype(np.float32) * ((1 - a_t) / 255.0) + c_roi[touched]
-    patch[touched] = np.clip(np.round(mixed * 255.0), 0, 255).astype(np.uint8)
+    touched = (a_roi > 0) | (c_roi[..., 0] > 0) | (c_roi[..., 1] > 0) | (c_roi[..., 2] > 0)
+    mixed = patch.astype(np.float32) * ((1 - a_roi) / 255.0)[..., None] + c_roi
+    mixed = np.clip(np.round(mixed * 255.0, out=mixed), 0, 255, out=mixed)
+    np.copyto(patch, mixed.astype(np.uint8), where=touched[..., None])  # untouched pixels keep their values
     a_roi = np.where(touched, np.maximum(a_roi, 1e-6), 0).astype(np.float32)
     return DrawnMask(roi=(x0, y0, x1, y1), alpha=a_roi, outline=frame.to_photo(outline.polygon),
                      exact=outline.exact)
