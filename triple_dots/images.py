@@ -391,8 +391,8 @@ def resize_photo(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def grow_hole(mask: torch.Tensor | np.ndarray, pixels: float) -> np.ndarray:
-    """The one dilation for hole masks: every pixel within ``pixels`` (Euclidean, >= 0) of a hole pixel
-    becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool, True = hole, containing the input
+    """The one dilation for hole masks: every pixel whose Euclidean distance to a hole pixel, rounded to
+    whole pixels, is at most ``pixels`` (>= 0; centre distance < ``pixels`` + 0.5) becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool, True = hole, containing the input
     hole (``pixels = 0`` returns it unchanged)."""
     if pixels < 0:
         raise BadInputError(f"a hole grows by a margin of >= 0 pixels, got {pixels}")
@@ -402,7 +402,7 @@ def grow_hole(mask: torch.Tensor | np.ndarray, pixels: float) -> np.ndarray:
     import cv2
 
     dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist <= pixels
+    return dist < pixels + 0.5
 
 
 def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: bool = False) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, META_DIR, Meta, write_meta
 from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, UnreadableImageError, where
 from triple_dots.files import atomic_write_bytes, output_lock
-from triple_dots.images import as_rgb_uint8, from_uint8, list_images, read_image_uint8
+from triple_dots.images import as_rgb_uint8, from_uint8, grow_hole, list_images, read_image_uint8
 from triple_dots.masks.detect import LARGE_FACE
 from triple_dots.masks.landmarks import Face, detect_faces
 from triple_dots.masks.outline import head_turn
@@ -108,7 +108,7 @@ class _Result:
     turns: list[tuple[float, str]]
 
 
-#: Largest hole margin in pixels: the dilation kernel is (2 * margin + 1)^2, so 100,000 would need 40 GB.
+#: Largest hole margin in pixels (a margin grows the hole by :func:`triple_dots.images.grow_hole`).
 MAX_MARGIN = 1024
 #: Largest seed (every random generator used accepts 0 .. 2**32 - 1).
 MAX_SEED = 2**32 - 1
@@ -208,8 +208,7 @@ def _mask_array(
         diff = out[y0:y1, x0:x1] != rgb[y0:y1, x0:x1]
         hole[y0:y1, x0:x1] |= diff[..., 0] | diff[..., 1] | diff[..., 2]
     if margin > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-        hole = cv2.dilate(hole.astype(np.uint8), kernel) > 0
+        hole = grow_hole(hole, margin)
     return _Result(image=out, hole=hole, faces=list(faces), mask_type=mask_type, color=color, turns=turns)
 
 
@@ -237,7 +236,7 @@ def apply_mask(
         mask_type: one of ``surgical, n95, kn95, cloth, gas`` or ``random`` (picked by seed).
         seed: None draws the type's default look; an int varies colour, shape and fabric
             noise reproducibly.
-        margin: grow the hole by this many pixels (elliptical dilation).
+        margin: grow the hole by this many pixels (:func:`triple_dots.images.grow_hole`).
         color: '#rrggbb' base colour (default: the type's, or a palette colour by seed).
         pattern: texture image (path or (h, w, 3) float array in [0, 1]) blended in with
             ``pattern_weight`` in [0, 1].

@@ -3,7 +3,7 @@
 Three ways, each only ever *adds* hole pixels (the result contains the input hole):
 
 * ``pixels=N``: dilate by N pixels (the one hole dilation, :func:`triple_dots.images.grow_hole`:
-  exact Euclidean distance).
+  Euclidean distance, rounded to whole pixels).
 * ``face_fraction=F``: dilate each hole region by F x the size of its face box (from
   ``meta/NAME.json``: mean of box width and height). Without meta, or when no face box touches
   a region, that region's own bounding box is used instead, and the summary says how often.
