@@ -15,9 +15,11 @@ in a few milliseconds, and combines the two:
    :data:`RECHECK_SCORE`, on a crop around it and on the crop's mirror image (:func:`recheck_score`).
    Most false faces (animals, objects) score lower there; a few dog and monkey faces pass. A face
    cut by the photo's edge, whose crop is half empty, needs :data:`EDGE_SCORE` instead.
-3. dlib's HOG detector still runs on the whole photo as before (same scale rule, same landmark
-   checks), so every face that mask synthesis found before is still found with the same box and
-   landmarks. Weak HOG faces (score < 0.5) with no YuNet face on them are dropped.
+3. dlib's HOG detector still runs on the whole photo (same scale rule, same landmark checks), so every
+   face that mask synthesis found before is still found with the same box and landmarks; when a cheap
+   YuNet look sees only large faces, HOG skips the pyramid levels that only find far smaller faces
+   (``landmarks._hog_pyramid_skip``: same faces, scores and boxes). Weak HOG faces (score < 0.5) with
+   no YuNet face on them are dropped.
 4. A YuNet face without a HOG face gets its 68 landmarks from dlib's predictor fitted on a box
    derived from the YuNet box; under a mask the mouth and jaw points are guesses, so the robust
    :class:`Keypoints` (eyes from YuNet, nose bridge and chin from the eye geometry and the box) are
