@@ -56,7 +56,6 @@ from torch.utils.data import DataLoader, Subset
 
 from triple_dots.cpu_memory import keep_freed_memory
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
-from triple_dots.evaluation.paired import psnr
 from triple_dots.files import check_apart, disk_full_error, is_disk_full, output_lock
 from triple_dots.tfill import to_model_space
 from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS, GENERATOR_NETS
@@ -452,6 +451,8 @@ class _Trainer:
         measured on the final composite in [0, 1]: mean absolute error inside the hole
         (``val_l1_hole``), PSNR over the whole image (``val_psnr``), LPIPS-VGG (``val_lpips``).
         """
+        from triple_dots.evaluation.paired import psnr  # evaluation sits above training: imported when used
+
         cfg, nets, model = self.cfg, self.nets, self.model
         modes = {k: n.training for k, n in nets.items()}
         for n in nets.values():
