@@ -224,3 +224,49 @@ def test_sample_photos_all_read(sample_paths: list[Path]) -> None:
     for p in sample_paths:
         img = read_image(p)
         assert img.ndim == 3 and img.shape[0] == 3 and 0.0 <= float(img.min()) <= float(img.max()) <= 1.0
+
+
+# --- the one resize rule and the one dilation for hole masks ----------------------------
+def _footprint_rule(m: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Brute force: output pixel (i, j) is a hole when any source pixel under its footprint is."""
+    big_h, big_w = m.shape
+    out = np.zeros((h, w), bool)
+    for i in range(h):
+        for j in range(w):
+            r0, r1 = i * big_h // h, -(-(i + 1) * big_h // h)
+            c0, c1 = j * big_w // w, -(-(j + 1) * big_w // w)
+            out[i, j] = m[r0:r1, c0:c1].any()
+    return out
+
+
+def test_resize_hole_follows_the_footprint_rule_for_arrays_and_tensors() -> None:
+    from triple_dots.images import resize_hole
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        (big_h, big_w), (h, w) = rng.integers(1, 30, 2), rng.integers(1, 30, 2)
+        m = (rng.random((big_h, big_w)) < 0.05).astype(np.uint8) * 255
+        arr = resize_hole(m, (h, w))
+        ten = resize_hole(torch.from_numpy(m > 0).float()[None], (h, w))
+        assert arr.dtype == np.uint8 and set(np.unique(arr).tolist()) <= {0, 255}
+        assert ten.shape == (1, h, w) and ten.dtype == torch.float32
+        assert np.array_equal(arr > 0, _footprint_rule(m > 0, h, w))
+        assert np.array_equal(ten[0].numpy() > 0, arr > 0)
+    m = np.zeros((9, 7), bool)
+    assert resize_hole(m, (9, 7)) is m  # same size: unchanged
+
+
+def test_grow_hole_contains_the_elliptical_kernel_of_the_same_margin() -> None:
+    import cv2
+
+    from triple_dots.images import grow_hole
+
+    dot = np.zeros((61, 61), bool)
+    dot[30, 30] = True
+    for margin in range(0, 20):
+        grown = grow_hole(dot, margin)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        ellipse = cv2.dilate(dot.astype(np.uint8), kernel) > 0
+        assert not (ellipse & ~grown).any()
+        ys, xs = np.nonzero(grown)
+        assert np.hypot(ys - 30, xs - 30).max() < margin + 0.5  # nothing beyond the rounded margin
