@@ -195,9 +195,22 @@ def _yunet_rows(det, bgr: np.ndarray, size: int, min_score: float) -> np.ndarray
     return found
 
 
+def _plain_pass(det, bgr: np.ndarray, size: int, min_score: float, passes: dict | None) -> np.ndarray | None:
+    """:func:`_yunet_rows`, or the rows an earlier call kept in ``passes`` for this copy (scored >= ``min_score``)."""
+    key = round(max(bgr.shape[:2]) * min(1.0, size / float(max(bgr.shape[:2]))))  # the copy's longest side
+    if passes is not None and key in passes and passes[key][0] <= min_score:
+        found = passes[key][1]
+        found = None if found is None else found[found[:, 14] >= min_score]
+        return found if found is not None and len(found) else None
+    found = _yunet_rows(det, bgr, size, min_score)
+    if passes is not None:
+        passes[key] = (min_score, found)
+    return found
+
+
 def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_score: float = MIN_SCORE,
                 model_path: str | Path | None = None, large_face: float | None = None,
-                border_pad: float = BORDER_PAD) -> list[YunetFace]:
+                border_pad: float = BORDER_PAD, passes: dict | None = None) -> list[YunetFace]:
     """YuNet on ``rgb`` ((H, W, 3) uint8 RGB) shrunk to each of ``sizes`` (longest side), merged; image pixels.
 
     The smallest copy runs first. With ``large_face`` (e.g. :data:`LARGE_FACE`, as mask synthesis
@@ -205,7 +218,9 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
     photo's shorter side tall (a portrait or an aligned crop), the other passes, which only add
     small or border-cut faces, are skipped; the faces' eyes then come from the small copy (a few
     pixels less exact). ``None`` (default): every size runs. ``border_pad`` > 0: one more pass at the
-    smallest size with that much black border (see :data:`BORDER_PAD`); 0 turns it off.
+    smallest size with that much black border (see :data:`BORDER_PAD`); 0 turns it off. ``passes``: a
+    dict shared by calls on the same ``rgb`` that keeps each plain pass's detections, so that a later
+    call with the same or a higher ``min_score`` reuses them instead of running YuNet again.
     """
     det = load_yunet(model_path)
     h, w = rgb.shape[:2]
@@ -217,7 +232,7 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
         if round(max(h, w) * s) in done or min(h, w) * s < 8:
             continue
         done.add(round(max(h, w) * s))
-        found = _yunet_rows(det, bgr, size, min_score)
+        found = _plain_pass(det, bgr, size, min_score, passes)
         if found is None:
             continue
         found_at[size] = found

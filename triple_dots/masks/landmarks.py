@@ -29,6 +29,7 @@ from triple_dots.images import as_rgb_uint8
 from triple_dots.masks.detect import (
     KEYPOINT_NAMES,
     SAME_FACE_IOU,
+    YUNET_SIZES,
     Keypoints,
     confirmed,
     dlib_box,
@@ -314,10 +315,11 @@ def detect_faces(
     if detector not in ("auto", "hog"):
         raise BadInputError(f"detector must be 'auto' or 'hog', got {detector!r}")
     rgb = as_rgb_uint8(image)
-    faces = _hog_faces(rgb, predictor_path, upsample, min_face, min_score, keep_implausible)
+    passes: dict = {}  # YuNet's passes on rgb, shared by the HOG pyramid skip and combine
+    faces = _hog_faces(rgb, predictor_path, upsample, min_face, min_score, keep_implausible, passes)
     if detector == "auto":
         faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible,
-                        large_face=large_face)
+                        large_face=large_face, passes=passes)
     else:
         for f in faces:
             f.keypoints = Keypoints.from_landmarks(f.landmarks)
@@ -332,29 +334,34 @@ HOG_BOX_PX = 73
 SKIP_SCORE = 0.3
 #: The HOG pass still looks for faces down to this fraction of the smallest face YuNet saw.
 SKIP_MARGIN = 0.7
+#: Longest side of the copy YuNet looks at for :func:`_hog_pyramid_skip` (the smallest of YUNET_SIZES).
+SKIP_SIZE = min(YUNET_SIZES)
 
 
-def _hog_pyramid_skip(rgb: np.ndarray, scale: float) -> int:
+def _hog_pyramid_skip(rgb: np.ndarray, scale: float, passes: dict | None = None) -> int:
     """Pyramid levels dlib's HOG pass may skip on ``rgb`` resized by ``scale`` (0: none).
 
-    The lowest levels only find small faces. YuNet (one pass on a 160 or 320 px copy, detections
-    down to :data:`SKIP_SCORE`) sees faces far smaller than the HOG pass looks for; when it sees only
+    The lowest levels only find small faces. YuNet (one pass on a 320 px copy, detections down to
+    :data:`SKIP_SCORE`, kept in ``passes`` for :func:`combine`, whose first pass is the same copy)
+    sees faces far smaller than the HOG pass looks for; when it sees only
     large ones (a portrait, an aligned face crop), HOG skips the levels whose faces are smaller than
     :data:`SKIP_MARGIN` times the smallest of them. Every face the full pass finds is still found,
     unless YuNet misses it completely.
     """
     h, w = rgb.shape[:2]
     smallest_hog_face = HOG_BOX_PX / scale  # rgb pixels
-    # the smallest copy on which YuNet's smallest face (about 10 px) is well below HOG's
-    size = next((s for s in (160, 320) if 10 * max(h, w, s) / s <= SKIP_MARGIN * smallest_hog_face), None)
-    found = yunet_faces(rgb, sizes=(size,), min_score=SKIP_SCORE) if size else []
+    # only when YuNet's smallest face on the copy (about 10 px) is well below HOG's smallest
+    if 10 * max(h, w, SKIP_SIZE) / SKIP_SIZE > SKIP_MARGIN * smallest_hog_face:
+        return 0
+    found = yunet_faces(rgb, sizes=(SKIP_SIZE,), min_score=SKIP_SCORE, border_pad=0.0, passes=passes)
     if not found:
         return 0
     wanted = SKIP_MARGIN * 1.1 * min(f.box[2] - f.box[0] for f in found)  # dlib's box is ~1.1 x YuNet's width
     return max(0, int(np.log(wanted / smallest_hog_face) / np.log(1.2)))
 
 
-def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, keep_implausible) -> list[Face]:
+def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, keep_implausible,
+               passes: dict | None = None) -> list[Face]:
     """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone).
 
     At the default scale the pass starts at the pyramid level :func:`_hog_pyramid_skip` allows
@@ -376,7 +383,7 @@ def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, k
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     else:
         scale, small = 1.0, rgb
-    skip = _hog_pyramid_skip(rgb, scale) if upsample is None else 0
+    skip = _hog_pyramid_skip(rgb, scale, passes) if upsample is None else 0
     pyramid = dlib.pyramid_down(6)
     for _ in range(skip):
         small = pyramid(small)
@@ -408,19 +415,19 @@ def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, k
 # HOG + YuNet (the detector's faces, YuNet's faces, merged)
 # --------------------------------------------------------------------------------------
 def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = False,
-            large_face: float | None = None) -> list:
+            large_face: float | None = None, passes: dict | None = None) -> list:
     """Merge dlib HOG faces (68 landmarks, already checked) with confirmed YuNet faces on ``rgb``.
 
     A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
     (``source="hog+yunet"``), and is dropped when it is weak (score < 0.5) and no YuNet detection
     lies on it (unless ``keep_weak``). A confirmed YuNet face with no HOG face gets the predictor's 68 points on
-    :func:`dlib_box` (``source="yunet"``). ``large_face``: see :func:`yunet_faces`. Returns
+    :func:`dlib_box` (``source="yunet"``). ``large_face``, ``passes``: see :func:`yunet_faces`. Returns
     :class:`Face` objects.
     """
     import dlib
 
     h, w = rgb.shape[:2]
-    yun = yunet_faces(rgb, large_face=large_face)
+    yun = yunet_faces(rgb, large_face=large_face, passes=passes)
     out = []
     used: set[int] = set()
     for f in hog_faces:
