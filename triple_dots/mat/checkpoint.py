@@ -84,11 +84,9 @@ def _rebuild_tensor_v2(storage: Any, offset: int, size: tuple, stride: tuple, re
         raise pickle.UnpicklingError(f"tensor rebuilt from {type(storage).__name__}, not a storage")
     if backward_hooks:
         raise pickle.UnpicklingError("tensors with backward hooks are refused")
-    if isinstance(storage, torch.TypedStorage):
-        t = torch.empty((0,), dtype=storage.dtype)
-        return t.set_(storage._untyped_storage, int(offset), tuple(size), tuple(stride))
-    t = torch.empty((0,), dtype=torch.uint8)
-    return t.set_(storage, int(offset), tuple(size), tuple(stride))
+    typed = isinstance(storage, torch.TypedStorage)
+    t = torch.empty((0,), dtype=storage.dtype if typed else torch.uint8)
+    return t.set_(storage._untyped_storage if typed else storage, int(offset), tuple(size), tuple(stride))
 
 
 def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None,
@@ -248,8 +246,7 @@ def infer_resolution(state: dict[str, torch.Tensor]) -> int | None:
     sizes = []
     for key in state:
         if key.startswith("synthesis.enc.EncConv_Block_"):
-            token = key.split(".")[2].rsplit("_", 1)[-1]
-            side = token.split("x")[0]
+            side = key.split(".")[2].rsplit("_", 1)[-1].split("x")[0]  # "EncConv_Block_512x512" -> "512"
             if side.isdigit():
                 sizes.append(int(side))
     return max(sizes) if sizes else None
@@ -275,18 +272,15 @@ def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str |
     from triple_dots.tfill.checkpoint_files import state_dict_mismatch
 
     problem = state_dict_mismatch(net, state)
-    if problem is None:
-        return
-    raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + problem
-                          + ". Is it a MAT generator (G_ema) file of the same resolution?")
+    if problem is not None:
+        raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + problem
+                              + ". Is it a MAT generator (G_ema) file of the same resolution?")
 
 
 def reference_state_dict(net: nn.Module, weight_seed: int = 0) -> dict[str, torch.Tensor]:
-    """Deterministic test weights (the reference fixtures' procedure) for every key of ``net.state_dict()``.
-
-    Per key ``x = randn(shape, generator=manual_seed(crc32(key) + weight_seed))``: ``weight``/``noise_const``
-    get ``x``, ``bias``/``noise_strength``/``w_avg`` ``0.1 * x``; ``attn_mask``/``resample_filter`` are kept.
-    """
+    """Deterministic test weights (the reference fixtures'): per key of ``net.state_dict()``, ``x = randn(shape,
+    generator=manual_seed(crc32(key) + weight_seed))``: ``weight``/``noise_const`` get ``x``, ``bias``/
+    ``noise_strength``/``w_avg`` ``0.1 * x``; ``attn_mask``/``resample_filter`` are kept."""
     out = {}
     for key, value in net.state_dict().items():
         leaf = key.rsplit(".", 1)[-1]

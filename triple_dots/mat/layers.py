@@ -22,7 +22,6 @@ from triple_dots.mat.ops import (
     fir_weight,
     lrelu_,
     make_resample_filter,
-    normalize_2nd_moment,
     up_weight,
     upsample2d,
 )
@@ -173,9 +172,7 @@ class ModulatedConv2d(nn.Module):
 
 class StyleConv(nn.Module):
     """Modulated conv (+ optional 2x up) + per-pixel noise + bias + lrelu; ``resolution``: the output side.
-
-    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up).
-    """
+    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up)."""
 
     def __init__(self, in_channels: int, out_channels: int, style_dim: int, resolution: int, kernel_size: int = 3,
                  up: int = 1, use_noise: bool = True, activation: str = "lrelu", demodulate: bool = True) -> None:
@@ -253,7 +250,6 @@ class MappingNet(nn.Module):
             raise ValueError("class-conditional MAT (c_dim > 0) is not supported")
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers = num_layers
-        self.w_avg_beta = w_avg_beta
         features = [z_dim] + [w_dim] * num_layers
         for idx in range(num_layers):
             layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu",
@@ -263,7 +259,8 @@ class MappingNet(nn.Module):
             self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
-        x = normalize_2nd_moment(z.to(torch.float32))
+        x = z.to(torch.float32)
+        x = x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()  # 2nd-moment normalisation
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
         if self.num_ws is not None:

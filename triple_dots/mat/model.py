@@ -1,9 +1,7 @@
 """MAT (Li et al., CVPR 2022, "Mask-Aware Transformer for Large Hole Image Inpainting") with the project's API.
 
-Project conventions: images (B, 3, H, W) in [0, 1], hole masks 1 = hole; MAT's own (images in [-1, 1],
-masks 1 = known) only inside the networks. :meth:`MAT.inpaint` pads the photo to a square (reflected,
-centred; replicated where too short to reflect) and so the hole mask, resizes both to R (the hole grows to
-every model pixel it touches), inpaints, resizes back, crops and composites ``where(hole, generated, image)``.
+:meth:`MAT.inpaint` pads photo and hole mask to a centred square (reflected; replicated where too short),
+resizes both to R, inpaints, resizes back, crops and composites ``where(hole, generated, image)``.
 """
 
 from __future__ import annotations
@@ -39,11 +37,8 @@ def _pad_square(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor
 
 
 class MAT(Generator):
-    """The MAT generator (official state-dict layout) plus :meth:`inpaint` in project conventions.
-
-    ``MAT(resolution=512)`` has random N(0, 1) weights. ``dim`` (a multiple of 6), ``channel_divisor``
-    (second-stage widths / divisor), ``z_dim`` and ``w_dim`` default to the released sizes.
-    """
+    """The MAT generator (official state-dict layout, random N(0, 1) weights) plus :meth:`inpaint`; ``dim`` (a
+    multiple of 6), ``channel_divisor`` (second-stage widths / divisor), ``z_dim``, ``w_dim``: released by default."""
 
     def __init__(self, resolution: int = 512, *, z_dim: int = 512, w_dim: int = 512, dim: int = 180,
                  channel_divisor: int = 1) -> None:
@@ -59,11 +54,8 @@ class MAT(Generator):
     def from_official(cls, path: str | Path | None = None, *, resolution: int | None = None,
                       device: str | torch.device | None = None, key: str = DEFAULT_WEIGHTS) -> MAT:
         """Load a generator strictly from an official ``.pkl`` (nothing in it is executed), ``.pth``/``.pt``
-        or ``.safetensors`` file; ``path`` None: the registry entry ``key``; ``resolution`` None: from the file.
-
-        Missing file: :class:`MissingWeightsError`; keys or shapes that do not fit: :class:`BadWeightsError`.
-        Returned in ``eval()`` mode.
-        """
+        or ``.safetensors`` file (``path`` None: the registry entry ``key``), in ``eval()`` mode. Missing file:
+        :class:`MissingWeightsError`; keys or shapes that do not fit: :class:`BadWeightsError`."""
         if path is None:
             file = weights.locate(key)
         else:
@@ -108,11 +100,9 @@ class MAT(Generator):
                          truncation_psi: float = 1.0, noise_mode: str = "const",
                          dropout_maps: tuple[torch.Tensor, torch.Tensor] | None = None,
                          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The official ``G(image, valid_mask, z, None, truncation_psi, noise_mode=..., return_stg1=True)``.
-
+        """The official ``G(image, valid_mask, z, None, truncation_psi, noise_mode=..., return_stg1=True)``:
         image (B, 3, R, R) in [-1, 1]; valid_mask (B, 1, R, R) **1 = known**; z (B, z_dim) -> (output, stage1).
-        ``dropout_maps`` ((B, 256, 180), (B, 512, 16, 16)) in {0, 1} replace the two ``F.dropout`` draws.
-        """
+        ``dropout_maps`` ((B, 256, 180), (B, 512, 16, 16)) in {0, 1} replace the two ``F.dropout`` draws."""
         dev = self.device
         maps = None if dropout_maps is None else tuple(m.to(dev) for m in dropout_maps)
         out, stage1 = self(image.to(dev, torch.float32), valid_mask.to(dev, torch.float32), z.to(dev),
@@ -128,8 +118,7 @@ class MAT(Generator):
         images (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or (1, H, W), (H, W))
         in {0, 1}, **1 = hole**; any H, W. Returns the same shape, float32 in [0, 1], on the input's device.
         ``seed`` fixes z and the dropout maps (private generator); ``noise_mode``: "const", "random" or "none".
-        Bad input raises before the network runs (:func:`triple_dots.tfill.check_inputs`).
-        """
+        Bad input raises before the network runs (:func:`triple_dots.tfill.check_inputs`)."""
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)

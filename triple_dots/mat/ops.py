@@ -38,10 +38,8 @@ def fir(x: torch.Tensor, fw: torch.Tensor, padding: int, bias: torch.Tensor | No
 
 
 def conv_down2(x: torch.Tensor, w: torch.Tensor, fw: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """KxK conv (K odd) with down-sampling by 2: FIR (``fw`` over I channels), then stride 2.
-
-    (B, I, H, W) -> (B, O, H/2, W/2).
-    """
+    """KxK conv (K odd) with down-sampling by 2: FIR (``fw`` over I channels), then stride 2;
+    (B, I, H, W) -> (B, O, H/2, W/2)."""
     kf, k = fw.shape[-1], w.shape[-1]
     if k == 1:  # 1x1: down-sample, then convolve
         return F.conv2d(fir(x, fw, (kf - 1) // 2)[:, :, ::2, ::2], w, bias)
@@ -54,10 +52,8 @@ def up_weight(w: torch.Tensor) -> torch.Tensor:
 
 
 def conv_up2(x: torch.Tensor, wt: torch.Tensor, fw: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """KxK conv with up-sampling by 2: stride-2 transposed conv, then FIR (``fw`` over O channels, gain 4).
-
-    (B, I, H, W) -> (B, O, 2H, 2W); ``wt`` = :func:`up_weight` (I, O, K, K); ``bias`` (O,) is added.
-    """
+    """KxK conv with up-sampling by 2: stride-2 transposed conv, then FIR (``fw`` over O channels, gain 4);
+    (B, I, H, W) -> (B, O, 2H, 2W); ``wt`` = :func:`up_weight` (I, O, K, K); ``bias`` (O,) is added."""
     k, kf = wt.shape[-1], fw.shape[-1]
     y = F.conv_transpose2d(x, wt.to(x.dtype), stride=2)
     return fir(y, fw, k // 2 + (kf + 1) // 2 - (k - 1), bias)  # symmetric padding: the filter has 4 taps
@@ -75,11 +71,8 @@ def upsample2d(x: torch.Tensor, fw: torch.Tensor) -> torch.Tensor:
 
 
 def cached(module: torch.nn.Module, name: str, sources: tuple[torch.Tensor | None, ...], make) -> Any:
-    """``make()`` memoised on ``module`` while ``sources`` are unchanged and gradients are off.
-
-    The key (storage pointer, version counter, device, dtype of every source) is invalidated by
-    ``load_state_dict``, ``.to()`` and optimiser steps.
-    """
+    """``make()`` memoised on ``module`` while gradients are off and ``sources`` are unchanged (same storage,
+    version counter, device and dtype: ``load_state_dict``, ``.to()`` and optimiser steps invalidate it)."""
     if torch.is_grad_enabled():
         return make()
     key = (torch.is_inference_mode_enabled(),) + tuple(
@@ -148,12 +141,7 @@ def lrelu_(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu_(x, LRELU_SLOPE)
 
 
-def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
-    """``x / sqrt(mean(x**2) + eps)`` along ``dim`` (the mapping network's input normalisation)."""
-    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
-
-
 __all__ = [
     "LRELU_GAIN", "LRELU_SLOPE", "Box", "cached", "conv_down2", "conv_up2", "crop_for_conv", "fir", "fir_weight",
-    "hole_box", "inplace", "lrelu_", "make_resample_filter", "normalize_2nd_moment", "paste", "up_weight", "upsample2d",
+    "hole_box", "inplace", "lrelu_", "make_resample_filter", "paste", "up_weight", "upsample2d",
 ]

@@ -151,7 +151,6 @@ class SynthesisNet(nn.Module):
         if img_resolution != 2**res_log2 or img_resolution < 64:
             raise ValueError(f"MAT resolution must be a power of two >= 64, got {img_resolution}")
         self.num_layers = res_log2 * 2 - 3 * 2
-        self.img_resolution = img_resolution
         if dim % FirstStage.NUM_HEADS:
             raise ValueError(f"dim must be a multiple of {FirstStage.NUM_HEADS} (attention heads), got {dim}")
         self.first_stage = FirstStage(img_channels, img_resolution=img_resolution, dim=dim, w_dim=w_dim,
@@ -188,16 +187,13 @@ class SynthesisNet(nn.Module):
 
 
 class Generator(nn.Module):
-    """MAT generator (official layout: ``synthesis`` + ``mapping``; state-dict keys match the checkpoints).
-
-    ``forward(images, masks, z)`` -> (output, stage1), both (B, 3, R, R) in MAT's conventions.
-    """
+    """MAT generator (official ``synthesis`` + ``mapping`` layout and keys): ``forward(images, masks, z)``
+    -> (output, stage1), both (B, 3, R, R) in MAT's conventions."""
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 512,
                  img_channels: int = 3, dim: int = 180, channel_divisor: int = 1) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
         self.dim, self.channel_divisor = dim, channel_divisor
         self.synthesis = SynthesisNet(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, dim=dim,
                                       channel_divisor=channel_divisor)

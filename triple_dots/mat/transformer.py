@@ -88,10 +88,8 @@ class Conv2dLayerPartial(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """Multi-head window attention on L2-normalised queries/keys, with the key-mask bias.
-
-    x (B*nW, N, C); mask_windows (B*nW, N, 1) in {0, 1} or None; shift_mask (nW, N, N) additive or None.
-    """
+    """Multi-head window attention on L2-normalised queries/keys, with the key-mask bias. x (B*nW, N, C);
+    mask_windows (B*nW, N, 1) in {0, 1} or None; shift_mask (nW, N, N) additive or None."""
 
     def __init__(self, dim: int, window_size: int, num_heads: int) -> None:
         super().__init__()
@@ -150,16 +148,12 @@ class Mlp(nn.Module):
 
 class SwinTransformerBlock(nn.Module):
     """(Shifted-)window attention, then ``mlp(fuse(cat[input, attention]))`` (no residual add).
-
-    x (B, H*W, C), mask (B, H*W, 1) or None -> (x, mask); ``attn_mask``: the shifted-window mask buffer.
-    """
+    x (B, H*W, C), mask (B, H*W, 1) or None -> (x, mask); ``attn_mask``: the shifted-window mask buffer."""
 
     def __init__(self, dim: int, input_resolution: Size, num_heads: int, window_size: int = 7, shift_size: int = 0,
                  mlp_ratio: float = 2.0) -> None:
         super().__init__()
-        self.dim = dim
         self.input_resolution = tuple(input_resolution)
-        self.num_heads = num_heads
         self.window_size = window_size
         self.shift_size = shift_size
         if min(self.input_resolution) <= self.window_size:  # one window covers everything: no shift
@@ -251,9 +245,6 @@ class BasicLayer(nn.Module):
     def __init__(self, dim: int, input_resolution: Size, depth: int, num_heads: int, window_size: int,
                  mlp_ratio: float = 2.0, downsample: nn.Module | None = None) -> None:
         super().__init__()
-        self.dim = dim
-        self.input_resolution = tuple(input_resolution)
-        self.depth = depth
         self.downsample = downsample
         self.blocks = nn.ModuleList([
             SwinTransformerBlock(dim, input_resolution, num_heads, window_size=window_size,
@@ -346,10 +337,10 @@ class FirstStage(nn.Module):
         super().__init__()
         res = 64
         self.conv_first = Conv2dLayerPartial(img_channels + 1, dim, 3, activation=activation)
-        self.enc_conv = nn.ModuleList()
         down_time = int(math.log2(img_resolution // res))
-        for _ in range(down_time):
-            self.enc_conv.append(Conv2dLayerPartial(dim, dim, 3, down=2, activation=activation))
+        self.enc_conv = nn.ModuleList(
+            Conv2dLayerPartial(dim, dim, 3, down=2, activation=activation) for _ in range(down_time)
+        )
         self.tran = nn.ModuleList()
         for depth, ratio, ws in zip(self.DEPTHS, self.RATIOS, self.WINDOW_SIZES, strict=True):
             res = int(res * ratio)
@@ -359,18 +350,15 @@ class FirstStage(nn.Module):
             elif ratio > 1:
                 merge = PatchUpsampling(dim, dim, up=int(ratio))
             self.tran.append(BasicLayer(dim, (res, res), depth, self.NUM_HEADS, ws, downsample=merge))
-        down_conv: list[nn.Module] = [Conv2dLayer(dim, dim, 3, down=2, activation=activation) for _ in range(4)]
-        down_conv.append(nn.AdaptiveAvgPool2d((1, 1)))
-        self.down_conv = nn.Sequential(*down_conv)
+        self.down_conv = nn.Sequential(*[Conv2dLayer(dim, dim, 3, down=2, activation=activation) for _ in range(4)],
+                                       nn.AdaptiveAvgPool2d((1, 1)))
         self.to_style = FullyConnectedLayer(dim, dim * 2, activation=activation)
         self.ws_style = FullyConnectedLayer(w_dim, dim, activation=activation)
         self.to_square = FullyConnectedLayer(dim, 16 * 16, activation=activation)
-        style_dim = dim * 3
-        self.dec_conv = nn.ModuleList()
-        for _ in range(down_time):
-            res = res * 2
-            self.dec_conv.append(DecStyleBlock(res, dim, dim, activation, style_dim, use_noise, demodulate,
-                                               img_channels))
+        self.dec_conv = nn.ModuleList(
+            DecStyleBlock(res * 2 ** (i + 1), dim, dim, activation, dim * 3, use_noise, demodulate, img_channels)
+            for i in range(down_time)
+        )
 
     def forward(self, images_in: torch.Tensor, masks_in: torch.Tensor, ws: torch.Tensor, noise_mode: str = "random",
                 dropout_map: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
