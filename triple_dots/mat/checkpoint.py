@@ -20,10 +20,6 @@ from torch import nn
 
 from triple_dots.errors import BadWeightsError, where
 
-PICKLE_SUFFIXES = (".pkl", ".pickle")
-STATE_SUFFIXES = (".pth", ".pt", ".bin")
-SAFETENSORS_SUFFIXES = (".safetensors",)
-
 
 class PersistentObject:
     """Stand-in for a ``torch_utils.persistence`` object: keeps ``meta`` only (``module_src`` is never executed)."""
@@ -213,7 +209,7 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     state dict (``weights_only=True``) or a ``.safetensors`` file. Errors -> :class:`BadWeightsError`."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in SAFETENSORS_SUFFIXES:
+    if suffix == ".safetensors":
         try:
             from safetensors.torch import load_file
         except ImportError:
@@ -224,7 +220,7 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
             raise
         except Exception as exc:  # noqa: BLE001 - corrupt header, truncated file ...
             raise BadWeightsError(f"{where(path)} is not a readable safetensors file ({exc})") from None
-    if suffix in PICKLE_SUFFIXES or (suffix not in STATE_SUFFIXES and not _is_zip(path)):
+    if suffix in (".pkl", ".pickle") or (suffix not in (".pth", ".pt", ".bin") and not _is_zip(path)):
         return _generator_from_pickle(safe_unpickle(path), path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

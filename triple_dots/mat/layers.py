@@ -117,7 +117,6 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
         self.out_channels = out_channels
-        self.kernel_size = kernel_size
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
         self.padding = kernel_size // 2
         self.up = up

@@ -113,12 +113,10 @@ class MAT(Generator):
     @torch.inference_mode()
     def inpaint(self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
                 truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
-        """Fill the holes of ``images``; known pixels are returned exactly unchanged.
-
-        images (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or (1, H, W), (H, W))
-        in {0, 1}, **1 = hole**; any H, W. Returns the same shape, float32 in [0, 1], on the input's device.
-        ``seed`` fixes z and the dropout maps (private generator); ``noise_mode``: "const", "random" or "none".
-        Bad input raises before the network runs (:func:`triple_dots.tfill.check_inputs`)."""
+        """Fill the holes of ``images`` (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or
+        (1, H, W), (H, W)) in {0, 1}, **1 = hole**; any H, W. Returns the same shape, float32 in [0, 1], on the
+        input's device, known pixels exactly unchanged. ``seed`` fixes z and the dropout maps (private generator);
+        ``noise_mode``: "const", "random" or "none". Bad input raises first (:func:`triple_dots.tfill.check_inputs`)."""
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)

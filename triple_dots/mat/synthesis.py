@@ -94,8 +94,7 @@ class DecBlockFirstV2(nn.Module):
     def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None):
         x = inplace(self.conv0(x), "add", e_features[self.res])
         x = self.conv1(x, torch.cat([ws[:, 0], gs], dim=1), noise_mode=noise_mode, generator=generator)
-        img = self.toRGB(x, torch.cat([ws[:, 1], gs], dim=1), skip=None)
-        return x, img
+        return x, self.toRGB(x, torch.cat([ws[:, 1], gs], dim=1), skip=None)
 
 
 class DecBlock(DecStyleBlock):

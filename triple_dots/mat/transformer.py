@@ -271,7 +271,6 @@ class DecStyleBlock(nn.Module):
     def __init__(self, res: int, in_channels: int, out_channels: int, activation: str, style_dim: int,
                  use_noise: bool, demodulate: bool, img_channels: int) -> None:
         super().__init__()
-        self.res = res
         self.conv0 = StyleConv(in_channels, out_channels, style_dim, res, 3, up=2, use_noise=use_noise,
                                activation=activation, demodulate=demodulate)
         self.conv1 = StyleConv(out_channels, out_channels, style_dim, res, 3, use_noise=use_noise,
@@ -364,9 +363,8 @@ class FirstStage(nn.Module):
                 dropout_map: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """``dropout_map`` (B, 256, dim) in {0, 1}: the bottleneck's random keep map (None: drawn)."""
         x = torch.cat([masks_in - 0.5, images_in * masks_in], dim=1).contiguous(memory_format=torch.channels_last)
-        skips = []
         x, mask = self.conv_first(x, masks_in)
-        skips.append(x)
+        skips = [x]
         for i, block in enumerate(self.enc_conv):
             x, mask = block(x, mask)
             if i != len(self.enc_conv) - 1:

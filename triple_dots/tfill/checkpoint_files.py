@@ -95,11 +95,8 @@ WIDTH_LIMITS: dict[str, tuple[int, int]] = {"ngf": (1, 512), "embed_dim": (8, 40
 NUM_HEADS = 8
 
 
-def infer_options(
-    state_E: dict[str, torch.Tensor],
-    state_T: dict[str, torch.Tensor],
-    folder: str | Path | None = None,
-) -> dict[str, int]:
+def infer_options(state_E: dict[str, torch.Tensor], state_T: dict[str, torch.Tensor],
+                  folder: str | Path | None = None) -> dict[str, int]:
     """``ngf``, ``embed_dim``, ``n_encoders`` read from E and T state dicts ({} if absent); widths outside
     :data:`WIDTH_LIMITS` or not a multiple of :data:`NUM_HEADS` raise :class:`BadWeightsError` naming the file."""
     try:

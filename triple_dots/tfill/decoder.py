@@ -51,9 +51,8 @@ class DiffDecoder(nn.Module):
             dim = out_dim
         self.decode = ToRGB(dim, config.img_nc, upsample=True)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         """x (B, embed_dim, 16, 16); mask: visible mask at any size (noise goes only where it is 0;
         None: everywhere). Returns (B, 3, 16*2**n_layers_G, ...) in (-1, 1)."""
         x = self.conv_in(x)

@@ -76,13 +76,11 @@ class EqualLinear(nn.Module):
 
 def conv_layer(cin: int, cout: int, kernel: int, *, downsample: bool = False, activate: bool = True) -> nn.Sequential:
     """StyleGAN2 ``ConvLayer``: [Blur] + EqualConv2d (+ FusedLeakyReLU); bias lives in the activation."""
-    layers: list[nn.Module] = []
     if downsample:
         p = (4 - 2) + (kernel - 1)
-        layers.append(Blur(((p + 1) // 2, p // 2)))
-        layers.append(EqualConv2d(cin, cout, kernel, stride=2, padding=0, bias=False))
+        layers = [Blur(((p + 1) // 2, p // 2)), EqualConv2d(cin, cout, kernel, stride=2, padding=0, bias=False)]
     else:
-        layers.append(EqualConv2d(cin, cout, kernel, padding=kernel // 2, bias=False))
+        layers = [EqualConv2d(cin, cout, kernel, padding=kernel // 2, bias=False)]
     if activate:
         layers.append(FusedLeakyReLU(cout))
     return nn.Sequential(*layers)

@@ -67,9 +67,8 @@ class StaticMaps(NamedTuple):
     out_ring: int | None  # border width where ratio or gate != 1 (None: everywhere)
 
 
-def static_maps(
-    prior: tuple[Geometry, ...], g: Geometry, height: int, width: int, device: torch.device, dtype: torch.dtype
-) -> StaticMaps:
+def static_maps(prior: tuple[Geometry, ...], g: Geometry, height: int, width: int, device: torch.device,
+                dtype: torch.dtype) -> StaticMaps:
     """The shape-only maps of a partial conv whose mask comes from an all-ones (1, 1, H, W) mask through the
     stride-1 ``prior`` convs (empty: no mask). Cached per shape, device, dtype and inference mode."""
     key = (prior, g, height, width, device, dtype, torch.is_inference_mode_enabled())
@@ -101,10 +100,8 @@ class PartialConv2d(nn.Conv2d):
     ``(conv_nobias(x*mask) * k*k/(U+1e-8)*clamp(U,0,1) + bias) * clamp(U,0,1)``, ``U`` the mask's window sum.
     ``return_mask``: also return ``U/(k*k)``."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-        *, return_mask: bool = False,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 *, return_mask: bool = False) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=True)
         self.return_mask = return_mask
         kh, kw = self.kernel_size
@@ -116,9 +113,8 @@ class PartialConv2d(nn.Conv2d):
     def _bias(self) -> torch.Tensor:
         return self.bias.view(1, -1, 1, 1)
 
-    def forward_static(
-        self, x: torch.Tensor, prior: tuple[Geometry, ...] = (), *, inplace_input: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_static(self, x: torch.Tensor, prior: tuple[Geometry, ...] = (), *,
+                       inplace_input: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Partial conv whose mask is all-ones through the ``prior`` convs -> ``(out, mask (1, 1, h, w))``.
         Without autograd only the border ring where the maps differ from 1 is changed, in place
         (``inplace_input``: the input too, for callers that own it)."""
@@ -218,9 +214,8 @@ class NoiseInjection(nn.Module):
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(1))
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         b, _, h, w = x.shape
         noise = torch.empty(b, 1, h, w, device=x.device, dtype=x.dtype).normal_(generator=generator)
         if mask is None:
@@ -294,9 +289,8 @@ class MultiheadAttention(nn.Module):
         b, n, _ = t.shape
         return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_weight: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_weight: torch.Tensor | None = None) -> torch.Tensor:
         b, n, c = q.shape
         q, k, v = self._heads(self.to_q(q)), self._heads(self.to_k(k)), self._heads(self.to_v(v))
         if key_weight is None:
@@ -322,9 +316,8 @@ class TransformerEncoderLayer(nn.Module):
         self.norm2 = PixelwiseNorm(embed_dim)
         self.activation = nn.GELU()
 
-    def forward(
-        self, x: torch.Tensor, pos: torch.Tensor | None = None, key_weight: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None,
+                key_weight: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
         t = self.norm1(x).flatten(2).transpose(1, 2)  # (B, N, C)
         qk = t if pos is None else t + pos

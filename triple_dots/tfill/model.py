@@ -198,10 +198,8 @@ class TFill(nn.Module):
     ``discriminators=True``, ``net_D`` (at ``fixed_size``) and ``net_D_Ref`` (at ``fine_size``), officially initialised.
     Model space (training): :meth:`coarse_stage`, :meth:`refine_stage`, :meth:`forward`; project: :meth:`inpaint`."""
 
-    def __init__(
-        self, config: TFillConfig | str | None = None, *, discriminators: bool = False, init: bool = True,
-        **options: Any,
-    ) -> None:
+    def __init__(self, config: TFillConfig | str | None = None, *, discriminators: bool = False, init: bool = True,
+                 **options: Any) -> None:
         super().__init__()
         self.config = make_config(config, **options)
         self.net_E = DiffEncoder(self.config)
@@ -235,16 +233,9 @@ class TFill(nn.Module):
                 yield name, net
 
     @classmethod
-    def from_official(
-        cls,
-        checkpoint_dir: str | Path | None = None,
-        *,
-        preset: str | None = None,
-        discriminators: bool = False,
-        device: str | torch.device | None = None,
-        channels_last: bool = True,
-        **config: Any,
-    ) -> TFill:
+    def from_official(cls, checkpoint_dir: str | Path | None = None, *, preset: str | None = None,
+                      discriminators: bool = False, device: str | torch.device | None = None,
+                      channels_last: bool = True, **config: Any) -> TFill:
         """Load ``latest_net_{E,T,G,G_Ref}.pth`` (and ``D``, ``D_Ref`` with ``discriminators``) strictly, in ``eval()``
         mode. ``checkpoint_dir`` None: the registry entry ``tfill-<preset>`` (default ``tfill-ffhq``); widths are read
         from the files unless given. Missing: :class:`MissingWeightsError`; bad: :class:`BadWeightsError`."""
@@ -300,9 +291,8 @@ class TFill(nn.Module):
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def coarse_stage(
-        self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> ModelOutputs:
+    def coarse_stage(self, img: torch.Tensor, valid: torch.Tensor, *,
+                     generator: torch.Generator | None = None) -> ModelOutputs:
         """Coarse stage (differentiable): img (B, 3, H, W) in [-1, 1], valid (B, 1, H, W) 1 = visible; ``generator``:
         G's noise (None: the global RNG). Fills the coarse fields of :class:`ModelOutputs`."""
         s = self.config.fixed_size
@@ -321,19 +311,16 @@ class TFill(nn.Module):
         refine_raw = self.net_G_Ref(self._fmt(coarse_composite), valid)
         return ModelOutputs(refine_raw=refine_raw, final_composite=valid * img + (1 - valid) * refine_raw)
 
-    def forward(
-        self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> ModelOutputs:
+    def forward(self, img: torch.Tensor, valid: torch.Tensor, *,
+                generator: torch.Generator | None = None) -> ModelOutputs:
         """Both stages in model space (see :meth:`coarse_stage`, :meth:`refine_stage`); every field filled."""
         out = self.coarse_stage(img, valid, generator=generator)
         refine = self.refine_stage(out.coarse_composite, img, valid)
         out.refine_raw, out.final_composite = refine.refine_raw, refine.final_composite
         return out
 
-    def _run(
-        self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
-        autocast_dtype: torch.dtype | None,
-    ) -> _Run:
+    def _run(self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
+             autocast_dtype: torch.dtype | None) -> _Run:
         img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)
         dev = self.device
         if not bool(has_hole.any()):
@@ -354,24 +341,18 @@ class TFill(nn.Module):
         return _Run(result.to(img.device), was_3d, bool(has_hole.all()), x, h, out)
 
     @torch.inference_mode()
-    def inpaint(
-        self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
-        autocast_dtype: torch.dtype | None = None,
-    ) -> torch.Tensor:
-        """Fill the holes of ``images``; known pixels are returned exactly unchanged.
-
-        images (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or (1, H, W)) in {0, 1},
-        **1 = hole**; any H, W (run at :func:`model_size`, resized back). Returns the same shape, float32 in
-        [0, 1], on the input's device. ``seed``: reproducible noise (private generator); ``autocast_dtype``:
-        e.g. ``torch.bfloat16`` on GPU. Bad input raises before any network runs (:func:`check_inputs`)."""
+    def inpaint(self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
+                autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Fill the holes of ``images`` (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or
+        (1, H, W)) in {0, 1}, **1 = hole**; any H, W (run at :func:`model_size`, resized back). Returns the same
+        shape, float32 in [0, 1], on the input's device, known pixels exactly unchanged. ``seed``: reproducible
+        noise (private generator); ``autocast_dtype``: e.g. ``torch.bfloat16`` on GPU. Bad input raises first."""
         run = self._run(images, hole_masks, seed, autocast_dtype)
         return run.result[0] if run.was_3d else run.result
 
     @torch.inference_mode()
-    def stages(
-        self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
-        autocast_dtype: torch.dtype | None = None,
-    ) -> TFillStages:
+    def stages(self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
+               autocast_dtype: torch.dtype | None = None) -> TFillStages:
         """Like :meth:`inpaint` but returns every intermediate (:class:`TFillStages`); needs a hole in every sample."""
         run = self._run(images, hole_masks, seed, autocast_dtype)
         out = run.outputs

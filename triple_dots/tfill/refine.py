@@ -31,9 +31,8 @@ class SoftMaskLogits(torch.autograd.Function):
 
 
 class AttnAware(nn.Module):
-    """Attention-aware layer (2 heads) blending attention to visible encoder features and self-attention.
-
-    With S = q kᵀ/sqrt(C/2) and m the visible mask: gates ``softmax_2(weight([max_j S*m, max_j S*(1-m)]))``;
+    """Attention-aware layer (2 heads) blending attention to visible encoder features and self-attention:
+    with S = q kᵀ/sqrt(C/2) and m the visible mask, gates ``softmax_2(weight([max_j S*m, max_j S*(1-m)]))``;
     visible branch: logits ``S*m`` (S > 0) / ``S/(m+1e-8)``, values ``pre``; hole branch: the same with
     ``1-m``, values ``x``; out ``to_out(cat[g_vis*context + g_hole*self, x])``. Float32 always (``/1e-8``
     overflows in half precision), in chunks of query rows."""
