@@ -109,7 +109,7 @@ class DecBlock(DecStyleBlock):
     def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None, box=None, in_box=None):
         r = self.res
         styles = [torch.cat([ws[:, r * 2 - i], gs], dim=1) for i in (9, 8, 7)]
-        return self.run(styles, x, img, e_features[r], noise_mode, generator, box, in_box)
+        return self._run(styles, x, img, e_features[r], noise_mode, generator, box, in_box)
 
 
 class Decoder(nn.Module):

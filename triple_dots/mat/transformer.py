@@ -281,9 +281,9 @@ class DecStyleBlock(nn.Module):
         """``box``: only that output window matters (the rest is known): the last conv and ToRGB run on it
         alone; features come back for the box only, the image zero outside it. ``in_box``: ``x`` is only
         that window of the input (see :func:`decoder_boxes`)."""
-        return self.run((style,) * 3, x, img, skip, noise_mode, generator, box, in_box)
+        return self._run((style,) * 3, x, img, skip, noise_mode, generator, box, in_box)
 
-    def run(self, styles, x, img, skip, noise_mode, generator, box, in_box):
+    def _run(self, styles, x, img, skip, noise_mode, generator, box, in_box):
         """:meth:`forward` with one style each for ``conv0``, ``conv1`` and ``toRGB``."""
         noise = {"noise_mode": noise_mode, "generator": generator}
         if in_box is None:
