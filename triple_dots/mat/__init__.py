@@ -1,14 +1,9 @@
-"""MAT (Mask-Aware Transformer, CVPR 2022) re-implemented in plain PyTorch; reads the released checkpoints safely.
+"""MAT (Mask-Aware Transformer, CVPR 2022) in plain PyTorch; reads the released checkpoints safely.
 
->>> from triple_dots.mat import MAT
 >>> model = MAT.from_official("~/.cache/triple_dots/mat/CelebA-HQ_512.pkl")   # doctest: +SKIP
 >>> out = model.inpaint(images, hole_masks, seed=0)                            # doctest: +SKIP
 
-``images`` (B, 3, H, W) in [0, 1], ``hole_masks`` (B, 1, H, W) with 1 = hole; known pixels come back
-exactly unchanged. Modules: :mod:`~triple_dots.mat.ops` (resampling filters, activations),
-:mod:`~triple_dots.mat.layers`, :mod:`~triple_dots.mat.transformer` (first stage),
-:mod:`~triple_dots.mat.synthesis` (second stage, generator), :mod:`~triple_dots.mat.checkpoint`
-(safe loading), :mod:`~triple_dots.mat.model` (the public :class:`MAT`).
+``images`` (B, 3, H, W) in [0, 1], ``hole_masks`` (B, 1, H, W) with 1 = hole; known pixels come back unchanged.
 """
 
 from triple_dots.mat.checkpoint import load_state_file, reference_state_dict

@@ -1,20 +1,9 @@
 """Reading MAT weights without executing anything from the file.
 
-The released checkpoints (``CelebA-HQ_512.pkl``, ``FFHQ_512.pkl``, ``Places_512.pkl``, ...) are Python
-pickles of whole network objects made with NVIDIA's ``torch_utils.persistence``: each network is
-pickled as a call ``_reconstruct_persistent_obj(meta)`` whose ``meta`` holds the *source code* of its
-defining module and the object's ``__dict__``. Loading them the official way executes that source.
-
-:class:`SafeUnpickler` reads such files with a fixed allowlist: tensors and storages (storages are
-decoded by ``torch.load(..., weights_only=True)``), plain containers and a few harmless placeholders.
-``_reconstruct_persistent_obj`` becomes :class:`PersistentObject`, which only keeps ``meta`` (its
-``module_src`` is never executed or compiled); ``torch.nn`` containers become :class:`PickledModule`.
-Every other global (``os.system``, ``builtins.eval``, any unknown class) is refused with
-:class:`BadWeightsError` naming the file. :func:`extract_state_dict` then walks ``_parameters``,
-``_buffers`` and ``_modules`` of ``G_ema`` recursively, in the order of ``state_dict()``.
-
-Plain state-dict files are read too: ``.pth``/``.pt`` (``torch.load(weights_only=True)``) and
-``.safetensors`` (when the ``safetensors`` package is installed), with the same keys.
+The released ``.pkl`` checkpoints pickle whole networks with NVIDIA's ``torch_utils.persistence`` (each
+object carries its module's source, which the official loader executes). :class:`SafeUnpickler` builds
+only tensors, containers and inert placeholders from an allowlist and refuses every other global with
+:class:`BadWeightsError`. Plain ``.pth``/``.pt`` and ``.safetensors`` state dicts are read too.
 """
 
 from __future__ import annotations
@@ -31,17 +20,9 @@ from torch import nn
 
 from triple_dots.errors import BadWeightsError, where
 
-PICKLE_SUFFIXES = (".pkl", ".pickle")
-STATE_SUFFIXES = (".pth", ".pt", ".bin")
-SAFETENSORS_SUFFIXES = (".safetensors",)
-
 
 class PersistentObject:
-    """Stand-in for an object pickled by ``torch_utils.persistence``: keeps its ``meta`` dict only.
-
-    ``class_name`` and ``state`` (the pickled ``__dict__``) are exposed; ``meta["module_src"]`` is
-    kept as an inert string and never executed.
-    """
+    """Stand-in for a ``torch_utils.persistence`` object: keeps ``meta`` only (``module_src`` is never executed)."""
 
     def __init__(self, meta: Any) -> None:
         if not isinstance(meta, dict):
@@ -99,11 +80,9 @@ def _rebuild_tensor_v2(storage: Any, offset: int, size: tuple, stride: tuple, re
         raise pickle.UnpicklingError(f"tensor rebuilt from {type(storage).__name__}, not a storage")
     if backward_hooks:
         raise pickle.UnpicklingError("tensors with backward hooks are refused")
-    if isinstance(storage, torch.TypedStorage):
-        t = torch.empty((0,), dtype=storage.dtype)
-        return t.set_(storage._untyped_storage, int(offset), tuple(size), tuple(stride))
-    t = torch.empty((0,), dtype=torch.uint8)
-    return t.set_(storage, int(offset), tuple(size), tuple(stride))
+    typed = isinstance(storage, torch.TypedStorage)
+    t = torch.empty((0,), dtype=storage.dtype if typed else torch.uint8)
+    return t.set_(storage._untyped_storage if typed else storage, int(offset), tuple(size), tuple(stride))
 
 
 def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None,
@@ -172,7 +151,7 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def safe_unpickle(path: str | Path) -> Any:
-    """Unpickle ``path`` with :class:`SafeUnpickler`; refusals and corrupt files -> :class:`BadWeightsError`."""
+    """Unpickle ``path`` with :class:`SafeUnpickler`; refused or corrupt -> :class:`BadWeightsError`."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -183,18 +162,11 @@ def safe_unpickle(path: str | Path) -> Any:
         raise BadWeightsError(f"{where(path)} is not a loadable MAT pickle: {exc}") from None
 
 
-def _module_state(obj: Any) -> dict:
-    if isinstance(obj, (PersistentObject, PickledModule)):
-        return obj.state
-    raise BadWeightsError(f"unexpected object {type(obj).__name__} in the network tree")
-
-
 def extract_state_dict(obj: Any, prefix: str = "") -> dict[str, torch.Tensor]:
-    """The ``state_dict()`` of a pickled network (:class:`PersistentObject` tree), without building it.
-
-    Order as ``nn.Module.state_dict``: own parameters, own persistent buffers, then children.
-    """
-    state = _module_state(obj)
+    """The ``state_dict()`` of a pickled network (:class:`PersistentObject` tree), in ``nn.Module`` order."""
+    if not isinstance(obj, (PersistentObject, PickledModule)):
+        raise BadWeightsError(f"unexpected object {type(obj).__name__} in the network tree")
+    state = obj.state
     out: dict[str, torch.Tensor] = {}
     non_persistent = state.get("_non_persistent_buffers_set") or set()
     for group in ("_parameters", "_buffers"):
@@ -237,7 +209,7 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     state dict (``weights_only=True``) or a ``.safetensors`` file. Errors -> :class:`BadWeightsError`."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in SAFETENSORS_SUFFIXES:
+    if suffix == ".safetensors":
         try:
             from safetensors.torch import load_file
         except ImportError:
@@ -248,7 +220,7 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
             raise
         except Exception as exc:  # noqa: BLE001 - corrupt header, truncated file ...
             raise BadWeightsError(f"{where(path)} is not a readable safetensors file ({exc})") from None
-    if suffix in PICKLE_SUFFIXES or (suffix not in STATE_SUFFIXES and not _is_zip(path)):
+    if suffix in (".pkl", ".pickle") or (suffix not in (".pth", ".pt", ".bin") and not _is_zip(path)):
         return _generator_from_pickle(safe_unpickle(path), path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -270,16 +242,14 @@ def infer_resolution(state: dict[str, torch.Tensor]) -> int | None:
     sizes = []
     for key in state:
         if key.startswith("synthesis.enc.EncConv_Block_"):
-            token = key.split(".")[2].rsplit("_", 1)[-1]
-            side = token.split("x")[0]
+            side = key.split(".")[2].rsplit("_", 1)[-1].split("x")[0]  # "EncConv_Block_512x512" -> "512"
             if side.isdigit():
                 sizes.append(int(side))
     return max(sizes) if sizes else None
 
 
 def infer_widths(state: dict[str, torch.Tensor]) -> dict[str, int]:
-    """``z_dim``, ``w_dim``, ``dim`` and ``channel_divisor`` of a generator state dict (released defaults
-    for whatever the keys do not tell; a mismatch is then reported by :func:`check_state_dict`)."""
+    """``z_dim``, ``w_dim``, ``dim`` and ``channel_divisor`` of a generator state dict (released defaults if absent)."""
     def dim_of(key: str, axis: int, default: int) -> int:
         t = state.get(key)
         return int(t.shape[axis]) if isinstance(t, torch.Tensor) and t.ndim > axis else default
@@ -298,19 +268,15 @@ def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str |
     from triple_dots.tfill.checkpoint_files import state_dict_mismatch
 
     problem = state_dict_mismatch(net, state)
-    if problem is None:
-        return
-    raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + problem
-                          + ". Is it a MAT generator (G_ema) file of the same resolution?")
+    if problem is not None:
+        raise BadWeightsError(f"{where(path)} does not fit the MAT generator: " + problem
+                              + ". Is it a MAT generator (G_ema) file of the same resolution?")
 
 
 def reference_state_dict(net: nn.Module, weight_seed: int = 0) -> dict[str, torch.Tensor]:
-    """Deterministic test weights (the reference fixtures' procedure), for every key of ``net.state_dict()``.
-
-    Per key: ``x = randn(shape, generator=manual_seed(crc32(key) + weight_seed))``; leaves ``weight`` and
-    ``noise_const`` get ``x``, ``bias``/``noise_strength``/``w_avg`` get ``0.1 * x``; the computed buffers
-    ``attn_mask`` and ``resample_filter`` keep the architecture's values.
-    """
+    """Deterministic test weights (the reference fixtures'): per key of ``net.state_dict()``, ``x = randn(shape,
+    generator=manual_seed(crc32(key) + weight_seed))``: ``weight``/``noise_const`` get ``x``, ``bias``/
+    ``noise_strength``/``w_avg`` ``0.1 * x``; ``attn_mask``/``resample_filter`` are kept."""
     out = {}
     for key, value in net.state_dict().items():
         leaf = key.rsplit(".", 1)[-1]
@@ -338,14 +304,8 @@ __all__ = [
 
 def save_persistence_pickle(model: nn.Module, path: str | Path, *, overwrite: bool = False,
                             note: str = "stand-in: random weights, no source") -> Path:
-    """Write ``model`` as ``{"G_ema": ...}`` in the released checkpoints' pickle layout (for stand-ins and tests).
-
-    Every module becomes a ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` call whose
-    ``meta`` carries ``note`` where the official files carry their module source, and the module's
-    ``_parameters`` / ``_buffers`` / ``_modules``; tensors are pickled as PyTorch pickles them. So the file
-    reads back with :func:`load_state_file` exactly like a released one (``G``, ``D`` and
-    ``augment_pipe`` are None: a stand-in carries only what inference reads).
-    """
+    """Write ``model`` as ``{"G_ema": ...}`` in the released pickle layout (stand-ins and tests), with ``note``
+    where the official files carry module source; :func:`load_state_file` reads it like a released one."""
     import sys
     import types
 

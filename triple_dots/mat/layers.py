@@ -1,8 +1,7 @@
-"""MAT's StyleGAN2-style building blocks: equalised-lr linear/conv layers, modulated convs, mapping network.
+"""MAT's StyleGAN2-style blocks: equalised-lr linear/conv layers, modulated convs, mapping network.
 
-Parameter and buffer names are those of the official checkpoints (a file format). Weights are
-stored unscaled (N(0, 1) at init) and multiplied by ``weight_gain = lr_multiplier / sqrt(fan_in)`` at
-run time ("equalised learning rate"). Activations are NCHW; channels-last inputs stay channels-last.
+Parameter names are the official checkpoints'. Weights are stored N(0, 1) and scaled at run time by
+``lr_multiplier / sqrt(fan_in)`` (equalised learning rate). Activations are NCHW (channels-last kept).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from triple_dots.mat.ops import (
     fir_weight,
     lrelu_,
     make_resample_filter,
-    normalize_2nd_moment,
     up_weight,
     upsample2d,
 )
@@ -66,10 +64,8 @@ class FullyConnectedLayer(nn.Module):
 
 
 class Conv2dLayer(nn.Module):
-    """Equalised-lr KxK convolution (padding K//2) with optional 2x up/down-sampling, bias and lrelu.
-
-    x (B, in_channels, H, W) -> (B, out_channels, H * up / down, W * up / down).
-    """
+    """Equalised-lr KxK conv (padding K//2), optional 2x up/down-sampling, bias and lrelu;
+    x (B, in_channels, H, W) -> (B, out_channels, H * up / down, W * up / down)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
                  activation: str = "linear", up: int = 1, down: int = 1) -> None:
@@ -110,11 +106,8 @@ class Conv2dLayer(nn.Module):
 
 
 class ModulatedConv2d(nn.Module):
-    """StyleGAN2 modulated convolution: the weight is scaled per input channel by ``affine(style)``
-    and (``demodulate``) renormalised per output channel; optional 2x up-sampling.
-
-    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up).
-    """
+    """StyleGAN2 modulated conv (weight scaled per input channel by ``affine(style)``, optionally demodulated);
+    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int,
                  demodulate: bool = True, up: int = 1) -> None:
@@ -124,7 +117,6 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
         self.out_channels = out_channels
-        self.kernel_size = kernel_size
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
         self.padding = kernel_size // 2
         self.up = up
@@ -132,8 +124,7 @@ class ModulatedConv2d(nn.Module):
         self.affine = FullyConnectedLayer(style_dim, in_channels, bias_init=1)
 
     def _base(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(scaled weight, its per-(out, in) squared norms (O, I), FIR weight); for ``up`` the weight is
-        in transposed-conv layout (I, O, K, K). Cached when gradients are off."""
+        """(scaled weight, squared norms (O, I), FIR weight); for ``up`` the weight is (I, O, K, K)."""
         def make():
             w = self.weight[0] * self.weight_gain  # (O, I, K, K)
             wsq = w.square().sum(dim=[2, 3])
@@ -151,10 +142,7 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, *, gain: float = 1.0,
                 bias: torch.Tensor | None = None, box: Box | None = None) -> torch.Tensor:
-        """Modulated conv of ``x``; the result is multiplied by ``gain`` and ``bias`` (out_channels,) added.
-
-        ``box`` (y0, y1, x0, x1): compute only that window of the output (no up-sampling).
-        """
+        """Modulated conv times ``gain`` plus ``bias`` (out_channels,); ``box``: only that output window."""
         padding = self.padding
         if box is not None:
             if self.up > 1:
@@ -182,11 +170,8 @@ class ModulatedConv2d(nn.Module):
 
 
 class StyleConv(nn.Module):
-    """Modulated 3x3 conv (+ optional 2x up-sampling) + per-pixel noise + bias + lrelu.
-
-    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up);
-    ``resolution`` is the output side (size of the ``noise_const`` buffer).
-    """
+    """Modulated conv (+ optional 2x up) + per-pixel noise + bias + lrelu; ``resolution``: the output side.
+    x (B, in_channels, H, W), style (B, style_dim) -> (B, out_channels, H * up, W * up)."""
 
     def __init__(self, in_channels: int, out_channels: int, style_dim: int, resolution: int, kernel_size: int = 3,
                  up: int = 1, use_noise: bool = True, activation: str = "lrelu", demodulate: bool = True) -> None:
@@ -205,10 +190,9 @@ class StyleConv(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random",
                 generator: torch.Generator | None = None, box: Box | None = None,
                 offset: tuple[int, int] | None = None) -> torch.Tensor:
-        """``noise_mode``: "random" (fresh N(0, 1) per pixel, from ``generator`` or the global RNG),
-        "const" (the stored ``noise_const``) or "none". ``box``: compute only that output window of ``x``'s
-        frame; ``offset``: where that frame's top-left output pixel lies in the whole picture (``x`` is then a
-        window of it; None: ``x`` is the whole picture). With either, the random noise is still drawn for the whole picture (same draws)."""
+        """``noise_mode``: "random" (N(0, 1) from ``generator``), "const" (``noise_const``) or "none".
+        ``box``: only that output window; ``offset``: where ``x``'s frame starts in the whole picture.
+        Windowed or not, random noise is drawn for the whole picture (same draws)."""
         if noise_mode not in ("random", "const", "none"):
             raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
         g = self.act_gain
@@ -230,10 +214,7 @@ class StyleConv(nn.Module):
 
 
 class ToRGB(nn.Module):
-    """Modulated 1x1 conv to RGB (no demodulation) + bias, plus the up-sampled previous RGB ``skip``.
-
-    x (B, in_channels, H, W), skip (B, 3, H/2, W/2) or None -> (B, out_channels, H, W).
-    """
+    """Modulated 1x1 conv to RGB + bias + the up-sampled previous RGB ``skip`` (B, 3, H/2, W/2) or None."""
 
     def __init__(self, in_channels: int, out_channels: int, style_dim: int, kernel_size: int = 1,
                  demodulate: bool = False) -> None:
@@ -268,7 +249,6 @@ class MappingNet(nn.Module):
             raise ValueError("class-conditional MAT (c_dim > 0) is not supported")
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers = num_layers
-        self.w_avg_beta = w_avg_beta
         features = [z_dim] + [w_dim] * num_layers
         for idx in range(num_layers):
             layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu",
@@ -278,7 +258,8 @@ class MappingNet(nn.Module):
             self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
-        x = normalize_2nd_moment(z.to(torch.float32))
+        x = z.to(torch.float32)
+        x = x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()  # 2nd-moment normalisation
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
         if self.num_ws is not None:

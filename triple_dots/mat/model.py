@@ -1,16 +1,7 @@
 """MAT (Li et al., CVPR 2022, "Mask-Aware Transformer for Large Hole Image Inpainting") with the project's API.
 
-Public conventions (everywhere outside this package, as for TFill): images (B, 3, H, W) float in [0, 1];
-hole masks (B, 1, H, W) in {0, 1} with **1 = hole**. MAT's own conventions (images in [-1, 1], masks
-with **1 = known**) are used only inside :meth:`MAT.official_forward` and the networks; :meth:`MAT.inpaint`
-converts once, in :func:`to_model_space` / :func:`from_model_space`.
-
-Any photo size (:meth:`MAT.inpaint`): MAT works on R x R squares (R = 512 for the released models).
-The photo is padded to a square (reflected borders, centred; replicated where a side is too short to
-reflect) and so is its hole mask (a padded pixel is a hole when the pixel it mirrors is); both are
-resized to R (bicubic, anti-aliased; the hole mask grows to every model pixel a hole pixel touches),
-inpainted, resized back, cropped, and composited:
-``out = where(hole, generated, image)``, so every known pixel is returned bit-identical.
+:meth:`MAT.inpaint` pads photo and hole mask to a centred square (reflected; replicated where too short),
+resizes both to R, inpaints, resizes back, crops and composites ``where(hole, generated, image)``.
 """
 
 from __future__ import annotations
@@ -25,20 +16,9 @@ from triple_dots.errors import BadWeightsError, MissingWeightsError, where
 from triple_dots.images import resize_hole, resize_photo
 from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, infer_widths, load_state_file
 from triple_dots.mat.synthesis import Generator
-from triple_dots.tfill.model import prepare_batch, seeded_generator
+from triple_dots.tfill.model import from_model_space, prepare_batch, seeded_generator, to_model_space
 
-#: registry key used when :meth:`MAT.from_official` gets no path
 DEFAULT_WEIGHTS = "mat-celeba-hq-512"
-
-
-def to_model_space(images: torch.Tensor, hole_masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Project convention -> MAT's: images [0, 1] -> [-1, 1]; hole mask (1 = hole) -> valid mask (1 = known)."""
-    return images * 2 - 1, 1 - hole_masks
-
-
-def from_model_space(images_pm1: torch.Tensor) -> torch.Tensor:
-    """MAT image in [-1, 1] -> [0, 1] (clamped)."""
-    return ((images_pm1 + 1) / 2).clamp(0, 1)
 
 
 def square_padding(height: int, width: int) -> tuple[int, int, int, int]:
@@ -57,14 +37,8 @@ def _pad_square(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor
 
 
 class MAT(Generator):
-    """The MAT generator with the official state-dict layout, plus :meth:`inpaint` in project conventions.
-
-    ``MAT(resolution=512)`` builds random weights (N(0, 1) like the official init); use
-    :meth:`from_official` for the released checkpoints. ``dim`` (first-stage width, a multiple of 6),
-    ``channel_divisor`` (second-stage widths / divisor), ``z_dim`` and ``w_dim`` default to the released
-    sizes; smaller ones give tiny models for tests. Resolution: a power of two >= 128. Model-space entry points: ``forward`` (the
-    generator, differentiable) and :meth:`official_forward` (equivalence with the official code).
-    """
+    """The MAT generator (official state-dict layout, random N(0, 1) weights) plus :meth:`inpaint`; ``dim`` (a
+    multiple of 6), ``channel_divisor`` (second-stage widths / divisor), ``z_dim``, ``w_dim``: released by default."""
 
     def __init__(self, resolution: int = 512, *, z_dim: int = 512, w_dim: int = 512, dim: int = 180,
                  channel_divisor: int = 1) -> None:
@@ -76,18 +50,12 @@ class MAT(Generator):
     def device(self) -> torch.device:
         return self.mapping.fc0.weight.device
 
-    # ------------------------------------------------------------------ files
     @classmethod
     def from_official(cls, path: str | Path | None = None, *, resolution: int | None = None,
                       device: str | torch.device | None = None, key: str = DEFAULT_WEIGHTS) -> MAT:
-        """Load a MAT generator strictly from an official ``.pkl`` (read safely: nothing in it is executed),
-        a ``.pth``/``.pt`` state dict or a ``.safetensors`` file with the official keys.
-
-        ``path`` None: the weights registry entry ``key`` (default ``mat-celeba-hq-512``); a missing file
-        raises :class:`MissingWeightsError` saying what to download and where. ``resolution`` None:
-        read from the file (as are ``z_dim``/``w_dim``). A file whose keys or shapes do not fit raises
-        :class:`BadWeightsError` naming the file and the first bad keys. Returned in ``eval()`` mode.
-        """
+        """Load a generator strictly from an official ``.pkl`` (nothing in it is executed), ``.pth``/``.pt``
+        or ``.safetensors`` file (``path`` None: the registry entry ``key``), in ``eval()`` mode. Missing file:
+        :class:`MissingWeightsError`; keys or shapes that do not fit: :class:`BadWeightsError`."""
         if path is None:
             file = weights.locate(key)
         else:
@@ -101,12 +69,7 @@ class MAT(Generator):
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor], *, resolution: int | None = None,
                         device: str | torch.device | None = None, path: str | Path | None = None) -> MAT:
-        """Build a MAT that fits ``state`` (official keys) and load it strictly (see :meth:`from_official`).
-
-        Widths are read from the tensors (:func:`~triple_dots.mat.checkpoint.infer_widths`): resolution
-        from the encoder block names, ``z_dim``, ``w_dim``, ``dim`` and ``channel_divisor`` from weight
-        shapes; ``path`` only names the source in errors.
-        """
+        """Build a MAT whose widths fit ``state`` (official keys) and load it strictly; ``path``: for errors."""
         res = resolution or infer_resolution(state) or 512
         try:
             with torch.device("meta"):
@@ -124,10 +87,7 @@ class MAT(Generator):
         return model
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the generator as a plain ``.pth`` state dict (official keys; read back by :meth:`from_official`).
-
-        Atomic (a temporary file renamed when complete); an existing file raises unless ``overwrite``.
-        """
+        """Write a plain ``.pth`` state dict (official keys) atomically; an existing file needs ``overwrite``."""
         from triple_dots.files import atomic_write
 
         path = Path(path)
@@ -135,19 +95,14 @@ class MAT(Generator):
             torch.save({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, tmp)
         return path
 
-    # ------------------------------------------------------------------ model space
     @torch.inference_mode()
     def official_forward(self, image: torch.Tensor, valid_mask: torch.Tensor, z: torch.Tensor, *,
                          truncation_psi: float = 1.0, noise_mode: str = "const",
                          dropout_maps: tuple[torch.Tensor, torch.Tensor] | None = None,
                          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The official ``G(image, valid_mask, z, None, truncation_psi, noise_mode=..., return_stg1=True)``.
-
-        image (B, 3, R, R) in [-1, 1]; valid_mask (B, 1, R, R) **1 = known**; z (B, z_dim). Returns
-        ``(output, stage1)``, each (B, 3, R, R), known pixels taken from ``image``. ``dropout_maps``
-        = (first-stage map (B, 256, 180), synthesis map (B, 512, 16, 16)) in {0, 1} replaces the two
-        random ``F.dropout`` draws; None draws them like the official code (global RNG, or ``generator``).
-        """
+        """The official ``G(image, valid_mask, z, None, truncation_psi, noise_mode=..., return_stg1=True)``:
+        image (B, 3, R, R) in [-1, 1]; valid_mask (B, 1, R, R) **1 = known**; z (B, z_dim) -> (output, stage1).
+        ``dropout_maps`` ((B, 256, 180), (B, 512, 16, 16)) in {0, 1} replace the two ``F.dropout`` draws."""
         dev = self.device
         maps = None if dropout_maps is None else tuple(m.to(dev) for m in dropout_maps)
         out, stage1 = self(image.to(dev, torch.float32), valid_mask.to(dev, torch.float32), z.to(dev),
@@ -155,23 +110,13 @@ class MAT(Generator):
                            generator=generator)
         return out.contiguous(), stage1.contiguous()
 
-    # ------------------------------------------------------------------ project space
     @torch.inference_mode()
     def inpaint(self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
                 truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
-        """Fill the holes of ``images``; known pixels are returned exactly unchanged.
-
-        images (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or (1, H, W), (H, W))
-        in {0, 1}, **1 = hole**. Any H, W (see the module docs for the pad-to-square / resize strategy).
-        Returns the same shape, float32 in [0, 1], on the input's device.
-
-        ``seed`` fixes the latent z and the two dropout maps (a private ``torch.Generator``; the global
-        RNG is untouched); without it repeated calls differ inside the holes. ``noise_mode``: "const"
-        (the released models' default), "random" or "none". A sample without hole is returned
-        unchanged (the network is skipped); an all-hole mask is allowed (the picture is then invented).
-        Bad input raises before the network runs (``triple_dots.tfill.check_inputs``:
-        :class:`BadInputError`, :class:`BadMaskError`, :class:`SizeMismatchError`).
-        """
+        """Fill the holes of ``images`` (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or
+        (1, H, W), (H, W)) in {0, 1}, **1 = hole**; any H, W. Returns the same shape, float32 in [0, 1], on the
+        input's device, known pixels exactly unchanged. ``seed`` fixes z and the dropout maps (private generator);
+        ``noise_mode``: "const", "random" or "none". Bad input raises first (:func:`triple_dots.tfill.check_inputs`)."""
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)

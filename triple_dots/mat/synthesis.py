@@ -1,7 +1,7 @@
 """MAT's second stage (conv encoder + style-modulated decoder with noise) and the whole generator.
 
-Conventions (MAT's own): images (B, 3, R, R) in [-1, 1]; masks (B, 1, R, R) with **1 = known**;
-z (B, z_dim); ws (B, num_ws, w_dim) with ``num_ws = 2 * log2(R) - 6``.
+MAT's conventions: images (B, 3, R, R) in [-1, 1]; masks (B, 1, R, R) with **1 = known**; z (B, z_dim);
+ws (B, num_ws, w_dim) with ``num_ws = 2 * log2(R) - 6``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.mat.layers import Conv2dLayer, FullyConnectedLayer, MappingNet, StyleConv, ToRGB
-from triple_dots.mat.ops import inplace, paste
-from triple_dots.mat.transformer import FirstStage, decoder_boxes, draw_dropout_map, relative, up_block_conv0
+from triple_dots.mat.ops import inplace
+from triple_dots.mat.transformer import DecStyleBlock, FirstStage, decoder_boxes, draw_dropout_map
 
-#: channels of the second stage at each resolution
 CHANNELS = {512: 64, 256: 128, 128: 256, 64: 512, 32: 512, 16: 512, 8: 512, 4: 512}
 
 
@@ -28,25 +27,21 @@ def nf(stage: int, divisor: int = 1) -> int:
 class EncFromRGB(nn.Module):
     """1x1 conv + 3x3 conv (both lrelu) at the input resolution."""
 
-    def __init__(self, in_channels: int, out_channels: int, activation: str) -> None:
+    def __init__(self, in_channels: int, out_channels: int, activation: str, kernel_size: int = 1,
+                 down: int = 1) -> None:
         super().__init__()
-        self.conv0 = Conv2dLayer(in_channels, out_channels, 1, activation=activation)
+        self.conv0 = Conv2dLayer(in_channels, out_channels, kernel_size, activation=activation, down=down)
         self.conv1 = Conv2dLayer(out_channels, out_channels, 3, activation=activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv1(self.conv0(x))
 
 
-class ConvBlockDown(nn.Module):
+class ConvBlockDown(EncFromRGB):
     """3x3 conv down x2 + 3x3 conv (both lrelu)."""
 
     def __init__(self, in_channels: int, out_channels: int, activation: str) -> None:
-        super().__init__()
-        self.conv0 = Conv2dLayer(in_channels, out_channels, 3, activation=activation, down=2)
-        self.conv1 = Conv2dLayer(out_channels, out_channels, 3, activation=activation)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv1(self.conv0(x))
+        super().__init__(in_channels, out_channels, activation, kernel_size=3, down=2)
 
 
 class Encoder(nn.Module):
@@ -99,34 +94,22 @@ class DecBlockFirstV2(nn.Module):
     def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None):
         x = inplace(self.conv0(x), "add", e_features[self.res])
         x = self.conv1(x, torch.cat([ws[:, 0], gs], dim=1), noise_mode=noise_mode, generator=generator)
-        img = self.toRGB(x, torch.cat([ws[:, 1], gs], dim=1), skip=None)
-        return x, img
+        return x, self.toRGB(x, torch.cat([ws[:, 1], gs], dim=1), skip=None)
 
 
-class DecBlock(nn.Module):
-    """Decoder block at 2**res: StyleConv up x2, + encoder features, StyleConv, ToRGB (+ up-sampled image);
-    styles ``ws[:, 2*res - 9 .. 2*res - 7]`` each concatenated with the global code ``gs``."""
+class DecBlock(DecStyleBlock):
+    """:class:`DecStyleBlock` at 2**res with the encoder features as skip; styles ``ws[:, 2*res - 9 .. 2*res - 7]``
+    each concatenated with the global code ``gs``."""
 
     def __init__(self, res: int, in_channels: int, out_channels: int, activation: str, style_dim: int,
                  use_noise: bool, demodulate: bool, img_channels: int) -> None:
-        super().__init__()
+        super().__init__(2**res, in_channels, out_channels, activation, style_dim, use_noise, demodulate, img_channels)
         self.res = res
-        self.conv0 = StyleConv(in_channels, out_channels, style_dim, 2**res, 3, up=2, use_noise=use_noise,
-                               activation=activation, demodulate=demodulate)
-        self.conv1 = StyleConv(out_channels, out_channels, style_dim, 2**res, 3, use_noise=use_noise,
-                               activation=activation, demodulate=demodulate)
-        self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
     def forward(self, x, img, ws, gs, e_features, noise_mode="random", generator=None, box=None, in_box=None):
-        """``box``/``in_box``: output / input windows; see ``DecStyleBlock.forward``."""
         r = self.res
-        size = e_features[r].shape[-2:]
-        x, region = up_block_conv0(self.conv0, x, torch.cat([ws[:, r * 2 - 9], gs], dim=1), e_features[r], in_box,
-                                   noise_mode, generator)
-        x = self.conv1(x, torch.cat([ws[:, r * 2 - 8], gs], dim=1), noise_mode=noise_mode, generator=generator,
-                       box=relative(box, region), offset=region[::2] if region else None)
-        img = self.toRGB(x, torch.cat([ws[:, r * 2 - 7], gs], dim=1), skip=img, box=box)
-        return x, (paste(img, box, size) if box is not None else img)
+        styles = [torch.cat([ws[:, r * 2 - i], gs], dim=1) for i in (9, 8, 7)]
+        return self._run(styles, x, img, e_features[r], noise_mode, generator, box, in_box)
 
 
 class Decoder(nn.Module):
@@ -144,8 +127,8 @@ class Decoder(nn.Module):
         self.res_log2 = res_log2
 
     def forward(self, x, ws, gs, e_features, noise_mode="random", generator=None, masks=None):
-        """``masks`` (B, 1, R, R), 1 = known: the final image matters only where they are not 1 (the last two
-        blocks' final conv + ToRGB run on those windows; the image is zero outside). None: everything."""
+        """``masks`` (B, 1, R, R), 1 = known: the last two blocks run only on the hole's windows (image zero
+        outside). None: everything."""
         x, img = self.Dec_16x16(x, ws, gs, e_features, noise_mode=noise_mode, generator=generator)
         blocks = self.res_log2 - 4
         boxes = decoder_boxes(masks, blocks, 2) if masks is not None else [None] * blocks
@@ -167,8 +150,6 @@ class SynthesisNet(nn.Module):
         if img_resolution != 2**res_log2 or img_resolution < 64:
             raise ValueError(f"MAT resolution must be a power of two >= 64, got {img_resolution}")
         self.num_layers = res_log2 * 2 - 3 * 2
-        self.img_resolution = img_resolution
-        self.resolution_log2 = res_log2
         if dim % FirstStage.NUM_HEADS:
             raise ValueError(f"dim must be a multiple of {FirstStage.NUM_HEADS} (attention heads), got {dim}")
         self.first_stage = FirstStage(img_channels, img_resolution=img_resolution, dim=dim, w_dim=w_dim,
@@ -199,23 +180,19 @@ class SynthesisNet(nn.Module):
         fea_16 = fea_16 * mul_map + add_n * (1 - mul_map)
         e_features[4] = fea_16
         gs = self.to_style(fea_16)
-        # outside the hole's bounding box every pixel is known: the last layers run on boxes only
         img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode, generator=generator, masks=masks_in)
         img = img * (1 - masks_in) + images_in * masks_in
         return img, out_stg1
 
 
 class Generator(nn.Module):
-    """MAT generator (official layout: ``synthesis`` + ``mapping``; state-dict keys match the checkpoints).
-
-    ``forward(images, masks, z)`` -> (output, stage1), both (B, 3, R, R) in MAT's conventions.
-    """
+    """MAT generator (official ``synthesis`` + ``mapping`` layout and keys): ``forward(images, masks, z)``
+    -> (output, stage1), both (B, 3, R, R) in MAT's conventions."""
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 512,
                  img_channels: int = 3, dim: int = 180, channel_divisor: int = 1) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
         self.dim, self.channel_divisor = dim, channel_divisor
         self.synthesis = SynthesisNet(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, dim=dim,
                                       channel_divisor=channel_divisor)

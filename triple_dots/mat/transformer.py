@@ -1,12 +1,9 @@
 """MAT's first (coarse) stage: partial-conv encoder, mask-aware Swin transformer, style-modulated decoder.
 
-Conventions (MAT's own): images (B, 3, R, R) in [-1, 1]; masks (B, 1, R, R) with **1 = known pixel,
-0 = hole**. Tokens are (B, H*W, C) laid out like an NHWC feature map, so converting between tokens and
-(channels-last) NCHW feature maps is free (:func:`token2feature`, :func:`feature2token`).
-
-Mask awareness (paper, Sec. 3.2): a partial convolution only sees known pixels and marks an output
-as known when any input under its window is; in attention a key token that is a hole gets -100 added
-to its logits, and after each attention a window becomes known when any of its tokens was known.
+MAT's conventions: images (B, 3, R, R) in [-1, 1]; masks (B, 1, R, R) with **1 = known, 0 = hole**.
+Tokens (B, H*W, C) are laid out like a channels-last NCHW map. Mask awareness: a partial conv output is
+known when any input under its window is; a hole key gets -100 added to its attention logits, and after
+attention a window becomes known when any of its tokens was.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ Size = tuple[int, int]
 
 
 def token2feature(x: torch.Tensor, size: Size) -> torch.Tensor:
-    """Tokens (B, H*W, C) -> feature map (B, C, H, W) (a channels-last view when ``x`` is contiguous)."""
+    """Tokens (B, H*W, C) -> feature map (B, C, H, W) (a channels-last view)."""
     b, _, c = x.shape
     return x.reshape(b, size[0], size[1], c).permute(0, 3, 1, 2)
 
@@ -65,8 +62,7 @@ def shifted_window_mask(size: Size, window_size: int, shift_size: int) -> torch.
 
 
 class Conv2dLayerPartial(nn.Module):
-    """Partial convolution: ``conv(x) * K*K / count`` where ``count`` is the number of known pixels under
-    the kernel (0 where none); returns the output and the updated mask (B, 1, H', W') in {0, 1}."""
+    """Partial conv ``conv(x) * K*K / known_count`` (0 where none known) -> (out, mask (B, 1, H', W') in {0, 1})."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
                  activation: str = "linear", up: int = 1, down: int = 1) -> None:
@@ -81,9 +77,9 @@ class Conv2dLayerPartial(nn.Module):
         if mask is None:
             return self.conv(x), None
         with torch.no_grad():
-            # number of known pixels under each window (zero padding): exact small integers
-            k = self.kernel_size
-            update = F.avg_pool2d(mask, k, stride=self.stride, padding=self.padding, count_include_pad=True)
+            # known pixels under each window (zero padding), rounded to exact integers
+            update = F.avg_pool2d(mask, self.kernel_size, stride=self.stride, padding=self.padding,
+                                  count_include_pad=True)
             update = (update * self.slide_winsize).round_()
             ratio = self.slide_winsize / (update + 1e-8)
             update = update.clamp_(0, 1)
@@ -92,11 +88,8 @@ class Conv2dLayerPartial(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """Multi-head attention inside each window, on L2-normalised queries/keys, with the key-mask bias.
-
-    x (B*nW, N, C); mask_windows (B*nW, N, 1) in {0, 1} or None; shift_mask (nW, N, N) additive or None.
-    Returns (out (B*nW, N, C), updated mask_windows or None).
-    """
+    """Multi-head window attention on L2-normalised queries/keys, with the key-mask bias. x (B*nW, N, C);
+    mask_windows (B*nW, N, 1) in {0, 1} or None; shift_mask (nW, N, N) additive or None."""
 
     def __init__(self, dim: int, window_size: int, num_heads: int) -> None:
         super().__init__()
@@ -108,7 +101,7 @@ class WindowAttention(nn.Module):
         self.proj = FullyConnectedLayer(dim, dim)
 
     def _qk(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The q and k projections stacked into one (2C, C) linear (both read the normalised input)."""
+        """The q and k projections stacked into one (2C, C) linear."""
         def make():
             (wq, bq), (wk, bk) = self.q.effective(), self.k.effective()
             return torch.cat([wq, wk]), torch.cat([bq, bk])
@@ -155,17 +148,12 @@ class Mlp(nn.Module):
 
 class SwinTransformerBlock(nn.Module):
     """(Shifted-)window attention, then ``mlp(fuse(cat[input, attention]))`` (no residual add).
-
-    x (B, H*W, C), mask (B, H*W, 1) or None -> (x, mask). The shifted-window mask is the ``attn_mask``
-    buffer (absent when the block does not shift).
-    """
+    x (B, H*W, C), mask (B, H*W, 1) or None -> (x, mask); ``attn_mask``: the shifted-window mask buffer."""
 
     def __init__(self, dim: int, input_resolution: Size, num_heads: int, window_size: int = 7, shift_size: int = 0,
                  mlp_ratio: float = 2.0) -> None:
         super().__init__()
-        self.dim = dim
         self.input_resolution = tuple(input_resolution)
-        self.num_heads = num_heads
         self.window_size = window_size
         self.shift_size = shift_size
         if min(self.input_resolution) <= self.window_size:  # one window covers everything: no shift
@@ -257,9 +245,6 @@ class BasicLayer(nn.Module):
     def __init__(self, dim: int, input_resolution: Size, depth: int, num_heads: int, window_size: int,
                  mlp_ratio: float = 2.0, downsample: nn.Module | None = None) -> None:
         super().__init__()
-        self.dim = dim
-        self.input_resolution = tuple(input_resolution)
-        self.depth = depth
         self.downsample = downsample
         self.blocks = nn.ModuleList([
             SwinTransformerBlock(dim, input_resolution, num_heads, window_size=window_size,
@@ -281,12 +266,11 @@ class BasicLayer(nn.Module):
 
 
 class DecStyleBlock(nn.Module):
-    """First-stage decoder block: StyleConv up x2, + encoder skip, StyleConv, ToRGB (+ up-sampled image)."""
+    """Decoder block: StyleConv up x2, + encoder skip, StyleConv, ToRGB (+ up-sampled image); ``res``: output side."""
 
     def __init__(self, res: int, in_channels: int, out_channels: int, activation: str, style_dim: int,
                  use_noise: bool, demodulate: bool, img_channels: int) -> None:
         super().__init__()
-        self.res = res
         self.conv0 = StyleConv(in_channels, out_channels, style_dim, res, 3, up=2, use_noise=use_noise,
                                activation=activation, demodulate=demodulate)
         self.conv1 = StyleConv(out_channels, out_channels, style_dim, res, 3, use_noise=use_noise,
@@ -294,40 +278,30 @@ class DecStyleBlock(nn.Module):
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
     def forward(self, x, img, style, skip, noise_mode="random", generator=None, box=None, in_box=None):
-        """``box``: only that window of the output matters (the rest is known): the last conv and ToRGB
-        run on it alone; the features are returned for the box only, the image zero outside it.
-        ``in_box``: ``x`` is only that window of the input (see :func:`decoder_boxes`)."""
-        x, region = up_block_conv0(self.conv0, x, style, skip, in_box, noise_mode, generator)
-        x = self.conv1(x, style, noise_mode=noise_mode, generator=generator, box=relative(box, region),
-                       offset=region[::2] if region else None)
-        img = self.toRGB(x, style, skip=img, box=box)
+        """``box``: only that output window matters (the rest is known): the last conv and ToRGB run on it
+        alone; features come back for the box only, the image zero outside it. ``in_box``: ``x`` is only
+        that window of the input (see :func:`decoder_boxes`)."""
+        return self._run((style,) * 3, x, img, skip, noise_mode, generator, box, in_box)
+
+    def _run(self, styles, x, img, skip, noise_mode, generator, box, in_box):
+        """:meth:`forward` with one style each for ``conv0``, ``conv1`` and ``toRGB``."""
+        noise = {"noise_mode": noise_mode, "generator": generator}
+        if in_box is None:
+            x = inplace(self.conv0(x, styles[0], **noise), "add", skip)
+            x = self.conv1(x, styles[1], box=box, **noise)
+        else:  # only the window 2 * in_box of conv0's output is computed
+            y0, y1, x0, x1 = (2 * v for v in in_box)
+            x = inplace(self.conv0(x, styles[0], offset=(y0, x0), **noise), "add", skip[..., y0:y1, x0:x1])
+            rel = None if box is None else (box[0] - y0, box[1] - y0, box[2] - x0, box[3] - x0)
+            x = self.conv1(x, styles[1], box=rel, offset=(y0, x0), **noise)
+        img = self.toRGB(x, styles[2], skip=img, box=box)
         return x, (paste(img, box, skip.shape[-2:]) if box is not None else img)
-
-
-def relative(box: Box | None, region: Box | None) -> Box | None:
-    """``box`` in the coordinates of ``region`` (both (y0, y1, x0, x1) in the picture)."""
-    if box is None or region is None:
-        return box
-    return box[0] - region[0], box[1] - region[0], box[2] - region[2], box[3] - region[2]
-
-
-def up_block_conv0(conv0: StyleConv, x, style, skip, in_box, noise_mode, generator):
-    """``conv0`` (up x2) + ``skip``; with ``in_box`` (``x`` is that window of the input) only the window
-    ``2 * in_box`` of the output is computed. Returns (features, region or None)."""
-    if in_box is None:
-        x = conv0(x, style, noise_mode=noise_mode, generator=generator)
-        return inplace(x, "add", skip), None
-    region = tuple(2 * v for v in in_box)
-    x = conv0(x, style, noise_mode=noise_mode, generator=generator, offset=(region[0], region[2]))
-    return inplace(x, "add", skip[..., region[0]:region[1], region[2]:region[3]]), region
 
 
 def decoder_boxes(masks: torch.Tensor, blocks: int, boxed: int = 2) -> list[Box | None]:
     """Per decoder block (each doubling the resolution, the last at the mask's), the output window that
-    matters: the hole's box for the last block, :func:`parent_box` of it for the one before, ... for the
-    last ``boxed`` blocks; None elsewhere (or everywhere when the hole's box is too large). A block whose
-    input is boxed computes its up-sampling conv on that input window only: ``parent_box``'s margins keep
-    the next box exact (zero padding only where a window meets the picture's border, as in the full map)."""
+    matters: the hole's box for the last block, its :func:`parent_box` for the one before, ... for the last
+    ``boxed`` blocks; None elsewhere (or everywhere when the hole's box is too large)."""
     boxes: list[Box | None] = [None] * blocks
     box = hole_box(masks)
     size = tuple(masks.shape[-2:])
@@ -341,10 +315,7 @@ def decoder_boxes(masks: torch.Tensor, blocks: int, boxed: int = 2) -> list[Box 
 
 
 def draw_dropout_map(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """MAT's test-time ``F.dropout(0.5 * ones, training=True)``: a map of 0s and 1s (p = 0.5) shaped ``like``.
-
-    Without ``generator`` this is exactly the official call (same global-RNG draw).
-    """
+    """MAT's test-time ``F.dropout(0.5 * ones, training=True)`` (exactly, without ``generator``): 0/1 like ``like``."""
     if generator is None:
         return F.dropout(torch.ones_like(like) * 0.5, training=True)
     half = torch.full(like.shape, 0.5, dtype=like.dtype, device=like.device)
@@ -352,8 +323,8 @@ def draw_dropout_map(like: torch.Tensor, generator: torch.Generator | None = Non
 
 
 class FirstStage(nn.Module):
-    """Coarse stage: image (B, C, R, R) in [-1, 1] + mask (B, 1, R, R) (1 = known) + ws (B, num_ws, w_dim)
-    -> composite (B, C, R, R): known pixels from the input, holes from the transformer's prediction."""
+    """Coarse stage: image (B, C, R, R) in [-1, 1], mask (B, 1, R, R) (1 = known), ws (B, num_ws, w_dim)
+    -> composite (B, C, R, R)."""
 
     DEPTHS = (2, 3, 4, 3, 2)
     RATIOS = (1, 0.5, 0.5, 2, 2)
@@ -365,10 +336,10 @@ class FirstStage(nn.Module):
         super().__init__()
         res = 64
         self.conv_first = Conv2dLayerPartial(img_channels + 1, dim, 3, activation=activation)
-        self.enc_conv = nn.ModuleList()
         down_time = int(math.log2(img_resolution // res))
-        for _ in range(down_time):
-            self.enc_conv.append(Conv2dLayerPartial(dim, dim, 3, down=2, activation=activation))
+        self.enc_conv = nn.ModuleList(
+            Conv2dLayerPartial(dim, dim, 3, down=2, activation=activation) for _ in range(down_time)
+        )
         self.tran = nn.ModuleList()
         for depth, ratio, ws in zip(self.DEPTHS, self.RATIOS, self.WINDOW_SIZES, strict=True):
             res = int(res * ratio)
@@ -378,26 +349,22 @@ class FirstStage(nn.Module):
             elif ratio > 1:
                 merge = PatchUpsampling(dim, dim, up=int(ratio))
             self.tran.append(BasicLayer(dim, (res, res), depth, self.NUM_HEADS, ws, downsample=merge))
-        down_conv: list[nn.Module] = [Conv2dLayer(dim, dim, 3, down=2, activation=activation) for _ in range(4)]
-        down_conv.append(nn.AdaptiveAvgPool2d((1, 1)))
-        self.down_conv = nn.Sequential(*down_conv)
+        self.down_conv = nn.Sequential(*[Conv2dLayer(dim, dim, 3, down=2, activation=activation) for _ in range(4)],
+                                       nn.AdaptiveAvgPool2d((1, 1)))
         self.to_style = FullyConnectedLayer(dim, dim * 2, activation=activation)
         self.ws_style = FullyConnectedLayer(w_dim, dim, activation=activation)
         self.to_square = FullyConnectedLayer(dim, 16 * 16, activation=activation)
-        style_dim = dim * 3
-        self.dec_conv = nn.ModuleList()
-        for _ in range(down_time):
-            res = res * 2
-            self.dec_conv.append(DecStyleBlock(res, dim, dim, activation, style_dim, use_noise, demodulate,
-                                               img_channels))
+        self.dec_conv = nn.ModuleList(
+            DecStyleBlock(res * 2 ** (i + 1), dim, dim, activation, dim * 3, use_noise, demodulate, img_channels)
+            for i in range(down_time)
+        )
 
     def forward(self, images_in: torch.Tensor, masks_in: torch.Tensor, ws: torch.Tensor, noise_mode: str = "random",
                 dropout_map: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """``dropout_map`` (B, 256, dim) in {0, 1}: the bottleneck's random keep map (None: drawn)."""
         x = torch.cat([masks_in - 0.5, images_in * masks_in], dim=1).contiguous(memory_format=torch.channels_last)
-        skips = []
         x, mask = self.conv_first(x, masks_in)
-        skips.append(x)
+        skips = [x]
         for i, block in enumerate(self.enc_conv):
             x, mask = block(x, mask)
             if i != len(self.enc_conv) - 1:
@@ -427,8 +394,7 @@ class FirstStage(nn.Module):
                 style = torch.cat([gs, wsv], dim=1)
         x = token2feature(x, x_size)
         img = None
-        # outside the hole's box every pixel is known: the last two blocks' final conv + ToRGB run on
-        # (margin-grown) boxes only
+        # outside the hole's box every pixel is known: the last two blocks run on (margin-grown) boxes only
         boxes = decoder_boxes(masks_in, len(self.dec_conv), 2)
         for i, block in enumerate(self.dec_conv):
             x, img = block(x, img, style, skips[len(self.dec_conv) - i - 1], noise_mode=noise_mode,

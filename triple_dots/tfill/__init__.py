@@ -1,12 +1,9 @@
 """TFill (CVPR 2022) re-implemented: both stages, strict loading of the released checkpoints.
 
->>> from triple_dots.tfill import TFill
 >>> model = TFill.from_official("~/.cache/triple_dots/tfill/ffhq")      # doctest: +SKIP
 >>> out = model.inpaint(images, hole_masks, seed=0)                    # doctest: +SKIP
 
-``images`` (B, 3, H, W) in [0, 1], ``hole_masks`` (B, 1, H, W) with 1 = hole; known pixels come
-back exactly unchanged. See :mod:`triple_dots.tfill.model` for the stages and training hooks,
-:mod:`triple_dots.tfill.checkpoint_files` for reading and writing ``latest_net_*.pth`` files.
+``images`` (B, 3, H, W) in [0, 1], ``hole_masks`` (B, 1, H, W) with 1 = hole; known pixels come back unchanged.
 """
 
 from triple_dots.tfill.checkpoint_files import NET_FILES

@@ -1,11 +1,7 @@
 """TFill checkpoint files: the official ``latest_net_<name>.pth`` layout, read strictly and written atomically.
 
-A checkpoint folder holds one plain state dict per network: ``latest_net_{E,T,G,G_Ref}.pth``
-(generators) and, for training, ``latest_net_{D,D_Ref}.pth``. Files are read with
-``weights_only=True``; a bad file raises :class:`BadWeightsError` naming the file and the first
-bad keys. :meth:`TFill.from_official <triple_dots.tfill.TFill.from_official>`,
-:meth:`TFill.save <triple_dots.tfill.TFill.save>` and the training run folder
-(:mod:`triple_dots.training.run_folder`) all go through here.
+One plain state dict per network: ``latest_net_{E,T,G,G_Ref}.pth`` and, for training, ``latest_net_{D,D_Ref}.pth``;
+read with ``weights_only=True``, a bad file raises :class:`BadWeightsError` naming it and the first bad keys.
 """
 
 from __future__ import annotations
@@ -65,8 +61,7 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def state_dict_mismatch(net: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
-    """What keeps ``state`` from loading strictly into ``net``: missing / unexpected keys and shape
-    mismatches (the first five of each), or None when it fits."""
+    """Missing / unexpected keys and shape mismatches (first five of each) keeping ``state`` from ``net``, or None."""
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -87,31 +82,23 @@ def state_dict_mismatch(net: nn.Module, state: dict[str, torch.Tensor]) -> str |
 def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
     """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys if ``state`` does not fit ``net``."""
     problem = state_dict_mismatch(net, state)
-    if problem is None:
-        return
-    raise BadWeightsError(
-        f"{where(path)} does not fit TFill network {name}: " + problem
-        + ". Is it the right file, saved with the same options (--attn_G --add_noise, ngf, embed_dim, n_encoders)?"
-    )
+    if problem is not None:
+        raise BadWeightsError(
+            f"{where(path)} does not fit TFill network {name}: " + problem
+            + ". Is it the right file, saved with the same options (--attn_G --add_noise, ngf, embed_dim, n_encoders)?"
+        )
 
 
-#: Bounds on widths read from weight files (the released models use 32, 512, 12): a hostile file that
-#: claims 200,000 channels would otherwise make the model allocate hundreds of gigabytes.
+#: Bounds on widths read from weight files (released: 32, 512, 12), so a hostile file cannot make the model huge.
 WIDTH_LIMITS: dict[str, tuple[int, int]] = {"ngf": (1, 512), "embed_dim": (8, 4096), "n_encoders": (1, 64)}
 #: Attention heads of the transformer: ``embed_dim`` must be a multiple of it.
 NUM_HEADS = 8
 
 
-def infer_options(
-    state_E: dict[str, torch.Tensor],
-    state_T: dict[str, torch.Tensor],
-    folder: str | Path | None = None,
-) -> dict[str, int]:
-    """Widths of a checkpoint read from its E and T state dicts: ``ngf``, ``embed_dim``, ``n_encoders``.
-
-    Widths outside :data:`WIDTH_LIMITS` (or an ``embed_dim`` that is not a multiple of 8 heads) raise
-    :class:`BadWeightsError` naming the file, before any model is built.
-    """
+def infer_options(state_E: dict[str, torch.Tensor], state_T: dict[str, torch.Tensor],
+                  folder: str | Path | None = None) -> dict[str, int]:
+    """``ngf``, ``embed_dim``, ``n_encoders`` read from E and T state dicts ({} if absent); widths outside
+    :data:`WIDTH_LIMITS` or not a multiple of :data:`NUM_HEADS` raise :class:`BadWeightsError` naming the file."""
     try:
         ngf = int(state_E["encode.weight"].shape[0])
         embed_dim = int(state_T["token_embed.weight"].shape[0])

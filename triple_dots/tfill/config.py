@@ -1,9 +1,4 @@
-"""TFill hyper-parameters, named exactly like the official command-line options.
-
-The released checkpoints (celeba, ffhq, places2, imagenet) all share one architecture, so the
-four presets are identical; they exist so code says which weights it means. Tests build tiny
-models with the same options at small widths (``ngf=4, embed_dim=64, n_encoders=1``).
-"""
+"""TFill hyper-parameters, named like the official options; the four released models share one architecture."""
 
 from __future__ import annotations
 
@@ -18,29 +13,12 @@ from triple_dots.errors import BadInputError
 class TFillConfig:
     """Architecture and test-time options of TFill (official option names and defaults).
 
-    Attributes:
-        ngf: generator base width (E, G and G_Ref start at ``ngf`` channels; the 16x16 token
-            grid has ``ngf * 2**n_layers_G`` channels).
-        ndf: discriminator base width (StyleGAN2 channel multiplier ``ndf / 64``).
-        embed_dim: transformer width (and G's input width, G_Ref's width cap).
-        n_layers_G: down-/up-sampling steps of E and G (4: 256 px -> 16x16 tokens).
-        num_res_blocks: residual blocks per scale in E, G and G_Ref.
-        kernel_E / kernel_G / kernel_T: conv kernel of E (1 = "restrictive CNN"), G and the
-            transformer feed-forward layers.
-        n_encoders / n_decoders: transformer encoder / decoder layers (decoders: only 0 supported,
-            as in every released model).
-        num_heads: transformer attention heads; dim_conv: transformer feed-forward width.
-        down_layers / mid_layers: G_Ref down-sampling steps and middle residual blocks.
-        fixed_size: square size of the coarse stage (E/T/G) and of D's input, pixels.
-        fine_size: short side at test time and refine-stage / D_Ref size, pixels.
-        data_powers: test-time sides are rounded to multiples of ``2**data_powers``.
-        attn_G: transformer layers inside G (needed by every released model).
-        add_noise: noise injection inside G's holes (needed by every released model).
-        attn_E / use_pos_G / attn_D: official options that the released models leave off
-            (only ``False`` is supported).
-        embed_type: transformer position embedding (only ``"learned"``, as released).
-        norm / activation: only ``"pixel"`` / ``"leakyrelu"`` (the released choice).
-        img_nc: image channels (3).
+    ``ngf``/``ndf``: generator / discriminator base widths; ``embed_dim``: transformer width, = ``ngf * 2**n_layers_G``
+    (``n_layers_G``: E and G's down-/up-sampling steps); ``kernel_E``/``kernel_G``/``kernel_T``: conv kernels;
+    ``down_layers``/``mid_layers``: G_Ref's steps and middle blocks; ``fixed_size``: coarse-stage and D input side,
+    ``fine_size``: test-time short side and refine / D_Ref size (pixels); test-time sides are multiples of
+    ``2**data_powers``. ``attn_G``/``add_noise`` are needed by every released model; ``n_decoders`` and the
+    options after ``add_noise`` accept only the released values.
     """
 
     ngf: int = 32
@@ -71,17 +49,8 @@ class TFillConfig:
     img_nc: int = 3
 
     def __post_init__(self) -> None:
-        unsupported = {
-            "n_decoders": (self.n_decoders, 0),
-            "attn_E": (self.attn_E, False),
-            "use_pos_G": (self.use_pos_G, False),
-            "attn_D": (self.attn_D, False),
-            "embed_type": (self.embed_type, "learned"),
-            "norm": (self.norm, "pixel"),
-            "activation": (self.activation, "leakyrelu"),
-            "img_nc": (self.img_nc, 3),
-        }
-        for name, (value, ok) in unsupported.items():
+        for name in ("n_decoders", "attn_E", "use_pos_G", "attn_D", "embed_type", "norm", "activation", "img_nc"):
+            value, ok = getattr(self, name), getattr(TFillConfig, name)  # only the released default
             if value != ok:
                 raise BadInputError(f"TFillConfig.{name}={value!r} is not supported (the released models use {ok!r})")
         for name in ("ngf", "ndf", "embed_dim", "n_layers_G", "num_res_blocks", "n_encoders", "num_heads", "dim_conv"):
@@ -132,14 +101,11 @@ TINY = TFillConfig(ngf=4, embed_dim=64, n_encoders=1)
 def make_config(preset: str | TFillConfig | None = None, **options: Any) -> TFillConfig:
     """A :class:`TFillConfig` from a preset name (``celeba``/``ffhq``/``places2``/``imagenet``/``tiny``)
     or an existing config, with official-option overrides (``ngf=4, embed_dim=64, ...``)."""
-    if isinstance(preset, TFillConfig):
-        base = preset
-    elif preset is None:
-        base = TFillConfig()
-    elif preset == "tiny":
-        base = TINY
-    elif preset in PRESETS:
-        base = PRESETS[preset]
+    presets = {**PRESETS, "tiny": TINY}
+    if isinstance(preset, TFillConfig) or preset is None:
+        base = preset or TFillConfig()
+    elif preset in presets:
+        base = presets[preset]
     else:
         raise BadInputError(f"unknown TFill preset {preset!r}; choose one of {sorted(PRESETS) + ['tiny']}")
     return base.replace(**options) if options else base

@@ -1,9 +1,4 @@
-"""G: TFill's coarse decoder (official ``DiffDecoder``): 16x16 tokens -> (B, 3, 256, 256) in (-1, 1).
-
-Residual blocks with partial convs, a transformer layer in the middle and two at the first
-up-sampling level (unmasked: exactly :func:`F.scaled_dot_product_attention`), noise injection
-in the holes before every up-level block, and a StyleGAN2-style RGB skip chain.
-"""
+"""G: TFill's coarse decoder (official ``DiffDecoder``): 16x16 tokens -> (B, 3, 256, 256) in (-1, 1)."""
 
 from __future__ import annotations
 
@@ -23,7 +18,8 @@ from triple_dots.tfill.layers import (
 
 
 class DiffDecoder(nn.Module):
-    """Keys: ``conv_in``, ``mid.{block1,attn,block2}``, ``up.{i}.{block,attn,noise,out,upsample}``, ``decode``."""
+    """Residual blocks, transformer layers (middle and first up-level), hole noise before every up-level block and
+    an RGB skip chain; keys ``conv_in``, ``mid.{block1,attn,block2}``, ``up.{i}.{block,attn,noise,out,upsample}``."""
 
     def __init__(self, config: TFillConfig) -> None:
         super().__init__()
@@ -55,9 +51,8 @@ class DiffDecoder(nn.Module):
             dim = out_dim
         self.decode = ToRGB(dim, config.img_nc, upsample=True)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         """x (B, embed_dim, 16, 16); mask: visible mask at any size (noise goes only where it is 0;
         None: everywhere). Returns (B, 3, 16*2**n_layers_G, ...) in (-1, 1)."""
         x = self.conv_in(x)
@@ -66,16 +61,10 @@ class DiffDecoder(nn.Module):
             x = self.mid.attn(x)
         x, _ = self.mid.block2(x)
         skip = None
-        resized: dict[tuple[int, int], torch.Tensor] = {}
         for level in self.up:
-            size = (x.shape[-2], x.shape[-1])
-            m = None
-            if mask is not None and self.add_noise:
-                m = resized.get(size)
-                if m is None:
-                    m = mask if mask.shape[-2:] == size else F.interpolate(
-                        mask, size=size, mode="bilinear", align_corners=True)
-                    resized[size] = m
+            m = mask
+            if mask is not None and self.add_noise and mask.shape[-2:] != x.shape[-2:]:
+                m = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=True)
             for j, block in enumerate(level.block):
                 if self.add_noise:
                     x = level.noise[j](x, m, generator=generator)

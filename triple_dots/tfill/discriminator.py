@@ -1,10 +1,8 @@
 """D and D_Ref: StyleGAN2 discriminators (official ``StyleDiscriminator``) in plain PyTorch.
 
-The official code runs these through compiled CUDA ops (``fused_bias_act``, ``upfirdn2d``); here
-they are ordinary PyTorch with the same arithmetic: equalised learning rate (weights scaled by
-``1/sqrt(fan_in)`` at run time), ``FusedLeakyReLU(x, b) = leaky_relu(x + b, 0.2) * sqrt(2)``, and
-a [1, 3, 3, 1] blur before every stride-2 conv, kept as a registered (persistent) ``kernel``
-buffer so official checkpoints load strictly. Input (B, 3, S, S) in [-1, 1]; output (B, 1) logits.
+The official CUDA ops' arithmetic: equalised learning rate (weights scaled by ``1/sqrt(fan_in)`` at run
+time), ``leaky_relu(x + b, 0.2) * sqrt(2)``, and a [1, 3, 3, 1] blur (the ``kernel`` buffer) before every
+stride-2 conv. Input (B, 3, S, S) in [-1, 1]; output (B, 1) logits.
 """
 
 from __future__ import annotations
@@ -16,19 +14,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def blur_kernel(taps: tuple[int, ...] = (1, 3, 3, 1)) -> torch.Tensor:
-    """Normalised separable 2-D blur kernel (k, k) summing to 1."""
-    k = torch.tensor(taps, dtype=torch.float32)
-    k = k[None, :] * k[:, None]
-    return k / k.sum()
-
-
 class Blur(nn.Module):
-    """Pad by ``pad`` (before, after) on both axes, then depthwise-convolve with ``kernel`` (key ``kernel``)."""
+    """Pad by ``pad`` (before, after) on both axes, then depthwise-convolve with ``kernel`` (normalised (k, k))."""
 
     def __init__(self, pad: tuple[int, int], taps: tuple[int, ...] = (1, 3, 3, 1)) -> None:
         super().__init__()
-        self.register_buffer("kernel", blur_kernel(taps))
+        k = torch.tensor(taps, dtype=torch.float32)
+        k = k[None, :] * k[:, None]
+        self.register_buffer("kernel", k / k.sum())
         self.pad = pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,13 +76,11 @@ class EqualLinear(nn.Module):
 
 def conv_layer(cin: int, cout: int, kernel: int, *, downsample: bool = False, activate: bool = True) -> nn.Sequential:
     """StyleGAN2 ``ConvLayer``: [Blur] + EqualConv2d (+ FusedLeakyReLU); bias lives in the activation."""
-    layers: list[nn.Module] = []
     if downsample:
         p = (4 - 2) + (kernel - 1)
-        layers.append(Blur(((p + 1) // 2, p // 2)))
-        layers.append(EqualConv2d(cin, cout, kernel, stride=2, padding=0, bias=False))
+        layers = [Blur(((p + 1) // 2, p // 2)), EqualConv2d(cin, cout, kernel, stride=2, padding=0, bias=False)]
     else:
-        layers.append(EqualConv2d(cin, cout, kernel, padding=kernel // 2, bias=False))
+        layers = [EqualConv2d(cin, cout, kernel, padding=kernel // 2, bias=False)]
     if activate:
         layers.append(FusedLeakyReLU(cout))
     return nn.Sequential(*layers)
@@ -119,7 +110,6 @@ class StyleDiscriminator(nn.Module):
         log_size = int(math.log2(img_size))
         if 2**log_size != img_size or img_size not in channels or img_size < 8:
             raise ValueError(f"StyleDiscriminator: img_size must be a power of two in 8..1024, got {img_size}")
-        self.img_size = img_size
         convs: list[nn.Module] = [conv_layer(3, channels[img_size], 1)]
         cin = channels[img_size]
         for i in range(log_size, 2, -1):

@@ -1,9 +1,7 @@
 """E: TFill's "restrictive CNN" encoder (official ``DiffEncoder``).
 
-Input (B, 3, S, S) in [-1, 1] (holes already zeroed) and a binary visible mask (B, 1, S, S)
-(1 = visible). Every layer is a 1x1 or 2x2/stride-2 partial convolution, so each output token
-sees exactly its own 2**n_layers_G pixel patch. Output: tokens (B, embed_dim, S/16, S/16) and
-the soft token mask (B, 1, S/16, S/16) = fraction of visible pixels in each patch.
+Every layer is a 1x1 or 2x2/stride-2 partial convolution, so each output token sees exactly its own
+2**n_layers_G pixel patch; the soft token mask is the fraction of visible pixels in each patch.
 """
 
 from __future__ import annotations
@@ -28,10 +26,9 @@ class DiffEncoder(nn.Module):
         for _ in range(config.n_layers_G):
             level = nn.Module()
             level.downsample = DownSample(dim, kernel=2)
-            blocks = nn.ModuleList()
-            for j in range(config.num_res_blocks):
-                blocks.append(ResnetBlock(dim if j == 0 else dim * 2, dim * 2, k))
-            level.block = blocks
+            level.block = nn.ModuleList(
+                ResnetBlock(dim if j == 0 else dim * 2, dim * 2, k) for j in range(config.num_res_blocks)
+            )
             self.down.append(level)
             dim *= 2
         self.mid = nn.Module()
@@ -40,7 +37,8 @@ class DiffEncoder(nn.Module):
         self.conv_out = ResnetBlock(dim, config.embed_dim, k)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, 3, S, S), mask (B, 1, S, S) 1 = visible -> (tokens, soft token mask)."""
+        """x (B, 3, S, S) in [-1, 1] (holes zeroed), mask (B, 1, S, S) 1 = visible
+        -> (tokens (B, embed_dim, S/16, S/16), soft token mask (B, 1, S/16, S/16))."""
         x, mask = self.encode.forward_masked(x, mask)
         for level in self.down:
             x, mask = level.downsample(x, mask)

@@ -1,21 +1,8 @@
-"""TFill's building blocks, re-implemented to compute exactly what the official layers compute.
+"""TFill's building blocks, computing exactly what the official ``model/base_function.py`` layers compute.
 
-Conventions inside the networks (and only there): feature maps (B, C, H, W); masks are
-(B or 1, 1, H, W) floats in [0, 1] with **1 = visible / known, 0 = hole** (soft values are
-"confidence", e.g. the fraction of visible pixels under a window).
-
-Key facts reproduced here (see ``shared/design/tfill-facts.md`` and the official
-``model/base_function.py``):
-
-* :class:`PartialConv2d` rescales by ``k*k / (#in-image taps)`` even when no mask is given
-  (partial-conv padding), and returns a soft "confidence" mask ``window_sum / (k*k)``.
-* :class:`ResnetBlock` passes the mask returned by its first conv to its second conv. With no
-  input mask, conv1 returns its *border* confidence mask, so conv2 is a genuinely masked partial
-  conv (inputs near the border are damped, then rescaled). Those shape-only masks and rescaling
-  maps are computed once per shape and cached (:func:`static_maps`).
-* :class:`MultiheadAttention` with a float key weight ``w`` uses the soft-logit rule
-  ``S*w`` where ``S > 0`` and ``S/(w+1e-5)`` elsewhere; that is not an additive mask, so only the
-  unmasked case goes through :func:`torch.nn.functional.scaled_dot_product_attention`.
+Feature maps (B, C, H, W); masks (B or 1, 1, H, W) floats in [0, 1], **1 = visible / known, 0 = hole**
+(soft values: the fraction of visible pixels under a window). Partial convs rescale image borders even
+without a mask, and conv1's border mask makes a ResnetBlock's conv2 masked: these shape-only maps are cached.
 """
 
 from __future__ import annotations
@@ -34,16 +21,8 @@ _STATIC_CACHE: dict[tuple, StaticMaps] = {}
 _STATIC_CACHE_MAX = 256
 
 
-def fast_path() -> bool:
-    """True when no autograd graph is being recorded (inference_mode / no_grad): in-place shortcuts are safe."""
-    return not torch.is_grad_enabled()
-
-
 def _ring(m: torch.Tensor) -> int | None:
-    """Width of the border ring of ``m`` (1, 1, h, w) outside which every value is exactly 1.
-
-    None when the ring covers the whole map (tiny maps): use the full-map formula then.
-    """
+    """Width of the border ring of ``m`` (1, 1, h, w) outside which every value is exactly 1 (None: no such ring)."""
     h, w = m.shape[-2:]
     r = 0
     while 2 * r < h and 2 * r < w:
@@ -76,7 +55,7 @@ def _ratio_maps(window_sum: torch.Tensor, g: Geometry) -> tuple[torch.Tensor, to
 
 
 class StaticMaps(NamedTuple):
-    """Shape-only maps of a partial conv (see :func:`static_maps`); tensors are (1, 1, h, w)."""
+    """Shape-only maps of a partial conv (:func:`static_maps`), (1, 1, h, w)."""
 
     in_mask: torch.Tensor | None
     ratio: torch.Tensor
@@ -88,16 +67,10 @@ class StaticMaps(NamedTuple):
     out_ring: int | None  # border width where ratio or gate != 1 (None: everywhere)
 
 
-def static_maps(
-    prior: tuple[Geometry, ...], g: Geometry, height: int, width: int, device: torch.device, dtype: torch.dtype
-) -> StaticMaps:
-    """The shape-only maps of a partial conv whose mask comes from an all-ones start.
-
-    ``prior`` are the stride-1 partial convs that produced the mask from an all-ones (1, 1, H, W)
-    mask (empty: the conv itself got no mask). Cached per shape, device, dtype and inference
-    mode, so no forward pass recomputes them; the ring widths let the fast path touch only
-    the border where the maps differ from 1.
-    """
+def static_maps(prior: tuple[Geometry, ...], g: Geometry, height: int, width: int, device: torch.device,
+                dtype: torch.dtype) -> StaticMaps:
+    """The shape-only maps of a partial conv whose mask comes from an all-ones (1, 1, H, W) mask through the
+    stride-1 ``prior`` convs (empty: no mask). Cached per shape, device, dtype and inference mode."""
     key = (prior, g, height, width, device, dtype, torch.is_inference_mode_enabled())
     hit = _STATIC_CACHE.get(key)
     if hit is not None:
@@ -123,20 +96,12 @@ def static_maps(
 
 
 class PartialConv2d(nn.Conv2d):
-    """Partial convolution (Liu et al. 2018) with a single-channel mask, as in TFill.
+    """Partial conv with a mask (B or 1, 1, H, W), 1 = visible (none: all ones, ``x`` not multiplied):
+    ``(conv_nobias(x*mask) * k*k/(U+1e-8)*clamp(U,0,1) + bias) * clamp(U,0,1)``, ``U`` the mask's window sum.
+    ``return_mask``: also return ``U/(k*k)``."""
 
-    ``forward(x, mask=None)``: x (B, Cin, H, W); mask (B or 1, 1, H, W) in [0, 1], 1 = visible.
-    With a mask: ``out = (conv_nobias(x*mask) * k*k/(U+1e-8)*clamp(U,0,1) + bias) * clamp(U,0,1)``
-    with ``U`` the window sum of the mask. Without a mask the same formula runs with an all-ones
-    mask (so borders are rescaled by ``k*k / #in-image taps``) and ``x`` is not multiplied.
-    With ``return_mask=True`` it returns ``(out, U/(k*k))``: the soft confidence mask.
-    Keys: ``weight``, ``bias`` (bias always present).
-    """
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-        *, return_mask: bool = False,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 *, return_mask: bool = False) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=True)
         self.return_mask = return_mask
         kh, kw = self.kernel_size
@@ -148,20 +113,16 @@ class PartialConv2d(nn.Conv2d):
     def _bias(self) -> torch.Tensor:
         return self.bias.view(1, -1, 1, 1)
 
-    def forward_static(
-        self, x: torch.Tensor, prior: tuple[Geometry, ...] = (), *, inplace_input: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Partial conv whose mask is all-ones passed through the ``prior`` convs (shape-only, cached).
-
-        Returns ``(out, output_mask)`` with output_mask (1, 1, h, w). Without autograd the maps
-        are applied only on the border ring where they differ from 1 (in place; ``inplace_input``
-        lets the input be scaled in place too, for callers that own it).
-        """
+    def forward_static(self, x: torch.Tensor, prior: tuple[Geometry, ...] = (), *,
+                       inplace_input: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Partial conv whose mask is all-ones through the ``prior`` convs -> ``(out, mask (1, 1, h, w))``.
+        Without autograd only the border ring where the maps differ from 1 is changed, in place
+        (``inplace_input``: the input too, for callers that own it)."""
         maps = static_maps(
             prior, self.geometry, x.shape[-2], x.shape[-1], x.device,
             torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype,
         )
-        fast = fast_path()
+        fast = not torch.is_grad_enabled()  # no autograd graph: in-place shortcuts are safe
         if maps.in_mask is not None:
             r = maps.in_ring
             if fast and inplace_input and r is not None:
@@ -188,7 +149,7 @@ class PartialConv2d(nn.Conv2d):
         u = _window_sum(mask, self.geometry)
         ratio, gate = _ratio_maps(u, self.geometry)
         bias = self._bias()
-        # same operation order as the official layer (masked convs are small: E and T's token embedding)
+        # the official layer's operation order
         out = ((self._conv(x * mask, self.bias) - bias) * ratio + bias) * gate
         return out, u / (self.geometry[0] * self.geometry[1])
 
@@ -205,29 +166,20 @@ class PixelwiseNorm(nn.Module):
         self.alpha = nn.Parameter(torch.ones(1, channels, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the official formula, operation for operation (bit-identical results); in place when no autograd
+        # the official formula, operation for operation (bit-identical results)
         scale = x.pow(2.0).mean(dim=1, keepdim=True).add_(1e-8).rsqrt_()
-        return (x * scale).mul_(self.alpha) if fast_path() else self.alpha * (x * scale)
+        return (x * scale).mul_(self.alpha) if not torch.is_grad_enabled() else self.alpha * (x * scale)
 
 
 def norm_act(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``leaky_relu(norm(x), 0.2)``, in place on the fresh normalised tensor when no autograd runs."""
+    """``leaky_relu(norm(x), 0.2)`` (in place without autograd)."""
     y = norm(x)
-    return F.leaky_relu_(y, 0.2) if fast_path() else F.leaky_relu(y, 0.2)
-
-
-def leaky_relu() -> nn.Module:
-    """The activation of E, G, G_Ref, ToRGB and AttnAware: LeakyReLU(0.2)."""
-    return nn.LeakyReLU(0.2)
+    return F.leaky_relu_(y, 0.2) if not torch.is_grad_enabled() else F.leaky_relu(y, 0.2)
 
 
 class ResnetBlock(nn.Module):
-    """Pre-activation residual block: ``(conv2(act(norm2(conv1(act(norm1(x)))))) + short(x)) / sqrt(2)``.
-
-    The mask returned by ``conv1`` feeds ``conv2`` (see module docstring). ``forward(x, mask=None)``
-    returns ``(y, mask_out)``; ``mask_out`` is the soft confidence mask of conv2.
-    Keys: ``norm1.alpha``, ``conv1.*``, ``norm2.alpha``, ``conv2.*`` and ``short.*`` when Cin != Cout.
-    """
+    """Pre-activation residual block ``(conv2(act(norm2(conv1(act(norm1(x)))))) + short(x)) / sqrt(2)``; conv1's
+    mask feeds conv2; ``forward(x, mask=None) -> (y, conv2's soft mask)``; ``short`` only when Cin != Cout."""
 
     def __init__(self, in_channels: int, out_channels: int | None = None, kernel: int = 3) -> None:
         super().__init__()
@@ -237,7 +189,6 @@ class ResnetBlock(nn.Module):
         self.conv1 = PartialConv2d(in_channels, out_channels, kernel, padding=pad, return_mask=True)
         self.norm2 = PixelwiseNorm(out_channels)
         self.conv2 = PartialConv2d(out_channels, out_channels, kernel, padding=pad, return_mask=True)
-        self.act = leaky_relu()
         self.short = PartialConv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,56 +201,43 @@ class ResnetBlock(nn.Module):
         else:
             h, mask = self.conv1.forward_masked(norm_act(self.norm1, x), mask)
             h, mask = self.conv2.forward_masked(norm_act(self.norm2, h), mask)
-        if fast_path():
+        if not torch.is_grad_enabled():
             return h.add_(s).div_(math.sqrt(2)), mask
         return (h + s) / math.sqrt(2), mask
 
 
 class NoiseInjection(nn.Module):
-    """``x + alpha * n * (1 - mask_resized)``, n ~ N(0, 1) of shape (B, 1, h, w); key ``alpha`` (1,), init 0.
-
-    ``mask`` is the visible mask at any size (bilinearly resized, align_corners=True, to x's size
-    unless already that size); without a mask the noise goes everywhere. ``generator`` (on x's
-    device) makes the noise reproducible; ``noise`` can be given directly.
-    """
+    """``x + alpha * n * (1 - mask)``, n ~ N(0, 1) (B, 1, h, w) from ``generator``; mask: visible, x's size
+    (None: noise everywhere). Key ``alpha`` (1,), init 0."""
 
     def __init__(self) -> None:
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(1))
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
-        generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        if noise is None:
-            b, _, h, w = x.shape
-            noise = torch.empty(b, 1, h, w, device=x.device, dtype=x.dtype).normal_(generator=generator)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        b, _, h, w = x.shape
+        noise = torch.empty(b, 1, h, w, device=x.device, dtype=x.dtype).normal_(generator=generator)
         if mask is None:
             return x + self.alpha * noise
-        if mask.shape[-2:] != x.shape[-2:]:
-            mask = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=True)
         return x + self.alpha * noise * (1 - mask)
 
 
 class ToRGB(nn.Module):
-    """StyleGAN2-style RGB head: ``tanh(conv3x3(act(norm(cat[x, up2(skip)]))))``.
-
-    Keys ``conv.0.alpha`` (pixel norm), ``conv.2.*`` (PartialConv2d 3x3); with ``upsample`` the
-    previous RGB (B, 3, h/2, w/2) is bilinearly doubled (align_corners=True) and concatenated.
-    """
+    """StyleGAN2-style RGB head ``tanh(conv3x3(act(norm(cat[x, up2(skip)]))))``; ``skip``: the previous RGB
+    (B, 3, h/2, w/2), bilinearly doubled (``upsample`` sizes the conv for it)."""
 
     def __init__(self, in_channels: int, out_channels: int = 3, upsample: bool = True) -> None:
         super().__init__()
-        self.upsample = upsample
         cin = in_channels + out_channels if upsample else in_channels
-        self.conv = nn.Sequential(PixelwiseNorm(cin), leaky_relu(), PartialConv2d(cin, out_channels, 3, padding=1))
+        self.conv = nn.Sequential(PixelwiseNorm(cin), nn.LeakyReLU(0.2), PartialConv2d(cin, out_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         if skip is not None:
             skip = F.interpolate(skip, scale_factor=2, mode="bilinear", align_corners=True)
             x = torch.cat([x, skip], dim=1)
         out = self.conv[2](norm_act(self.conv[0], x))
-        return torch.tanh_(out) if fast_path() else torch.tanh(out)
+        return torch.tanh_(out) if not torch.is_grad_enabled() else torch.tanh(out)
 
 
 class UpSample(nn.Module):
@@ -322,9 +260,7 @@ class DownSample(nn.Module):
         self.conv = PartialConv2d(channels, channels, kernel, stride=2, padding=(kernel - 1) // 2, return_mask=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if mask is None:
-            return self.conv.forward_static(x)
-        return self.conv.forward_masked(x, mask)
+        return self.conv(x, mask)
 
 
 def soft_key_logits(logits: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -333,12 +269,8 @@ def soft_key_logits(logits: torch.Tensor, weight: torch.Tensor, eps: float) -> t
 
 
 class MultiheadAttention(nn.Module):
-    """Multi-head attention on token sequences (B, N, C); keys ``to_q``, ``to_k``, ``to_v``, ``to_out``.
-
-    ``key_weight`` (B, N) in (0, 1] applies the soft-logit rule (:func:`soft_key_logits`, eps 1e-5)
-    per key; a bool ``key_weight`` (True = ignore) is a hard -inf mask. Without it, the exactly
-    equivalent :func:`F.scaled_dot_product_attention` is used.
-    """
+    """Multi-head attention on token sequences (B, N, C); ``key_weight`` (B, N) in (0, 1]: the soft-logit rule
+    (:func:`soft_key_logits`, eps 1e-5) per key; without it :func:`F.scaled_dot_product_attention`."""
 
     def __init__(self, embed_dim: int, num_heads: int = 8) -> None:
         super().__init__()
@@ -349,42 +281,31 @@ class MultiheadAttention(nn.Module):
         self.to_k = nn.Linear(embed_dim, embed_dim)
         self.to_v = nn.Linear(embed_dim, embed_dim)
         self.to_out = nn.Linear(embed_dim, embed_dim)
-        nn.init.xavier_uniform_(self.to_q.weight)
-        nn.init.xavier_uniform_(self.to_k.weight)
-        nn.init.xavier_uniform_(self.to_v.weight)
         for lin in (self.to_q, self.to_k, self.to_v):
+            nn.init.xavier_uniform_(lin.weight)
             nn.init.zeros_(lin.bias)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
         return t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_weight: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_weight: torch.Tensor | None = None) -> torch.Tensor:
         b, n, c = q.shape
         q, k, v = self._heads(self.to_q(q)), self._heads(self.to_k(k)), self._heads(self.to_v(v))
         if key_weight is None:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
             dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-            w = key_weight[:, None, None, :]
-            if key_weight.dtype == torch.bool:
-                dots = dots.masked_fill(w, float("-inf"))
-            else:
-                dots = soft_key_logits(dots, w.to(dots.dtype), 1e-5)
+            dots = soft_key_logits(dots, key_weight[:, None, None, :].to(dots.dtype), 1e-5)
             out = torch.matmul(dots.softmax(dim=-1), v)
         out = out.transpose(1, 2).reshape(b, n, c)
         return self.to_out(out)
 
 
 class TransformerEncoderLayer(nn.Module):
-    """Pre-norm transformer layer on a (B, C, H, W) map, as in TFill.
-
-    ``h = norm1(x)`` as row-major tokens; ``q = k = h + pos``, ``v = h``; ``x += attn``;
-    ``x += conv2(gelu(conv1(norm2(x))))`` (partial convs, kernel ``kernel``). GELU is exact (erf).
-    Keys ``attn.*``, ``conv1.*``, ``conv2.*``, ``norm1.alpha``, ``norm2.alpha``.
-    """
+    """Pre-norm transformer layer on a (B, C, H, W) map: ``h = norm1(x)`` as row-major tokens, ``q = k = h + pos``,
+    ``v = h``; ``x += attn``; ``x += conv2(gelu(conv1(norm2(x))))`` (partial convs, exact GELU)."""
 
     def __init__(self, embed_dim: int, num_heads: int = 8, dim_conv: int = 2048, kernel: int = 1) -> None:
         super().__init__()
@@ -395,9 +316,8 @@ class TransformerEncoderLayer(nn.Module):
         self.norm2 = PixelwiseNorm(embed_dim)
         self.activation = nn.GELU()
 
-    def forward(
-        self, x: torch.Tensor, pos: torch.Tensor | None = None, key_weight: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | None = None,
+                key_weight: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
         t = self.norm1(x).flatten(2).transpose(1, 2)  # (B, N, C)
         qk = t if pos is None else t + pos

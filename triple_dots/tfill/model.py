@@ -1,18 +1,8 @@
 """The TFill model: both stages, official checkpoints, and inpainting in the project's conventions.
 
-Public conventions (everywhere outside this package): images (B, 3, H, W) float in [0, 1];
-hole masks (B, 1, H, W) in {0, 1} with **1 = hole**. Inside the networks ("model space") images
-are in [-1, 1] and masks are **visible** masks (1 = known, 0 = hole); :func:`to_model_space` and
-:func:`from_model_space` are the only conversions.
-
-Data flow (official ``TC.test``; all resizes bicubic/bilinear with ``align_corners=True``):
-
-1. ``img_m = valid * img``; coarse inputs at ``fixed_size`` (256, square): the image resized and
-   clamped, the mask resized and thresholded ``> 0.9``.
-2. ``tokens, token_mask = E(...)``; ``transformer_out = T(tokens, token_mask)``;
-   ``coarse_raw = G(transformer_out, valid, generator)`` (noise only in holes).
-3. ``coarse_composite = valid*img + (1-valid)*resize(coarse_raw)``.
-4. ``refine_raw = G_Ref(coarse_composite, valid)``; ``final = valid*img + (1-valid)*refine_raw``.
+Project conventions: images (B, 3, H, W) in [0, 1], hole masks 1 = hole. Model space: images in [-1, 1],
+**visible** masks (1 = known). Data flow as the official ``TC.test``: E -> T -> G at ``fixed_size``, composite,
+then G_Ref at the model size, composite.
 """
 
 from __future__ import annotations
@@ -21,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,29 +44,23 @@ from triple_dots.tfill.refine import RefinedGenerator
 from triple_dots.tfill.transformer import Transformer
 
 
-# ----------------------------------------------------------------------------------------------
-# conventions
-# ----------------------------------------------------------------------------------------------
 def to_model_space(images: torch.Tensor, hole_masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Project convention -> TFill's: images [0, 1] -> [-1, 1]; hole mask (1 = hole) -> visible mask (1 = known)."""
+    """Project convention -> model space: images [0, 1] -> [-1, 1]; hole mask (1 = hole) -> visible mask (1 = known)."""
     return images * 2 - 1, 1 - hole_masks
 
 
 def from_model_space(images_pm1: torch.Tensor) -> torch.Tensor:
-    """TFill image in [-1, 1] -> [0, 1] (clamped)."""
+    """Model-space image in [-1, 1] -> [0, 1] (clamped)."""
     return ((images_pm1 + 1) / 2).clamp(0, 1)
 
 
-#: Longest side / shortest side TFill accepts: the short side is scaled to ``fine_size``, so a 4000 x 2
-#: photo would run at 512 x 1,024,000 pixels (6 GB for one activation) instead of failing clearly.
+#: Longest side / shortest side TFill accepts (the short side is scaled to ``fine_size``).
 MAX_ASPECT = 8.0
 
 
 def model_size(height: int, width: int, fine_size: int = 512, multiple: int = 32) -> tuple[int, int]:
-    """Official test-time size: short side -> ``fine_size``, then each side rounded to a multiple of ``multiple``.
-
-    A picture more elongated than :data:`MAX_ASPECT` raises :class:`BadInputError` (crop it first).
-    """
+    """Official test-time size: short side -> ``fine_size``, each side rounded to a multiple of ``multiple``;
+    more elongated than :data:`MAX_ASPECT`: :class:`BadInputError`."""
     if min(height, width) < 1 or max(height, width) / min(height, width) > MAX_ASPECT:
         raise BadInputError(
             f"a {width}x{height} picture is too elongated for TFill (aspect ratio above {MAX_ASPECT:g}:1; it would "
@@ -92,35 +76,18 @@ def resize_bicubic_ac(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bicubic", align_corners=True)
 
 
-# ----------------------------------------------------------------------------------------------
-# input checks
-# ----------------------------------------------------------------------------------------------
-class Batch(NamedTuple):
-    """Checked ``inpaint`` inputs: as given (``image``, ``hole``) and float32 on the model's device (``*_d``)."""
-
-    image: torch.Tensor  # (B, 3, H, W) [0, 1], on the caller's device
-    hole: torch.Tensor  # (B, 1, H, W) {0, 1}, 1 = hole
-    was_3d: bool
-    image_d: torch.Tensor
-    hole_d: torch.Tensor
-    has_hole: torch.Tensor  # (B,) bool: samples with at least one hole pixel
-
-
-def prepare_batch(images: Any, hole_masks: Any, device: torch.device) -> Batch:
-    """:func:`check_inputs`, then the float32 copies on ``device`` and which samples have a hole (TFill and MAT)."""
+def prepare_batch(images: Any, hole_masks: Any, device: torch.device) -> tuple:
+    """:func:`check_inputs`, then ``(image, hole, was_3d, image_d, hole_d, has_hole)``: ``*_d`` are float32 copies
+    on ``device``, ``has_hole`` (B,) bool marks the samples with a hole (TFill and MAT)."""
     img, hole, was_3d = check_inputs(images, hole_masks)
     img_d, hole_d = img.to(device, torch.float32), hole.to(device, torch.float32)
-    return Batch(img, hole, was_3d, img_d, hole_d, hole_d.flatten(1).amax(dim=1) > 0)
+    return img, hole, was_3d, img_d, hole_d, hole_d.flatten(1).amax(dim=1) > 0
 
 
 def check_inputs(images: Any, hole_masks: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Validate ``inpaint`` inputs before any network runs.
-
-    Accepts images (B, 3, H, W) or (3, H, W) float in [0, 1] and hole masks (B or 1, 1, H, W),
-    (1, H, W) or (H, W) in {0, 1} (float, int or bool). Returns ``(images4d, holes4d float,
-    was_3d)``. Raises :class:`BadInputError` (type, shape, channels, NaN/inf, range),
-    :class:`BadMaskError` (not binary, NaN, channels) or :class:`SizeMismatchError`.
-    """
+    """Validate ``inpaint`` inputs: images (B, 3, H, W) or (3, H, W) float in [0, 1], hole masks (B or 1, 1, H, W),
+    (1, H, W) or (H, W) in {0, 1}. Returns ``(images4d, holes4d float, was_3d)``; raises :class:`BadInputError`,
+    :class:`BadMaskError` or :class:`SizeMismatchError`."""
     if not isinstance(images, torch.Tensor):
         raise BadInputError(f"images must be a torch.Tensor (B, 3, H, W) in [0, 1], got {type(images).__name__}")
     if not isinstance(hole_masks, torch.Tensor):
@@ -168,18 +135,10 @@ def check_inputs(images: Any, hole_masks: Any) -> tuple[torch.Tensor, torch.Tens
     return img, m, was_3d
 
 
-# ----------------------------------------------------------------------------------------------
-# results
-# ----------------------------------------------------------------------------------------------
 @dataclass
 class ModelOutputs:
-    """Model-space tensors of :meth:`TFill.coarse_stage`, :meth:`TFill.refine_stage` and :meth:`TFill.forward`.
-
-    Images in [-1, 1], masks 1 = visible; a field is None when its stage did not run. Coarse:
-    ``fixed_image``/``fixed_mask`` (B, ., F, F) at ``fixed_size`` F (the coarse loss target space),
-    ``tokens``/``token_mask`` (E), ``transformer_out`` (T), ``coarse_raw`` (G, (B, 3, F, F) in
-    (-1, 1)), ``coarse_composite`` (B, 3, H, W). Refine: ``refine_raw`` (G_Ref) and ``final_composite``.
-    """
+    """Model-space outputs of :meth:`TFill.forward` and its stages (None: stage not run); images in [-1, 1],
+    masks 1 = visible; ``fixed_*``, ``coarse_raw`` (B, ., F, F) at ``fixed_size`` F, the composites (B, 3, H, W)."""
 
     fixed_image: torch.Tensor | None = None
     fixed_mask: torch.Tensor | None = None
@@ -194,8 +153,8 @@ class ModelOutputs:
 
 @dataclass
 class _Run:
-    """What :meth:`TFill._run` computed: the result at the input resolution and, when a sample had a
-    hole, the model-resolution inputs ([0, 1], 1 = hole) and outputs of the samples with a hole."""
+    """:meth:`TFill._run`'s result (input resolution) and, for the samples with a hole, the model-resolution
+    inputs ([0, 1], 1 = hole) and outputs."""
 
     result: torch.Tensor
     was_3d: bool
@@ -207,13 +166,9 @@ class _Run:
 
 @dataclass
 class TFillStages:
-    """Every intermediate result of one :meth:`TFill.stages` call (CPU-detachable, for teaching and tests).
-
-    Images are in [0, 1]; masks are hole masks (1 = hole) except ``token_mask`` (visible fraction
-    of each 16x16 patch, 1 = fully visible). Sizes: ``image``/``hole_mask`` and ``coarse_composite``,
-    ``refine_raw`` at the model resolution (short side ``fine_size``, multiples of 32);
-    ``fixed_image``/``fixed_hole``/``coarse_raw`` at ``fixed_size`` squared; ``final`` at the input resolution.
-    """
+    """Every intermediate of one :meth:`TFill.stages` call; images in [0, 1], masks 1 = hole except
+    ``token_mask`` (visible fraction per patch). ``fixed_*``/``coarse_raw`` at ``fixed_size`` squared, ``final``
+    at the input resolution, the rest at the model resolution (short side ``fine_size``, multiples of 32)."""
 
     image: torch.Tensor
     hole_mask: torch.Tensor
@@ -238,27 +193,13 @@ def seeded_generator(device: torch.device, seed: int | None) -> torch.Generator:
     return gen
 
 
-# ----------------------------------------------------------------------------------------------
-# the model
-# ----------------------------------------------------------------------------------------------
 class TFill(nn.Module):
-    """TFill (Zheng et al., CVPR 2022): transformer coarse stage + attention-aware refine stage.
+    """TFill (Zheng et al., CVPR 2022): networks ``net_E``, ``net_T``, ``net_G``, ``net_G_Ref`` and, with
+    ``discriminators=True``, ``net_D`` (at ``fixed_size``) and ``net_D_Ref`` (at ``fine_size``), officially initialised.
+    Model space (training): :meth:`coarse_stage`, :meth:`refine_stage`, :meth:`forward`; project: :meth:`inpaint`."""
 
-    Networks: ``net_E`` (:class:`DiffEncoder`), ``net_T`` (:class:`Transformer`), ``net_G``
-    (:class:`DiffDecoder`), ``net_G_Ref`` (:class:`RefinedGenerator`) and, with
-    ``discriminators=True``, ``net_D`` (StyleGAN2 D at ``fixed_size``) and ``net_D_Ref`` (at
-    ``fine_size``). ``TFill(config)`` / ``TFill(preset="tiny", ngf=8)`` builds random-initialised
-    networks with the official initialisation.
-
-    Training entry points (model space, gradients allowed): :meth:`coarse_stage`,
-    :meth:`refine_stage` and :meth:`forward`; conversions :func:`to_model_space` /
-    :func:`from_model_space`. Inference: :meth:`inpaint` and :meth:`stages` (project conventions).
-    """
-
-    def __init__(
-        self, config: TFillConfig | str | None = None, *, discriminators: bool = False, init: bool = True,
-        **options: Any,
-    ) -> None:
+    def __init__(self, config: TFillConfig | str | None = None, *, discriminators: bool = False, init: bool = True,
+                 **options: Any) -> None:
         super().__init__()
         self.config = make_config(config, **options)
         self.net_E = DiffEncoder(self.config)
@@ -274,7 +215,6 @@ class TFill(nn.Module):
                 _official_init(net)
         self.channels_last = False
 
-    # ------------------------------------------------------------------ construction / files
     def add_discriminators(self) -> None:
         """Build ``net_D`` (``fixed_size``) and ``net_D_Ref`` (``fine_size``) on the model's device."""
         dev = self.device
@@ -293,31 +233,13 @@ class TFill(nn.Module):
                 yield name, net
 
     @classmethod
-    def from_official(
-        cls,
-        checkpoint_dir: str | Path | None = None,
-        *,
-        preset: str | None = None,
-        discriminators: bool = False,
-        device: str | torch.device | None = None,
-        channels_last: bool = True,
-        **config: Any,
-    ) -> TFill:
-        """Load official (or our own) ``latest_net_{E,T,G,G_Ref}.pth`` strictly, with ``weights_only=True``.
-
-        ``checkpoint_dir``: the folder with the files; None looks up the weights registry entry
-        ``tfill-<preset>`` (default ``tfill-ffhq``). ``preset``/``config``: architecture options;
-        without them the widths (ngf, embed_dim, n_encoders) are read from the files. With
-        ``discriminators`` also ``latest_net_D.pth``/``latest_net_D_Ref.pth`` (training).
-        A missing file raises the registry's :class:`MissingWeightsError`; an unreadable file or a
-        key/shape mismatch raises :class:`BadWeightsError` naming the file and the first bad keys.
-        ``channels_last`` (default) stores the weights channels-last: about 1.5-2x faster convolutions
-        on CPU and GPU; results agree with the contiguous layout to float rounding. The model is
-        returned in ``eval()`` mode, on ``device`` when given.
-        """
-        key = f"tfill-{preset or 'ffhq'}"
-        if preset == "tiny":
-            key = "tfill-ffhq"
+    def from_official(cls, checkpoint_dir: str | Path | None = None, *, preset: str | None = None,
+                      discriminators: bool = False, device: str | torch.device | None = None,
+                      channels_last: bool = True, **config: Any) -> TFill:
+        """Load ``latest_net_{E,T,G,G_Ref}.pth`` (and ``D``, ``D_Ref`` with ``discriminators``) strictly, in ``eval()``
+        mode. ``checkpoint_dir`` None: the registry entry ``tfill-<preset>`` (default ``tfill-ffhq``); widths are read
+        from the files unless given. Missing: :class:`MissingWeightsError`; bad: :class:`BadWeightsError`."""
+        key = f"tfill-{preset or 'ffhq'}" if preset != "tiny" else "tfill-ffhq"
         folder = Path(checkpoint_dir).expanduser() if checkpoint_dir is not None else None
         try:
             folder = weights.locate(key, folder)
@@ -345,8 +267,7 @@ class TFill(nn.Module):
             ) from None
         for name in names:
             net = getattr(model, f"net_{name}")
-            path = folder / NET_FILES[name]
-            check_state_dict(net, states[name], path, name)
+            check_state_dict(net, states[name], folder / NET_FILES[name], name)
             net.load_state_dict(states[name], strict=True)
         model.eval()
         if device is not None:
@@ -354,11 +275,8 @@ class TFill(nn.Module):
         return model.use_channels_last() if channels_last else model
 
     def save(self, checkpoint_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
-        """Write ``latest_net_<name>.pth`` for every built network (official layout: plain CPU state dicts).
-
-        Each file is written atomically; existing files raise :class:`OutputExistsError` unless
-        ``overwrite``. Returns the written paths.
-        """
+        """Write ``latest_net_<name>.pth`` (plain CPU state dicts) of every built network atomically; existing
+        files raise :class:`OutputExistsError` unless ``overwrite``. Returns the written paths."""
         return [save_network(net, Path(checkpoint_dir) / NET_FILES[name], overwrite=overwrite)
                 for name, net in self.networks()]
 
@@ -370,19 +288,13 @@ class TFill(nn.Module):
         self.channels_last = enabled
         return self
 
-    # ------------------------------------------------------------------ model-space stages
     def _fmt(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def coarse_stage(
-        self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> ModelOutputs:
-        """Coarse stage in model space (differentiable; no inference_mode inside; training calls it too).
-
-        img (B, 3, H, W) in [-1, 1] (holes may hold anything); valid (B, 1, H, W) 1 = visible.
-        Fills the coarse fields of :class:`ModelOutputs`. ``generator``: the noise of G (None: the
-        global RNG).
-        """
+    def coarse_stage(self, img: torch.Tensor, valid: torch.Tensor, *,
+                     generator: torch.Generator | None = None) -> ModelOutputs:
+        """Coarse stage (differentiable): img (B, 3, H, W) in [-1, 1], valid (B, 1, H, W) 1 = visible; ``generator``:
+        G's noise (None: the global RNG). Fills the coarse fields of :class:`ModelOutputs`."""
         s = self.config.fixed_size
         fixed_img = resize_bicubic_ac(valid * img, (s, s)).clamp(-1, 1)
         fixed_mask = (resize_bicubic_ac(valid, (s, s)) > 0.9).to(fixed_img.dtype)
@@ -395,26 +307,20 @@ class TFill(nn.Module):
                             coarse_composite=valid * img + (1 - valid) * up)
 
     def refine_stage(self, coarse_composite: torch.Tensor, img: torch.Tensor, valid: torch.Tensor) -> ModelOutputs:
-        """Refine stage in model space (differentiable): ``refine_raw = G_Ref(coarse_composite, valid)``
-        (B, 3, H, W) in (-1, 1) and ``final_composite = valid*img + (1-valid)*refine_raw``.
-        H, W must be multiples of 2**down_layers (16)."""
+        """Refine stage in model space (differentiable); H, W multiples of 2**down_layers (16)."""
         refine_raw = self.net_G_Ref(self._fmt(coarse_composite), valid)
         return ModelOutputs(refine_raw=refine_raw, final_composite=valid * img + (1 - valid) * refine_raw)
 
-    def forward(
-        self, img: torch.Tensor, valid: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> ModelOutputs:
+    def forward(self, img: torch.Tensor, valid: torch.Tensor, *,
+                generator: torch.Generator | None = None) -> ModelOutputs:
         """Both stages in model space (see :meth:`coarse_stage`, :meth:`refine_stage`); every field filled."""
         out = self.coarse_stage(img, valid, generator=generator)
         refine = self.refine_stage(out.coarse_composite, img, valid)
         out.refine_raw, out.final_composite = refine.refine_raw, refine.final_composite
         return out
 
-    # ------------------------------------------------------------------ project-space API
-    def _run(
-        self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
-        autocast_dtype: torch.dtype | None,
-    ) -> _Run:
+    def _run(self, images: torch.Tensor, hole_masks: torch.Tensor, seed: int | None,
+             autocast_dtype: torch.dtype | None) -> _Run:
         img, _, was_3d, img_d, hole_d, has_hole = prepare_batch(images, hole_masks, self.device)
         dev = self.device
         if not bool(has_hole.any()):
@@ -435,38 +341,19 @@ class TFill(nn.Module):
         return _Run(result.to(img.device), was_3d, bool(has_hole.all()), x, h, out)
 
     @torch.inference_mode()
-    def inpaint(
-        self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
-        autocast_dtype: torch.dtype | None = None,
-    ) -> torch.Tensor:
-        """Fill the holes of ``images``; known pixels are returned exactly unchanged.
-
-        images (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or (1, H, W))
-        in {0, 1}, **1 = hole**. Any H, W: the model runs at the official test size (short side
-        ``fine_size``, sides multiples of 32), the result is resized back and composited at the
-        input resolution: ``out = where(hole, generated, image)``. Returns the same shape, float32
-        in [0, 1], on the input's device.
-
-        ``seed``: makes the noise of G reproducible (a private ``torch.Generator``; the global RNG
-        is untouched); without it repeated calls differ only inside the holes.
-        ``autocast_dtype``: e.g. ``torch.bfloat16`` on GPU (the attention-aware layer stays fp32).
-        A sample whose mask has no hole is returned unchanged (the networks are skipped). An
-        all-hole mask is allowed: the whole picture is then invented from nothing but the model's
-        prior (expect a blurry, generic result). Bad input raises before any network runs
-        (see :func:`check_inputs`).
-        """
+    def inpaint(self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
+                autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Fill the holes of ``images`` (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or
+        (1, H, W)) in {0, 1}, **1 = hole**; any H, W (run at :func:`model_size`, resized back). Returns the same
+        shape, float32 in [0, 1], on the input's device, known pixels exactly unchanged. ``seed``: reproducible
+        noise (private generator); ``autocast_dtype``: e.g. ``torch.bfloat16`` on GPU. Bad input raises first."""
         run = self._run(images, hole_masks, seed, autocast_dtype)
         return run.result[0] if run.was_3d else run.result
 
     @torch.inference_mode()
-    def stages(
-        self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
-        autocast_dtype: torch.dtype | None = None,
-    ) -> TFillStages:
-        """Like :meth:`inpaint` but returns every intermediate (:class:`TFillStages`, batched tensors).
-
-        Requires at least one hole in every sample (otherwise there is nothing to show).
-        """
+    def stages(self, images: torch.Tensor, hole_masks: torch.Tensor, *, seed: int | None = None,
+               autocast_dtype: torch.dtype | None = None) -> TFillStages:
+        """Like :meth:`inpaint` but returns every intermediate (:class:`TFillStages`); needs a hole in every sample."""
         run = self._run(images, hole_masks, seed, autocast_dtype)
         out = run.outputs
         if out is None or not run.every_sample_has_hole:

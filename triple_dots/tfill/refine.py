@@ -1,9 +1,4 @@
-"""G_Ref: TFill's refine network (official ``RefinedGenerator``) and its attention-aware layer.
-
-G_Ref takes the coarse composite (B, 3, H, W) in [-1, 1] (H, W multiples of 2**down_layers) and
-the visible mask (1 = visible) used only by :class:`AttnAware` at 1/8 resolution, and returns a
-refined image (B, 3, H, W) in (-1, 1).
-"""
+"""G_Ref: TFill's refine network (official ``RefinedGenerator``) and its attention-aware layer."""
 
 from __future__ import annotations
 
@@ -12,17 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots.tfill.config import TFillConfig
-from triple_dots.tfill.layers import DownSample, PartialConv2d, PixelwiseNorm, ResnetBlock, ToRGB, UpSample, leaky_relu
+from triple_dots.tfill.layers import DownSample, PartialConv2d, PixelwiseNorm, ResnetBlock, ToRGB, UpSample
 
 
 class SoftMaskLogits(torch.autograd.Function):
-    """``(minimum(S*f, S/d), max_j S*f)`` for logits S (.., rows, N) and per-key f, d (.., 1, N).
-
-    With ``f`` in [0, 1] and ``d = f + 1e-8`` the first output is the official ``where(S > 0, S*f,
-    S/d)``; the second (no gradient: the official gates use detached logits) is a gate of the
-    attention-aware layer. Only the sign map of S (1 byte per logit, shared by both branches) is
-    kept for the backward pass: dL/dS is ``f`` where S > 0 and ``1/d`` elsewhere.
-    """
+    """``(minimum(S*f, S/d), max_j S*f)`` for logits S (.., rows, N), per-key f in [0, 1] and d = f + 1e-8: as
+    ``f <= 1/d`` the first is exactly the official ``where(S > 0, S*f, S/d)``; the second is a gate (no gradient)."""
 
     @staticmethod
     def forward(ctx, s, positive, factor, divisor):  # noqa: D102
@@ -41,20 +31,11 @@ class SoftMaskLogits(torch.autograd.Function):
 
 
 class AttnAware(nn.Module):
-    """Attention-aware layer (2 heads): blends attention to visible encoder features and self-attention.
-
-    With S = q kᵀ/sqrt(C/2) over the N = h*w positions and m (B, 1, h, w) the visible mask:
-
-    * gates: ``softmax_2(weight_conv([max_j S*m (2 heads), max_j S*(1-m) (2 heads)]))`` per pixel;
-    * visible branch: logits ``S*m`` (S > 0) / ``S/(m+1e-8)`` (S <= 0), softmax, values = ``pre``
-      (encoder features, C channels, same h*w);
-    * hole branch: the same with ``1-m``, values = ``x``;
-    * ``to_out(cat[g_vis*context + g_hole*self, x])``.
-
-    Always computed in float32 (the ``/1e-8`` trick overflows in half precision), in chunks of
-    query rows so the (N, N) maps never need to exist whole.
-    Keys: ``query_conv.{0,2}``, ``key_conv.{0,2}``, ``weight``, ``to_out.*``.
-    """
+    """Attention-aware layer (2 heads) blending attention to visible encoder features and self-attention:
+    with S = q kᵀ/sqrt(C/2) and m the visible mask, gates ``softmax_2(weight([max_j S*m, max_j S*(1-m)]))``;
+    visible branch: logits ``S*m`` (S > 0) / ``S/(m+1e-8)``, values ``pre``; hole branch: the same with
+    ``1-m``, values ``x``; out ``to_out(cat[g_vis*context + g_hole*self, x])``. Float32 always (``/1e-8``
+    overflows in half precision), in chunks of query rows."""
 
     def __init__(self, channels: int, num_heads: int = 2, chunk_elems: int = 1 << 20) -> None:
         super().__init__()
@@ -62,8 +43,8 @@ class AttnAware(nn.Module):
         self.head_dim = channels // num_heads
         self.scale = self.head_dim**-0.5
         self.chunk_elems = chunk_elems  # logits per chunk of query rows (4 MiB in fp32)
-        self.query_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
-        self.key_conv = nn.Sequential(PixelwiseNorm(channels), leaky_relu(), nn.Conv2d(channels, channels, 1))
+        self.query_conv = nn.Sequential(PixelwiseNorm(channels), nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 1))
+        self.key_conv = nn.Sequential(PixelwiseNorm(channels), nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 1))
         self.weight = nn.Conv2d(num_heads * 2, 2, 1)
         self.to_out = ResnetBlock(channels * 2, channels, 1)
 
@@ -73,8 +54,7 @@ class AttnAware(nn.Module):
 
     def forward(self, x: torch.Tensor, pre: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x, pre (B, C, h, w); mask (B or 1, 1, h, w) visible in [0, 1] -> (B, C, h, w)."""
-        device_type = x.device.type
-        with torch.autocast(device_type=device_type, enabled=False):
+        with torch.autocast(device_type=x.device.type, enabled=False):
             x, pre, mask = x.float(), pre.float(), mask.float()
             b, c, h, w = x.shape
             n = h * w
@@ -96,11 +76,6 @@ class AttnAware(nn.Module):
             out = g[:, :1] * context + g[:, 1:] * selfattn
             return self.to_out(torch.cat([out, x], dim=1))[0]
 
-    # The official logits are ``where(S > 0, S*f, S/(f+1e-8))`` for a factor f in [0, 1]. Because
-    # f <= 1/(f+1e-8) on [0, 1] (equal, after rounding, at f = 1), that is exactly
-    # ``minimum(S*f, S/(f+1e-8))``: the same numbers, with one cheap pass instead of a comparison
-    # and a (slow, on CPU) ``where``.
-
     def _attend_autograd(self, q, kt, branches, rows):
         """Chunked attention for training (autograd records the graph)."""
         n = kt.shape[-1]
@@ -116,8 +91,7 @@ class AttnAware(nn.Module):
         return [torch.cat(gs, -1) for gs in gates], [torch.cat(os_, 2) for os_ in outs]
 
     def _attend_buffered(self, q, kt, branches, rows):
-        """The same numbers without autograd: three chunk buffers reused for every chunk (fresh
-        multi-MiB tensors per op cost page faults that dominated this layer), results written in place."""
+        """The same numbers without autograd, with chunk buffers reused for every chunk."""
         b, heads, n, d = q.shape
         q = q * self.scale  # S = (q*scale) k^T: exact when scale is a power of two (head_dim 4**k), else 1 ulp
         kt = kt.contiguous()
@@ -142,9 +116,7 @@ class AttnAware(nn.Module):
 
 
 class RefinedGenerator(nn.Module):
-    """Keys: ``encode``, ``down.{i}.{downsample.conv,block.j}``, ``mid.{i}``, ``up.{i}.{block,attn,out,upsample}``,
-    ``decode``. The attention-aware layer sits in ``up.{down_layers-3}`` and attends to the output
-    of ``down.2.downsample``."""
+    """Refine network; its attention-aware layer in ``up.{down_layers-3}`` attends to ``down.2.downsample``'s output."""
 
     def __init__(self, config: TFillConfig) -> None:
         super().__init__()

@@ -1,9 +1,8 @@
 """T: TFill's transformer over the 16x16 token grid (official ``Transformer``, encoder only).
 
-Each key token is weighted by how visible its patch is: ``w0 = max(token_mask, 0.01)``, and
-layer ``i`` uses ``w0 ** (0.5 ** i)`` (softer deeper) with the soft-logit rule of
-:func:`triple_dots.tfill.layers.soft_key_logits`. Learned row/column position embeddings are
-added to queries and keys of every layer.
+Key tokens are weighted by visibility: layer ``i`` uses ``max(token_mask, 0.01) ** (0.5 ** i)`` with the
+soft-logit rule of :func:`triple_dots.tfill.layers.soft_key_logits`. Learned row/column position embeddings
+are added to queries and keys of every layer.
 """
 
 from __future__ import annotations
@@ -31,30 +30,19 @@ class PositionEmbeddingLearned(nn.Module):
         return pos.reshape(1, height * width, -1)
 
 
-class TransformerEncoder(nn.Module):
-    """Container with key prefix ``layers.{i}``."""
-
-    def __init__(self, config: TFillConfig, num_layers: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerEncoderLayer(config.embed_dim, config.num_heads, config.dim_conv, config.kernel_T)
-            for _ in range(num_layers)
-        )
-
-
 class Transformer(nn.Module):
-    """Keys: ``token_embed``, ``pos_embed.{row,col}_embed``, ``encoder_trans.layers.{i}``, ``to_token.{0,2}``.
-
-    ``decoder_trans`` exists (no layers, no keys) to mirror the official module tree.
-    """
+    """Keys: ``token_embed``, ``pos_embed.{row,col}_embed``, ``encoder_trans.layers.{i}``, ``to_token.{0,2}``."""
 
     def __init__(self, config: TFillConfig) -> None:
         super().__init__()
         dim = config.token_dim
         self.token_embed = PartialConv2d(dim, config.embed_dim, 1, return_mask=True)
         self.pos_embed = PositionEmbeddingLearned(config.embed_dim)
-        self.encoder_trans = TransformerEncoder(config, config.n_encoders)
-        self.decoder_trans = TransformerEncoder(config, config.n_decoders)
+        self.encoder_trans = nn.Module()
+        self.encoder_trans.layers = nn.ModuleList(
+            TransformerEncoderLayer(config.embed_dim, config.num_heads, config.dim_conv, config.kernel_T)
+            for _ in range(config.n_encoders)
+        )
         self.to_token = nn.Sequential(PixelwiseNorm(config.embed_dim), nn.GELU(), nn.Conv2d(config.embed_dim, dim, 1))
 
     def forward(self, tokens: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
@@ -62,7 +50,7 @@ class Transformer(nn.Module):
         x, mask = self.token_embed.forward_masked(tokens, token_mask)
         h, w = x.shape[-2:]
         pos = self.pos_embed(h, w)
-        weight = torch.clamp(mask, min=1e-2).flatten(1)  # (B, h*w); max(mask, 0.01)
+        weight = torch.clamp(mask, min=1e-2).flatten(1)  # (B, h*w)
         for layer in self.encoder_trans.layers:
             x = layer(x, pos=pos, key_weight=weight)
             weight = weight**0.5
