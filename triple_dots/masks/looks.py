@@ -1,10 +1,7 @@
-"""What each mask type looks like: its shading, and the parts it adds on top (a gas mask's filters).
+"""What each mask type looks like: its shading (:data:`LOOKS`) and extra parts (:data:`EXTRAS`, a gas mask's filters).
 
-Each type's look is one function ``look(shade, surface, rng) -> shade`` that multiplies its own
-folds, rims, weave or dome into the common shading of the mask body; :data:`LOOKS` maps the type
-name to it and the renderer only dispatches. Extra parts (:data:`EXTRAS`) are (kind, centre, radius)
-circles in the upright canvas frame. Arrays are float32 (h, w) over the drawing canvas; ``u`` runs
-across the mask and ``v`` down it, both in [0, 1]; ``dist`` is the distance to the outline in pixels.
+Each look multiplies its own folds, rims, weave or dome into the common shading of the mask body; arrays are float32
+(h, w) over the upright drawing canvas, extra parts are (kind, centre, radius) circles on it.
 """
 
 from __future__ import annotations
