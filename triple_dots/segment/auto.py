@@ -1,16 +1,9 @@
 """Automatic SAM prompts from face keypoints: a folder of masked photos segmented with no clicks.
 
-Per face, positive points go where a medical mask sits (between the nose bridge and the chin) and
-negative points where it never does (both eyes, the forehead). The points come from the robust
-keypoints of :func:`triple_dots.masks.detect_faces` (YuNet's eyes, nose bridge and chin estimate,
-which hold under a mask); faces given without keypoints fall back to dlib's 68 landmarks
-(:func:`auto_points`). SAM then segments each face separately and the holes are united. Photos
-without a face, and photos where SAM's hole does not look like a worn mask (it covers an eye or the
-forehead, or lies mostly outside the lower face) are reported instead of written; the click UI
-(notebook 06, ``triple-dots segment --points``) is the fallback.
-
-Output: the dataset layout shared by every stage, ``OUT/images/NAME.ext`` (a byte copy of the
-photo), ``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.json``.
+Per face, positive points go between the nose bridge and the chin, negative points on both eyes and the forehead; SAM
+segments each face and the holes are united. Photos without a face, or whose hole does not look like a worn mask, are
+reported instead of written (the click UI is the fallback). Output: ``OUT/images/NAME.ext`` (a byte copy),
+``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.json``.
 """
 
 from __future__ import annotations
@@ -75,16 +68,14 @@ FOREHEAD_UP = 0.8
 
 
 class ImplausibleHoleError(TripleDotsError):
-    """SAM's hole for a found face does not look like a worn mask (covers an eye, the forehead, or not the lower face)."""
+    """SAM's hole for a found face does not look like a worn mask."""
 
 
 def keypoint_points(keypoints: Keypoints, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:
     """Prompt points [(x, y, label), ...] for one face from its :class:`Keypoints` (pixels).
 
-    Label 1 (on the mask): three points on the line from the nose bridge to the chin, at
-    :data:`POSITIVE_FRACTIONS` of its length. Label 0 (keep): both eye centres, and the forehead
-    :data:`FOREHEAD_UP` eye distances above the eye line along the face's own vertical. Points outside
-    ``size`` = (H, W) are dropped.
+    Label 1: :data:`POSITIVE_FRACTIONS` of the way from the nose bridge to the chin. Label 0: both eye centres, and the
+    forehead :data:`FOREHEAD_UP` eye distances above the eye line. Points outside ``size`` = (H, W) are dropped.
     """
     bridge, chin = keypoints["nose_bridge"], keypoints["chin"]
     eye_l, eye_r = keypoints["eye_image_left"], keypoints["eye_image_right"]
@@ -94,7 +85,7 @@ def keypoint_points(keypoints: Keypoints, size: tuple[int, int] | None = None) -
 
 
 def lower_face(keypoints: Keypoints, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: where a worn mask may lie: from a little above the nose bridge to below the chin, jaw-wide plus a margin."""
+    """(H, W) bool: where a worn mask may lie (a little above the nose bridge to below the chin, jaw-wide + margin)."""
     ed, down = keypoints.eye_distance, keypoints.down
     side = np.array([-down[1], down[0]])
     top = keypoints["nose_bridge"] - 0.25 * ed * down
@@ -137,10 +128,7 @@ def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
 
 @dataclass
 class AutoSegmentation:
-    """Result of :func:`segment_photo`.
-
-    ``hole_mask`` (1, H, W) in {0, 1} (1 = hole); per face: the face, its prompt points and SAM's score.
-    """
+    """Result of :func:`segment_photo`: ``hole_mask`` (1, H, W) in {0, 1}, 1 = hole; per face its points and score."""
 
     hole_mask: torch.Tensor
     faces: list = field(default_factory=list)

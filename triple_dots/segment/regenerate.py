@@ -1,9 +1,4 @@
-"""Regenerate the face under a hole mask with an inpainting model, at the photo's own resolution.
-
-The model sees a square crop around the hole (with ``context`` of the hole's size on every
-side, so it knows the face around it) resized to ``size`` pixels; its output is resized back
-and only the hole pixels are replaced. The rest of the photo is left bit-for-bit unchanged.
-"""
+"""Regenerate the face under a hole mask with an inpainting model, at the photo's own resolution."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Loading Segment Anything (Meta's original SAM) from the weights registry or an explicit file.
-
-Three model types exist: ``"vit_b"`` (94 M parameters, ~375 MB file), ``"vit_l"`` (312 M) and
-``"vit_h"`` (641 M, 2.5 GB). Their files are registered as ``"sam-vit_b"``, ``"sam-vit_l"`` and
-``"sam-vit_h"`` (see ``triple-dots weights``). A file is a bare ``state_dict``; it is read with
-``torch.load(..., weights_only=True, map_location="cpu")`` and loaded with ``strict=True``, and its
-model type is read from the tensor shapes so a vit_b file handed in as vit_h gets a clear error
-instead of a wall of key/shape mismatches.
+"""Loading Segment Anything (Meta's SAM) from the weights registry (``"sam-vit_b"`` / ``"sam-vit_l"`` / ``"sam-vit_h"``,
+see ``triple-dots weights``) or a file: a state dict read with ``weights_only=True`` onto the CPU, loaded with
+``strict=True``. The model type is read from the tensor shapes, so a wrong ``model`` gets a clear error.
 """
 
 from __future__ import annotations

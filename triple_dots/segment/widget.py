@@ -1,18 +1,13 @@
-"""The click-to-segment notebook UI: ipywidgets + ipyevents, with every step done by the library.
+"""The click-to-segment notebook UI (ipywidgets + ipyevents; JupyterLab 4 and VS Code with ipyevents >= 2.0.2).
 
-Layout: the photo (hole tinted red, positive clicks green, negative clicks blue), a mode toggle
-(positive / negative; shift-click or right-click also gives a negative point), Undo, Reset, a
-margin slider, "Regenerate" (runs the inpainter, shows before / after side by side), "Save mask"
-and "Save result" (atomic writes under ``out_dir``, never over an existing file unless the
-overwrite box is ticked), and a status line.
-
-Core ipywidgets plus ``ipyevents`` work in JupyterLab 4 and in VS Code (ipyevents >= 2.0.2). For
-papermill/CI, pass ``points=[(x, y, label), ...]`` (or call :meth:`SegmentWidget.click`) and
-nobody needs to click.
+Shift-click or right-click gives a negative point; "Regenerate" shows before / after; the save buttons write atomically
+under ``out_dir``, never over an existing file unless the overwrite box is ticked. For papermill/CI pass
+``points=[(x, y, label), ...]`` (or call :meth:`SegmentWidget.click`).
 """
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -111,11 +106,7 @@ class SegmentWidget:
         disp_w = max(1, round(w * self.scale))
         self.photo = W.Image(format="png", layout=W.Layout(width=f"{disp_w}px", max_width="none"))
         self.photo.add_class("triple-dots-sam-photo")
-        self.events = Event(
-            source=self.photo,
-            watched_events=["click", "contextmenu"],
-            prevent_default_action=True,
-        )
+        self.events = Event(source=self.photo, watched_events=["click", "contextmenu"], prevent_default_action=True)
         self.events.on_dom_event(self.handle_event)
         self.mode = W.ToggleButtons(options=[POSITIVE, NEGATIVE], value=POSITIVE, description="Click adds")
         self.undo_button = W.Button(description="Undo", icon="undo")
@@ -155,7 +146,6 @@ class SegmentWidget:
     def _repr_mimebundle_(self, **kwargs):  # display(widget) shows the UI
         return self.ui._repr_mimebundle_(**kwargs)
 
-    # ------------------------------------------------------------------ state
     @property
     def hole_mask(self) -> torch.Tensor | None:
         """The current hole mask (1, H, W) in {0, 1} at the slider's margin, or None before the first positive click."""
@@ -178,8 +168,6 @@ class SegmentWidget:
 
     def _say(self, text: str, *, error: bool = False) -> None:
         colour = "#b00020" if error else "inherit"
-        import html
-
         self.status.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
 
     def _guard(self, fn, *args) -> None:
@@ -197,7 +185,6 @@ class SegmentWidget:
         self.photo.value = encode_image(_draw(seg.image, self.hole_mask, seg.clicks, self.scale), "PNG")
         self._say(self._summary())
 
-    # ------------------------------------------------------------------ actions
     def handle_event(self, event: dict) -> None:
         """ipyevents callback: ``dataX/dataY`` are pixels of the shown image; shift/right click = negative."""
         if event.get("type") not in (None, "click", "contextmenu"):
@@ -254,24 +241,18 @@ class SegmentWidget:
         self._say(self._summary() + f"; regenerated in {time.perf_counter() - t0:.1f} s")
         return self.result
 
-    def _meta(self) -> Meta:
-        h, w = self.segmenter.size
-        m = self._require_mask()
-        segmenter = {
-            "points": [[round(c.x, 2), round(c.y, 2), c.label] for c in self.segmenter.clicks],
-            "box": list(self.segmenter.box) if self.segmenter.box else None,
-            "score": self.segmenter.score,
-            "model_fingerprint": self.segmenter.model_fingerprint(),
-        }
-        return Meta(source=self.name, mask_type="real", margin=int(self.margin.value), hole_ratio=hole_ratio(m),
-                    image_size=(w, h), extra={"segmenter": segmenter})
-
     def save_mask(self) -> Path:
         """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole), its clicks to ``out_dir/meta/NAME.json``."""
         m = self._require_mask()
+        seg = self.segmenter
+        h, w = seg.size
+        prompts = {"points": [[round(c.x, 2), round(c.y, 2), c.label] for c in seg.clicks],
+                   "box": list(seg.box) if seg.box else None, "score": seg.score,
+                   "model_fingerprint": seg.model_fingerprint()}
+        meta = Meta(source=self.name, mask_type="real", margin=int(self.margin.value), hole_ratio=hole_ratio(m),
+                    image_size=(w, h), extra={"segmenter": prompts})
         path = self.out_dir / MASKS_DIR / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
-        meta = self._meta()
         meta_path = self.out_dir / META_DIR / f"{self.name}.json"
         if not overwrite:  # both files are checked first, so neither is written when one exists
             for p in (path, meta_path):
