@@ -82,15 +82,10 @@ def outward_normals(poly: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class HeadTurn:
-    """Head-turn estimate from 2-D landmarks.
+    """Head-turn estimate from 2-D landmarks."""
 
-    ``yaw_deg`` > 0: the face turns towards the image's right (the nose moves right of the
-    jaw centre, the image-left cheek faces the camera). ``variant`` is "left", "right" or
-    "frontal" (|yaw| <= 15 degrees), naming where the face points in the image.
-    """
-
-    yaw_deg: float
-    variant: str
+    yaw_deg: float  # > 0: the face turns towards the image's right (the image-left cheek faces the camera)
+    variant: str  # where the face points in the image: "left", "right" or "frontal" (|yaw| <= 15 degrees)
 
 
 def _upright_jaw(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,20 +128,14 @@ class FaceMeasures:
 
 @dataclass(frozen=True)
 class OutlineSpec:
-    """Shape parameters of a mask outline, in units of the nose length N and jaw width W.
+    """Shape parameters of a mask outline, in units of the nose length N and jaw width W."""
 
-    ``peak``: top edge height over the nose ridge (N below landmark 27); ``side``: top edge
-    height where it meets the jaw; ``curve``: exponent of the top edge (1 = straight slopes,
-    2 = round); ``side_out``/``far_out``: how far the sides stand off the jaw (W) on the near
-    and far side of a turned head; ``chin_drop``: extra reach under the chin (N).
-    """
-
-    peak: float
-    side: float
-    curve: float
-    side_out: float
-    far_out: float
-    chin_drop: float
+    peak: float  # top edge height over the nose ridge (N below landmark 27)
+    side: float  # top edge height where it meets the jaw (N below landmark 27)
+    curve: float  # exponent of the top edge (1 = straight slopes, 2 = round)
+    side_out: float  # how far the sides stand off the jaw (W), near side of a turned head
+    far_out: float  # the same on the far side
+    chin_drop: float  # extra reach under the chin (N)
 
 
 @dataclass
@@ -163,8 +152,7 @@ class Outline:
 def build_outline(m: FaceMeasures, spec: OutlineSpec, *, jitter: np.ndarray | None = None) -> Outline:
     """The outline of a mask on the face ``m`` for shape ``spec`` (upright frame, pixels).
 
-    ``jitter`` (4 values, about +-1) perturbs peak, side, side_out and chin_drop slightly for
-    variety when a seed is given.
+    ``jitter`` (4 values, about +-1) perturbs peak, side, side_out and chin_drop slightly.
     """
     j = np.zeros(4) if jitter is None else np.asarray(jitter, float)
     u, W, N = m.pts, m.width, m.nose

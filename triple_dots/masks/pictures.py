@@ -48,20 +48,12 @@ def draw_landmarks(image: np.ndarray | torch.Tensor, faces: Sequence[Face], *, n
 
 @dataclass(frozen=True)
 class Coverage:
-    """How well a hole mask covers what a drawing changed.
+    """How well a hole mask covers what a drawing changed, in pixels."""
 
-    Attributes:
-        changed: number of pixels whose 8-bit value differs between the photos.
-        hole: number of hole pixels.
-        uncovered: changed pixels outside the hole (must be 0).
-        fringe: changed pixels that differ by at most ``fringe_level`` (8-bit) in every
-            channel: the faint anti-aliased edge a threshold on the drawing would miss.
-    """
-
-    changed: int
+    changed: int  # pixels whose 8-bit value differs between the photos
     hole: int
-    uncovered: int
-    fringe: int
+    uncovered: int  # changed pixels outside the hole (must be 0)
+    fringe: int  # changed by at most ``fringe_level`` in every channel: the faint anti-aliased edge
 
     @property
     def complete(self) -> bool:

@@ -23,26 +23,17 @@ _ONE = 1 << _SHIFT
 
 @dataclass
 class DrawnMask:
-    """One mask drawn on a photo.
+    """One mask drawn on a photo: the pixel box it touches and the coverage it was composited with there."""
 
-    Attributes:
-        roi: ``(x0, y0, x1, y1)`` pixel box of the photo that the drawing touches.
-        alpha: (y1 - y0, x1 - x0) float32 coverage in [0, 1] used for compositing.
-    """
-
-    roi: tuple[int, int, int, int]
-    alpha: np.ndarray
-
-
-def _pts(poly: np.ndarray, origin: np.ndarray) -> np.ndarray:
-    return np.round((np.asarray(poly, float) - origin) * _ONE).astype(np.int32).reshape(-1, 1, 2)
+    roi: tuple[int, int, int, int]  # (x0, y0, x1, y1)
+    alpha: np.ndarray  # (y1 - y0, x1 - x0) float32 in [0, 1]
 
 
 def _raster(shape: tuple[int, int], polys: list[np.ndarray], origin: np.ndarray, width: float | None = None
             ) -> np.ndarray:
     """Anti-aliased coverage in [0, 1] of the filled polygons, or of the open lines ``width`` px wide."""
     layer = np.zeros(shape, np.uint8)
-    pts = [_pts(p, origin) for p in polys]
+    pts = [np.round((np.asarray(p, float) - origin) * _ONE).astype(np.int32).reshape(-1, 1, 2) for p in polys]
     if width is None:
         cv2.fillPoly(layer, pts, 255, lineType=cv2.LINE_AA, shift=_SHIFT)
     else:
@@ -102,14 +93,6 @@ def _lighting(photo_c: np.ndarray, inside: np.ndarray, width: float) -> np.ndarr
     return (level * local).astype(np.float32)
 
 
-def _sample_pattern(pattern: np.ndarray, u: np.ndarray, v: np.ndarray, span: tuple[float, float]) -> np.ndarray:
-    """Tile ``pattern`` (h, w, 3) over the mask surface; ``span`` = tiles across and down."""
-    ph, pw = pattern.shape[:2]
-    mx = (u * span[0] * pw).astype(np.float32)
-    my = (v * span[1] * ph).astype(np.float32)
-    return cv2.remap(pattern.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-
-
 def draw_mask(
     photo: np.ndarray,
     landmarks: np.ndarray,
@@ -128,10 +111,8 @@ def draw_mask(
         photo: (H, W, 3) uint8 RGB, modified in place (only where the returned alpha > 0).
         landmarks: (68, 2) pixel landmarks of the face.
         mask_type: one of :data:`~triple_dots.masks.shapes.MASK_TYPES`.
-        color: '#rrggbb' base colour; None picks the type's default (or a palette colour when
-            ``jitter``).
-        pattern: optional (h, w, 3) float32 texture in [0, 1], blended with weight
-            ``pattern_weight`` in [0, 1].
+        color: '#rrggbb' base colour; None: the type's default (a palette colour when ``jitter``).
+        pattern: optional (h, w, 3) float32 texture in [0, 1], blended with weight ``pattern_weight`` in [0, 1].
         rng: random source for fabric noise, palette and small shape variations.
         jitter: vary colour and shape slightly (used when a seed is given).
         grayscale: draw in gray (for black-and-white photos).
@@ -197,7 +178,10 @@ def draw_mask(
         mw = float(cols[-1] - cols[0] + 1) if cols.size else 1.0
         mh = float(rows[-1] - rows[0] + 1) if rows.size else 1.0
         tile = 0.45 * fw
-        pat = _sample_pattern(pattern, u, v, (mw / tile, mh / tile * pattern.shape[1] / pattern.shape[0]))
+        ph, pw = pattern.shape[:2]  # tiled over the mask, tiles 0.45 face widths wide, square
+        mx = (u * (mw / tile) * pw).astype(np.float32)
+        my = (v * (mh / tile * pw / ph) * ph).astype(np.float32)
+        pat = cv2.remap(pattern.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         albedo = (1 - pattern_weight) * albedo + pattern_weight * pat
     shade = (1 - 0.22 * np.abs(2 * u - 1) ** 3) * (1 - 0.16 * turn * (2 * u - 1))
     shade = LOOKS[mask_type](shade, Surface(u, v, dist, xs, ys, fw, turn), rng)

@@ -17,21 +17,13 @@ TYPE_CHOICES: tuple[str, ...] = MASK_TYPES + ("random", "all")
 
 @dataclass(frozen=True)
 class MaskStyle:
-    """How one mask type looks.
-
-    Attributes:
-        outline: outline shape parameters.
-        palette: hex colours; the first is the default, a seed picks among all of them.
-        strap_color: ear-loop / head-strap colour (None: same as the mask).
-        straps: "ear" (loops to the ears), "head" (two straps round the head) or "none".
-        strap_width: strap thickness in jaw widths.
-    """
+    """How one mask type looks."""
 
     outline: OutlineSpec
-    palette: tuple[str, ...]
-    strap_color: str | None
-    straps: str
-    strap_width: float
+    palette: tuple[str, ...]  # hex colours; the first is the default, a seed picks among all of them
+    strap_color: str | None  # None: same as the mask
+    straps: str  # "ear" (loops to the ears), "head" (two straps round the head) or "none"
+    strap_width: float  # in jaw widths
 
 
 STYLES: dict[str, MaskStyle] = {

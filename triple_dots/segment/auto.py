@@ -44,12 +44,10 @@ def _prompts(pos, neg, size: tuple[int, int] | None) -> list[tuple[float, float,
 
 
 def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:
-    """Prompt points [(x, y, label), ...] for one face from its (68, 2) landmarks in (x, y) pixels.
+    """Prompt points [(x, y, label), ...] for one face from its (68, 2) dlib landmarks in (x, y) pixels.
 
-    Label 1 (on the mask): nose tip, mouth centre, chin (halfway from the lower lip to the jaw
-    point, so it stays on the mask). Label 0 (keep): centres of both eyes, and the forehead (above
-    the brows by 0.3 x the brow-to-chin distance, along the face's own vertical). Points outside
-    ``size`` = (H, W) are dropped.
+    Label 1: nose tip, mouth centre, halfway from the lower lip to the chin. Label 0: both eye centres, and the forehead
+    0.3 x the brow-to-chin distance above the brows. Points outside ``size`` = (H, W) are dropped.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
@@ -100,8 +98,8 @@ def lower_face(keypoints: Keypoints, size: tuple[int, int]) -> np.ndarray:
 def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
     """Why ``hole`` ((H, W) bool, True = hole, one face's SAM result) is not this face's mask (empty = plausible).
 
-    Checked: no eye centre and not the forehead point is in the hole; the hole is not empty, covers
-    the middle positive point, and lies at least 60 % inside :func:`lower_face`.
+    The hole must be non-empty, miss both eye centres and the forehead point, cover the middle positive point, and lie
+    at least 60 % inside :func:`lower_face`.
     """
     h, w = hole.shape
     problems = []
@@ -149,11 +147,9 @@ def segment_photo(
 ) -> AutoSegmentation:
     """Segment the worn mask(s) of ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with keypoint prompts.
 
-    ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given;
-    prompts come from each face's keypoints (:func:`keypoint_points`), or from its 68 landmarks
-    (:func:`auto_points`) when it has none. Raises :class:`NoFaceError` naming ``source`` when there
-    is no usable face, and with ``check`` :class:`ImplausibleHoleError` when a face's hole fails
-    :func:`hole_problems`.
+    ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given; a face without
+    keypoints is prompted from its 68 landmarks. Raises :class:`NoFaceError` naming ``source`` when there is no usable
+    face, and with ``check`` :class:`ImplausibleHoleError` when a face's hole fails :func:`hole_problems`.
     """
     arr = as_rgb_uint8(image)
     if faces is None:
@@ -255,10 +251,8 @@ def segment_folder(
 ) -> AutoSegmentReport:
     """Segment every photo of ``images`` (folder, file or list) with landmark prompts; write the dataset layout.
 
-    ``segmenter`` default: SAM vit_b from the weights registry with an 8 px margin. Inputs and
-    outputs are checked before any work; a photo that cannot be read, has no face, or (with
-    ``check``) whose hole does not look like a mask is reported in :attr:`AutoSegmentReport.failed` and
-    the run goes on.
+    ``segmenter`` default: SAM vit_b from the weights registry, 8 px margin. Inputs and outputs are checked first; a
+    photo that cannot be read, has no face or (with ``check``) an implausible hole is reported in ``failed``.
     """
     from tqdm.auto import tqdm
 

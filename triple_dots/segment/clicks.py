@@ -59,11 +59,8 @@ def image_key(image: np.ndarray) -> str:
 
 
 def clean_mask(mask: np.ndarray, *, min_island: float = 0.001, fill_holes: bool = True) -> np.ndarray:
-    """Remove islands smaller than ``min_island`` x image area and fill every enclosed hole.
-
-    ``mask`` is (H, W) bool, True = hole. Returns a new (H, W) bool array. When every island
-    is small the largest one is kept (SAM's ``remove_small_regions`` rule).
-    """
+    """A new (H, W) bool mask (True = hole): islands under ``min_island`` x image area removed (the largest kept when
+    all are small, SAM's ``remove_small_regions`` rule), every enclosed hole filled."""
     import cv2
     from segment_anything.utils.amg import remove_small_regions
 
@@ -123,10 +120,7 @@ class ClickSegmenter:
 
     @torch.no_grad()
     def set_image(self, image: torch.Tensor | np.ndarray) -> bool:
-        """Use ``image`` ((3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB); clears the clicks.
-
-        Returns True when the embedding came from the cache (no encoder run).
-        """
+        """Use ``image`` ((3, H, W) in [0, 1] or (H, W, 3) uint8 RGB) and clear the clicks; True on a cache hit."""
         arr = as_rgb_uint8(image, gray=False)
         key = image_key(arr)
         if key not in self._cache:
@@ -261,10 +255,7 @@ class ClickSegmenter:
         box: Sequence[float] | None = None,
         margin: int | None = None,
     ) -> torch.Tensor:
-        """Non-interactive: replace the prompts by ``points`` [(x, y, label), ...] (+ ``box``); returns (1, H, W).
-
-        Same result as clicking the points in order. Label may be omitted (defaults to 1).
-        """
+        """Replace the prompts by ``points`` [(x, y[, label=1]), ...] (+ ``box``), as if clicked in order; (1, H, W)."""
         parsed = [as_click(p) for p in points]
         if not parsed and box is None:
             raise BadInputError("no prompt: give at least one positive point (x, y, 1) on the mask, or a box")

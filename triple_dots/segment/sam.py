@@ -27,10 +27,7 @@ def _check_model(model: str) -> str:
 
 
 def model_type_of(state_dict: dict[str, torch.Tensor], path: str | Path | None = None) -> str:
-    """The SAM model type (``"vit_b"``, ``"vit_l"``, ``"vit_h"``) a state dict belongs to.
-
-    Raises :class:`BadWeightsError` naming ``path`` when it is not a SAM state dict at all.
-    """
+    """The SAM model type (``"vit_b"``, ``"vit_l"``, ``"vit_h"``) of a state dict; :class:`BadWeightsError` if none."""
     w = state_dict.get(_PATCH_KEY)
     if not isinstance(w, torch.Tensor) or w.ndim != 4:
         sample = ", ".join(list(state_dict)[:3]) or "no tensors"
@@ -48,11 +45,7 @@ def model_type_of(state_dict: dict[str, torch.Tensor], path: str | Path | None =
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a SAM checkpoint file safely (``weights_only=True``, onto the CPU).
-
-    Accepts a bare state dict or a dict with the state dict under ``"model"`` / ``"state_dict"``.
-    Raises :class:`BadWeightsError` naming the file when it cannot be read.
-    """
+    """A SAM checkpoint's state dict (bare, or under ``"model"`` / ``"state_dict"``), read onto the CPU safely."""
     path = Path(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -73,18 +66,12 @@ def load_sam(
     *,
     device: str | torch.device = "cpu",
 ) -> torch.nn.Module:
-    """Build a SAM of type ``model`` and load its released weights; returns the model in eval mode.
+    """A SAM of type ``model`` with its released weights, in eval mode on ``device``.
 
-    Args:
-        model: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``. With an explicit ``checkpoint`` and no
-            ``model`` the type is read from the file; with neither, ``"vit_b"``.
-        checkpoint: path of a SAM ``.pth`` file; default: the registry entry ``"sam-<model>"``
-            (raises :class:`MissingWeightsError` saying what to download and where to put it).
-        device: where to put the model.
-
-    Raises:
-        MissingWeightsError: no file where the registry looks (or at ``checkpoint``).
-        BadWeightsError: the file is unreadable, not SAM, or of another model type than ``model``.
+    ``model``: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``; without it the type is read from ``checkpoint``, else
+    ``"vit_b"``. ``checkpoint``: a SAM ``.pth`` file; default: the registry entry ``"sam-<model>"``.
+    Raises :class:`MissingWeightsError` when the file is missing (saying what to download and where), and
+    :class:`BadWeightsError` when it is unreadable, not SAM, or of another type than ``model``.
     """
     from segment_anything import sam_model_registry
 
@@ -110,11 +97,7 @@ def load_sam(
 
 
 def save_random_sam(path: str | Path, model: str = "vit_b", *, seed: int = 0, overwrite: bool = False) -> Path:
-    """Write a random-initialised SAM state dict to ``path`` (atomically): the stand-in for tests and SMOKE runs.
-
-    The masks such a model predicts are meaningless, but the file goes through exactly the
-    loading path of the released weights (:func:`load_sam` with an explicit checkpoint).
-    """
+    """Write a random-initialised SAM state dict to ``path`` (atomically): the stand-in for tests and SMOKE runs."""
     from segment_anything import sam_model_registry
 
     model = _check_model(model)

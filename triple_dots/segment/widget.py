@@ -44,11 +44,8 @@ def _draw(image: np.ndarray, hole_mask: torch.Tensor | None, points: Iterable, s
 def overlay_points(
     image: torch.Tensor | np.ndarray, hole_mask: torch.Tensor | None = None, points: Iterable = ()
 ) -> torch.Tensor:
-    """The photo with the hole tinted red and prompt points drawn (green = positive, blue = negative).
-
-    ``image`` (3, H, W) [0, 1] or (H, W, 3) uint8; ``points`` Click objects or (x, y[, label]) in
-    pixels. Returns (3, H, W) float in [0, 1].
-    """
+    """``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with the hole tinted red and ``points`` (Clicks or
+    (x, y[, label]) pixels) drawn, green = positive, blue = negative; (3, H, W) float in [0, 1]."""
     return from_uint8(np.array(_draw(as_rgb_uint8(image), hole_mask, points, 1.0)))
 
 
@@ -58,11 +55,10 @@ class SegmentWidget:
     Args:
         segmenter: a :class:`ClickSegmenter` (its SAM embedding cache is reused).
         image: the photo, (3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB.
-        name: file stem for saved files (``out_dir/masks/NAME.png``, ``out_dir/results/NAME.png``,
-            ``out_dir/meta/NAME.json``).
+        name: file stem of ``out_dir/masks/NAME.png``, ``out_dir/results/NAME.png`` and ``out_dir/meta/NAME.json``.
         out_dir: where the save buttons write.
-        inpaint: a TFill model (base or personalised checkpoint; its ``inpaint`` is used with
-            ``seed=0``) or any inpainter ``(B,3,S,S), (B,1,S,S) -> (B,3,S,S)``; None disables "Regenerate".
+        inpaint: a TFill model (its ``inpaint`` is used with ``seed=0``) or any inpainter
+            ``(B,3,S,S), (B,1,S,S) -> (B,3,S,S)``; None disables "Regenerate".
         inpaint_size: side of the square crop the inpainter sees (256 for the released TFill).
         display_width: the photo is shown at most this wide (clicks are mapped back to photo pixels).
         points: optional [(x, y, label), ...] applied at once (the non-interactive path).
