@@ -151,8 +151,7 @@ def gas_filters(a: Anchors) -> list[tuple[str, np.ndarray, float]]:
     cy = a.mouth_y + 0.15 * nose
     r = 0.17 * fw
     extras = []
-    for side, (pt, far) in enumerate(((a.low_left, a.far_left), (a.low_right, a.far_right))):
-        sgn = -1 if side == 0 else 1
+    for sgn, pt, far in ((-1, a.low_left, a.far_left), (1, a.low_right, a.far_right)):
         cx = pt[0] + sgn * 0.02 * fw - sgn * (0.03 * fw if far else 0.0)
         extras.append(("cartridge", np.array([cx, cy]), r * (0.8 if far else 1.0)))
     extras.append(("valve", np.array([a.ridge_x + 0.15 * a.turn * fw, a.mouth_y + 0.1 * nose]), 0.12 * fw))

@@ -21,8 +21,7 @@ def crop_box(hole_mask: torch.Tensor, *, context: float = 0.6) -> tuple[int, int
         raise BadInputError("the hole mask is empty: there is nothing to regenerate (click on the mask first)")
     h, w = hole_mask.shape[-2:]
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-    side = int(round(max(x1 - x0, y1 - y0) * (1 + 2 * context)))
-    side = max(16, min(side, h, w))
+    side = max(16, min(int(round(max(x1 - x0, y1 - y0) * (1 + 2 * context))), h, w))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     bx0 = int(round(min(max(cx - side / 2, 0), w - side)))
     by0 = int(round(min(max(cy - side / 2, 0), h - side)))

@@ -19,8 +19,6 @@ _PATCH_KEY = "image_encoder.patch_embed.proj.weight"
 
 
 def _check_model(model: str) -> str:
-    if model == "default":
-        return "vit_h"
     if model not in MODEL_TYPES:
         raise BadInputError(f"unknown SAM model type {model!r}; use one of {', '.join(MODEL_TYPES)}")
     return model
@@ -77,8 +75,7 @@ def load_sam(
 
     if model is not None:
         model = _check_model(model)
-    key = f"sam-{model or 'vit_b'}"
-    path = weights.locate(key, checkpoint)
+    path = weights.locate(f"sam-{model or 'vit_b'}", checkpoint)
     state = read_state_dict(path)
     found = model_type_of(state, path)
     if model is not None and found != model:
@@ -86,13 +83,12 @@ def load_sam(
             f"{where(path)} is a SAM {found} checkpoint, not {model}: pass model={found!r} "
             f"(CLI: --model {found}) or the {model} file"
         )
-    model = found
-    sam = sam_model_registry[model](checkpoint=None)
+    sam = sam_model_registry[found](checkpoint=None)
     try:
         sam.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
-        raise BadWeightsError(f"{where(path)} does not fit SAM {model}: {' '.join(first)}") from None
+        raise BadWeightsError(f"{where(path)} does not fit SAM {found}: {' '.join(first)}") from None
     return sam.to(device).eval()
 
 
