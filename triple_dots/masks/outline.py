@@ -157,13 +157,11 @@ def build_outline(m: FaceMeasures, spec: OutlineSpec, *, jitter: np.ndarray | No
     j = np.zeros(4) if jitter is None else np.asarray(jitter, float)
     u, W, N = m.pts, m.width, m.nose
     peak_y = u[27, 1] + (spec.peak + 0.05 * j[0]) * N
-    side_y = u[27, 1] + (spec.side + 0.05 * j[1]) * N
-    side_y = max(side_y, peak_y + 0.05 * N)
+    side_y = max(u[27, 1] + (spec.side + 0.05 * j[1]) * N, peak_y + 0.05 * N)
 
     # Pushed jaw: near side stands off more than the far side of a turned head.
-    centre = np.array([m.ridge_x, u[30, 1]])
     jaw = u[0:17].copy()
-    normals = outward_normals(jaw, centre)
+    normals = outward_normals(jaw, np.array([m.ridge_x, u[30, 1]]))
     turn = np.clip(m.turn.yaw_deg / 45.0, -1, 1)
     base = spec.side_out * (1 + 0.1 * j[2])
     # yaw > 0: the image-left half (0..8) is the near side.

@@ -93,18 +93,9 @@ def _lighting(photo_c: np.ndarray, inside: np.ndarray, width: float) -> np.ndarr
     return (level * local).astype(np.float32)
 
 
-def draw_mask(
-    photo: np.ndarray,
-    landmarks: np.ndarray,
-    mask_type: str = "surgical",
-    *,
-    color: str | None = None,
-    pattern: np.ndarray | None = None,
-    pattern_weight: float = 0.5,
-    rng: np.random.Generator | None = None,
-    jitter: bool = False,
-    grayscale: bool = False,
-) -> DrawnMask:
+def draw_mask(photo: np.ndarray, landmarks: np.ndarray, mask_type: str = "surgical", *, color: str | None = None,
+              pattern: np.ndarray | None = None, pattern_weight: float = 0.5, rng: np.random.Generator | None = None,
+              jitter: bool = False, grayscale: bool = False) -> DrawnMask:
     """Draw one mask on ``photo`` in place and return where and how strongly it was drawn.
 
     Args:

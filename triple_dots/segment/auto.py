@@ -134,17 +134,10 @@ class AutoSegmentation:
     scores: list[float] = field(default_factory=list)
 
 
-def segment_photo(
-    segmenter: ClickSegmenter,
-    image: torch.Tensor | np.ndarray,
-    *,
-    margin: int | None = None,
-    faces: Sequence | None = None,
-    source: str | Path | None = None,
-    predictor_path: str | Path | None = None,
-    upsample: int | None = None,
-    check: bool = True,
-) -> AutoSegmentation:
+def segment_photo(segmenter: ClickSegmenter, image: torch.Tensor | np.ndarray, *, margin: int | None = None,
+                  faces: Sequence | None = None, source: str | Path | None = None,
+                  predictor_path: str | Path | None = None, upsample: int | None = None,
+                  check: bool = True) -> AutoSegmentation:
     """Segment the worn mask(s) of ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with keypoint prompts.
 
     ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given; a face without
@@ -157,9 +150,8 @@ def segment_photo(
 
         faces = detect_faces(arr, predictor_path=predictor_path, upsample=upsample)
     if not faces:
-        raise NoFaceError(
-            f"no face found in {where(source)} (masked faces are missed in about 1 photo in 7); {_FALLBACK}"
-        )
+        raise NoFaceError(f"no face found in {where(source)} (masked faces are missed in about 1 photo in 7); "
+                          f"{_FALLBACK}")
     segmenter.set_image(arr)
     union = np.zeros(arr.shape[:2], dtype=bool)
     result = AutoSegmentation(hole_mask=torch.zeros(0))
@@ -182,9 +174,8 @@ def segment_photo(
         result.points.append(pts)
         result.scores.append(float(segmenter.score))
     if not result.faces:
-        raise NoFaceError(
-            f"the faces found in {where(source)} have their mouth and nose outside the photo; {_FALLBACK}"
-        )
+        raise NoFaceError(f"the faces found in {where(source)} have their mouth and nose outside the photo; "
+                          f"{_FALLBACK}")
     m = grow_hole(union, segmenter.margin if margin is None else int(margin))
     result.hole_mask = torch.from_numpy(m.astype(np.float32))[None]
     return result
@@ -217,9 +208,8 @@ def _plan(images: str | Path | Sequence[str | Path], out: Path, overwrite: bool)
     return paths
 
 
-def write_sample(
-    out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: Meta, *, overwrite: bool = False
-) -> None:
+def write_sample(out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: Meta, *,
+                 overwrite: bool = False) -> None:
     """Write one photo (byte copy), its hole mask and meta JSON into the dataset layout under ``out``."""
     out, source = Path(out), Path(source)
     write_mask(out / MASKS_DIR / f"{source.stem}.png", hole_mask, overwrite=overwrite)
@@ -227,9 +217,8 @@ def write_sample(
     write_meta(out / META_DIR / f"{source.stem}.json", meta, overwrite=overwrite)
 
 
-def sample_meta(
-    source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, faces=(), **extra
-) -> Meta:
+def sample_meta(source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, faces=(),
+                **extra) -> Meta:
     """The meta record of a real (SAM-segmented) mask; ``extra`` keys are stored after the fields."""
     h, w = hole_mask.shape[-2:]
     extra["sam_model_fingerprint"] = segmenter.model_fingerprint()
@@ -237,18 +226,10 @@ def sample_meta(
                 image_size=(w, h), faces=list(faces), extra=extra)
 
 
-def segment_folder(
-    images: str | Path | Sequence[str | Path],
-    out: str | Path,
-    *,
-    segmenter: ClickSegmenter | None = None,
-    margin: int | None = None,
-    overwrite: bool = False,
-    predictor_path: str | Path | None = None,
-    upsample: int | None = None,
-    progress: bool = True,
-    check: bool = True,
-) -> AutoSegmentReport:
+def segment_folder(images: str | Path | Sequence[str | Path], out: str | Path, *,
+                   segmenter: ClickSegmenter | None = None, margin: int | None = None, overwrite: bool = False,
+                   predictor_path: str | Path | None = None, upsample: int | None = None, progress: bool = True,
+                   check: bool = True) -> AutoSegmentReport:
     """Segment every photo of ``images`` (folder, file or list) with landmark prompts; write the dataset layout.
 
     ``segmenter`` default: SAM vit_b from the weights registry, 8 px margin. Inputs and outputs are checked first; a

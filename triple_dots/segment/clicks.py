@@ -88,15 +88,8 @@ class ClickSegmenter:
             fingerprint + photo content key), written atomically, read with ``weights_only=True``.
     """
 
-    def __init__(
-        self,
-        sam: torch.nn.Module,
-        *,
-        margin: int = 8,
-        min_island: float = 0.001,
-        cache_size: int = 8,
-        cache_dir: str | Path | None = None,
-    ):
+    def __init__(self, sam: torch.nn.Module, *, margin: int = 8, min_island: float = 0.001, cache_size: int = 8,
+                 cache_dir: str | Path | None = None):
         from segment_anything import SamPredictor
 
         if margin < 0:
@@ -248,13 +241,8 @@ class ClickSegmenter:
         """Forget every click and the box (the cached embedding stays)."""
         self._history = []
 
-    def segment(
-        self,
-        points: Iterable[Sequence[float]],
-        *,
-        box: Sequence[float] | None = None,
-        margin: int | None = None,
-    ) -> torch.Tensor:
+    def segment(self, points: Iterable[Sequence[float]], *, box: Sequence[float] | None = None,
+                margin: int | None = None) -> torch.Tensor:
         """Replace the prompts by ``points`` [(x, y[, label=1]), ...] (+ ``box``), as if clicked in order; (1, H, W)."""
         parsed = [as_click(p) for p in points]
         if not parsed and box is None:
@@ -270,9 +258,8 @@ class ClickSegmenter:
         return self.mask(margin)
 
     @torch.no_grad()
-    def _decode(
-        self, clicks: tuple[Click, ...], box, mask_input: torch.Tensor | None
-    ) -> tuple[torch.Tensor, float, np.ndarray]:
+    def _decode(self, clicks: tuple[Click, ...], box,
+                mask_input: torch.Tensor | None) -> tuple[torch.Tensor, float, np.ndarray]:
         """Run SAM's prompt encoder + mask decoder on the cached embedding; keep the best of 3 masks."""
         p, sam = self.predictor, self.sam
         dev = p.device

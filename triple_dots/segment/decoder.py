@@ -47,9 +47,8 @@ class ClickDecoder:
         self._first_layer: tuple[torch.Tensor, ...] | None = None  # projections for the no-mask case
 
     @torch.no_grad()
-    def __call__(
-        self, key: object, features: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor | None
-    ) -> tuple[torch.Tensor, float]:
+    def __call__(self, key: object, features: torch.Tensor, sparse: torch.Tensor,
+                 dense: torch.Tensor | None) -> tuple[torch.Tensor, float]:
         """One photo's embedding ``features`` (1, C, h, w), named by ``key`` (anything hashable that
         changes with the photo); ``sparse`` (1, n, C) prompt embeddings; ``dense`` (1, C, h, w) from a
         previous mask, or None for SAM's "no mask" embedding. Returns SAM's best multimask candidate as

@@ -29,14 +29,8 @@ def crop_box(hole_mask: torch.Tensor, *, context: float = 0.6) -> tuple[int, int
 
 
 @torch.no_grad()
-def regenerate(
-    image: torch.Tensor,
-    hole_mask: torch.Tensor,
-    inpaint: Inpainter,
-    *,
-    size: int = 256,
-    context: float = 0.6,
-) -> torch.Tensor:
+def regenerate(image: torch.Tensor, hole_mask: torch.Tensor, inpaint: Inpainter, *, size: int = 256,
+               context: float = 0.6) -> torch.Tensor:
     """Fill the hole of ``hole_mask`` (1, H, W) in ``image`` (3, H, W) [0, 1] with ``inpaint``; returns (3, H, W).
 
     ``inpaint`` is e.g. ``TFill.inpaint`` (base or personalised checkpoint). Pixels outside the

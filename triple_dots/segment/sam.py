@@ -29,10 +29,8 @@ def model_type_of(state_dict: dict[str, torch.Tensor], path: str | Path | None =
     w = state_dict.get(_PATCH_KEY)
     if not isinstance(w, torch.Tensor) or w.ndim != 4:
         sample = ", ".join(list(state_dict)[:3]) or "no tensors"
-        raise BadWeightsError(
-            f"{where(path)} is not a Segment Anything checkpoint: it has no '{_PATCH_KEY}' tensor "
-            f"(first keys: {sample})"
-        )
+        raise BadWeightsError(f"{where(path)} is not a Segment Anything checkpoint: it has no '{_PATCH_KEY}' tensor "
+                              f"(first keys: {sample})")
     for name, width in MODEL_TYPES.items():
         if w.shape[0] == width:
             return name
@@ -58,12 +56,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_sam(
-    model: str | None = None,
-    checkpoint: str | Path | None = None,
-    *,
-    device: str | torch.device = "cpu",
-) -> torch.nn.Module:
+def load_sam(model: str | None = None, checkpoint: str | Path | None = None, *,
+             device: str | torch.device = "cpu") -> torch.nn.Module:
     """A SAM of type ``model`` with its released weights, in eval mode on ``device``.
 
     ``model``: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``; without it the type is read from ``checkpoint``, else
@@ -79,10 +73,8 @@ def load_sam(
     state = read_state_dict(path)
     found = model_type_of(state, path)
     if model is not None and found != model:
-        raise BadWeightsError(
-            f"{where(path)} is a SAM {found} checkpoint, not {model}: pass model={found!r} "
-            f"(CLI: --model {found}) or the {model} file"
-        )
+        raise BadWeightsError(f"{where(path)} is a SAM {found} checkpoint, not {model}: pass model={found!r} "
+                              f"(CLI: --model {found}) or the {model} file")
     sam = sam_model_registry[found](checkpoint=None)
     try:
         sam.load_state_dict(state, strict=True)

@@ -65,19 +65,10 @@ class SegmentWidget:
         margin: initial dilation in pixels (default: the segmenter's).
     """
 
-    def __init__(
-        self,
-        segmenter: ClickSegmenter,
-        image: torch.Tensor | np.ndarray,
-        *,
-        name: str = "photo",
-        out_dir: str | Path = "outputs/segment",
-        inpaint: Inpainter | torch.nn.Module | None = None,
-        inpaint_size: int = 256,
-        display_width: int = 640,
-        points: Sequence[Sequence[float]] | None = None,
-        margin: int | None = None,
-    ):
+    def __init__(self, segmenter: ClickSegmenter, image: torch.Tensor | np.ndarray, *, name: str = "photo",
+                 out_dir: str | Path = "outputs/segment", inpaint: Inpainter | torch.nn.Module | None = None,
+                 inpaint_size: int = 256, display_width: int = 640, points: Sequence[Sequence[float]] | None = None,
+                 margin: int | None = None):
         import ipywidgets as W
         from ipyevents import Event
 
@@ -107,10 +98,8 @@ class SegmentWidget:
         self.mode = W.ToggleButtons(options=[POSITIVE, NEGATIVE], value=POSITIVE, description="Click adds")
         self.undo_button = W.Button(description="Undo", icon="undo")
         self.reset_button = W.Button(description="Reset", icon="trash")
-        self.margin = W.IntSlider(
-            value=segmenter.margin if margin is None else int(margin), min=0, max=64, step=1,
-            description="Margin px", continuous_update=False,
-        )
+        self.margin = W.IntSlider(value=segmenter.margin if margin is None else int(margin), min=0, max=64, step=1,
+                                  description="Margin px", continuous_update=False)
         self.regenerate_button = W.Button(description="Regenerate", icon="magic", button_style="primary",
                                           disabled=inpaint is None)
         self.save_mask_button = W.Button(description="Save mask", icon="save")
