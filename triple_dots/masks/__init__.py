@@ -1,8 +1,5 @@
-"""Mask synthesis: MaskTheFace-style medical masks drawn on real faces, with exact hole masks.
-
-``apply_mask(image, mask_type)`` detects faces (dlib HOG + YuNet, 68 landmarks), draws a procedural
-mask on each and returns the photo with a hole mask (1 = hole) that covers every pixel
-the drawing changed. ``synthesize_folder`` does the same for a folder of photos.
+"""Mask synthesis: procedural medical masks drawn on real faces (:func:`apply_mask`, :func:`synthesize_folder`), each
+with an exact hole mask (1 = hole) covering every pixel the drawing changed.
 """
 
 from triple_dots.masks.landmarks import Face, detect_faces

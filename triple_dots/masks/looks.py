@@ -1,10 +1,7 @@
-"""What each mask type looks like: its shading, and the parts it adds on top (a gas mask's filters).
+"""What each mask type looks like: its shading (:data:`LOOKS`) and extra parts (:data:`EXTRAS`, a gas mask's filters).
 
-Each type's look is one function ``look(shade, surface, rng) -> shade`` that multiplies its own
-folds, rims, weave or dome into the common shading of the mask body; :data:`LOOKS` maps the type
-name to it and the renderer only dispatches. Extra parts (:data:`EXTRAS`) are (kind, centre, radius)
-circles in the upright canvas frame. Arrays are float32 (h, w) over the drawing canvas; ``u`` runs
-across the mask and ``v`` down it, both in [0, 1]; ``dist`` is the distance to the outline in pixels.
+Each look multiplies its own folds, rims, weave or dome into the common shading of the mask body; arrays are float32
+(h, w) over the upright drawing canvas, extra parts are (kind, centre, radius) circles on it.
 """
 
 from __future__ import annotations
@@ -154,8 +151,7 @@ def gas_filters(a: Anchors) -> list[tuple[str, np.ndarray, float]]:
     cy = a.mouth_y + 0.15 * nose
     r = 0.17 * fw
     extras = []
-    for side, (pt, far) in enumerate(((a.low_left, a.far_left), (a.low_right, a.far_right))):
-        sgn = -1 if side == 0 else 1
+    for sgn, pt, far in ((-1, a.low_left, a.far_left), (1, a.low_right, a.far_right)):
         cx = pt[0] + sgn * 0.02 * fw - sgn * (0.03 * fw if far else 0.0)
         extras.append(("cartridge", np.array([cx, cy]), r * (0.8 if far else 1.0)))
     extras.append(("valve", np.array([a.ridge_x + 0.15 * a.turn * fw, a.mouth_y + 0.1 * nose]), 0.12 * fw))

@@ -1,19 +1,17 @@
-"""Landmark geometry for the mask outline: the upright face frame, head turn, jaw hits, outlines.
+"""Landmark geometry for the mask outline, in the *upright frame*: landmarks rotated about their centroid so the eye
+line is horizontal, in photo pixels.
 
-Everything here works in an *upright frame*: the landmarks rotated about their centroid so
-the eye line is horizontal, in the same pixel units as the photo. The mask outline is built
-from construction lines (horizontal lines at nose heights) intersected with the jaw polyline
-pushed slightly outwards. Unlike MaskTheFace, a line that misses the jaw never crashes: the
-jaw's end segment is extended, and failing that the nearest jaw point is used.
+The outline is built from horizontal lines at nose heights intersected with the jaw pushed slightly outwards; a line
+that misses the jaw never crashes (the end segment is extended, else the nearest jaw point is used).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from triple_dots.masks.landmarks import LEFT_EYE, RIGHT_EYE, roll_degrees
+from triple_dots.masks.landmarks import roll_degrees
 
 #: Head turns beyond this many degrees use the left/right variant of a mask.
 TURN_THRESHOLD_DEG = 15.0
@@ -84,15 +82,16 @@ def outward_normals(poly: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class HeadTurn:
-    """Head-turn estimate from 2-D landmarks.
+    """Head-turn estimate from 2-D landmarks."""
 
-    ``yaw_deg`` > 0: the face turns towards the image's right (the nose moves right of the
-    jaw centre, the image-left cheek faces the camera). ``variant`` is "left", "right" or
-    "frontal" (|yaw| <= 15 degrees), naming where the face points in the image.
-    """
+    yaw_deg: float  # > 0: the face turns towards the image's right (the image-left cheek faces the camera)
+    variant: str  # where the face points in the image: "left", "right" or "frontal" (|yaw| <= 15 degrees)
 
-    yaw_deg: float
-    variant: str
+
+def _upright_jaw(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(68, 2) upright landmarks and the left and right jaw points at nose-tip height."""
+    u = FaceFrame.of(landmarks).to_upright(landmarks)
+    return u, jaw_hit(u[0:9], u[30, 1])[0], jaw_hit(u[16:7:-1], u[30, 1])[0]
 
 
 def head_turn(landmarks: np.ndarray) -> HeadTurn:
@@ -101,10 +100,7 @@ def head_turn(landmarks: np.ndarray) -> HeadTurn:
     A cylinder model of the head: the nose tip stands about 0.3 face half-widths in front of
     the cheeks, so its offset from the jaw centre is ``1.3 * sin(yaw)`` half-widths.
     """
-    u = FaceFrame.of(landmarks).to_upright(landmarks)
-    y = u[30, 1]
-    left, _, _ = jaw_hit(u[0:9], y)
-    right, _, _ = jaw_hit(u[16:7:-1], y)
+    u, left, right = _upright_jaw(landmarks)
     half = max((right[0] - left[0]) / 2, 1e-6)
     off = (u[30, 0] - (left[0] + right[0]) / 2) / half
     yaw = float(np.degrees(np.arcsin(np.clip(off / 1.3, -1, 1))))
@@ -121,38 +117,25 @@ class FaceMeasures:
     nose: float  # nose length, landmark 27 to 30
     ridge_x: float  # x of the nose ridge (mean of 27-30)
     turn: HeadTurn
-    eye_y: float = field(default=0.0)
 
     @classmethod
     def of(cls, landmarks: np.ndarray) -> FaceMeasures:
-        frame = FaceFrame.of(landmarks)
-        u = frame.to_upright(landmarks)
-        y = u[30, 1]
-        left, _, _ = jaw_hit(u[0:9], y)
-        right, _, _ = jaw_hit(u[16:7:-1], y)
+        u, left, right = _upright_jaw(landmarks)
         width = max(float(right[0] - left[0]), 1.0)
         nose = max(float(u[30, 1] - u[27, 1]), 0.15 * width)
-        eye_y = float(np.r_[u[list(LEFT_EYE), 1], u[list(RIGHT_EYE), 1]].mean())
-        return cls(pts=u, width=width, nose=nose, ridge_x=float(u[27:31, 0].mean()),
-                   turn=head_turn(landmarks), eye_y=eye_y)
+        return cls(pts=u, width=width, nose=nose, ridge_x=float(u[27:31, 0].mean()), turn=head_turn(landmarks))
 
 
 @dataclass(frozen=True)
 class OutlineSpec:
-    """Shape parameters of a mask outline, in units of the nose length N and jaw width W.
+    """Shape parameters of a mask outline, in units of the nose length N and jaw width W."""
 
-    ``peak``: top edge height over the nose ridge (N below landmark 27); ``side``: top edge
-    height where it meets the jaw; ``curve``: exponent of the top edge (1 = straight slopes,
-    2 = round); ``side_out``/``far_out``: how far the sides stand off the jaw (W) on the near
-    and far side of a turned head; ``chin_drop``: extra reach under the chin (N).
-    """
-
-    peak: float
-    side: float
-    curve: float
-    side_out: float
-    far_out: float
-    chin_drop: float
+    peak: float  # top edge height over the nose ridge (N below landmark 27)
+    side: float  # top edge height where it meets the jaw (N below landmark 27)
+    curve: float  # exponent of the top edge (1 = straight slopes, 2 = round)
+    side_out: float  # how far the sides stand off the jaw (W), near side of a turned head
+    far_out: float  # the same on the far side
+    chin_drop: float  # extra reach under the chin (N)
 
 
 @dataclass
@@ -160,7 +143,6 @@ class Outline:
     """A closed mask outline in the upright frame plus the points it was built from."""
 
     polygon: np.ndarray  # (K, 2) closed outline, clockwise from the upper-left corner
-    top: np.ndarray  # (T, 2) top edge, left to right
     bottom: np.ndarray  # (B, 2) lower edge along the pushed jaw, left to right
     left_corner: np.ndarray
     right_corner: np.ndarray
@@ -170,19 +152,16 @@ class Outline:
 def build_outline(m: FaceMeasures, spec: OutlineSpec, *, jitter: np.ndarray | None = None) -> Outline:
     """The outline of a mask on the face ``m`` for shape ``spec`` (upright frame, pixels).
 
-    ``jitter`` (4 values, about +-1) perturbs peak, side, side_out and chin_drop slightly for
-    variety when a seed is given.
+    ``jitter`` (4 values, about +-1) perturbs peak, side, side_out and chin_drop slightly.
     """
     j = np.zeros(4) if jitter is None else np.asarray(jitter, float)
     u, W, N = m.pts, m.width, m.nose
     peak_y = u[27, 1] + (spec.peak + 0.05 * j[0]) * N
-    side_y = u[27, 1] + (spec.side + 0.05 * j[1]) * N
-    side_y = max(side_y, peak_y + 0.05 * N)
+    side_y = max(u[27, 1] + (spec.side + 0.05 * j[1]) * N, peak_y + 0.05 * N)
 
     # Pushed jaw: near side stands off more than the far side of a turned head.
-    centre = np.array([m.ridge_x, u[30, 1]])
     jaw = u[0:17].copy()
-    normals = outward_normals(jaw, centre)
+    normals = outward_normals(jaw, np.array([m.ridge_x, u[30, 1]]))
     turn = np.clip(m.turn.yaw_deg / 45.0, -1, 1)
     base = spec.side_out * (1 + 0.1 * j[2])
     # yaw > 0: the image-left half (0..8) is the near side.
@@ -196,28 +175,19 @@ def build_outline(m: FaceMeasures, spec: OutlineSpec, *, jitter: np.ndarray | No
     a, ia, ok_a = jaw_hit(pushed[0:9], side_y)
     c, ic, ok_c = jaw_hit(pushed[16:7:-1], side_y)
     # Lower edge: from the left hit down the pushed jaw to the chin and up to the right hit.
-    left_part = pushed[ia + 1: 9]
-    right_part = pushed[9: 16 - ic]
-    bottom = np.vstack([a[None], left_part, right_part, c[None]])
-    bottom = _smooth_resample(bottom, 48)
+    bottom = _smooth_resample(np.vstack([a[None], pushed[ia + 1: 9], pushed[9: 16 - ic], c[None]]), 48)
 
     # Top edge: peak over the nose ridge, falling to the corners with exponent ``curve``.
-    xs_l = np.linspace(a[0], m.ridge_x, 16, endpoint=False)
-    xs_r = np.linspace(m.ridge_x, c[0], 17)
-    xs = np.r_[xs_l, xs_r]
-    t = np.where(xs < m.ridge_x, (m.ridge_x - xs) / max(m.ridge_x - a[0], 1e-6),
-                 (xs - m.ridge_x) / max(c[0] - m.ridge_x, 1e-6))
-    t = np.clip(t, 0, 1)
+    xs = np.r_[np.linspace(a[0], m.ridge_x, 16, endpoint=False), np.linspace(m.ridge_x, c[0], 17)]
+    t = np.clip(np.where(xs < m.ridge_x, (m.ridge_x - xs) / max(m.ridge_x - a[0], 1e-6),
+                         (xs - m.ridge_x) / max(c[0] - m.ridge_x, 1e-6)), 0, 1)
     ys = peak_y + (side_y - peak_y) * t**spec.curve
     # Never up into the eyes: stay a tenth of the nose length below the lower eyelids.
-    eye_low = float(u[[40, 41, 46, 47], 1].max())
-    ys = np.maximum(ys, eye_low + 0.1 * N)
+    ys = np.maximum(ys, float(u[[40, 41, 46, 47], 1].max()) + 0.1 * N)
     # Keep the corners exactly on the jaw hits.
     ys[0], ys[-1] = a[1], c[1]
-    top = np.stack([xs, ys], 1)
-    polygon = np.vstack([top, bottom[::-1][1:-1]])
-    return Outline(polygon=polygon, top=top, bottom=bottom, left_corner=a, right_corner=c,
-                   exact=bool(ok_a and ok_c))
+    polygon = np.vstack([np.stack([xs, ys], 1), bottom[::-1][1:-1]])
+    return Outline(polygon=polygon, bottom=bottom, left_corner=a, right_corner=c, exact=bool(ok_a and ok_c))
 
 
 def _smooth_resample(poly: np.ndarray, n: int) -> np.ndarray:
@@ -231,8 +201,5 @@ def _smooth_resample(poly: np.ndarray, n: int) -> np.ndarray:
     poly, s = poly[keep], s[keep]
     q = np.linspace(0, s[-1], n)
     out = np.stack([np.interp(q, s, poly[:, 0]), np.interp(q, s, poly[:, 1])], 1)
-    if n >= 5:
-        sm = out.copy()
-        sm[1:-1] = 0.25 * out[:-2] + 0.5 * out[1:-1] + 0.25 * out[2:]
-        out = sm
+    out[1:-1] = 0.25 * out[:-2] + 0.5 * out[1:-1] + 0.25 * out[2:]
     return out

@@ -1,7 +1,6 @@
-"""Pictures and checks for teaching: landmarks drawn on a photo, and the hole-coverage check.
+"""Landmarks drawn on a photo, and the hole-coverage check.
 
-Inputs follow the project convention: photos (3, H, W) float in [0, 1] or (H, W, 3) uint8;
-hole masks (1, H, W) in {0, 1}, 1 = hole.
+Photos (3, H, W) float in [0, 1] or (H, W, 3) uint8; hole masks (1, H, W) in {0, 1}, 1 = hole.
 """
 
 from __future__ import annotations
@@ -49,20 +48,12 @@ def draw_landmarks(image: np.ndarray | torch.Tensor, faces: Sequence[Face], *, n
 
 @dataclass(frozen=True)
 class Coverage:
-    """How well a hole mask covers what a drawing changed.
+    """How well a hole mask covers what a drawing changed, in pixels."""
 
-    Attributes:
-        changed: number of pixels whose 8-bit value differs between the photos.
-        hole: number of hole pixels.
-        uncovered: changed pixels outside the hole (must be 0).
-        fringe: changed pixels that differ by at most ``fringe_level`` (8-bit) in every
-            channel: the faint anti-aliased edge a threshold on the drawing would miss.
-    """
-
-    changed: int
+    changed: int  # pixels whose 8-bit value differs between the photos
     hole: int
-    uncovered: int
-    fringe: int
+    uncovered: int  # changed pixels outside the hole (must be 0)
+    fringe: int  # changed by at most ``fringe_level`` in every channel: the faint anti-aliased edge
 
     @property
     def complete(self) -> bool:
@@ -75,20 +66,18 @@ class Coverage:
         return 1.0 if self.changed == 0 else 1.0 - self.uncovered / self.changed
 
 
-def _u8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    return as_rgb_uint8(image)
+def _compare(original, masked, hole_mask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(masked photo (H, W, 3) uint8, hole (H, W) bool, per-pixel max 8-bit channel difference (H, W))."""
+    a, b = as_rgb_uint8(original), as_rgb_uint8(masked)
+    hole = (hole_mask.detach().cpu().numpy() if _is_tensor(hole_mask) else np.asarray(hole_mask))
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(2)
+    return b, hole.reshape(a.shape[:2]) > 0, diff
 
 
 def check_coverage(original: np.ndarray | torch.Tensor, masked: np.ndarray | torch.Tensor,
                    hole_mask: np.ndarray | torch.Tensor, *, fringe_level: int = 8) -> Coverage:
-    """Compare the photo before and after masking with the hole mask (1 = hole).
-
-    Photos are (3, H, W) float in [0, 1] or (H, W, 3) uint8; they are compared at 8 bits.
-    """
-    a, b = _u8(original).astype(np.int16), _u8(masked).astype(np.int16)
-    hole = (hole_mask.detach().cpu().numpy() if _is_tensor(hole_mask) else np.asarray(hole_mask))
-    hole = hole.reshape(a.shape[:2]) > 0
-    diff = np.abs(a - b).max(2)
+    """Compare the photo before and after masking with the hole mask (1 = hole), at 8 bits."""
+    _, hole, diff = _compare(original, masked, hole_mask)
     changed = diff > 0
     return Coverage(
         changed=int(changed.sum()),
@@ -100,15 +89,11 @@ def check_coverage(original: np.ndarray | torch.Tensor, masked: np.ndarray | tor
 
 def coverage_picture(original: np.ndarray | torch.Tensor, masked: np.ndarray | torch.Tensor,
                      hole_mask: np.ndarray | torch.Tensor) -> np.ndarray:
-    """A picture of the check: gray photo, hole in green, changed pixels outside the hole in red.
+    """Gray photo, hole in green, changed pixels outside the hole in red; (H, W, 3) uint8.
 
-    Faint changes (the anti-aliased fringe) are shown in yellow when inside the hole, so you
-    can see the edge that a threshold on the drawn colour would have left out. (H, W, 3) uint8.
+    Faint changes (<= 8 levels) inside the hole are yellow: the fringe a threshold on the drawn colour would miss.
     """
-    a, b = _u8(original), _u8(masked)
-    hole = (hole_mask.detach().cpu().numpy() if _is_tensor(hole_mask) else np.asarray(hole_mask))
-    hole = hole.reshape(a.shape[:2]) > 0
-    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(2)
+    b, hole, diff = _compare(original, masked, hole_mask)
     gray = cv2.cvtColor(cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     out = (gray * 0.6).astype(np.uint8)
     out[hole] = (0.5 * out[hole] + 0.5 * np.array([40, 200, 80])).astype(np.uint8)

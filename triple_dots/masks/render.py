@@ -1,13 +1,8 @@
 """Drawing a mask onto one face: procedural shading, straps, brightness matching, soft edges.
 
-A mask is drawn on an upright *canvas* (the face rotated so the eye line is horizontal, same
-pixel scale), then warped back into the photo with bilinear interpolation. Colours are
-premultiplied by alpha so edges blend smoothly. The function returns the exact alpha that
-was used to composite, so the hole mask can be built from it: every pixel the drawing
-changed has alpha > 0.
-
-Arrays here are numpy: photos (H, W, 3) uint8 RGB; alpha (h, w) float32 in [0, 1]. Only the
-pixels with alpha > 0 are rewritten; all others keep their exact values.
+The mask is drawn on an upright *canvas* (eye line horizontal, photo scale) with premultiplied colour, then warped
+back into the photo. Photos (H, W, 3) uint8 RGB; alpha (h, w) float32 in [0, 1], > 0 on every pixel the drawing
+changed (only those are rewritten), so the hole mask is built from it.
 """
 
 from __future__ import annotations
@@ -28,35 +23,21 @@ _ONE = 1 << _SHIFT
 
 @dataclass
 class DrawnMask:
-    """One mask drawn on a photo.
+    """One mask drawn on a photo: the pixel box it touches and the coverage it was composited with there."""
 
-    Attributes:
-        roi: ``(x0, y0, x1, y1)`` pixel box of the photo that the drawing touches.
-        alpha: (y1 - y0, x1 - x0) float32 coverage in [0, 1] used for compositing.
-        outline: the outline in photo pixels (K, 2).
-        exact: False when a construction line missed the jaw and the guard was used.
-    """
-
-    roi: tuple[int, int, int, int]
-    alpha: np.ndarray
-    outline: np.ndarray
-    exact: bool
+    roi: tuple[int, int, int, int]  # (x0, y0, x1, y1)
+    alpha: np.ndarray  # (y1 - y0, x1 - x0) float32 in [0, 1]
 
 
-def _pts(poly: np.ndarray, origin: np.ndarray) -> np.ndarray:
-    return np.round((np.asarray(poly, float) - origin) * _ONE).astype(np.int32).reshape(-1, 1, 2)
-
-
-def _fill(shape: tuple[int, int], polys: list[np.ndarray], origin: np.ndarray) -> np.ndarray:
+def _raster(shape: tuple[int, int], polys: list[np.ndarray], origin: np.ndarray, width: float | None = None
+            ) -> np.ndarray:
+    """Anti-aliased coverage in [0, 1] of the filled polygons, or of the open lines ``width`` px wide."""
     layer = np.zeros(shape, np.uint8)
-    cv2.fillPoly(layer, [_pts(p, origin) for p in polys], 255, lineType=cv2.LINE_AA, shift=_SHIFT)
-    return layer.astype(np.float32) / 255.0
-
-
-def _stroke(shape: tuple[int, int], lines: list[np.ndarray], origin: np.ndarray, width: float) -> np.ndarray:
-    layer = np.zeros(shape, np.uint8)
-    cv2.polylines(layer, [_pts(p, origin) for p in lines], False, 255,
-                  thickness=max(1, int(round(width))), lineType=cv2.LINE_AA, shift=_SHIFT)
+    pts = [np.round((np.asarray(p, float) - origin) * _ONE).astype(np.int32).reshape(-1, 1, 2) for p in polys]
+    if width is None:
+        cv2.fillPoly(layer, pts, 255, lineType=cv2.LINE_AA, shift=_SHIFT)
+    else:
+        cv2.polylines(layer, pts, False, 255, thickness=max(1, int(round(width))), lineType=cv2.LINE_AA, shift=_SHIFT)
     return layer.astype(np.float32) / 255.0
 
 
@@ -112,36 +93,17 @@ def _lighting(photo_c: np.ndarray, inside: np.ndarray, width: float) -> np.ndarr
     return (level * local).astype(np.float32)
 
 
-def _sample_pattern(pattern: np.ndarray, u: np.ndarray, v: np.ndarray, span: tuple[float, float]) -> np.ndarray:
-    """Tile ``pattern`` (h, w, 3) over the mask surface; ``span`` = tiles across and down."""
-    ph, pw = pattern.shape[:2]
-    mx = (u * span[0] * pw).astype(np.float32)
-    my = (v * span[1] * ph).astype(np.float32)
-    return cv2.remap(pattern.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-
-
-def draw_mask(
-    photo: np.ndarray,
-    landmarks: np.ndarray,
-    mask_type: str = "surgical",
-    *,
-    color: str | None = None,
-    pattern: np.ndarray | None = None,
-    pattern_weight: float = 0.5,
-    rng: np.random.Generator | None = None,
-    jitter: bool = False,
-    grayscale: bool = False,
-) -> DrawnMask:
+def draw_mask(photo: np.ndarray, landmarks: np.ndarray, mask_type: str = "surgical", *, color: str | None = None,
+              pattern: np.ndarray | None = None, pattern_weight: float = 0.5, rng: np.random.Generator | None = None,
+              jitter: bool = False, grayscale: bool = False) -> DrawnMask:
     """Draw one mask on ``photo`` in place and return where and how strongly it was drawn.
 
     Args:
         photo: (H, W, 3) uint8 RGB, modified in place (only where the returned alpha > 0).
         landmarks: (68, 2) pixel landmarks of the face.
         mask_type: one of :data:`~triple_dots.masks.shapes.MASK_TYPES`.
-        color: '#rrggbb' base colour; None picks the type's default (or a palette colour when
-            ``jitter``).
-        pattern: optional (h, w, 3) float32 texture in [0, 1], blended with weight
-            ``pattern_weight`` in [0, 1].
+        color: '#rrggbb' base colour; None: the type's default (a palette colour when ``jitter``).
+        pattern: optional (h, w, 3) float32 texture in [0, 1], blended with weight ``pattern_weight`` in [0, 1].
         rng: random source for fabric noise, palette and small shape variations.
         jitter: vary colour and shape slightly (used when a seed is given).
         grayscale: draw in gray (for black-and-white photos).
@@ -157,8 +119,7 @@ def draw_mask(
         color = style.palette[int(rng.integers(len(style.palette)))] if jitter else style.palette[0]
     base = np.array(parse_hex(color), np.float32)
     fw, nose, u68 = m.width, m.nose, m.pts
-    yaw = m.turn.yaw_deg
-    turn = float(np.clip(yaw / 45.0, -1, 1))
+    turn = float(np.clip(m.turn.yaw_deg / 45.0, -1, 1))
 
     # ---- extra geometry (upright frame): straps, cartridges, valve -------------------
     straps: list[np.ndarray] = []
@@ -166,15 +127,14 @@ def draw_mask(
     # hides that ear behind the head (and likewise to the right).
     far_left = m.turn.variant == "left"
     far_right = m.turn.variant == "right"
-    a, c = outline.left_corner, outline.right_corner
-    bottom = outline.bottom
+    bottom, half = outline.bottom, len(outline.bottom) // 2
     mouth_y = float(u68[48:68, 1].mean())
-    low_l = bottom[int(np.argmin(np.abs(bottom[: len(bottom) // 2, 1] - mouth_y)))]
-    half = len(bottom) // 2
+    low_l = bottom[int(np.argmin(np.abs(bottom[:half, 1] - mouth_y)))]
     low_r = bottom[half + int(np.argmin(np.abs(bottom[half:, 1] - mouth_y)))]
     ear_l = u68[0] + np.array([-0.05 * fw, 0.05 * nose])
     ear_r = u68[16] + np.array([0.05 * fw, 0.05 * nose])
-    for far, corner, low, ear, sgn in ((far_left, a, low_l, ear_l, -1), (far_right, c, low_r, ear_r, 1)):
+    for far, corner, low, ear, sgn in ((far_left, outline.left_corner, low_l, ear_l, -1),
+                                       (far_right, outline.right_corner, low_r, ear_r, 1)):
         if not far and style.straps in STRAPS:  # the far side's strap is hidden behind the head
             straps += STRAPS[style.straps](corner, low, ear, sgn, fw, nose)
     anchors = Anchors(low_l, low_r, mouth_y, m.ridge_x, fw, nose, turn, far_left, far_right)
@@ -182,19 +142,18 @@ def draw_mask(
 
     # ---- canvas ------------------------------------------------------------------------
     sw = max(1.0, style.strap_width * fw)
-    pieces = [outline.polygon] + straps + [_ellipse(ce, rr, rr * 1.08) for k, ce, rr in extras if k == "cartridge"]
-    allpts = np.vstack(pieces)
+    allpts = np.vstack([outline.polygon, *straps,
+                        *(_ellipse(ce, rr, rr * 1.08) for k, ce, rr in extras if k == "cartridge")])
     pad = 3 + sw
     origin = np.floor(allpts.min(0) - pad)
-    size = np.ceil(allpts.max(0) + pad - origin).astype(int)
-    wc, hc = int(size[0]), int(size[1])
+    wc, hc = (int(v) for v in np.ceil(allpts.max(0) + pad - origin))
     rot = frame.rotation
     # photo -> canvas: q = R (p - centre) + centre - origin
     A = np.hstack([rot, (frame.centre - rot @ frame.centre - origin)[:, None]]).astype(np.float64)
     photo_c = cv2.warpAffine(photo, A, (wc, hc), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     photo_c = photo_c.astype(np.float32) / 255.0
 
-    body = _fill((hc, wc), [outline.polygon], origin)
+    body = _raster((hc, wc), [outline.polygon], origin)
     inside = body > 0.5
     u, v = _uv(inside)
     light = _lighting(photo_c, body, fw)
@@ -210,7 +169,10 @@ def draw_mask(
         mw = float(cols[-1] - cols[0] + 1) if cols.size else 1.0
         mh = float(rows[-1] - rows[0] + 1) if rows.size else 1.0
         tile = 0.45 * fw
-        pat = _sample_pattern(pattern, u, v, (mw / tile, mh / tile * pattern.shape[1] / pattern.shape[0]))
+        ph, pw = pattern.shape[:2]  # tiled over the mask, tiles 0.45 face widths wide, square
+        mx = (u * (mw / tile) * pw).astype(np.float32)
+        my = (v * (mh / tile * pw / ph) * ph).astype(np.float32)
+        pat = cv2.remap(pattern.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         albedo = (1 - pattern_weight) * albedo + pattern_weight * pat
     shade = (1 - 0.22 * np.abs(2 * u - 1) ** 3) * (1 - 0.16 * turn * (2 * u - 1))
     shade = LOOKS[mask_type](shade, Surface(u, v, dist, xs, ys, fw, turn), rng)
@@ -220,20 +182,19 @@ def draw_mask(
     alpha = body.copy()
     color_acc = rgb * body[..., None]
     if straps:
-        strap_a = _stroke((hc, wc), straps, origin, sw) * (1 - body)
+        strap_a = _raster((hc, wc), straps, origin, sw) * (1 - body)
         sc = np.array(parse_hex(style.strap_color), np.float32) if style.strap_color else base
         color_acc += strap_a[..., None] * (sc * 0.92)
         alpha = alpha + strap_a
     for kind, ce, rr in extras:
+        d2 = ((xs - (ce[0] - origin[0])) ** 2 + (ys - (ce[1] - origin[1])) ** 2) / rr**2
         if kind == "cartridge":
-            layer = _fill((hc, wc), [_ellipse(ce, rr, rr * 1.08)], origin)
-            d2 = ((xs - (ce[0] - origin[0])) ** 2 + (ys - (ce[1] - origin[1])) ** 2) / rr**2
+            layer = _raster((hc, wc), [_ellipse(ce, rr, rr * 1.08)], origin)
             ring = 1 - 0.35 * np.exp(-(((np.sqrt(d2) - 0.72) / 0.05) ** 2))
             cyl = (0.55 + 0.5 * np.clip(1 - d2, 0, 1)) * ring * (1 + 0.3 * np.exp(-((np.sqrt(d2) - 0.3) ** 2 / 0.02)))
             col = np.array(parse_hex("#4b4d45"), np.float32) * cyl[..., None]
         else:
-            layer = _fill((hc, wc), [_ellipse(ce, rr, rr)], origin) * body
-            d2 = ((xs - (ce[0] - origin[0])) ** 2 + (ys - (ce[1] - origin[1])) ** 2) / rr**2
+            layer = _raster((hc, wc), [_ellipse(ce, rr, rr)], origin) * body
             grille = 1 - 0.4 * (np.sin((ys - (ce[1] - origin[1])) * 2 * np.pi / max(2.5, 0.15 * rr)) > 0.5) * (d2 < 0.5)
             col = (base * 0.7)[None, None, :] * (grille * (0.8 + 0.3 * np.clip(1 - d2, 0, 1)))[..., None]
         col = np.clip(col, 0, 1)
@@ -249,30 +210,22 @@ def draw_mask(
     color_acc = cv2.GaussianBlur(color_acc, (0, 0), soft)
 
     # ---- back into the photo -------------------------------------------------------------
-    corners = np.array([[0, 0], [wc, 0], [0, hc], [wc, hc]], float) + origin
-    ph = frame.to_photo(corners)
+    ph = frame.to_photo(np.array([[0, 0], [wc, 0], [0, hc], [wc, hc]], float) + origin)
     x0, y0 = (int(np.floor(v_)) for v_ in ph.min(0))
     x1, y1 = (int(np.ceil(v_)) + 1 for v_ in ph.max(0))
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
     if x1 <= x0 or y1 <= y0:
-        return DrawnMask(roi=(0, 0, 0, 0), alpha=np.zeros((0, 0), np.float32),
-                         outline=frame.to_photo(outline.polygon), exact=outline.exact)
+        return DrawnMask(roi=(0, 0, 0, 0), alpha=np.zeros((0, 0), np.float32))
     # dst (ROI pixel) -> src (canvas): q = A [p + roi_origin]
     B = A.copy()
     B[:, 2] += A[:, :2] @ np.array([x0, y0], float)
-    size_roi = (x1 - x0, y1 - y0)
-    a_roi = cv2.warpAffine(alpha, B, size_roi, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    c_roi = cv2.warpAffine(color_acc.astype(np.float32), B, size_roi,
-                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    a_roi = np.clip(a_roi, 0, 1)
-    c_roi = np.clip(c_roi, 0, 1)
+    a_roi, c_roi = (np.clip(cv2.warpAffine(img, B, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                           borderMode=cv2.BORDER_CONSTANT), 0, 1)
+                    for img in (alpha, color_acc.astype(np.float32)))
     patch = photo[y0:y1, x0:x1]
-    touched = (a_roi > 0) | (c_roi[..., 0] > 0) | (c_roi[..., 1] > 0) | (c_roi[..., 2] > 0)
+    touched = (a_roi > 0) | (c_roi > 0).any(2)
     mixed = patch.astype(np.float32) * ((1 - a_roi) / 255.0)[..., None] + c_roi
     mixed = np.clip(np.round(mixed * 255.0, out=mixed), 0, 255, out=mixed)
     np.copyto(patch, mixed.astype(np.uint8), where=touched[..., None])  # untouched pixels keep their values
     a_roi = np.where(touched, np.maximum(a_roi, 1e-6), 0).astype(np.float32)
-    return DrawnMask(roi=(x0, y0, x1, y1), alpha=a_roi, outline=frame.to_photo(outline.polygon),
-                     exact=outline.exact)
+    return DrawnMask(roi=(x0, y0, x1, y1), alpha=a_roi)

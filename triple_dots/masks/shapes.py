@@ -1,9 +1,6 @@
-"""The mask types: outline parameters, default colours and the extras each one draws.
+"""The mask types: outline parameters, colours and straps of each procedural drawing.
 
-These are the project's own procedural drawings (no template images): an outline built
-from the landmarks (see :mod:`triple_dots.masks.outline`) filled with shading that imitates
-each kind of mask. Colours are sRGB hex strings as they look in even, bright light; the
-renderer darkens them to the brightness of the face.
+Colours are sRGB hex strings as they look in even, bright light; the renderer darkens them to the face.
 """
 
 from __future__ import annotations
@@ -20,28 +17,17 @@ TYPE_CHOICES: tuple[str, ...] = MASK_TYPES + ("random", "all")
 
 @dataclass(frozen=True)
 class MaskStyle:
-    """How one mask type looks.
+    """How one mask type looks."""
 
-    Attributes:
-        name: the type name.
-        outline: outline shape parameters.
-        palette: hex colours; the first is the default, a seed picks among all of them.
-        strap_color: ear-loop / head-strap colour (None: same as the mask).
-        straps: "ear" (loops to the ears), "head" (two straps round the head) or "none".
-        strap_width: strap thickness in jaw widths.
-    """
-
-    name: str
     outline: OutlineSpec
-    palette: tuple[str, ...]
-    strap_color: str | None
-    straps: str
-    strap_width: float
+    palette: tuple[str, ...]  # hex colours; the first is the default, a seed picks among all of them
+    strap_color: str | None  # None: same as the mask
+    straps: str  # "ear" (loops to the ears), "head" (two straps round the head) or "none"
+    strap_width: float  # in jaw widths
 
 
 STYLES: dict[str, MaskStyle] = {
     "surgical": MaskStyle(
-        name="surgical",
         outline=OutlineSpec(peak=0.42, side=0.72, curve=1.6, side_out=0.045, far_out=0.012, chin_drop=0.18),
         palette=("#8ec5e8", "#f2f4f5", "#9fd8c0", "#f1c6d3", "#2b2d31", "#5a8fd0"),
         strap_color="#f4f4f2",
@@ -49,7 +35,6 @@ STYLES: dict[str, MaskStyle] = {
         strap_width=0.012,
     ),
     "n95": MaskStyle(
-        name="n95",
         outline=OutlineSpec(peak=0.30, side=0.66, curve=2.0, side_out=0.06, far_out=0.015, chin_drop=0.28),
         palette=("#f1efe9", "#e9e4d8", "#f6f6f6"),
         strap_color="#3c6fb0",
@@ -57,7 +42,6 @@ STYLES: dict[str, MaskStyle] = {
         strap_width=0.016,
     ),
     "kn95": MaskStyle(
-        name="kn95",
         outline=OutlineSpec(peak=0.22, side=0.80, curve=1.0, side_out=0.05, far_out=0.012, chin_drop=0.40),
         palette=("#f4f4f1", "#2a2a2c", "#f3d9de", "#d7e3ef"),
         strap_color=None,
@@ -65,7 +49,6 @@ STYLES: dict[str, MaskStyle] = {
         strap_width=0.012,
     ),
     "cloth": MaskStyle(
-        name="cloth",
         outline=OutlineSpec(peak=0.36, side=0.74, curve=1.8, side_out=0.05, far_out=0.012, chin_drop=0.25),
         palette=("#30405c", "#6b2d3b", "#3f5e3a", "#1f1f22", "#b58a3c", "#7d7f86"),
         strap_color=None,
@@ -73,7 +56,6 @@ STYLES: dict[str, MaskStyle] = {
         strap_width=0.016,
     ),
     "gas": MaskStyle(
-        name="gas",
         outline=OutlineSpec(peak=0.30, side=0.66, curve=1.8, side_out=0.07, far_out=0.02, chin_drop=0.32),
         palette=("#3a3c3f", "#4a4f3a", "#2c2d2f"),
         strap_color="#1d1d1f",
@@ -92,7 +74,3 @@ def parse_hex(color: str) -> tuple[float, float, float]:
         raise ValueError(f"not a hex colour: {color!r} (expected '#rrggbb')")
     return tuple(int(s[i: i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
 
-
-def to_hex(rgb: tuple[float, float, float]) -> str:
-    """RGB floats in [0, 1] -> '#rrggbb'."""
-    return "#" + "".join(f"{int(round(min(max(c, 0.0), 1.0) * 255)):02x}" for c in rgb)

@@ -1,16 +1,9 @@
 """Automatic SAM prompts from face keypoints: a folder of masked photos segmented with no clicks.
 
-Per face, positive points go where a medical mask sits (between the nose bridge and the chin) and
-negative points where it never does (both eyes, the forehead). The points come from the robust
-keypoints of :func:`triple_dots.masks.detect_faces` (YuNet's eyes, nose bridge and chin estimate,
-which hold under a mask); faces given without keypoints fall back to dlib's 68 landmarks
-(:func:`auto_points`). SAM then segments each face separately and the holes are united. Photos
-without a face, and photos where SAM's hole does not look like a worn mask (it covers an eye or the
-forehead, or lies mostly outside the lower face) are reported instead of written; the click UI
-(notebook 06, ``triple-dots segment --points``) is the fallback.
-
-Output: the dataset layout shared by every stage, ``OUT/images/NAME.ext`` (a byte copy of the
-photo), ``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.json``.
+Per face, positive points go between the nose bridge and the chin, negative points on both eyes and the forehead; SAM
+segments each face and the holes are united. Photos without a face, or whose hole does not look like a worn mask, are
+reported instead of written (the click UI is the fallback). Output: ``OUT/images/NAME.ext`` (a byte copy),
+``OUT/masks/NAME.png`` (single channel, 255 = hole) and ``OUT/meta/NAME.json``.
 """
 
 from __future__ import annotations
@@ -51,12 +44,10 @@ def _prompts(pos, neg, size: tuple[int, int] | None) -> list[tuple[float, float,
 
 
 def auto_points(landmarks: np.ndarray, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:
-    """Prompt points [(x, y, label), ...] for one face from its (68, 2) landmarks in (x, y) pixels.
+    """Prompt points [(x, y, label), ...] for one face from its (68, 2) dlib landmarks in (x, y) pixels.
 
-    Label 1 (on the mask): nose tip, mouth centre, chin (halfway from the lower lip to the jaw
-    point, so it stays on the mask). Label 0 (keep): centres of both eyes, and the forehead (above
-    the brows by 0.3 x the brow-to-chin distance, along the face's own vertical). Points outside
-    ``size`` = (H, W) are dropped.
+    Label 1: nose tip, mouth centre, halfway from the lower lip to the chin. Label 0: both eye centres, and the forehead
+    0.3 x the brow-to-chin distance above the brows. Points outside ``size`` = (H, W) are dropped.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
@@ -75,16 +66,14 @@ FOREHEAD_UP = 0.8
 
 
 class ImplausibleHoleError(TripleDotsError):
-    """SAM's hole for a found face does not look like a worn mask (covers an eye, the forehead, or not the lower face)."""
+    """SAM's hole for a found face does not look like a worn mask."""
 
 
 def keypoint_points(keypoints: Keypoints, size: tuple[int, int] | None = None) -> list[tuple[float, float, int]]:
     """Prompt points [(x, y, label), ...] for one face from its :class:`Keypoints` (pixels).
 
-    Label 1 (on the mask): three points on the line from the nose bridge to the chin, at
-    :data:`POSITIVE_FRACTIONS` of its length. Label 0 (keep): both eye centres, and the forehead
-    :data:`FOREHEAD_UP` eye distances above the eye line along the face's own vertical. Points outside
-    ``size`` = (H, W) are dropped.
+    Label 1: :data:`POSITIVE_FRACTIONS` of the way from the nose bridge to the chin. Label 0: both eye centres, and the
+    forehead :data:`FOREHEAD_UP` eye distances above the eye line. Points outside ``size`` = (H, W) are dropped.
     """
     bridge, chin = keypoints["nose_bridge"], keypoints["chin"]
     eye_l, eye_r = keypoints["eye_image_left"], keypoints["eye_image_right"]
@@ -94,7 +83,7 @@ def keypoint_points(keypoints: Keypoints, size: tuple[int, int] | None = None) -
 
 
 def lower_face(keypoints: Keypoints, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: where a worn mask may lie: from a little above the nose bridge to below the chin, jaw-wide plus a margin."""
+    """(H, W) bool: where a worn mask may lie (a little above the nose bridge to below the chin, jaw-wide + margin)."""
     ed, down = keypoints.eye_distance, keypoints.down
     side = np.array([-down[1], down[0]])
     top = keypoints["nose_bridge"] - 0.25 * ed * down
@@ -109,8 +98,8 @@ def lower_face(keypoints: Keypoints, size: tuple[int, int]) -> np.ndarray:
 def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
     """Why ``hole`` ((H, W) bool, True = hole, one face's SAM result) is not this face's mask (empty = plausible).
 
-    Checked: no eye centre and not the forehead point is in the hole; the hole is not empty, covers
-    the middle positive point, and lies at least 60 % inside :func:`lower_face`.
+    The hole must be non-empty, miss both eye centres and the forehead point, cover the middle positive point, and lie
+    at least 60 % inside :func:`lower_face`.
     """
     h, w = hole.shape
     problems = []
@@ -137,10 +126,7 @@ def hole_problems(hole: np.ndarray, keypoints: Keypoints) -> list[str]:
 
 @dataclass
 class AutoSegmentation:
-    """Result of :func:`segment_photo`.
-
-    ``hole_mask`` (1, H, W) in {0, 1} (1 = hole); per face: the face, its prompt points and SAM's score.
-    """
+    """Result of :func:`segment_photo`: ``hole_mask`` (1, H, W) in {0, 1}, 1 = hole; per face its points and score."""
 
     hole_mask: torch.Tensor
     faces: list = field(default_factory=list)
@@ -148,24 +134,15 @@ class AutoSegmentation:
     scores: list[float] = field(default_factory=list)
 
 
-def segment_photo(
-    segmenter: ClickSegmenter,
-    image: torch.Tensor | np.ndarray,
-    *,
-    margin: int | None = None,
-    faces: Sequence | None = None,
-    source: str | Path | None = None,
-    predictor_path: str | Path | None = None,
-    upsample: int | None = None,
-    check: bool = True,
-) -> AutoSegmentation:
+def segment_photo(segmenter: ClickSegmenter, image: torch.Tensor | np.ndarray, *, margin: int | None = None,
+                  faces: Sequence | None = None, source: str | Path | None = None,
+                  predictor_path: str | Path | None = None, upsample: int | None = None,
+                  check: bool = True) -> AutoSegmentation:
     """Segment the worn mask(s) of ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with keypoint prompts.
 
-    ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given;
-    prompts come from each face's keypoints (:func:`keypoint_points`), or from its 68 landmarks
-    (:func:`auto_points`) when it has none. Raises :class:`NoFaceError` naming ``source`` when there
-    is no usable face, and with ``check`` :class:`ImplausibleHoleError` when a face's hole fails
-    :func:`hole_problems`.
+    ``faces`` (from :func:`triple_dots.masks.landmarks.detect_faces`) are detected when not given; a face without
+    keypoints is prompted from its 68 landmarks. Raises :class:`NoFaceError` naming ``source`` when there is no usable
+    face, and with ``check`` :class:`ImplausibleHoleError` when a face's hole fails :func:`hole_problems`.
     """
     arr = as_rgb_uint8(image)
     if faces is None:
@@ -173,9 +150,8 @@ def segment_photo(
 
         faces = detect_faces(arr, predictor_path=predictor_path, upsample=upsample)
     if not faces:
-        raise NoFaceError(
-            f"no face found in {where(source)} (masked faces are missed in about 1 photo in 7); {_FALLBACK}"
-        )
+        raise NoFaceError(f"no face found in {where(source)} (masked faces are missed in about 1 photo in 7); "
+                          f"{_FALLBACK}")
     segmenter.set_image(arr)
     union = np.zeros(arr.shape[:2], dtype=bool)
     result = AutoSegmentation(hole_mask=torch.zeros(0))
@@ -198,9 +174,8 @@ def segment_photo(
         result.points.append(pts)
         result.scores.append(float(segmenter.score))
     if not result.faces:
-        raise NoFaceError(
-            f"the faces found in {where(source)} have their mouth and nose outside the photo; {_FALLBACK}"
-        )
+        raise NoFaceError(f"the faces found in {where(source)} have their mouth and nose outside the photo; "
+                          f"{_FALLBACK}")
     m = grow_hole(union, segmenter.margin if margin is None else int(margin))
     result.hole_mask = torch.from_numpy(m.astype(np.float32))[None]
     return result
@@ -233,9 +208,8 @@ def _plan(images: str | Path | Sequence[str | Path], out: Path, overwrite: bool)
     return paths
 
 
-def write_sample(
-    out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: Meta, *, overwrite: bool = False
-) -> None:
+def write_sample(out: str | Path, source: str | Path, hole_mask: torch.Tensor, meta: Meta, *,
+                 overwrite: bool = False) -> None:
     """Write one photo (byte copy), its hole mask and meta JSON into the dataset layout under ``out``."""
     out, source = Path(out), Path(source)
     write_mask(out / MASKS_DIR / f"{source.stem}.png", hole_mask, overwrite=overwrite)
@@ -243,9 +217,8 @@ def write_sample(
     write_meta(out / META_DIR / f"{source.stem}.json", meta, overwrite=overwrite)
 
 
-def sample_meta(
-    source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, faces=(), **extra
-) -> Meta:
+def sample_meta(source: Path, hole_mask: torch.Tensor, margin: int, segmenter: ClickSegmenter, faces=(),
+                **extra) -> Meta:
     """The meta record of a real (SAM-segmented) mask; ``extra`` keys are stored after the fields."""
     h, w = hole_mask.shape[-2:]
     extra["sam_model_fingerprint"] = segmenter.model_fingerprint()
@@ -253,24 +226,14 @@ def sample_meta(
                 image_size=(w, h), faces=list(faces), extra=extra)
 
 
-def segment_folder(
-    images: str | Path | Sequence[str | Path],
-    out: str | Path,
-    *,
-    segmenter: ClickSegmenter | None = None,
-    margin: int | None = None,
-    overwrite: bool = False,
-    predictor_path: str | Path | None = None,
-    upsample: int | None = None,
-    progress: bool = True,
-    check: bool = True,
-) -> AutoSegmentReport:
+def segment_folder(images: str | Path | Sequence[str | Path], out: str | Path, *,
+                   segmenter: ClickSegmenter | None = None, margin: int | None = None, overwrite: bool = False,
+                   predictor_path: str | Path | None = None, upsample: int | None = None, progress: bool = True,
+                   check: bool = True) -> AutoSegmentReport:
     """Segment every photo of ``images`` (folder, file or list) with landmark prompts; write the dataset layout.
 
-    ``segmenter`` default: SAM vit_b from the weights registry with an 8 px margin. Inputs and
-    outputs are checked before any work; a photo that cannot be read, has no face, or (with
-    ``check``) whose hole does not look like a mask is reported in :attr:`AutoSegmentReport.failed` and
-    the run goes on.
+    ``segmenter`` default: SAM vit_b from the weights registry, 8 px margin. Inputs and outputs are checked first; a
+    photo that cannot be read, has no face or (with ``check``) an implausible hole is reported in ``failed``.
     """
     from tqdm.auto import tqdm
 

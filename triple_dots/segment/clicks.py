@@ -1,20 +1,10 @@
-"""Clicks (and an optional box) -> hole mask with Segment Anything, the embedding computed once per photo.
+"""Clicks (and an optional box) -> hole mask (1, H, W) float32 in {0, 1}, **1 = hole**, with Segment Anything.
 
-Coordinates are (x, y) pixels of the original photo, x to the right, y down, origin at the
-top-left pixel's corner. A click's label is 1 for "this is the mask to remove" (positive) and 0
-for "keep this" (negative). The result is a hole mask (1, H, W) float32 in {0, 1}, **1 = hole**.
-
-How a mask is made from the prompts (:meth:`ClickSegmenter.mask`):
-
-1. SAM's prompt encoder + mask decoder run on the cached image embedding with every click so
-   far (and the box), plus the previous step's low-resolution logits as ``mask_input``.
-2. Of SAM's three candidate masks the one with the best predicted IoU (SAM's score) is kept.
-3. Islands smaller than ``min_island`` of the image area are removed, holes inside are filled.
-4. The mask is grown by ``margin`` pixels (:func:`triple_dots.images.grow_hole`) so the edge of the real mask,
-   which SAM tends to cut a little short, is regenerated too.
-
-Only step 1 touches the network, and only its light decoder: the heavy ViT image encoder runs
-once per photo and its output is cached by the photo's content.
+Coordinates are (x, y) pixels of the original photo (x right, y down); label 1 = the mask to remove (positive),
+0 = keep (negative). Per prompt, SAM's light decoder runs on the cached embedding (the heavy ViT encoder runs once per
+photo) with the previous step's logits; the best of its three candidates is kept, small islands are removed, holes
+filled, and the mask is grown by ``margin`` pixels so the edge of the real mask, which SAM cuts a little short, is
+regenerated too.
 """
 
 from __future__ import annotations
@@ -69,11 +59,8 @@ def image_key(image: np.ndarray) -> str:
 
 
 def clean_mask(mask: np.ndarray, *, min_island: float = 0.001, fill_holes: bool = True) -> np.ndarray:
-    """Remove islands smaller than ``min_island`` x image area and fill every enclosed hole.
-
-    ``mask`` is (H, W) bool, True = hole. Returns a new (H, W) bool array. When every island
-    is small the largest one is kept (SAM's ``remove_small_regions`` rule).
-    """
+    """A new (H, W) bool mask (True = hole): islands under ``min_island`` x image area removed (the largest kept when
+    all are small, SAM's ``remove_small_regions`` rule), every enclosed hole filled."""
     import cv2
     from segment_anything.utils.amg import remove_small_regions
 
@@ -98,35 +85,17 @@ class ClickSegmenter:
         min_island: islands smaller than this fraction of the image area are removed.
         cache_size: how many photos' embeddings to keep in memory (each is 1x256x64x64 float32, 4 MB).
         cache_dir: optional folder where embeddings are also kept on disk (file name = model
-            fingerprint + photo content key), so a re-opened notebook or another process skips
-            the encoder for a photo it has seen. Files are written atomically, read with
-            ``weights_only=True``.
-
-    Typical use::
-
-        seg = ClickSegmenter(load_sam("vit_b"))
-        seg.set_image(read_image("photo.jpg"))      # slow once (the ViT encoder), cached after
-        seg.add_click(320, 410)                     # on the mask  -> (1, H, W) hole mask
-        seg.add_click(300, 200, label=0)            # not the eyes -> refined mask
-        hole = seg.mask(margin=12)
+            fingerprint + photo content key), written atomically, read with ``weights_only=True``.
     """
 
-    def __init__(
-        self,
-        sam: torch.nn.Module,
-        *,
-        margin: int = 8,
-        min_island: float = 0.001,
-        cache_size: int = 8,
-        cache_dir: str | Path | None = None,
-    ):
+    def __init__(self, sam: torch.nn.Module, *, margin: int = 8, min_island: float = 0.001, cache_size: int = 8,
+                 cache_dir: str | Path | None = None):
         from segment_anything import SamPredictor
 
         if margin < 0:
             raise BadInputError(f"margin must be >= 0 pixels, got {margin}")
         self.sam = sam
-        # channels-last weights in the decoder's upscaling (the embedding stays NCHW): ~20 % faster
-        # clicks on CPU, same numbers
+        # channels-last weights in the decoder's upscaling (the embedding stays NCHW): faster clicks, same numbers
         sam.mask_decoder.to(memory_format=torch.channels_last)
         self.predictor = SamPredictor(sam)
         self.margin = int(margin)
@@ -134,7 +103,7 @@ class ClickSegmenter:
         self.cache_size = int(cache_size)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._fingerprint: str | None = None
-        self._decoder = ClickDecoder(sam)  # SAM's decoder, laid out for one photo (same weights and maths)
+        self._decoder = ClickDecoder(sam)
         self._cache: OrderedDict[str, tuple[torch.Tensor, tuple[int, int], tuple[int, int]]] = OrderedDict()
         self._key: str | None = None
         self._image: np.ndarray | None = None
@@ -142,30 +111,30 @@ class ClickSegmenter:
         #: How many times the image encoder ran (one per new photo; cache hits do not count).
         self.encoder_runs = 0
 
-    # ------------------------------------------------------------------ photo
     @torch.no_grad()
     def set_image(self, image: torch.Tensor | np.ndarray) -> bool:
-        """Use ``image`` ((3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB); clears the clicks.
-
-        Returns True when the embedding came from the cache (no encoder run).
-        """
+        """Use ``image`` ((3, H, W) in [0, 1] or (H, W, 3) uint8 RGB) and clear the clicks; True on a cache hit."""
         arr = as_rgb_uint8(image, gray=False)
         key = image_key(arr)
         if key not in self._cache:
             self._load_disk(key)
         hit = key in self._cache
+        p = self.predictor
         if hit:
-            features, original_size, input_size = self._cache[key]
             self._cache.move_to_end(key)
-            p = self.predictor
             p.reset_image()
-            p.features, p.original_size, p.input_size, p.is_image_set = features, original_size, input_size, True
+            p.features, p.original_size, p.input_size = self._cache[key]
+            p.is_image_set = True
         else:
-            self.predictor.set_image(arr, image_format="RGB")
+            p.set_image(arr, image_format="RGB")
             self.encoder_runs += 1
-            p = self.predictor
             self._cache[key] = (p.features, tuple(p.original_size), tuple(p.input_size))
-            self._save_disk(key)
+            path = self._disk_path(key)
+            if path is not None:
+                obj = {"key": key, "features": p.features.cpu(), "original_size": list(p.original_size),
+                       "input_size": list(p.input_size)}
+                with atomic_write(path, overwrite=True) as tmp:
+                    torch.save(obj, tmp)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         self._key, self._image = key, arr
@@ -183,9 +152,7 @@ class ClickSegmenter:
         return self._fingerprint
 
     def _disk_path(self, key: str) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / f"sam-{self.model_fingerprint()}-{key[:24]}.pt"
+        return None if self.cache_dir is None else self.cache_dir / f"sam-{self.model_fingerprint()}-{key[:24]}.pt"
 
     def _load_disk(self, key: str) -> None:
         path = self._disk_path(key)
@@ -200,16 +167,6 @@ class ClickSegmenter:
         if obj.get("key") == key and tuple(feats.shape[:2]) == (1, 256):
             self._cache[key] = entry
 
-    def _save_disk(self, key: str) -> None:
-        path = self._disk_path(key)
-        if path is None:
-            return
-        features, original_size, input_size = self._cache[key]
-        obj = {"key": key, "features": features.cpu(), "original_size": list(original_size),
-               "input_size": list(input_size)}
-        with atomic_write(path, overwrite=True) as tmp:
-            torch.save(obj, tmp)
-
     @property
     def image(self) -> np.ndarray:
         """The current photo, (H, W, 3) uint8 RGB."""
@@ -222,7 +179,6 @@ class ClickSegmenter:
         """(H, W) of the current photo in pixels."""
         return self.image.shape[0], self.image.shape[1]
 
-    # ------------------------------------------------------------------ prompts
     @property
     def _last(self) -> _Step:
         """The current step (an empty one before any prompt)."""
@@ -255,7 +211,7 @@ class ClickSegmenter:
     def add_click(self, x: float, y: float, label: int = 1) -> torch.Tensor:
         """Add a click at pixel ``(x, y)`` (label 1 = hole, 0 = keep) and return the new hole mask (1, H, W)."""
         self._check_point(float(x), float(y), label)
-        self._push(self.clicks + (Click(float(x), float(y), int(label)),), self.box)
+        self._advance(self.clicks + (Click(float(x), float(y), int(label)),), self.box, need_mask=True)
         return self.mask()
 
     def set_box(self, box: Sequence[float] | None) -> torch.Tensor | None:
@@ -285,17 +241,9 @@ class ClickSegmenter:
         """Forget every click and the box (the cached embedding stays)."""
         self._history = []
 
-    def segment(
-        self,
-        points: Iterable[Sequence[float]],
-        *,
-        box: Sequence[float] | None = None,
-        margin: int | None = None,
-    ) -> torch.Tensor:
-        """Non-interactive: replace the prompts by ``points`` [(x, y, label), ...] (+ ``box``); returns (1, H, W).
-
-        Same result as clicking the points in order. Label may be omitted (defaults to 1).
-        """
+    def segment(self, points: Iterable[Sequence[float]], *, box: Sequence[float] | None = None,
+                margin: int | None = None) -> torch.Tensor:
+        """Replace the prompts by ``points`` [(x, y[, label=1]), ...] (+ ``box``), as if clicked in order; (1, H, W)."""
         parsed = [as_click(p) for p in points]
         if not parsed and box is None:
             raise BadInputError("no prompt: give at least one positive point (x, y, 1) on the mask, or a box")
@@ -309,49 +257,40 @@ class ClickSegmenter:
             self._advance(tuple(parsed[: i + 1]), self.box)
         return self.mask(margin)
 
-    # ------------------------------------------------------------------ decoding
     @torch.no_grad()
-    def _decode(
-        self, clicks: tuple[Click, ...], box, mask_input: torch.Tensor | None
-    ) -> tuple[torch.Tensor, float, np.ndarray]:
+    def _decode(self, clicks: tuple[Click, ...], box,
+                mask_input: torch.Tensor | None) -> tuple[torch.Tensor, float, np.ndarray]:
         """Run SAM's prompt encoder + mask decoder on the cached embedding; keep the best of 3 masks."""
         p, sam = self.predictor, self.sam
         dev = p.device
         points = None
         if clicks:
-            coords = np.array([[c.x, c.y] for c in clicks], dtype=np.float32)
-            coords = p.transform.apply_coords(coords, p.original_size)
+            coords = p.transform.apply_coords(np.array([[c.x, c.y] for c in clicks], dtype=np.float32), p.original_size)
             labels = np.array([c.label for c in clicks], dtype=np.int64)
             points = (torch.as_tensor(coords, device=dev)[None], torch.as_tensor(labels, device=dev)[None])
         box_t = None
         if box is not None:
             b = p.transform.apply_boxes(np.array(box, dtype=np.float32)[None], p.original_size)
             box_t = torch.as_tensor(b, device=dev)
-        sparse, dense = sam.prompt_encoder(
-            points=points, boxes=box_t, masks=None if mask_input is None else mask_input[None].to(dev)
-        )
+        masks = None if mask_input is None else mask_input[None].to(dev)
+        sparse, dense = sam.prompt_encoder(points=points, boxes=box_t, masks=masks)
         logits, score = self._decoder(self._key, p.features, sparse, None if mask_input is None else dense)
         full = sam.postprocess_masks(logits[None], p.input_size, p.original_size)[0, 0]  # (H, W)
-        raw = (full > sam.mask_threshold).cpu().numpy()
-        return logits.detach().cpu(), score, raw
+        return logits.detach().cpu(), score, (full > sam.mask_threshold).cpu().numpy()
 
-    def _advance(self, clicks: tuple[Click, ...], box) -> None:
-        """A new step: decoded when it has a positive click or a box, else only recorded (no mask yet)."""
-        if any(c.label == 1 for c in clicks) or box is not None:
-            self._push(clicks, box)
-        else:
-            self._history.append(_Step(clicks, box))
-
-    def _push(self, clicks: tuple[Click, ...], box) -> None:
+    def _advance(self, clicks: tuple[Click, ...], box, *, need_mask: bool = False) -> None:
+        """A new step: decoded when it has a positive click or a box, else recorded (``need_mask``: refused)."""
         if not any(c.label == 1 for c in clicks) and box is None:
-            raise BadInputError(
-                "no positive click: the first click must be on the mask to remove (label 1); "
-                "negative clicks (label 0) only refine it"
-            )
+            if need_mask:
+                raise BadInputError(
+                    "no positive click: the first click must be on the mask to remove (label 1); "
+                    "negative clicks (label 0) only refine it"
+                )
+            self._history.append(_Step(clicks, box))
+            return
         _ = self.image
         logits, score, raw = self._decode(clicks, box, self._last.logits)
-        raw = clean_mask(raw, min_island=self.min_island)
-        self._history.append(_Step(clicks, box, logits, raw, score))
+        self._history.append(_Step(clicks, box, logits, clean_mask(raw, min_island=self.min_island), score))
 
     def raw_mask(self) -> np.ndarray:
         """The current mask before dilation, (H, W) bool, True = hole."""

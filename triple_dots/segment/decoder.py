@@ -1,20 +1,10 @@
 """SAM's mask decoder laid out for clicking on one photo: same modules, same weights, same maths.
 
-``segment_anything``'s ``MaskDecoder.predict_masks`` is written for batches of prompts on batches of
-images: per click it copies the (1, 256, 64, 64) image embedding and positional encoding
-(``repeat_interleave``), adds them in the strided (B, C, h*w) -> (B, h*w, C) view, and upscales all
-four candidate masks. :class:`ClickDecoder` runs the identical computation with SAM's own submodules
-(the two-way transformer's layers, the upscaling convolutions, the hypernetwork and IoU heads) but
-
-* keeps the embedding and the positional encoding as contiguous (1, h*w, C) tokens, made once per
-  photo and once per model;
-* keeps, per photo, the first layer's projections of the image tokens (two key/value projections of
-  token-to-image attention and the query projection of image-to-token attention), which depend only
-  on the photo when no previous mask is given (a first click);
-* uses :func:`torch.nn.functional.scaled_dot_product_attention` (the same softmax(q kᵀ/sqrt(d)) v);
-* picks SAM's best candidate by its predicted IoU *before* building masks, and builds only that one.
-
-Results equal ``MaskDecoder`` to float rounding (tested); SAM's weights are untouched.
+``MaskDecoder.predict_masks`` copies the (1, 256, 64, 64) embedding and positional encoding per prompt and upscales all
+four candidates. :class:`ClickDecoder` runs SAM's own submodules but keeps both as contiguous (1, h*w, C) tokens, keeps
+the first layer's image-token projections per photo (they depend only on the photo when no previous mask is given),
+uses ``scaled_dot_product_attention``, and builds only the candidate with the best predicted IoU. Results equal
+``MaskDecoder`` to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -44,11 +34,7 @@ def _attend(
 
 
 class ClickDecoder:
-    """Best-of-three SAM mask for one photo's cached embedding and one set of prompts.
-
-    Args:
-        sam: a ``segment_anything`` SAM model (any of vit_b / vit_l / vit_h).
-    """
+    """Best-of-three SAM mask for one photo's cached embedding and one set of prompts (any SAM model type)."""
 
     def __init__(self, sam: nn.Module) -> None:
         self.sam = sam
@@ -60,22 +46,18 @@ class ClickDecoder:
         self._tokens: torch.Tensor | None = None  # (1, h*w, C) image embedding
         self._first_layer: tuple[torch.Tensor, ...] | None = None  # projections for the no-mask case
 
-    def _set_photo(self, key: object, features: torch.Tensor) -> None:
-        if key != self._photo:
-            self._photo = key
-            self._tokens = features.flatten(2).transpose(1, 2).contiguous()
-            self._first_layer = None
-
     @torch.no_grad()
-    def __call__(
-        self, key: object, features: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor | None
-    ) -> tuple[torch.Tensor, float]:
+    def __call__(self, key: object, features: torch.Tensor, sparse: torch.Tensor,
+                 dense: torch.Tensor | None) -> tuple[torch.Tensor, float]:
         """One photo's embedding ``features`` (1, C, h, w), named by ``key`` (anything hashable that
         changes with the photo); ``sparse`` (1, n, C) prompt embeddings; ``dense`` (1, C, h, w) from a
         previous mask, or None for SAM's "no mask" embedding. Returns SAM's best multimask candidate as
         low-resolution logits (1, 4h, 4w) and its predicted IoU."""
         dec, layers = self.decoder, self.decoder.transformer.layers
-        self._set_photo(key, features)
+        if key != self._photo:
+            self._photo = key
+            self._tokens = features.flatten(2).transpose(1, 2).contiguous()
+            self._first_layer = None
         b, c, h, w = features.shape
         if dense is None:
             no_mask = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, 1, -1)
@@ -104,8 +86,7 @@ class ClickDecoder:
             queries = layer.norm1(queries)
             q = queries + point_pe
             if pre is None:
-                k = keys + pe
-                attn_out = _attend(layer.cross_attn_token_to_image, q, k, keys)
+                attn_out = _attend(layer.cross_attn_token_to_image, q, keys + pe, keys)
             else:
                 attn_out = _attend(layer.cross_attn_token_to_image, q, None, None, k_proj=pre[0], v_proj=pre[1])
             queries = layer.norm2(queries + attn_out)

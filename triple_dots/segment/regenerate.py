@@ -1,9 +1,4 @@
-"""Regenerate the face under a hole mask with an inpainting model, at the photo's own resolution.
-
-The model sees a square crop around the hole (with ``context`` of the hole's size on every
-side, so it knows the face around it) resized to ``size`` pixels; its output is resized back
-and only the hole pixels are replaced. The rest of the photo is left bit-for-bit unchanged.
-"""
+"""Regenerate the face under a hole mask with an inpainting model, at the photo's own resolution."""
 
 from __future__ import annotations
 
@@ -26,8 +21,7 @@ def crop_box(hole_mask: torch.Tensor, *, context: float = 0.6) -> tuple[int, int
         raise BadInputError("the hole mask is empty: there is nothing to regenerate (click on the mask first)")
     h, w = hole_mask.shape[-2:]
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-    side = int(round(max(x1 - x0, y1 - y0) * (1 + 2 * context)))
-    side = max(16, min(side, h, w))
+    side = max(16, min(int(round(max(x1 - x0, y1 - y0) * (1 + 2 * context))), h, w))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     bx0 = int(round(min(max(cx - side / 2, 0), w - side)))
     by0 = int(round(min(max(cy - side / 2, 0), h - side)))
@@ -35,14 +29,8 @@ def crop_box(hole_mask: torch.Tensor, *, context: float = 0.6) -> tuple[int, int
 
 
 @torch.no_grad()
-def regenerate(
-    image: torch.Tensor,
-    hole_mask: torch.Tensor,
-    inpaint: Inpainter,
-    *,
-    size: int = 256,
-    context: float = 0.6,
-) -> torch.Tensor:
+def regenerate(image: torch.Tensor, hole_mask: torch.Tensor, inpaint: Inpainter, *, size: int = 256,
+               context: float = 0.6) -> torch.Tensor:
     """Fill the hole of ``hole_mask`` (1, H, W) in ``image`` (3, H, W) [0, 1] with ``inpaint``; returns (3, H, W).
 
     ``inpaint`` is e.g. ``TFill.inpaint`` (base or personalised checkpoint). Pixels outside the

@@ -1,11 +1,6 @@
-"""Loading Segment Anything (Meta's original SAM) from the weights registry or an explicit file.
-
-Three model types exist: ``"vit_b"`` (94 M parameters, ~375 MB file), ``"vit_l"`` (312 M) and
-``"vit_h"`` (641 M, 2.5 GB). Their files are registered as ``"sam-vit_b"``, ``"sam-vit_l"`` and
-``"sam-vit_h"`` (see ``triple-dots weights``). A file is a bare ``state_dict``; it is read with
-``torch.load(..., weights_only=True, map_location="cpu")`` and loaded with ``strict=True``, and its
-model type is read from the tensor shapes so a vit_b file handed in as vit_h gets a clear error
-instead of a wall of key/shape mismatches.
+"""Loading Segment Anything (Meta's SAM) from the weights registry (``"sam-vit_b"`` / ``"sam-vit_l"`` / ``"sam-vit_h"``,
+see ``triple-dots weights``) or a file: a state dict read with ``weights_only=True`` onto the CPU, loaded with
+``strict=True``. The model type is read from the tensor shapes, so a wrong ``model`` gets a clear error.
 """
 
 from __future__ import annotations
@@ -24,25 +19,18 @@ _PATCH_KEY = "image_encoder.patch_embed.proj.weight"
 
 
 def _check_model(model: str) -> str:
-    if model == "default":
-        return "vit_h"
     if model not in MODEL_TYPES:
         raise BadInputError(f"unknown SAM model type {model!r}; use one of {', '.join(MODEL_TYPES)}")
     return model
 
 
 def model_type_of(state_dict: dict[str, torch.Tensor], path: str | Path | None = None) -> str:
-    """The SAM model type (``"vit_b"``, ``"vit_l"``, ``"vit_h"``) a state dict belongs to.
-
-    Raises :class:`BadWeightsError` naming ``path`` when it is not a SAM state dict at all.
-    """
+    """The SAM model type (``"vit_b"``, ``"vit_l"``, ``"vit_h"``) of a state dict; :class:`BadWeightsError` if none."""
     w = state_dict.get(_PATCH_KEY)
     if not isinstance(w, torch.Tensor) or w.ndim != 4:
         sample = ", ".join(list(state_dict)[:3]) or "no tensors"
-        raise BadWeightsError(
-            f"{where(path)} is not a Segment Anything checkpoint: it has no '{_PATCH_KEY}' tensor "
-            f"(first keys: {sample})"
-        )
+        raise BadWeightsError(f"{where(path)} is not a Segment Anything checkpoint: it has no '{_PATCH_KEY}' tensor "
+                              f"(first keys: {sample})")
     for name, width in MODEL_TYPES.items():
         if w.shape[0] == width:
             return name
@@ -53,11 +41,7 @@ def model_type_of(state_dict: dict[str, torch.Tensor], path: str | Path | None =
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a SAM checkpoint file safely (``weights_only=True``, onto the CPU).
-
-    Accepts a bare state dict or a dict with the state dict under ``"model"`` / ``"state_dict"``.
-    Raises :class:`BadWeightsError` naming the file when it cannot be read.
-    """
+    """A SAM checkpoint's state dict (bare, or under ``"model"`` / ``"state_dict"``), read onto the CPU safely."""
     path = Path(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -72,54 +56,36 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_sam(
-    model: str | None = None,
-    checkpoint: str | Path | None = None,
-    *,
-    device: str | torch.device = "cpu",
-) -> torch.nn.Module:
-    """Build a SAM of type ``model`` and load its released weights; returns the model in eval mode.
+def load_sam(model: str | None = None, checkpoint: str | Path | None = None, *,
+             device: str | torch.device = "cpu") -> torch.nn.Module:
+    """A SAM of type ``model`` with its released weights, in eval mode on ``device``.
 
-    Args:
-        model: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``. With an explicit ``checkpoint`` and no
-            ``model`` the type is read from the file; with neither, ``"vit_b"``.
-        checkpoint: path of a SAM ``.pth`` file; default: the registry entry ``"sam-<model>"``
-            (raises :class:`MissingWeightsError` saying what to download and where to put it).
-        device: where to put the model.
-
-    Raises:
-        MissingWeightsError: no file where the registry looks (or at ``checkpoint``).
-        BadWeightsError: the file is unreadable, not SAM, or of another model type than ``model``.
+    ``model``: ``"vit_b"``, ``"vit_l"`` or ``"vit_h"``; without it the type is read from ``checkpoint``, else
+    ``"vit_b"``. ``checkpoint``: a SAM ``.pth`` file; default: the registry entry ``"sam-<model>"``.
+    Raises :class:`MissingWeightsError` when the file is missing (saying what to download and where), and
+    :class:`BadWeightsError` when it is unreadable, not SAM, or of another type than ``model``.
     """
     from segment_anything import sam_model_registry
 
     if model is not None:
         model = _check_model(model)
-    key = f"sam-{model or 'vit_b'}"
-    path = weights.locate(key, checkpoint)
+    path = weights.locate(f"sam-{model or 'vit_b'}", checkpoint)
     state = read_state_dict(path)
     found = model_type_of(state, path)
     if model is not None and found != model:
-        raise BadWeightsError(
-            f"{where(path)} is a SAM {found} checkpoint, not {model}: pass model={found!r} "
-            f"(CLI: --model {found}) or the {model} file"
-        )
-    model = found
-    sam = sam_model_registry[model](checkpoint=None)
+        raise BadWeightsError(f"{where(path)} is a SAM {found} checkpoint, not {model}: pass model={found!r} "
+                              f"(CLI: --model {found}) or the {model} file")
+    sam = sam_model_registry[found](checkpoint=None)
     try:
         sam.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
-        raise BadWeightsError(f"{where(path)} does not fit SAM {model}: {' '.join(first)}") from None
+        raise BadWeightsError(f"{where(path)} does not fit SAM {found}: {' '.join(first)}") from None
     return sam.to(device).eval()
 
 
 def save_random_sam(path: str | Path, model: str = "vit_b", *, seed: int = 0, overwrite: bool = False) -> Path:
-    """Write a random-initialised SAM state dict to ``path`` (atomically): the stand-in for tests and SMOKE runs.
-
-    The masks such a model predicts are meaningless, but the file goes through exactly the
-    loading path of the released weights (:func:`load_sam` with an explicit checkpoint).
-    """
+    """Write a random-initialised SAM state dict to ``path`` (atomically): the stand-in for tests and SMOKE runs."""
     from segment_anything import sam_model_registry
 
     model = _check_model(model)

@@ -1,18 +1,13 @@
-"""The click-to-segment notebook UI: ipywidgets + ipyevents, with every step done by the library.
+"""The click-to-segment notebook UI (ipywidgets + ipyevents; JupyterLab 4 and VS Code with ipyevents >= 2.0.2).
 
-Layout: the photo (hole tinted red, positive clicks green, negative clicks blue), a mode toggle
-(positive / negative; shift-click or right-click also gives a negative point), Undo, Reset, a
-margin slider, "Regenerate" (runs the inpainter, shows before / after side by side), "Save mask"
-and "Save result" (atomic writes under ``out_dir``, never over an existing file unless the
-overwrite box is ticked), and a status line.
-
-Core ipywidgets plus ``ipyevents`` work in JupyterLab 4 and in VS Code (ipyevents >= 2.0.2). For
-papermill/CI, pass ``points=[(x, y, label), ...]`` (or call :meth:`SegmentWidget.click`) and
-nobody needs to click.
+Shift-click or right-click gives a negative point; "Regenerate" shows before / after; the save buttons write atomically
+under ``out_dir``, never over an existing file unless the overwrite box is ticked. For papermill/CI pass
+``points=[(x, y, label), ...]`` (or call :meth:`SegmentWidget.click`).
 """
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -49,11 +44,8 @@ def _draw(image: np.ndarray, hole_mask: torch.Tensor | None, points: Iterable, s
 def overlay_points(
     image: torch.Tensor | np.ndarray, hole_mask: torch.Tensor | None = None, points: Iterable = ()
 ) -> torch.Tensor:
-    """The photo with the hole tinted red and prompt points drawn (green = positive, blue = negative).
-
-    ``image`` (3, H, W) [0, 1] or (H, W, 3) uint8; ``points`` Click objects or (x, y[, label]) in
-    pixels. Returns (3, H, W) float in [0, 1].
-    """
+    """``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8) with the hole tinted red and ``points`` (Clicks or
+    (x, y[, label]) pixels) drawn, green = positive, blue = negative; (3, H, W) float in [0, 1]."""
     return from_uint8(np.array(_draw(as_rgb_uint8(image), hole_mask, points, 1.0)))
 
 
@@ -63,30 +55,20 @@ class SegmentWidget:
     Args:
         segmenter: a :class:`ClickSegmenter` (its SAM embedding cache is reused).
         image: the photo, (3, H, W) float in [0, 1] or (H, W, 3) uint8 RGB.
-        name: file stem for saved files (``out_dir/masks/NAME.png``, ``out_dir/results/NAME.png``,
-            ``out_dir/meta/NAME.json``).
+        name: file stem of ``out_dir/masks/NAME.png``, ``out_dir/results/NAME.png`` and ``out_dir/meta/NAME.json``.
         out_dir: where the save buttons write.
-        inpaint: a TFill model (base or personalised checkpoint; its ``inpaint`` is used with
-            ``seed=0``) or any inpainter ``(B,3,S,S), (B,1,S,S) -> (B,3,S,S)``; None disables "Regenerate".
+        inpaint: a TFill model (its ``inpaint`` is used with ``seed=0``) or any inpainter
+            ``(B,3,S,S), (B,1,S,S) -> (B,3,S,S)``; None disables "Regenerate".
         inpaint_size: side of the square crop the inpainter sees (256 for the released TFill).
         display_width: the photo is shown at most this wide (clicks are mapped back to photo pixels).
         points: optional [(x, y, label), ...] applied at once (the non-interactive path).
         margin: initial dilation in pixels (default: the segmenter's).
     """
 
-    def __init__(
-        self,
-        segmenter: ClickSegmenter,
-        image: torch.Tensor | np.ndarray,
-        *,
-        name: str = "photo",
-        out_dir: str | Path = "outputs/segment",
-        inpaint: Inpainter | torch.nn.Module | None = None,
-        inpaint_size: int = 256,
-        display_width: int = 640,
-        points: Sequence[Sequence[float]] | None = None,
-        margin: int | None = None,
-    ):
+    def __init__(self, segmenter: ClickSegmenter, image: torch.Tensor | np.ndarray, *, name: str = "photo",
+                 out_dir: str | Path = "outputs/segment", inpaint: Inpainter | torch.nn.Module | None = None,
+                 inpaint_size: int = 256, display_width: int = 640, points: Sequence[Sequence[float]] | None = None,
+                 margin: int | None = None):
         import ipywidgets as W
         from ipyevents import Event
 
@@ -111,19 +93,13 @@ class SegmentWidget:
         disp_w = max(1, round(w * self.scale))
         self.photo = W.Image(format="png", layout=W.Layout(width=f"{disp_w}px", max_width="none"))
         self.photo.add_class("triple-dots-sam-photo")
-        self.events = Event(
-            source=self.photo,
-            watched_events=["click", "contextmenu"],
-            prevent_default_action=True,
-        )
+        self.events = Event(source=self.photo, watched_events=["click", "contextmenu"], prevent_default_action=True)
         self.events.on_dom_event(self.handle_event)
         self.mode = W.ToggleButtons(options=[POSITIVE, NEGATIVE], value=POSITIVE, description="Click adds")
         self.undo_button = W.Button(description="Undo", icon="undo")
         self.reset_button = W.Button(description="Reset", icon="trash")
-        self.margin = W.IntSlider(
-            value=segmenter.margin if margin is None else int(margin), min=0, max=64, step=1,
-            description="Margin px", continuous_update=False,
-        )
+        self.margin = W.IntSlider(value=segmenter.margin if margin is None else int(margin), min=0, max=64, step=1,
+                                  description="Margin px", continuous_update=False)
         self.regenerate_button = W.Button(description="Regenerate", icon="magic", button_style="primary",
                                           disabled=inpaint is None)
         self.save_mask_button = W.Button(description="Save mask", icon="save")
@@ -155,7 +131,6 @@ class SegmentWidget:
     def _repr_mimebundle_(self, **kwargs):  # display(widget) shows the UI
         return self.ui._repr_mimebundle_(**kwargs)
 
-    # ------------------------------------------------------------------ state
     @property
     def hole_mask(self) -> torch.Tensor | None:
         """The current hole mask (1, H, W) in {0, 1} at the slider's margin, or None before the first positive click."""
@@ -178,8 +153,6 @@ class SegmentWidget:
 
     def _say(self, text: str, *, error: bool = False) -> None:
         colour = "#b00020" if error else "inherit"
-        import html
-
         self.status.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
 
     def _guard(self, fn, *args) -> None:
@@ -197,7 +170,6 @@ class SegmentWidget:
         self.photo.value = encode_image(_draw(seg.image, self.hole_mask, seg.clicks, self.scale), "PNG")
         self._say(self._summary())
 
-    # ------------------------------------------------------------------ actions
     def handle_event(self, event: dict) -> None:
         """ipyevents callback: ``dataX/dataY`` are pixels of the shown image; shift/right click = negative."""
         if event.get("type") not in (None, "click", "contextmenu"):
@@ -254,24 +226,18 @@ class SegmentWidget:
         self._say(self._summary() + f"; regenerated in {time.perf_counter() - t0:.1f} s")
         return self.result
 
-    def _meta(self) -> Meta:
-        h, w = self.segmenter.size
-        m = self._require_mask()
-        segmenter = {
-            "points": [[round(c.x, 2), round(c.y, 2), c.label] for c in self.segmenter.clicks],
-            "box": list(self.segmenter.box) if self.segmenter.box else None,
-            "score": self.segmenter.score,
-            "model_fingerprint": self.segmenter.model_fingerprint(),
-        }
-        return Meta(source=self.name, mask_type="real", margin=int(self.margin.value), hole_ratio=hole_ratio(m),
-                    image_size=(w, h), extra={"segmenter": segmenter})
-
     def save_mask(self) -> Path:
         """Write the hole mask to ``out_dir/masks/NAME.png`` (255 = hole), its clicks to ``out_dir/meta/NAME.json``."""
         m = self._require_mask()
+        seg = self.segmenter
+        h, w = seg.size
+        prompts = {"points": [[round(c.x, 2), round(c.y, 2), c.label] for c in seg.clicks],
+                   "box": list(seg.box) if seg.box else None, "score": seg.score,
+                   "model_fingerprint": seg.model_fingerprint()}
+        meta = Meta(source=self.name, mask_type="real", margin=int(self.margin.value), hole_ratio=hole_ratio(m),
+                    image_size=(w, h), extra={"segmenter": prompts})
         path = self.out_dir / MASKS_DIR / f"{self.name}.png"
         overwrite = bool(self.overwrite.value)
-        meta = self._meta()
         meta_path = self.out_dir / META_DIR / f"{self.name}.json"
         if not overwrite:  # both files are checked first, so neither is written when one exists
             for p in (path, meta_path):
