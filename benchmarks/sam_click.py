@@ -27,10 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from triple_dots import weights
-from triple_dots.images import grow_hole, read_image
+from triple_dots.images import as_rgb_uint8, grow_hole, read_image
 from triple_dots.samples import sample_path
 from triple_dots.segment import ClickSegmenter, clean_mask, load_sam, save_random_sam
-from triple_dots.segment.clicks import as_uint8_rgb
 
 TARGET_MS = 50.0
 
@@ -91,7 +90,7 @@ def main() -> None:
         seg = ClickSegmenter(sam, margin=8)
         # embedding: one warm-up on GPU (cuDNN autotune); on CPU the first call is the one users wait for
         if device != "cpu":
-            seg.predictor.set_image(as_uint8_rgb(photo))
+            seg.predictor.set_image(as_rgb_uint8(photo))
             _sync(device)
         emb = []
         for _ in range(args.embeds):

@@ -19,6 +19,8 @@ _PATCH_KEY = "image_encoder.patch_embed.proj.weight"
 
 
 def _check_model(model: str) -> str:
+    if model == "default":  # segment-anything's own name for vit_h
+        return "vit_h"
     if model not in MODEL_TYPES:
         raise BadInputError(f"unknown SAM model type {model!r}; use one of {', '.join(MODEL_TYPES)}")
     return model
