@@ -1,8 +1,4 @@
-"""The dataset-folder format: its layout, pairing photos with masks by stem, the manifest, the meta
-record and the checks that run before any work. Every stage reads and writes datasets through here.
-
-One layout is used by every stage (mask synthesis writes it, preprocessing reads and writes
-it, training and evaluation read it)::
+"""The dataset-folder layout every stage reads and writes, with pairing by stem, manifest, meta and checks::
 
     ROOT/images/NAME.<ext>     photos (.jpg, .png, ...)
     ROOT/masks/NAME.png        hole masks: single-channel PNG, 255 = hole (regenerate), 0 = keep
@@ -10,10 +6,8 @@ it, training and evaluation read it)::
     ROOT/manifest.csv          optional: one row per pair (size, hole ratio, split, source, group, ...)
 
 A photo and its mask are paired by file name without extension (the *stem*). A plain folder
-of photos (no ``images/`` sub-folder) is read as a dataset without masks.
-
-Every check here reports *all* bad files by name before anything is processed, so a long job
-never stops half-way on file 9,000. The torch Dataset is :class:`triple_dots.data.PairedFaceDataset`.
+of photos (no ``images/`` sub-folder) is read as a dataset without masks. Every check reports
+*all* bad files by name before anything is processed.
 """
 
 from __future__ import annotations
@@ -21,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,9 +42,6 @@ _FACT_COLUMNS = {"name", "image", "mask", "meta", "width", "height", "hole_ratio
 MAX_HOLE_RATIO = 0.9
 
 
-# --------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------
 @dataclass
 class Pair:
     """One photo with its hole mask (``mask`` is None in a photos-only dataset).
@@ -123,9 +115,6 @@ def _rebuild_bad_dataset(problems: list[Problem], message: str) -> BadDatasetErr
     return err
 
 
-# --------------------------------------------------------------------------------------
-# Meta records
-# --------------------------------------------------------------------------------------
 @dataclass
 class Meta:
     """How a pair's mask was made, ``meta/NAME.json``: read by :func:`read_meta`, written by :func:`write_meta`.
@@ -149,15 +138,11 @@ class Meta:
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to disk (``hole_ratio`` rounded to 6 digits)."""
         return {
+            **{k: getattr(self, k) for k in _META_FIELDS},
             "source": None if self.source is None else str(self.source),
-            "mask_type": self.mask_type,
-            "color": self.color,
-            "pattern": self.pattern,
-            "seed": self.seed,
             "margin": int(self.margin),
             "hole_ratio": None if self.hole_ratio is None else round(float(self.hole_ratio), 6),
             "image_size": None if self.image_size is None else [int(v) for v in self.image_size],
-            "faces": self.faces,
             **self.extra,
         }
 
@@ -166,8 +151,6 @@ _META_FIELDS = ("source", "mask_type", "color", "pattern", "seed", "margin", "ho
 
 
 def _is_number(v: Any) -> bool:
-    import math
-
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -223,9 +206,6 @@ def write_meta(path: str | Path, meta: Meta, step: dict[str, Any] | None = None,
     return atomic_write_text(path, "{\n" + body + "\n}\n", overwrite=overwrite)
 
 
-# --------------------------------------------------------------------------------------
-# Scanning a folder
-# --------------------------------------------------------------------------------------
 @dataclass
 class FolderScan:
     """The files of a dataset folder, matched by stem (nothing is read yet)."""
@@ -239,28 +219,13 @@ class FolderScan:
     problems: list[Problem]  # duplicate stems
 
 
-def dataset_dirs(root: str | Path) -> tuple[Path, Path | None, Path | None]:
-    """(image folder, mask folder or None, meta folder or None) of a dataset ROOT.
-
-    A ROOT with an ``images/`` sub-folder uses the layout; any other folder is read as a plain
-    folder of photos without masks.
-    """
-    root = Path(root)
-    if not root.exists():
-        raise BadInputError(f"{where(root)} does not exist")
-    if not root.is_dir():
-        raise BadInputError(f"{where(root)} is not a folder")
-    if (root / IMAGES_DIR).is_dir():
-        masks = root / MASKS_DIR
-        meta = root / META_DIR
-        return root / IMAGES_DIR, (masks if masks.is_dir() else None), (meta if meta.is_dir() else None)
-    return root, None, None
-
-
-def _given_folder(folder: str | Path, what: str) -> Path:
-    if not Path(folder).is_dir():
-        raise BadInputError(f"{what} folder {where(folder)} does not exist or is not a folder")
-    return Path(folder)
+def _sub_folder(given: str | Path | None, found: Path | None, what: str) -> Path | None:
+    """``given`` (which must be a folder), else ``found`` when it is a folder, else None."""
+    if given is None:
+        return found if found is not None and found.is_dir() else None
+    if not Path(given).is_dir():
+        raise BadInputError(f"{what} folder {where(given)} does not exist or is not a folder")
+    return Path(given)
 
 
 def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Problem]]:
@@ -286,16 +251,19 @@ def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Pro
 def scan_folder(
     root: str | Path, *, mask_dir: str | Path | None = None, meta_dir: str | Path | None = None
 ) -> FolderScan:
-    """Match the photos of ``root`` with their masks by stem (see the module docstring for the layout).
+    """Match the photos of ``root`` with their masks by stem; ``mask_dir`` and ``meta_dir`` override those folders.
 
-    ``mask_dir`` and ``meta_dir`` override the mask and meta folders (e.g. original photos in one
-    folder, masks and meta written by mask synthesis in another).
     Duplicate stems (``a.jpg`` and ``a.png``) are reported in ``problems`` and left unpaired.
     """
     root = Path(root)
-    image_dir, found_masks, found_meta = dataset_dirs(root)
-    mdir = _given_folder(mask_dir, "mask") if mask_dir is not None else found_masks
-    meta_dir = _given_folder(meta_dir, "meta") if meta_dir is not None else found_meta
+    if not root.exists():
+        raise BadInputError(f"{where(root)} does not exist")
+    if not root.is_dir():
+        raise BadInputError(f"{where(root)} is not a folder")
+    layout = (root / IMAGES_DIR).is_dir()  # else a plain folder of photos without masks
+    image_dir = root / IMAGES_DIR if layout else root
+    mdir = _sub_folder(mask_dir, root / MASKS_DIR if layout else None, "mask")
+    meta_dir = _sub_folder(meta_dir, root / META_DIR if layout else None, "meta")
     images, problems = by_stem(list_images(image_dir, recursive=False), "photo")
     masks: dict[str, Path] = {}
     if mdir is not None:
@@ -313,16 +281,12 @@ def scan_folder(
     return FolderScan(root, image_dir, mdir, pairs, images_only, masks_only, problems)
 
 
-# --------------------------------------------------------------------------------------
-# Manifest
-# --------------------------------------------------------------------------------------
 def check_name(name: str, *, source: str | Path | None = None, line: int | None = None) -> str:
     """Return ``name`` if it is a safe pair name, else raise :class:`BadInputError`.
 
-    A pair name becomes a file name in every output folder (``OUT/images/NAME.png``), so it must be a
-    plain file name: not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no NUL or other control
-    character, not starting with ``.`` (hidden files), at most 200 bytes. Names from a manifest are
-    checked when it is read, so a hostile manifest cannot make a command write outside its output folder.
+    A pair name becomes an output file name (``OUT/images/NAME.png``), so it must be a plain file name:
+    not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no control character, not starting with ``.``,
+    at most 200 bytes.
     """
     bad = (
         not name
@@ -339,14 +303,6 @@ def check_name(name: str, *, source: str | Path | None = None, line: int | None 
             "control characters, start with '.', or exceed 200 bytes); names become output file names"
         )
     return name
-
-
-def _resolve(base: Path, value: str) -> Path | None:
-    """``value`` (a manifest cell) as a path relative to ``base``; None when empty."""
-    if not value:
-        return None
-    p = Path(value)
-    return p if p.is_absolute() else base / p
 
 
 def read_manifest(path: str | Path) -> list[Pair]:
@@ -378,7 +334,7 @@ def read_manifest(path: str | Path) -> list[Pair]:
         seen.add(name)
         mask, meta = (row.get("mask") or "").strip(), (row.get("meta") or "").strip()
         fields = {k: (v or "") for k, v in row.items() if k not in _FACT_COLUMNS and k is not None}
-        pairs.append(Pair(name, *(_resolve(path.parent, v) for v in (image, mask, meta)), fields))
+        pairs.append(Pair(name, *(path.parent / v if v else None for v in (image, mask, meta)), fields))
     return pairs
 
 
@@ -410,9 +366,6 @@ def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]], *, overw
     return atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
-# --------------------------------------------------------------------------------------
-# Loading and checking pairs
-# --------------------------------------------------------------------------------------
 def _no_photos(folder: Path) -> BadInputError:
     return BadInputError(f"{where(folder)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)")
 

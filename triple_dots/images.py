@@ -18,12 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from triple_dots.errors import (
-    BadInputError,
-    BadMaskError,
-    UnreadableImageError,
-    where,
-)
+from triple_dots.errors import BadInputError, BadMaskError, UnreadableImageError, where
 from triple_dots.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -31,8 +26,7 @@ if TYPE_CHECKING:
 
 
 def _is_tensor(obj) -> bool:
-    """True for a ``torch.Tensor``; torch is imported lazily (mask synthesis never needs it), and an object
-    cannot be a tensor unless torch has been imported already."""
+    """True for a ``torch.Tensor``, without importing torch (mask synthesis never needs it)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(obj, torch.Tensor)
 
@@ -44,10 +38,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".t
 # Conversions between tensors and uint8 arrays
 # --------------------------------------------------------------------------------------
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(3, H, W) or (1, H, W) float in [0, 1] -> (H, W, 3) / (H, W) uint8, rounded and clipped.
-
-    A uint8 numpy array is returned unchanged.
-    """
+    """(3, H, W) or (1, H, W) float in [0, 1] -> (H, W, 3) / (H, W) uint8, rounded and clipped; uint8 arrays pass."""
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
         return image
     import torch
@@ -99,9 +90,6 @@ def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.n
     return np.ascontiguousarray(arr)
 
 
-# --------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------
 def open_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image file with EXIF orientation applied, or raise clearly."""
     path = Path(path)
@@ -189,11 +177,9 @@ def probe_image(path: str | Path) -> tuple[tuple[int, int] | None, str | None]:
 def _alpha_mask(img: Image.Image, path: Path) -> np.ndarray | None:
     """The hole drawn in the alpha channel of a mask, or None when alpha carries no drawing.
 
-    A mask painted on a transparent layer stores the strokes in alpha: the colour under transparent
-    pixels is meaningless, and painted pixels often all have one colour (e.g. black strokes). When
-    the alpha channel is not fully opaque and the colour of the opaque pixels is a single value, the
-    opaque pixels (alpha >= 128, so anti-aliased stroke edges count by majority) are the hole: 255.
-    Otherwise the colour channels are the mask, with transparent pixels read as 0 (keep).
+    Strokes painted on a transparent layer live in alpha (the colour under transparent pixels is meaningless):
+    when alpha is not fully opaque and the opaque pixels (alpha >= 128) have one colour, they are the hole
+    (255). Otherwise the colour channels are the mask, with transparent pixels read as 0 (keep).
     """
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
@@ -222,7 +208,7 @@ def _is_gray(rgb: np.ndarray) -> bool:
 
 
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
-    """Mask file -> (H, W) uint8 gray array; colour masks are refused; alpha drawings are read (see :func:`_alpha_mask`)."""
+    """Mask file -> (H, W) uint8 gray array; colour masks are refused, alpha drawings read."""
     drawn = _alpha_mask(img, path)
     if drawn is not None:
         return drawn
@@ -279,9 +265,6 @@ def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor
     return torch.from_numpy(hole.astype(np.float32))[None]
 
 
-# --------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------
 def encode_image(image: torch.Tensor | np.ndarray | Image.Image, fmt: str = "PNG", *, quality: int = 95) -> bytes:
     """Encode a photo ((3, H, W) float in [0, 1], (H, W, 3) uint8, or PIL image) to file bytes."""
     pil = image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))
@@ -298,10 +281,9 @@ def write_image(
     overwrite: bool = False,
     quality: int = 95,
 ) -> Path:
-    """Write a photo atomically; format from the suffix (.png, .jpg, .webp, ...).
+    """Write a photo as :func:`encode_image` takes it, atomically; format from the suffix (.png, .jpg, ...).
 
-    ``image`` is (3, H, W) float in [0, 1], (H, W, 3) uint8 or a PIL image. ``quality``
-    applies to JPEG/WebP. Refuses to replace an existing file unless ``overwrite``.
+    ``quality`` applies to JPEG/WebP. Refuses to replace an existing file unless ``overwrite``.
     """
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -353,14 +335,12 @@ def as_hole(mask: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def resize_hole(hole: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray | torch.Tensor:
-    """The one resize rule for hole masks: a pixel of the result is a hole when any hole pixel lies
-    under its footprint (the source rows/columns ``[floor(i*H/h), ceil((i+1)*H/h))``, as in area
-    resampling), so resizing never uncovers a pixel the user marked.
+    """The one resize rule for hole masks: a result pixel is a hole when any hole pixel lies under its
+    footprint (source rows/columns ``[floor(i*H/h), ceil((i+1)*H/h))``), so no marked pixel is uncovered.
 
     ``hole``: (H, W) array or (..., H, W) tensor, nonzero = hole; ``size``: (h, w) in pixels.
     Returns the same kind and dtype, shape (..., h, w): a tensor holds {0, 1}, an array 0 and its own
     hole value (1, True or 255).
-    (TFill's official model keeps its own internal bicubic ``> 0.9`` rule, inside the model.)
     """
     size = (int(size[0]), int(size[1]))
     if tuple(hole.shape[-2:]) == size:
@@ -391,9 +371,9 @@ def resize_photo(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def grow_hole(mask: torch.Tensor | np.ndarray, pixels: float) -> np.ndarray:
-    """The one dilation for hole masks: every pixel whose Euclidean distance to a hole pixel, rounded to
-    whole pixels, is at most ``pixels`` (>= 0; centre distance < ``pixels`` + 0.5) becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool, True = hole, containing the input
-    hole (``pixels = 0`` returns it unchanged)."""
+    """The one dilation for hole masks: every pixel whose Euclidean distance to a hole pixel is below
+    ``pixels`` + 0.5 (``pixels`` >= 0) becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool,
+    True = hole, containing the input hole (unchanged for ``pixels`` = 0)."""
     if pixels < 0:
         raise BadInputError(f"a hole grows by a margin of >= 0 pixels, got {pixels}")
     hole = as_hole(mask)
@@ -414,21 +394,13 @@ def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: 
     return atomic_write_bytes(path, data, overwrite=overwrite)
 
 
-# --------------------------------------------------------------------------------------
-# Folders
-# --------------------------------------------------------------------------------------
-def is_image_file(path: str | Path) -> bool:
-    """True for a file whose suffix (any case) is one of :data:`IMAGE_SUFFIXES` (hidden files excluded)."""
-    p = Path(path)
-    return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-
-
 def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
-    """Sorted image files in ``folder`` (recursively by default); a single file is returned as [file]."""
+    """Sorted files in ``folder`` with an :data:`IMAGE_SUFFIXES` suffix (any case, not hidden), recursively by
+    default; a single file is returned as [file]."""
     folder = Path(folder)
     if folder.is_file():
         return [folder]
     if not folder.is_dir():
         raise BadInputError(f"{where(folder)} is neither an image file nor a folder")
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and is_image_file(p))
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
