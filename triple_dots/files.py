@@ -1,7 +1,5 @@
-"""Writing files safely: every write goes to a temporary file in the destination folder and is
-renamed into place, so a crash never leaves a half-written file under the final name, and no
-existing file is replaced unless ``overwrite=True``. Used for photos, masks, manifests, reports
-and checkpoints."""
+"""Writing files safely: every write goes to a temporary file in the destination folder and is renamed
+into place, so a crash never leaves a half-written file, and no file is replaced unless ``overwrite=True``."""
 
 from __future__ import annotations
 

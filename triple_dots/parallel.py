@@ -1,8 +1,7 @@
 """Run one function over many files with a tqdm bar, in-process or on a pool of worker processes.
 
-Folder commands (preprocessing, dataset validation) decode and encode images, which is CPU
-work: a process pool uses every core, while threads would mostly wait on the GIL. Each
-worker pins OpenCV and torch to one thread so ``workers`` processes use ``workers`` cores.
+Image decoding is CPU work: processes use every core where threads would wait on the GIL. Each worker
+pins OpenCV and torch to one thread so ``workers`` processes use ``workers`` cores.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import TypeVar
 
 from tqdm.auto import tqdm
@@ -39,18 +38,14 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _single_thread() -> None:
     """Pool initializer: one compute thread per worker process (no oversubscription)."""
-    try:
+    with suppress(ImportError):
         import cv2
 
         cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - OpenCV is a dependency
-        pass
-    try:
+    with suppress(ImportError):
         import torch
 
         torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def map_files(

@@ -1,14 +1,8 @@
-"""Stand-in weights: random-initialised files at the exact names, shapes and formats of the real downloads.
+"""Stand-in weights: random-initialised files at the exact names, shapes and formats of the real downloads,
+so every loader runs end to end (tests, SMOKE notebooks, GPU timing) without them; their outputs are meaningless.
 
-``write_stand_ins(DIR)`` (CLI: ``triple-dots weights --stand-ins DIR``) writes, for registry entries,
-files laid out as :func:`triple_dots.weights.locate` expects with ``TRIPLE_DOTS_HOME=DIR``, so every
-loader runs end to end (tests, SMOKE notebooks, GPU timing) without the downloads. Their outputs
-are meaningless.
-
-Each written file gets a sidecar marker ``NAME.stand-in.txt`` (folder entries: ``FOLDER/STAND-IN.txt``)
-that records size, mtime and sha256 of what was written; the weight files themselves keep the
-released format. :func:`is_stand_in` reads the marker, so whatever reports quality can say so. A file
-later replaced by the real download (different content) is no longer reported as a stand-in.
+Each written file gets a marker ``NAME.stand-in.txt`` (folder entries: ``FOLDER/STAND-IN.txt``) recording
+size, mtime and sha256, read by :func:`is_stand_in`; a file later replaced by the real download is not a stand-in.
 """
 
 from __future__ import annotations
@@ -40,9 +34,6 @@ def default_keys() -> list[str]:
     return list(DEFAULT_KEYS) + [k for k in weights.REGISTRY if k.startswith("mat-")]
 
 
-# ----------------------------------------------------------------------------------------------
-# markers
-# ----------------------------------------------------------------------------------------------
 def marker_path(path: str | Path) -> Path:
     """The marker of a weights file (``NAME.stand-in.txt``) or folder (``FOLDER/STAND-IN.txt``)."""
     p = Path(path)
@@ -85,12 +76,8 @@ def _unchanged(path: Path, record: tuple[int, int, str]) -> bool:
 
 
 def is_stand_in(path: str | Path) -> bool:
-    """True when ``path`` (a weights file, or a folder entry such as ``tfill/ffhq``) is a stand-in.
-
-    A folder counts as a stand-in while any file its marker lists is unchanged; a file when its
-    own sidecar marker or its folder's marker lists it unchanged. A marker without matching files
-    (the real download was put in place) gives False.
-    """
+    """True when ``path`` (a weights file, or a folder entry such as ``tfill/ffhq``) is a stand-in: a folder
+    while any file its marker lists is unchanged, a file when its own or its folder's marker lists it unchanged."""
     p = Path(path)
     if p.is_dir():
         return any(_unchanged(p / name, rec) for name, rec in _recorded(p / FOLDER_MARKER).items())
@@ -104,9 +91,6 @@ def is_stand_in(path: str | Path) -> bool:
     return False
 
 
-# ----------------------------------------------------------------------------------------------
-# builders: key -> write the weights file(s) at path
-# ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _own_rng(seed: int) -> Iterator[None]:
     """Seed torch's CPU RNG for one builder and restore the caller's state afterwards."""
@@ -187,10 +171,9 @@ def write_stand_ins(
     """Write stand-in weights for ``keys`` (default :func:`default_keys`) under ``folder``; return the paths.
 
     Each entry lands at ``folder/<registry filename>``, where ``weights.locate`` finds it with
-    ``TRIPLE_DOTS_HOME=folder``, next to its marker. An entry any of whose files already exists is
-    skipped (never overwritten, never mixed with real files) unless ``overwrite``. dlib entries
-    (shipped by a package) and keys without a builder are skipped with a note through ``log``.
-    Unknown keys raise :class:`BadInputError` before anything is written.
+    ``TRIPLE_DOTS_HOME=folder``. An entry any of whose files already exists is skipped unless ``overwrite``;
+    dlib entries and keys without a builder are skipped with a note through ``log``. Unknown keys raise
+    :class:`BadInputError` before anything is written.
     """
     say = log or (lambda _msg: None)
     root = Path(folder).expanduser()

@@ -1,8 +1,4 @@
-"""Pictures people would rather look at: labelled image grids and hole-mask overlays.
-
-Inputs follow the project convention: photos (3, H, W) float in [0, 1], hole masks
-(1, H, W) in {0, 1} with 1 = hole.
-"""
+"""Labelled image grids and hole-mask overlays: photos (3, H, W) float in [0, 1], hole masks (1, H, W), 1 = hole."""
 
 from __future__ import annotations
 
@@ -40,13 +36,6 @@ def overlay_mask(
     return out.clamp(0, 1)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # older Pillow
-        return ImageFont.load_default()
-
-
 def _fit(img: np.ndarray, cell: int) -> Image.Image:
     """Letterbox an (H, W, 3) uint8 image into a cell x cell tile."""
     pil = Image.fromarray(img)
@@ -79,7 +68,10 @@ def image_grid(
     height = top + n_rows * (cell + pad) + pad
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    font = _font(16)
+    try:
+        font = ImageFont.load_default(size=16)
+    except TypeError:  # older Pillow
+        font = ImageFont.load_default()
     for c, label in enumerate(col_labels or []):
         draw.text((left + pad + c * (cell + pad) + 4, 6), str(label), fill=(0, 0, 0), font=font)
     for r, row in enumerate(rows):
