@@ -1,7 +1,4 @@
-"""The torch Dataset of a dataset folder (see :mod:`triple_dots.dataset_folder` for the layout).
-
-In memory photos are (3, H, W) float32 in [0, 1] and hole masks (1, H, W) float32 in {0, 1}, 1 = hole.
-"""
+"""The torch Dataset of a dataset folder (see :mod:`triple_dots.dataset_folder` for the layout)."""
 
 from __future__ import annotations
 
@@ -24,7 +21,7 @@ MaskFn = Callable[..., Any]
 
 
 def _augment(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The same small zoom/rotation/shift on ``img`` (H, W, 3) float32 [0, 1] and ``mask`` (H, W) uint8 {0, 1}."""
+    """``augment`` (see :class:`PairedFaceDataset`) of ``img`` (H, W, 3) float32 [0, 1] and ``mask`` (H, W) {0, 1}."""
     import cv2
 
     h, w = mask.shape

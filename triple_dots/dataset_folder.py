@@ -44,11 +44,7 @@ MAX_HOLE_RATIO = 0.9
 
 @dataclass
 class Pair:
-    """One photo with its hole mask (``mask`` is None in a photos-only dataset).
-
-    ``fields`` holds the pair's other manifest columns as strings (``split``, ``source``,
-    ``group`` and any extra column), carried along by every preprocessing command.
-    """
+    """One photo with its hole mask (None in a photos-only dataset); ``fields``: its other manifest columns."""
 
     name: str
     image: Path
@@ -117,11 +113,10 @@ def _rebuild_bad_dataset(problems: list[Problem], message: str) -> BadDatasetErr
 
 @dataclass
 class Meta:
-    """How a pair's mask was made, ``meta/NAME.json``: read by :func:`read_meta`, written by :func:`write_meta`.
+    """How a pair's mask was made (``meta/NAME.json``).
 
     ``image_size`` is (W, H) pixels; each face is a dict with ``box`` (x0, y0, x1, y1) and ``landmarks``
-    (68 (x, y) points) and whatever its writer adds. ``extra`` holds every other key (e.g. the SAM
-    ``segmenter`` clicks, ``sam_points``, the preprocessing ``history``); it is written after the fields.
+    (68 (x, y) points) and more; ``extra`` holds every other key (e.g. ``history``), written last.
     """
 
     source: str | None = None
@@ -306,11 +301,8 @@ def check_name(name: str, *, source: str | Path | None = None, line: int | None 
 
 
 def read_manifest(path: str | Path) -> list[Pair]:
-    """Read a ``manifest.csv``: one :class:`Pair` per row; paths are relative to the manifest's folder.
-
-    Required columns: ``name`` and ``image``; ``mask`` and ``meta`` may be empty. Every other
-    column is kept in :attr:`Pair.fields`.
-    """
+    """Read a ``manifest.csv`` (columns ``name``, ``image``, optional ``mask``, ``meta``, others kept in
+    :attr:`Pair.fields`): one :class:`Pair` per row; paths are relative to the manifest's folder."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"manifest {where(path)} does not exist")
@@ -380,13 +372,10 @@ def load_pairs(
 ) -> list[Pair]:
     """The pairs of a dataset folder or ``manifest.csv``, sorted by name (files are not read yet).
 
-    From a folder, duplicate stems, masks without a photo and (with ``require_masks``) photos
-    without a mask raise :class:`BadDatasetError` naming every such file; a ``ROOT/manifest.csv``
-    adds its ``split``/``source``/``group``/extra columns to the matching pairs. ``split``
-    keeps only the pairs of that split. Raises :class:`BadInputError` for an empty dataset.
-    ``require_masks=None`` requires masks only when the dataset has some (a mask folder, or a
-    manifest with a mask column filled in). With a list as ``problems_out`` the bad files are
-    appended to it and skipped instead.
+    Duplicate stems, masks without a photo and (with ``require_masks``; None: when the dataset has
+    masks) photos without a mask raise :class:`BadDatasetError` naming every such file, or are
+    appended to ``problems_out`` and skipped. A folder's ``manifest.csv`` adds its columns to the
+    pairs; ``split`` keeps one split. An empty dataset raises :class:`BadInputError`.
     """
     src = Path(root_or_manifest)
     from_manifest = src.is_file() and src.suffix.lower() == ".csv"
@@ -409,17 +398,13 @@ def load_pairs(
                 f"{where(src)} has no masks: expected hole masks in {where(src / MASKS_DIR)} "
                 f"(photos in {where(src / IMAGES_DIR)}, masks as NAME.png with 255 = hole)"
             )
-        problems = list(scan.problems)
-        problems += [
-            Problem(m, BadInputError(f"mask {where(m)} has no photo with the same stem in {where(scan.image_dir)}"))
-            for m in scan.masks_only
-        ]
+        unmatched = [(m, f"mask {where(m)} has no photo with the same stem in {where(scan.image_dir)}")
+                     for m in scan.masks_only]
         if require_masks:
-            problems += [
-                Problem(i, BadInputError(f"photo {where(i)} has no mask with the same stem in {where(scan.mask_dir)}"))
-                for i in scan.images_only
-            ]
-        if scan.masks_only or (require_masks and scan.images_only):
+            unmatched += [(i, f"photo {where(i)} has no mask with the same stem in {where(scan.mask_dir)}")
+                          for i in scan.images_only]
+        problems = scan.problems + [Problem(f, BadInputError(message)) for f, message in unmatched]
+        if unmatched:
             hint = "Run `triple-dots preprocess pair` to keep only matched pairs (it never deletes files)."
         pairs = sorted(scan.pairs + ([Pair(i.stem, i) for i in scan.images_only] if not require_masks else []),
                        key=lambda p: p.name)
@@ -443,12 +428,8 @@ def load_pairs(
 
 
 def check_pair(pair: Pair, *, max_hole_ratio: float = MAX_HOLE_RATIO) -> PairFacts:
-    """Read a pair once and check it; raises a :class:`TripleDotsError` naming the bad file.
-
-    Checks: the photo decodes; the mask decodes, is single-channel (or gray), binary {0, 255}
-    (JPEG masks are thresholded), has the photo's size, and its hole covers at most
-    ``max_hole_ratio`` of the picture (more usually means black and white were swapped).
-    """
+    """Read a pair once and check it (see :func:`read_mask`; same size; hole at most ``max_hole_ratio``
+    of the picture); raises a :class:`TripleDotsError` naming the bad file."""
     width, height = image_size(pair.image)
     if pair.mask is None:
         return PairFacts(width, height, None)
@@ -504,12 +485,8 @@ def check_dataset(
     max_hole_ratio: float = MAX_HOLE_RATIO,
     progress: bool = True,
 ) -> list[tuple[Pair, PairFacts]]:
-    """Load and check a whole dataset before any work starts.
-
-    Raises :class:`BadDatasetError` listing every bad file by name (unreadable photo, mask of
-    another size, non-binary / colour / inverted-looking mask, duplicate stems, unmatched
-    files), or :class:`BadInputError` for an empty folder. Returns (pair, facts) for each pair.
-    """
+    """Load and check a whole dataset before any work starts: (pair, facts) for each pair, or
+    :class:`BadDatasetError` listing every bad file by name (see :func:`load_pairs`, :func:`check_pair`)."""
     pairs = load_pairs(root_or_manifest, split=split, require_masks=require_masks)
     facts, problems = validate_pairs(pairs, workers=workers, max_hole_ratio=max_hole_ratio, progress=progress)
     if problems:

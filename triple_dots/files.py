@@ -107,7 +107,6 @@ def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
     return dst
 
 
-# ---------------------------------------------------------------------------------------------- output folders
 def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 

@@ -1,11 +1,9 @@
-"""Reading and writing photos and hole masks: the project's one image convention.
+"""Reading and (atomically) writing photos and hole masks: the project's one image convention.
 
 * A photo in memory is a ``torch.float32`` tensor of shape (3, H, W), RGB, values in [0, 1].
 * A hole mask in memory is a ``torch.float32`` tensor of shape (1, H, W), values in {0, 1},
   **1 = hole** (the pixels to regenerate), 0 = keep.
 * On disk a hole mask is a single-channel 8-bit PNG with 255 = hole, 0 = keep.
-
-Every write is atomic (see :mod:`triple_dots.files`).
 """
 
 from __future__ import annotations
@@ -34,9 +32,7 @@ def _is_tensor(obj) -> bool:
 #: File suffixes treated as photos (compared case-insensitively).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
-# --------------------------------------------------------------------------------------
-# Conversions between tensors and uint8 arrays
-# --------------------------------------------------------------------------------------
+
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """(3, H, W) or (1, H, W) float in [0, 1] -> (H, W, 3) / (H, W) uint8, rounded and clipped; uint8 arrays pass."""
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
@@ -67,8 +63,7 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
 def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.ndarray:
     """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array.
 
-    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays): where a hole mask
-    could be passed by mistake for a photo.
+    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays), e.g. a hole mask.
     """
     if not gray and (image.ndim == 2 or (_is_tensor(image) and image.ndim == 3 and image.shape[0] == 1)):
         raise BadInputError(f"expected a (3, H, W) photo in [0, 1] or (H, W, 3) uint8, got shape {tuple(image.shape)}")
@@ -120,14 +115,11 @@ def open_image(path: str | Path) -> Image.Image:
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Any Pillow mode -> (H, W, 3) float32 in [0, 1]. Alpha is dropped (not composited)."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img).astype(np.float32)
-        arr = arr / (65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0)
-        arr = np.clip(arr, 0.0, 1.0)
-        return np.repeat(arr[..., None], 3, axis=2)
-    if mode == "F":
-        arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-        return np.repeat(arr[..., None], 3, axis=2)
+        if mode != "F":
+            arr = arr / (65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0)
+        return np.repeat(np.clip(arr, 0.0, 1.0)[..., None], 3, axis=2)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode != "RGB":
@@ -136,11 +128,10 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1].
+    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1], EXIF orientation applied, alpha dropped.
 
-    EXIF orientation is applied; grayscale, RGBA/LA (alpha dropped), palette, CMYK and 16-bit
-    files are converted. Raises :class:`UnreadableImageError` naming the file when it is
-    missing, empty, truncated, not an image, or larger than Pillow's decompression-bomb limit.
+    Raises :class:`UnreadableImageError` naming the file when it is missing, empty, truncated, not an
+    image, or larger than Pillow's decompression-bomb limit.
     """
     import torch
 
@@ -149,10 +140,7 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 
 def read_image_uint8(path: str | Path) -> np.ndarray:
-    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`.
-
-    8-bit files skip the float round trip (the common case, and much faster on big photos).
-    """
+    """Read a photo as an (H, W, 3) uint8 RGB array, as :func:`read_image` (8-bit files skip the float round trip)."""
     img = open_image(path)
     if img.mode in ("RGB", "L", "RGBA", "LA", "CMYK", "YCbCr", "1") or (
         img.mode == "P" and "transparency" not in img.info
@@ -233,13 +221,10 @@ def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
 
 
 def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor:
-    """Read a hole mask file as a (1, H, W) float32 tensor in {0, 1}, **1 = hole**.
+    """Read a hole mask file (8-bit, 255 = hole, 0 = keep) as a (1, H, W) float32 tensor in {0, 1}, **1 = hole**.
 
-    The file is an 8-bit image with 255 = hole and 0 = keep. JPEG files are thresholded at
-    128 (``value >= 128`` is a hole) to remove compression noise. Lossless files must hold
-    only the values 0 and 255 unless ``threshold`` (1..255) is given, in which case
-    ``value >= threshold`` is a hole. Colour images and masks with other values raise
-    :class:`BadMaskError` naming the file.
+    ``value >= threshold`` (1..255) is a hole; JPEG files default to 128 (compression noise). Without a
+    threshold, other values than 0 and 255 raise :class:`BadMaskError`, as colour images do.
     """
     import torch
 
@@ -318,10 +303,7 @@ def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
-    """Fraction of hole pixels in [0, 1]: hole pixels / all pixels.
-
-    ``mask`` is a (1, H, W) / (H, W) hole mask in {0, 1} (1 = hole) or a uint8 {0, 255} array.
-    """
+    """Fraction in [0, 1] of nonzero (hole) pixels of a {0, 1} hole mask or a uint8 {0, 255} array, any shape."""
     arr = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
     if arr.size == 0:
         raise BadInputError("hole_ratio: empty mask")
@@ -338,9 +320,8 @@ def resize_hole(hole: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.nd
     """The one resize rule for hole masks: a result pixel is a hole when any hole pixel lies under its
     footprint (source rows/columns ``[floor(i*H/h), ceil((i+1)*H/h))``), so no marked pixel is uncovered.
 
-    ``hole``: (H, W) array or (..., H, W) tensor, nonzero = hole; ``size``: (h, w) in pixels.
-    Returns the same kind and dtype, shape (..., h, w): a tensor holds {0, 1}, an array 0 and its own
-    hole value (1, True or 255).
+    ``hole``: (H, W) array or (..., H, W) tensor, nonzero = hole; ``size``: (h, w). Returns the same kind,
+    dtype and hole value (a tensor {0, 1}; an array 0 and its own 1, True or 255), shape (..., h, w).
     """
     size = (int(size[0]), int(size[1]))
     if tuple(hole.shape[-2:]) == size:

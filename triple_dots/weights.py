@@ -191,18 +191,12 @@ def get(key: str) -> WeightFile:
 def find(key: str) -> Path | None:
     """The first complete location of ``key``, or None."""
     entry = get(key)
-    for p in entry.candidates():
-        if entry.is_complete(p):
-            return p
-    return None
+    return next((p for p in entry.candidates() if entry.is_complete(p)), None)
 
 
 def locate(key: str, path: str | Path | None = None) -> Path:
-    """Return the path of weights ``key``, or raise :class:`MissingWeightsError` saying what to do.
-
-    An explicit ``path`` is used as given (and must exist and be complete); otherwise the
-    default location and the entry's extra locations are tried in order.
-    """
+    """The path of weights ``key``: ``path`` if given (it must be complete), else the first complete candidate;
+    otherwise :class:`MissingWeightsError` saying what to do."""
     entry = get(key)
     if path is not None:
         p = Path(path).expanduser()
@@ -225,10 +219,7 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def verify(key: str, path: str | Path | None = None) -> Path:
-    """Locate ``key`` and check its size / sha256 where the registry knows them.
-
-    Raises :class:`BadWeightsError` naming the file when it does not match.
-    """
+    """Locate ``key`` and check its size / sha256 where known, else raise :class:`BadWeightsError` naming the file."""
     entry = get(key)
     p = locate(key, path)
     if entry.is_folder:
@@ -238,9 +229,9 @@ def verify(key: str, path: str | Path | None = None) -> Path:
             f"{where(p)} has {p.stat().st_size} bytes, expected {entry.size_bytes} for '{key}': "
             "the download is probably incomplete; fetch it again"
         )
-    if entry.sha256 or entry.sha256_prefix:
+    expected = entry.sha256 or entry.sha256_prefix
+    if expected:
         digest = sha256_of(p)
-        expected = entry.sha256 or entry.sha256_prefix
         if not digest.startswith(expected):
             raise BadWeightsError(f"{where(p)} has sha256 {digest[:16]}..., expected {expected[:16]}... for '{key}'")
     return p
