@@ -125,18 +125,16 @@ def check_apart(out: str | Path, inputs: Iterable[str | Path | None], *, what: s
             continue
         inp = Path(inp)
         inp_r = inp.resolve()
-        if inp_r.is_file() or not inp_r.exists():
-            if _inside(inp_r, out_r):
-                raise BadInputError(f"input {where(inp)} is inside the {what} {where(out)}; choose another {what}")
-            continue
-        if _inside(out_r, inp_r):
+        folder = inp_r.exists() and not inp_r.is_file()
+        if folder and _inside(out_r, inp_r):
             rel = "is" if out_r == inp_r else "is inside"
             raise BadInputError(
                 f"{what} {where(out)} {rel} the input folder {where(inp)}: its files would be replaced or read "
                 "as inputs next time; choose a folder outside it"
             )
         if _inside(inp_r, out_r):
-            raise BadInputError(f"input folder {where(inp)} is inside the {what} {where(out)}; choose another {what}")
+            kind = "input folder" if folder else "input"
+            raise BadInputError(f"{kind} {where(inp)} is inside the {what} {where(out)}; choose another {what}")
 
 
 def _folder_is_empty(folder: Path) -> bool:

@@ -21,11 +21,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def default_workers() -> int:
-    """Worker processes used when none is given: every core, at most 8."""
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 def _context() -> multiprocessing.context.BaseContext:
     """``forkserver`` processes: forked from a clean server, not from a parent whose torch/OpenMP
     thread pools may hold locks (a plain ``fork`` can then hang); the server imports torch once."""
@@ -60,12 +55,12 @@ def map_files(
     """``[fn(x) for x in items]`` with a progress bar; results keep the order of ``items``.
 
     ``workers`` > 1 runs ``fn`` in that many processes (``fn`` and the items must be
-    picklable: a module-level function and plain data). ``None`` means :func:`default_workers`.
+    picklable: a module-level function and plain data). ``None`` means every core, at most 8.
     Exceptions raised by ``fn`` propagate (the pool is shut down first).
     """
     items = list(items)
     if workers is None:
-        workers = default_workers()
+        workers = max(1, min(os.cpu_count() or 1, 8))
     if workers < 1:
         raise BadInputError(f"--workers must be at least 1, got {workers}")
     with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False) as bar, ExitStack() as stack:

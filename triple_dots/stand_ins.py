@@ -155,15 +155,6 @@ def builder(key: str) -> Builder | None:
     return {"fid-inception": _fid, "vgg16": _torchvision, "alexnet": _torchvision}.get(key)
 
 
-def _targets(entry: weights.WeightFile, path: Path) -> list[Path]:
-    """The files a stand-in of ``entry`` at ``path`` consists of."""
-    if entry.key.startswith("tfill-"):
-        from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS
-
-        return [path / f for f in weights.TFILL_FILES + tuple(f"latest_net_{n}.pth" for n in DISCRIMINATOR_NETS)]
-    return [path]
-
-
 def write_stand_ins(
     folder: str | Path, keys: Sequence[str] | None = None, *, seed: int = 0, overwrite: bool = False,
     log: Callable[[str], None] | None = print,
@@ -192,7 +183,11 @@ def write_stand_ins(
             say(f"{key}: skipped: no stand-in builder for it")
             continue
         path = root / entry.filename
-        targets = _targets(entry, path)
+        targets = [path]
+        if key.startswith("tfill-"):
+            from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS
+
+            targets = [path / f for f in weights.TFILL_FILES + tuple(f"latest_net_{n}.pth" for n in DISCRIMINATOR_NETS)]
         existing = [t for t in targets if t.exists()]
         if existing and not overwrite:
             say(f"{key}: skipped: {existing[0]} already exists (pass overwrite=True / --overwrite to replace)")
