@@ -19,11 +19,8 @@ _applied = False
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc keep freed memory for reuse (no ``mmap`` per large tensor, no heap trimming).
-
-    Process-wide and permanent; calling it again does nothing. Returns True when the setting is in
-    force, False where it does not apply (not Linux, or not glibc, e.g. musl or macOS): nothing changes then.
-    """
+    """Make glibc keep freed memory for reuse, process-wide and until exit; True when in force, False where
+    it does not apply (not Linux, or not glibc, e.g. musl or macOS)."""
     global _applied
     if _applied:
         return True

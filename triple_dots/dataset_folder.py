@@ -277,12 +277,9 @@ def scan_folder(
 
 
 def check_name(name: str, *, source: str | Path | None = None, line: int | None = None) -> str:
-    """Return ``name`` if it is a safe pair name, else raise :class:`BadInputError`.
-
-    A pair name becomes an output file name (``OUT/images/NAME.png``), so it must be a plain file name:
-    not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no control character, not starting with ``.``,
-    at most 200 bytes.
-    """
+    """Return ``name`` if it is a plain file name (it becomes ``OUT/images/NAME.png``), else raise
+    :class:`BadInputError`: not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no control character, not
+    starting with ``.``, at most 200 bytes."""
     bad = (
         not name
         or name in (".", "..")
@@ -317,14 +314,13 @@ def read_manifest(path: str | Path) -> list[Pair]:
         raise BadInputError(f"manifest {where(path)} lacks the column(s) {missing}; found {columns}")
     pairs, seen = [], set()
     for line, row in enumerate(reader, start=2):
-        name, image = (row.get("name") or "").strip(), (row.get("image") or "").strip()
+        name, image, mask, meta = ((row.get(k) or "").strip() for k in ("name", "image", "mask", "meta"))
         if not name or not image:
             raise BadInputError(f"manifest {where(path)} line {line}: empty 'name' or 'image'")
         check_name(name, source=path, line=line)
         if name in seen:
             raise BadInputError(f"manifest {where(path)} line {line}: name {name!r} appears twice")
         seen.add(name)
-        mask, meta = (row.get("mask") or "").strip(), (row.get("meta") or "").strip()
         fields = {k: (v or "") for k, v in row.items() if k not in _FACT_COLUMNS and k is not None}
         pairs.append(Pair(name, *(path.parent / v if v else None for v in (image, mask, meta)), fields))
     return pairs

@@ -65,11 +65,8 @@ DEMO_PATTERNS = ("3_masked_*", "3_truth_*")
 
 
 def _clear_earlier_demo(out: Path, overwrite: bool) -> list[Path]:
-    """Move an earlier demo's own entries aside (returned, to delete once the new run is written).
-
-    A folder that holds other files but no demo is refused unless ``overwrite``: the demo never
-    replaces what it did not write itself.
-    """
+    """Move an earlier demo's own entries aside (returned, to delete once the new run is written); a folder
+    holding other files but no demo is refused unless ``overwrite``."""
     if not out.is_dir():
         return []
     try:
@@ -151,8 +148,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo pipeline on ``images`` (default: the bundled samples); returns what it wrote.
 
-    ``weights``: a TFill checkpoint folder; without it the registry's ``tfill-ffhq`` is used when
-    present, else the OpenCV Telea baseline (the reason is printed in one line).
+    ``weights``: a TFill checkpoint folder; default: the registry's ``tfill-ffhq``, else the Telea baseline.
     """
     from triple_dots.evaluation.generate import telea
     from triple_dots.evaluation.paired import pair_scores
@@ -163,7 +159,6 @@ def run_demo(
     if not src.exists():
         raise BadInputError(f"{where(src)} does not exist")
     out, photos_dir = Path(out), src if src.is_dir() else src.parent
-    # before anything is written: the demo's output must be apart from the photos it reads
     check_apart(out, [photos_dir], what="demo output folder (--out)")
     if not (isinstance(size, int) and 16 <= size <= 8192):
         raise BadInputError(f"size (--size) must be a whole number of pixels in 16..8192, got {size!r}")

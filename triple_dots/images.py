@@ -1,10 +1,4 @@
-"""Reading and (atomically) writing photos and hole masks: the project's one image convention.
-
-* A photo in memory is a ``torch.float32`` tensor of shape (3, H, W), RGB, values in [0, 1].
-* A hole mask in memory is a ``torch.float32`` tensor of shape (1, H, W), values in {0, 1},
-  **1 = hole** (the pixels to regenerate), 0 = keep.
-* On disk a hole mask is a single-channel 8-bit PNG with 255 = hole, 0 = keep.
-"""
+"""Reading and (atomically) writing photos and hole masks in the conventions of :mod:`triple_dots`."""
 
 from __future__ import annotations
 
@@ -61,10 +55,8 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
 
 
 def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array.
-
-    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays), e.g. a hole mask.
-    """
+    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array;
+    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays), e.g. a hole mask."""
     if not gray and (image.ndim == 2 or (_is_tensor(image) and image.ndim == 3 and image.shape[0] == 1)):
         raise BadInputError(f"expected a (3, H, W) photo in [0, 1] or (H, W, 3) uint8, got shape {tuple(image.shape)}")
     if _is_tensor(image):
@@ -128,11 +120,8 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1], EXIF orientation applied, alpha dropped.
-
-    Raises :class:`UnreadableImageError` naming the file when it is missing, empty, truncated, not an
-    image, or larger than Pillow's decompression-bomb limit.
-    """
+    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1], EXIF orientation applied, alpha dropped;
+    :class:`UnreadableImageError` names a missing, empty, truncated, non-image or decompression-bomb file."""
     import torch
 
     arr = _to_rgb_array(open_image(path))
@@ -266,10 +255,8 @@ def write_image(
     overwrite: bool = False,
     quality: int = 95,
 ) -> Path:
-    """Write a photo as :func:`encode_image` takes it, atomically; format from the suffix (.png, .jpg, ...).
-
-    ``quality`` applies to JPEG/WebP. Refuses to replace an existing file unless ``overwrite``.
-    """
+    """Write a photo as :func:`encode_image` takes it, atomically, refusing to replace a file unless
+    ``overwrite``; format from the suffix (.png, .jpg, ...), ``quality`` for JPEG/WebP."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise BadInputError(

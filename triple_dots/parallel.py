@@ -52,11 +52,10 @@ def map_files(
     progress: bool = True,
     unit: str = "file",
 ) -> list[R]:
-    """``[fn(x) for x in items]`` with a progress bar; results keep the order of ``items``.
+    """``[fn(x) for x in items]`` with a progress bar; exceptions raised by ``fn`` propagate.
 
-    ``workers`` > 1 runs ``fn`` in that many processes (``fn`` and the items must be
-    picklable: a module-level function and plain data). ``None`` means every core, at most 8.
-    Exceptions raised by ``fn`` propagate (the pool is shut down first).
+    ``workers`` > 1 (``None``: every core, at most 8) runs ``fn`` in that many processes (``fn`` and the
+    items must be picklable: a module-level function and plain data).
     """
     items = list(items)
     if workers is None:

@@ -1,7 +1,4 @@
-"""Fit a photo, its hole mask and its face coordinates into a square through one object, so they never
-drift apart: photos with ``INTER_AREA`` to shrink and ``INTER_LANCZOS4`` to enlarge, hole masks by
-:func:`~triple_dots.images.resize_hole` (still two-valued), (x, y) pixel coordinates with the same crop and scale.
-"""
+"""Fit a photo, its hole mask and its face coordinates into a square through one object, so they never drift apart."""
 
 from __future__ import annotations
 
@@ -89,7 +86,7 @@ class SquareFit:
             )
 
     def apply_image(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, C) uint8 or float32 photo -> (size, size, C), same dtype."""
+        """(H, W, C) uint8 or float32 photo -> (size, size, C), same dtype (``INTER_AREA`` / ``INTER_LANCZOS4``)."""
         self._check(image)
         sq = self._square(image, _CV_BORDER[self.pad_mode], (0, 0, 0, 0))
         if self.side == self.size:
@@ -103,11 +100,8 @@ class SquareFit:
         return out
 
     def apply_mask(self, mask: np.ndarray) -> np.ndarray:
-        """(H, W) two-valued mask ({0, 1} or {0, 255}, any dtype) -> (size, size), same two values.
-
-        Binarised at half the maximum value and resized by :func:`~triple_dots.images.resize_hole` (no marked
-        pixel is uncovered); padding is 0 (keep).
-        """
+        """(H, W) two-valued mask ({0, 1} or {0, 255}, any dtype; binarised at half its maximum) -> (size, size),
+        same two values, padding 0 (keep), resized by :func:`~triple_dots.images.resize_hole`."""
         self._check(mask)
         high = 255 if mask.dtype == np.uint8 and mask.max(initial=0) > 1 else 1
         m = (mask > high / 2).astype(np.uint8)

@@ -1,8 +1,5 @@
 """Stand-in weights: random-initialised files at the exact names, shapes and formats of the real downloads,
 so every loader runs end to end (tests, SMOKE notebooks, GPU timing) without them; their outputs are meaningless.
-
-Each written file gets a marker ``NAME.stand-in.txt`` (folder entries: ``FOLDER/STAND-IN.txt``) recording
-size, mtime and sha256, read by :func:`is_stand_in`; a file later replaced by the real download is not a stand-in.
 """
 
 from __future__ import annotations
@@ -35,7 +32,8 @@ def default_keys() -> list[str]:
 
 
 def marker_path(path: str | Path) -> Path:
-    """The marker of a weights file (``NAME.stand-in.txt``) or folder (``FOLDER/STAND-IN.txt``)."""
+    """The marker (size, mtime, sha256 of each file written) of a weights file (``NAME.stand-in.txt``) or folder
+    (``FOLDER/STAND-IN.txt``)."""
     p = Path(path)
     return p / FOLDER_MARKER if p.is_dir() else p.with_name(p.name + FILE_MARKER_SUFFIX)
 
@@ -77,7 +75,8 @@ def _unchanged(path: Path, record: tuple[int, int, str]) -> bool:
 
 def is_stand_in(path: str | Path) -> bool:
     """True when ``path`` (a weights file, or a folder entry such as ``tfill/ffhq``) is a stand-in: a folder
-    while any file its marker lists is unchanged, a file when its own or its folder's marker lists it unchanged."""
+    while any file its marker lists is unchanged, a file when its own or its folder's marker lists it unchanged
+    (size and mtime, else sha256); a file replaced by the real download is not."""
     p = Path(path)
     if p.is_dir():
         return any(_unchanged(p / name, rec) for name, rec in _recorded(p / FOLDER_MARKER).items())

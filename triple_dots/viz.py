@@ -20,10 +20,8 @@ def overlay_mask(
     alpha: float = 0.45,
     outline: bool = True,
 ) -> torch.Tensor:
-    """Tint the hole of ``hole_mask`` (1, H, W) on ``image`` (3, H, W); returns (3, H, W) in [0, 1].
-
-    With ``outline`` the hole's border is drawn fully opaque so its edge is easy to judge.
-    """
+    """Tint the hole of ``hole_mask`` (1, H, W) on ``image`` (3, H, W), its border opaque with ``outline``;
+    returns (3, H, W) in [0, 1]."""
     img = image.detach().float().cpu()
     m = hole_mask.detach().float().cpu()
     if m.shape[-2:] != img.shape[-2:]:
@@ -55,11 +53,8 @@ def image_grid(
     cell: int = 256,
     pad: int = 4,
 ) -> Image.Image:
-    """Lay out images in a labelled grid; each image is letterboxed into a ``cell`` square.
-
-    ``rows[r][c]`` is a (3, H, W) float tensor in [0, 1], a (1, H, W) mask, an (H, W, 3)
-    uint8 array, or None (left blank). Returns a PIL RGB image.
-    """
+    """A labelled PIL RGB grid of ``rows[r][c]``, each letterboxed into a ``cell`` square: a (3, H, W) float
+    tensor in [0, 1], a (1, H, W) mask, an (H, W, 3) uint8 array, or None (left blank)."""
     n_rows = len(rows)
     n_cols = max((len(r) for r in rows), default=0)
     top = 28 if col_labels else 0

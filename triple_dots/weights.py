@@ -1,7 +1,6 @@
-"""The registry of every pretrained file triple_dots can use, and the one way to find them.
+"""The registry of every pretrained file triple_dots can use, and the one way to find them (:func:`locate`).
 
-Nothing is downloaded by the library: users fetch the files once (see ``triple-dots weights``) and put
-them where :func:`locate` looks, so a missing file always gets one message: what, from where, to where.
+Nothing is downloaded by the library: users fetch the files once (see ``triple-dots weights``).
 """
 
 from __future__ import annotations
