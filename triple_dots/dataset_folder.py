@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ MAX_HOLE_RATIO = 0.9
 
 @dataclass
 class Pair:
-    """One photo with its hole mask (None in a photos-only dataset); ``fields``: its other manifest columns."""
+    """One photo with its hole mask (None without masks); ``fields``: its other manifest columns, as strings."""
 
     name: str
     image: Path
@@ -142,7 +142,7 @@ class Meta:
         }
 
 
-_META_FIELDS = ("source", "mask_type", "color", "pattern", "seed", "margin", "hole_ratio", "image_size", "faces")
+_META_FIELDS = tuple(f.name for f in fields(Meta) if f.name != "extra")
 
 
 def _is_number(v: Any) -> bool:

@@ -120,8 +120,9 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1], EXIF orientation applied, alpha dropped;
-    :class:`UnreadableImageError` names a missing, empty, truncated, non-image or decompression-bomb file."""
+    """Read a photo (gray, palette, CMYK, 16-bit, ... converted; alpha dropped; EXIF orientation applied) as a
+    (3, H, W) float32 RGB tensor in [0, 1]; :class:`UnreadableImageError` names a missing, empty, truncated,
+    non-image or decompression-bomb file."""
     import torch
 
     arr = _to_rgb_array(open_image(path))

@@ -38,12 +38,12 @@ def marker_path(path: str | Path) -> Path:
     return p / FOLDER_MARKER if p.is_dir() else p.with_name(p.name + FILE_MARKER_SUFFIX)
 
 
-def _write_marker(marker: Path, files: Sequence[Path], *, overwrite: bool) -> Path:
+def _write_marker(marker: Path, files: Sequence[Path]) -> Path:
     rows = []
     for f in files:
         st = f.stat()
         rows.append(f"{f.name}\t{st.st_size}\t{st.st_mtime_ns}\t{weights.sha256_of(f)}\n")
-    return atomic_write_text(marker, _HEADER + "".join(rows), overwrite=overwrite)
+    return atomic_write_text(marker, _HEADER + "".join(rows), overwrite=True)
 
 
 def _recorded(marker: Path) -> dict[str, tuple[int, int, str]]:
@@ -68,9 +68,7 @@ def _unchanged(path: Path, record: tuple[int, int, str]) -> bool:
     except OSError:
         return False
     size, mtime_ns, sha = record
-    if st.st_size != size:
-        return False
-    return st.st_mtime_ns == mtime_ns or weights.sha256_of(path) == sha
+    return st.st_size == size and (st.st_mtime_ns == mtime_ns or weights.sha256_of(path) == sha)
 
 
 def is_stand_in(path: str | Path) -> bool:
@@ -193,8 +191,7 @@ def write_stand_ins(
             continue
         files = build(key, path, seed, overwrite)
         try:
-            marker = _write_marker(path / FOLDER_MARKER if entry.is_folder else marker_path(path), files,
-                                   overwrite=True)
+            marker = _write_marker(path / FOLDER_MARKER if entry.is_folder else marker_path(path), files)
         except BaseException:  # never leave an unmarked random file behind
             for f in files:
                 with contextlib.suppress(OSError):
