@@ -1,12 +1,8 @@
 """Keep freed memory inside the process, so large CPU tensors are not page-faulted in on every step.
 
-glibc's ``malloc`` serves allocations above a threshold (at most 32 MiB) with fresh ``mmap`` calls and
-returns them to the kernel on ``free``; below it, it trims the heap whenever enough memory is free at
-its top. A training step at 512 px allocates and frees many such tensors (a batch of 32-channel
-512x512 fp32 maps is 128 MiB), and the kernel then zeroes and maps every page again on each
-step: on a 2-core CPU the refine step spent about as much time in the kernel as in PyTorch.
-:func:`keep_freed_memory` tells glibc to serve every allocation from its heap and never give freed
-memory back, so it is reused. The cost: the process keeps its peak memory until it exits.
+glibc serves large allocations with fresh ``mmap`` calls and trims its heap when memory at the top
+is free; a training step that allocates and frees many large tensors then has the kernel zero and
+map every page again on each step. The cost of keeping it: the process holds its peak memory until it exits.
 """
 
 from __future__ import annotations
@@ -23,12 +19,8 @@ _applied = False
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc keep freed memory for reuse (no ``mmap`` per large tensor, no heap trimming).
-
-    Process-wide and permanent (until the process exits); calling it again does nothing. Returns True
-    when the setting is in force, False where it does not apply (not Linux, or a C library without
-    glibc's ``mallopt``, e.g. musl or macOS): nothing is changed then.
-    """
+    """Make glibc keep freed memory for reuse, process-wide and until exit; True when in force, False where
+    it does not apply (not Linux, or not glibc, e.g. musl or macOS)."""
     global _applied
     if _applied:
         return True

@@ -1,7 +1,4 @@
-"""The torch Dataset of a dataset folder (see :mod:`triple_dots.dataset_folder` for the layout).
-
-In memory photos are (3, H, W) float32 in [0, 1] and hole masks (1, H, W) float32 in {0, 1}, 1 = hole.
-"""
+"""The torch Dataset of a dataset folder (see :mod:`triple_dots.dataset_folder` for the layout)."""
 
 from __future__ import annotations
 
@@ -18,29 +15,13 @@ from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, wh
 from triple_dots.images import read_image, read_mask
 from triple_dots.square_fit import FitMode, SquareFit
 
-# --------------------------------------------------------------------------------------
-# Torch dataset
-# --------------------------------------------------------------------------------------
 MaskFn = Callable[..., Any]
 """``mask_fn(image (3, H, W) float [0, 1], mask_type: str, *, seed: int) -> obj`` with
 ``obj.hole_mask`` (1, H, W) in {0, 1}; the default is :func:`triple_dots.masks.apply_mask`."""
 
 
-def _default_mask_fn() -> MaskFn:
-    try:
-        from triple_dots.masks import apply_mask
-    except ImportError as exc:
-        raise BadInputError(
-            f"synthetic_masks=True needs the mask-synthesis stage (triple_dots.masks), which failed to import: {exc}"
-        ) from None
-    return apply_mask
-
-
 def _augment(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Light augmentation: the same small zoom/rotation/shift on photo and mask, mild colour on the photo.
-
-    ``img`` (H, W, 3) float32 [0, 1]; ``mask`` (H, W) uint8 {0, 1}.
-    """
+    """``augment`` (see :class:`PairedFaceDataset`) of ``img`` (H, W, 3) float32 [0, 1] and ``mask`` (H, W) {0, 1}."""
     import cv2
 
     h, w = mask.shape
@@ -67,24 +48,20 @@ class PairedFaceDataset(torch.utils.data.Dataset):
     "name": str}``.
 
     Args:
-        root_or_manifest: dataset ROOT (see module docstring) or a ``manifest.csv``.
+        root_or_manifest: dataset ROOT or a ``manifest.csv``.
         split: keep only pairs of this split (``"train"``, ``"val"``, ``"test"``) from the manifest.
         size: if given, every item is centre-cropped (``fit="crop"``) or padded (``"pad"``) to a
-            square and resized to ``size`` x ``size`` (see :class:`~triple_dots.square_fit.SquareFit`).
+            ``size`` x ``size`` square (see :class:`~triple_dots.square_fit.SquareFit`).
         flip: random horizontal flip (p = 0.5), the same for photo and mask.
-        augment: light augmentation: the same small zoom (1-1.1x), rotation (+-5 deg) and shift
-            (+-3 %) on photo and mask, and mild brightness/contrast/saturation (+-10 %) on the photo.
-        synthetic_masks: draw a fresh synthetic mask per sample with ``mask_fn`` (type picked from
-            ``mask_types``) instead of reading the stored mask; a photos-only folder is then enough.
-        mask_types: mask types to draw from with ``synthetic_masks``.
-        seed: base seed. Randomness of item ``i`` depends only on (seed, epoch, i), so results do
-            not depend on ``num_workers`` or on which rank of a DistributedSampler reads it.
-        mask_fn: mask synthesiser (see :data:`MaskFn`); default ``triple_dots.masks.apply_mask``,
-            imported on first use.
-        no_face: with ``synthetic_masks``, what to do when ``mask_fn`` finds no face: ``"raise"``
-            (default) or ``"stored"`` (use the stored mask and warn with the file name).
-        validate: check every pair before use (:func:`check_dataset`): bad files raise at once.
-        workers: processes used by that check.
+        augment: the same small zoom (1-1.1x), rotation (+-5 deg) and shift (+-3 %) on photo and
+            mask, and mild brightness/contrast/saturation (+-10 %) on the photo.
+        synthetic_masks: draw a fresh mask per sample with ``mask_fn`` (type from ``mask_types``)
+            instead of reading the stored mask; a photos-only folder is then enough.
+        seed: randomness of item ``i`` depends only on (seed, epoch, i), not on ``num_workers`` or rank.
+        mask_fn: mask synthesiser (see :data:`MaskFn`); default ``triple_dots.masks.apply_mask``.
+        no_face: with ``synthetic_masks``, when ``mask_fn`` finds no face: ``"raise"`` or ``"stored"``
+            (use the stored mask and warn with the file name).
+        validate: check every pair first (:func:`check_dataset`, with ``workers`` processes).
     """
 
     def __init__(
@@ -140,7 +117,14 @@ class PairedFaceDataset(torch.utils.data.Dataset):
 
     def _synthetic_mask(self, image: torch.Tensor, pair: Pair, rng: np.random.Generator) -> torch.Tensor:
         if self._mask_fn is None:
-            self._mask_fn = _default_mask_fn()
+            try:
+                from triple_dots.masks import apply_mask
+            except ImportError as exc:
+                raise BadInputError(
+                    "synthetic_masks=True needs the mask-synthesis stage (triple_dots.masks), which failed to import: "
+                    f"{exc}"
+                ) from None
+            self._mask_fn = apply_mask
         mask_type = self.mask_types[int(rng.integers(len(self.mask_types)))]
         seed = int(rng.integers(2**31 - 1))
         try:

@@ -1,8 +1,4 @@
-"""The dataset-folder format: its layout, pairing photos with masks by stem, the manifest, the meta
-record and the checks that run before any work. Every stage reads and writes datasets through here.
-
-One layout is used by every stage (mask synthesis writes it, preprocessing reads and writes
-it, training and evaluation read it)::
+"""The dataset-folder layout every stage reads and writes, with pairing by stem, manifest, meta and checks::
 
     ROOT/images/NAME.<ext>     photos (.jpg, .png, ...)
     ROOT/masks/NAME.png        hole masks: single-channel PNG, 255 = hole (regenerate), 0 = keep
@@ -10,10 +6,8 @@ it, training and evaluation read it)::
     ROOT/manifest.csv          optional: one row per pair (size, hole ratio, split, source, group, ...)
 
 A photo and its mask are paired by file name without extension (the *stem*). A plain folder
-of photos (no ``images/`` sub-folder) is read as a dataset without masks.
-
-Every check here reports *all* bad files by name before anything is processed, so a long job
-never stops half-way on file 9,000. The torch Dataset is :class:`triple_dots.data.PairedFaceDataset`.
+of photos (no ``images/`` sub-folder) is read as a dataset without masks. Every check reports
+*all* bad files by name before anything is processed.
 """
 
 from __future__ import annotations
@@ -21,9 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +42,9 @@ _FACT_COLUMNS = {"name", "image", "mask", "meta", "width", "height", "hole_ratio
 MAX_HOLE_RATIO = 0.9
 
 
-# --------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------
 @dataclass
 class Pair:
-    """One photo with its hole mask (``mask`` is None in a photos-only dataset).
-
-    ``fields`` holds the pair's other manifest columns as strings (``split``, ``source``,
-    ``group`` and any extra column), carried along by every preprocessing command.
-    """
+    """One photo with its hole mask (None without masks); ``fields``: its other manifest columns, as strings."""
 
     name: str
     image: Path
@@ -123,16 +111,12 @@ def _rebuild_bad_dataset(problems: list[Problem], message: str) -> BadDatasetErr
     return err
 
 
-# --------------------------------------------------------------------------------------
-# Meta records
-# --------------------------------------------------------------------------------------
 @dataclass
 class Meta:
-    """How a pair's mask was made, ``meta/NAME.json``: read by :func:`read_meta`, written by :func:`write_meta`.
+    """How a pair's mask was made (``meta/NAME.json``).
 
     ``image_size`` is (W, H) pixels; each face is a dict with ``box`` (x0, y0, x1, y1) and ``landmarks``
-    (68 (x, y) points) and whatever its writer adds. ``extra`` holds every other key (e.g. the SAM
-    ``segmenter`` clicks, ``sam_points``, the preprocessing ``history``); it is written after the fields.
+    (68 (x, y) points) and more; ``extra`` holds every other key (e.g. ``history``), written last.
     """
 
     source: str | None = None
@@ -149,25 +133,19 @@ class Meta:
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to disk (``hole_ratio`` rounded to 6 digits)."""
         return {
+            **{k: getattr(self, k) for k in _META_FIELDS},
             "source": None if self.source is None else str(self.source),
-            "mask_type": self.mask_type,
-            "color": self.color,
-            "pattern": self.pattern,
-            "seed": self.seed,
             "margin": int(self.margin),
             "hole_ratio": None if self.hole_ratio is None else round(float(self.hole_ratio), 6),
             "image_size": None if self.image_size is None else [int(v) for v in self.image_size],
-            "faces": self.faces,
             **self.extra,
         }
 
 
-_META_FIELDS = ("source", "mask_type", "color", "pattern", "seed", "margin", "hole_ratio", "image_size", "faces")
+_META_FIELDS = tuple(f.name for f in fields(Meta) if f.name != "extra")
 
 
 def _is_number(v: Any) -> bool:
-    import math
-
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -223,9 +201,6 @@ def write_meta(path: str | Path, meta: Meta, step: dict[str, Any] | None = None,
     return atomic_write_text(path, "{\n" + body + "\n}\n", overwrite=overwrite)
 
 
-# --------------------------------------------------------------------------------------
-# Scanning a folder
-# --------------------------------------------------------------------------------------
 @dataclass
 class FolderScan:
     """The files of a dataset folder, matched by stem (nothing is read yet)."""
@@ -239,28 +214,13 @@ class FolderScan:
     problems: list[Problem]  # duplicate stems
 
 
-def dataset_dirs(root: str | Path) -> tuple[Path, Path | None, Path | None]:
-    """(image folder, mask folder or None, meta folder or None) of a dataset ROOT.
-
-    A ROOT with an ``images/`` sub-folder uses the layout; any other folder is read as a plain
-    folder of photos without masks.
-    """
-    root = Path(root)
-    if not root.exists():
-        raise BadInputError(f"{where(root)} does not exist")
-    if not root.is_dir():
-        raise BadInputError(f"{where(root)} is not a folder")
-    if (root / IMAGES_DIR).is_dir():
-        masks = root / MASKS_DIR
-        meta = root / META_DIR
-        return root / IMAGES_DIR, (masks if masks.is_dir() else None), (meta if meta.is_dir() else None)
-    return root, None, None
-
-
-def _given_folder(folder: str | Path, what: str) -> Path:
-    if not Path(folder).is_dir():
-        raise BadInputError(f"{what} folder {where(folder)} does not exist or is not a folder")
-    return Path(folder)
+def _sub_folder(given: str | Path | None, found: Path | None, what: str) -> Path | None:
+    """``given`` (which must be a folder), else ``found`` when it is a folder, else None."""
+    if given is None:
+        return found if found is not None and found.is_dir() else None
+    if not Path(given).is_dir():
+        raise BadInputError(f"{what} folder {where(given)} does not exist or is not a folder")
+    return Path(given)
 
 
 def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Problem]]:
@@ -286,16 +246,19 @@ def by_stem(files: Sequence[Path], what: str) -> tuple[dict[str, Path], list[Pro
 def scan_folder(
     root: str | Path, *, mask_dir: str | Path | None = None, meta_dir: str | Path | None = None
 ) -> FolderScan:
-    """Match the photos of ``root`` with their masks by stem (see the module docstring for the layout).
+    """Match the photos of ``root`` with their masks by stem; ``mask_dir`` and ``meta_dir`` override those folders.
 
-    ``mask_dir`` and ``meta_dir`` override the mask and meta folders (e.g. original photos in one
-    folder, masks and meta written by mask synthesis in another).
     Duplicate stems (``a.jpg`` and ``a.png``) are reported in ``problems`` and left unpaired.
     """
     root = Path(root)
-    image_dir, found_masks, found_meta = dataset_dirs(root)
-    mdir = _given_folder(mask_dir, "mask") if mask_dir is not None else found_masks
-    meta_dir = _given_folder(meta_dir, "meta") if meta_dir is not None else found_meta
+    if not root.exists():
+        raise BadInputError(f"{where(root)} does not exist")
+    if not root.is_dir():
+        raise BadInputError(f"{where(root)} is not a folder")
+    layout = (root / IMAGES_DIR).is_dir()  # else a plain folder of photos without masks
+    image_dir = root / IMAGES_DIR if layout else root
+    mdir = _sub_folder(mask_dir, root / MASKS_DIR if layout else None, "mask")
+    meta_dir = _sub_folder(meta_dir, root / META_DIR if layout else None, "meta")
     images, problems = by_stem(list_images(image_dir, recursive=False), "photo")
     masks: dict[str, Path] = {}
     if mdir is not None:
@@ -313,17 +276,10 @@ def scan_folder(
     return FolderScan(root, image_dir, mdir, pairs, images_only, masks_only, problems)
 
 
-# --------------------------------------------------------------------------------------
-# Manifest
-# --------------------------------------------------------------------------------------
 def check_name(name: str, *, source: str | Path | None = None, line: int | None = None) -> str:
-    """Return ``name`` if it is a safe pair name, else raise :class:`BadInputError`.
-
-    A pair name becomes a file name in every output folder (``OUT/images/NAME.png``), so it must be a
-    plain file name: not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no NUL or other control
-    character, not starting with ``.`` (hidden files), at most 200 bytes. Names from a manifest are
-    checked when it is read, so a hostile manifest cannot make a command write outside its output folder.
-    """
+    """Return ``name`` if it is a plain file name (it becomes ``OUT/images/NAME.png``), else raise
+    :class:`BadInputError`: not empty, not ``.`` or ``..``, no ``/`` or ``\\``, no control character, not
+    starting with ``.``, at most 200 bytes."""
     bad = (
         not name
         or name in (".", "..")
@@ -341,20 +297,9 @@ def check_name(name: str, *, source: str | Path | None = None, line: int | None 
     return name
 
 
-def _resolve(base: Path, value: str) -> Path | None:
-    """``value`` (a manifest cell) as a path relative to ``base``; None when empty."""
-    if not value:
-        return None
-    p = Path(value)
-    return p if p.is_absolute() else base / p
-
-
 def read_manifest(path: str | Path) -> list[Pair]:
-    """Read a ``manifest.csv``: one :class:`Pair` per row; paths are relative to the manifest's folder.
-
-    Required columns: ``name`` and ``image``; ``mask`` and ``meta`` may be empty. Every other
-    column is kept in :attr:`Pair.fields`.
-    """
+    """Read a ``manifest.csv`` (columns ``name``, ``image``, optional ``mask``, ``meta``, others kept in
+    :attr:`Pair.fields`): one :class:`Pair` per row; paths are relative to the manifest's folder."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"manifest {where(path)} does not exist")
@@ -369,16 +314,15 @@ def read_manifest(path: str | Path) -> list[Pair]:
         raise BadInputError(f"manifest {where(path)} lacks the column(s) {missing}; found {columns}")
     pairs, seen = [], set()
     for line, row in enumerate(reader, start=2):
-        name, image = (row.get("name") or "").strip(), (row.get("image") or "").strip()
+        name, image, mask, meta = ((row.get(k) or "").strip() for k in ("name", "image", "mask", "meta"))
         if not name or not image:
             raise BadInputError(f"manifest {where(path)} line {line}: empty 'name' or 'image'")
         check_name(name, source=path, line=line)
         if name in seen:
             raise BadInputError(f"manifest {where(path)} line {line}: name {name!r} appears twice")
         seen.add(name)
-        mask, meta = (row.get("mask") or "").strip(), (row.get("meta") or "").strip()
         fields = {k: (v or "") for k, v in row.items() if k not in _FACT_COLUMNS and k is not None}
-        pairs.append(Pair(name, *(_resolve(path.parent, v) for v in (image, mask, meta)), fields))
+        pairs.append(Pair(name, *(path.parent / v if v else None for v in (image, mask, meta)), fields))
     return pairs
 
 
@@ -410,9 +354,6 @@ def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]], *, overw
     return atomic_write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
-# --------------------------------------------------------------------------------------
-# Loading and checking pairs
-# --------------------------------------------------------------------------------------
 def _no_photos(folder: Path) -> BadInputError:
     return BadInputError(f"{where(folder)} holds no photos (looked for {', '.join(IMAGE_SUFFIXES)} files)")
 
@@ -427,13 +368,10 @@ def load_pairs(
 ) -> list[Pair]:
     """The pairs of a dataset folder or ``manifest.csv``, sorted by name (files are not read yet).
 
-    From a folder, duplicate stems, masks without a photo and (with ``require_masks``) photos
-    without a mask raise :class:`BadDatasetError` naming every such file; a ``ROOT/manifest.csv``
-    adds its ``split``/``source``/``group``/extra columns to the matching pairs. ``split``
-    keeps only the pairs of that split. Raises :class:`BadInputError` for an empty dataset.
-    ``require_masks=None`` requires masks only when the dataset has some (a mask folder, or a
-    manifest with a mask column filled in). With a list as ``problems_out`` the bad files are
-    appended to it and skipped instead.
+    Duplicate stems, masks without a photo and (with ``require_masks``; None: when the dataset has
+    masks) photos without a mask raise :class:`BadDatasetError` naming every such file, or are
+    appended to ``problems_out`` and skipped. A folder's ``manifest.csv`` adds its columns to the
+    pairs; ``split`` keeps one split. An empty dataset raises :class:`BadInputError`.
     """
     src = Path(root_or_manifest)
     from_manifest = src.is_file() and src.suffix.lower() == ".csv"
@@ -456,17 +394,13 @@ def load_pairs(
                 f"{where(src)} has no masks: expected hole masks in {where(src / MASKS_DIR)} "
                 f"(photos in {where(src / IMAGES_DIR)}, masks as NAME.png with 255 = hole)"
             )
-        problems = list(scan.problems)
-        problems += [
-            Problem(m, BadInputError(f"mask {where(m)} has no photo with the same stem in {where(scan.image_dir)}"))
-            for m in scan.masks_only
-        ]
+        unmatched = [(m, f"mask {where(m)} has no photo with the same stem in {where(scan.image_dir)}")
+                     for m in scan.masks_only]
         if require_masks:
-            problems += [
-                Problem(i, BadInputError(f"photo {where(i)} has no mask with the same stem in {where(scan.mask_dir)}"))
-                for i in scan.images_only
-            ]
-        if scan.masks_only or (require_masks and scan.images_only):
+            unmatched += [(i, f"photo {where(i)} has no mask with the same stem in {where(scan.mask_dir)}")
+                          for i in scan.images_only]
+        problems = scan.problems + [Problem(f, BadInputError(message)) for f, message in unmatched]
+        if unmatched:
             hint = "Run `triple-dots preprocess pair` to keep only matched pairs (it never deletes files)."
         pairs = sorted(scan.pairs + ([Pair(i.stem, i) for i in scan.images_only] if not require_masks else []),
                        key=lambda p: p.name)
@@ -490,12 +424,8 @@ def load_pairs(
 
 
 def check_pair(pair: Pair, *, max_hole_ratio: float = MAX_HOLE_RATIO) -> PairFacts:
-    """Read a pair once and check it; raises a :class:`TripleDotsError` naming the bad file.
-
-    Checks: the photo decodes; the mask decodes, is single-channel (or gray), binary {0, 255}
-    (JPEG masks are thresholded), has the photo's size, and its hole covers at most
-    ``max_hole_ratio`` of the picture (more usually means black and white were swapped).
-    """
+    """Read a pair once and check it (see :func:`read_mask`; same size; hole at most ``max_hole_ratio``
+    of the picture); raises a :class:`TripleDotsError` naming the bad file."""
     width, height = image_size(pair.image)
     if pair.mask is None:
         return PairFacts(width, height, None)
@@ -551,12 +481,8 @@ def check_dataset(
     max_hole_ratio: float = MAX_HOLE_RATIO,
     progress: bool = True,
 ) -> list[tuple[Pair, PairFacts]]:
-    """Load and check a whole dataset before any work starts.
-
-    Raises :class:`BadDatasetError` listing every bad file by name (unreadable photo, mask of
-    another size, non-binary / colour / inverted-looking mask, duplicate stems, unmatched
-    files), or :class:`BadInputError` for an empty folder. Returns (pair, facts) for each pair.
-    """
+    """Load and check a whole dataset before any work starts: (pair, facts) for each pair, or
+    :class:`BadDatasetError` listing every bad file by name (see :func:`load_pairs`, :func:`check_pair`)."""
     pairs = load_pairs(root_or_manifest, split=split, require_masks=require_masks)
     facts, problems = validate_pairs(pairs, workers=workers, max_hole_ratio=max_hole_ratio, progress=progress)
     if problems:

@@ -1,21 +1,10 @@
 """The demo behind ``triple-dots demo``: the whole pipeline on the sample photos, no download.
 
-Steps (each one is a library call a student meets again in the notebooks):
-
-1. **mask synthesis** — a surgical mask drawn on every face, with its hole mask
-   (:func:`triple_dots.masks.synthesize_folder`);
-2. **preprocessing** — the untouched photos paired with those masks
-   (:func:`triple_dots.preprocess.pair`), then both sets cut to a ``size`` x ``size`` square
-   centred on the face (:func:`triple_dots.preprocess.resize` with ``fit="face"``), so the
-   masked photo and its ground truth share one geometry;
-3. **inpainting** — TFill with the released FFHQ checkpoint when it is present; otherwise the
-   labelled OpenCV Telea baseline (never presented as TFill);
-4. **results** — ``grid.png`` (photo / wearing the mask / hole / result), ``metrics.md`` and
-   ``metrics.json`` (PSNR and SSIM on the whole picture and inside the hole, against the photo
-   before the mask was drawn), and a check that every known pixel is unchanged.
-
-Output folder layout: ``OUT/1_masked``, ``OUT/2_originals``, ``OUT/3_masked_<size>``,
-``OUT/3_truth_<size>``, ``OUT/4_results``, ``OUT/grid.png``, ``OUT/metrics.{md,json}``.
+1. mask synthesis (:func:`triple_dots.masks.synthesize_folder`) -> ``OUT/1_masked``;
+2. preprocessing: the untouched photos paired with those masks (``OUT/2_originals``), both sets cut to a
+   face-centred ``size`` square (``OUT/3_masked_<size>``, ``OUT/3_truth_<size>``);
+3. inpainting (``OUT/4_results``): TFill FFHQ when its weights are present, else the labelled OpenCV Telea baseline;
+4. ``OUT/grid.png`` and ``OUT/metrics.{md,json}`` (PSNR/SSIM, whole picture and hole, against the unmasked photo).
 """
 
 from __future__ import annotations
@@ -75,29 +64,21 @@ DEMO_ENTRIES = ("1_masked", "2_originals", "4_results", "grid.png", "metrics.md"
 DEMO_PATTERNS = ("3_masked_*", "3_truth_*")
 
 
-def _earlier_demo(out: Path) -> list[Path]:
-    """The entries an earlier demo wrote into ``out`` (empty when ``out`` holds no demo)."""
-    if not (out / "metrics.json").is_file():
+def _clear_earlier_demo(out: Path, overwrite: bool) -> list[Path]:
+    """Move an earlier demo's own entries aside (returned, to delete once the new run is written); a folder
+    holding other files but no demo is refused unless ``overwrite``."""
+    if not out.is_dir():
         return []
     try:
         is_demo = "used_tfill" in json.loads((out / "metrics.json").read_text())
     except (OSError, ValueError):
         is_demo = False
-    if not is_demo:
-        return []
-    found = [out / name for name in DEMO_ENTRIES if (out / name).exists()]
-    return found + sorted(p for pat in DEMO_PATTERNS for p in out.glob(pat))
-
-
-def _clear_earlier_demo(out: Path, overwrite: bool) -> list[Path]:
-    """Move an earlier demo's own entries aside (returned, to delete once the new run is written).
-
-    A folder that holds other files but no demo is refused unless ``overwrite``: the demo never
-    replaces what it did not write itself.
-    """
-    earlier = _earlier_demo(out) if out.is_dir() else []
+    earlier = []
+    if is_demo:
+        earlier = [out / name for name in DEMO_ENTRIES if (out / name).exists()]
+        earlier += sorted(p for pat in DEMO_PATTERNS for p in out.glob(pat))
     others = [p for p in out.iterdir() if p not in earlier and not p.name.startswith(".demo-old-")
-              and p.name != LOCK_NAME] if out.is_dir() else []
+              and p.name != LOCK_NAME]
     if others and not earlier and not overwrite:
         raise OutputExistsError(
             f"{where(out)} is not empty and holds no earlier demo; pass --out to choose another folder "
@@ -119,10 +100,10 @@ def next_steps(used_tfill: bool, method: str, n: int, out: Path) -> str:
         nxt = ("Next: remove a real mask from your own photo - `.venv/bin/jupyter lab notebooks/` and open "
                "`06_sam_click_to_segment`, or `.venv/bin/triple-dots segment --auto MY_PHOTOS/ OUT/` then "
                "`.venv/bin/triple-dots inpaint --images OUT/images --masks OUT/masks --out RESULTS/`.")
-        return did + "\n\n" + nxt
-    nxt = ("This was the classical OpenCV Telea baseline, not TFill: its weights are not on this machine. "
-           "Next step, to see TFill do it:\n\n```\n" + weights.how_to_get("tfill-ffhq")
-           + "\n```\n\nthen run `.venv/bin/triple-dots demo` again.")
+    else:
+        nxt = ("This was the classical OpenCV Telea baseline, not TFill: its weights are not on this machine. "
+               "Next step, to see TFill do it:\n\n```\n" + weights.how_to_get("tfill-ffhq")
+               + "\n```\n\nthen run `.venv/bin/triple-dots demo` again.")
     return did + "\n\n" + nxt
 
 
@@ -136,15 +117,12 @@ def _markdown(rows: list[dict[str, Any]], method: str, means: dict[str, float], 
         "| photo | hole % | PSNR | PSNR (hole) | SSIM | SSIM (hole) | known pixels unchanged |",
         "|---|---:|---:|---:|---:|---:|:---:|",
     ]
-    for r in rows:
+    for r in [*rows, {"name": "**mean**", **means}]:  # the mean row leaves "known pixels unchanged" empty
+        unchanged = {True: " yes", False: " NO"}.get(r.get("known_unchanged"), "")
         lines.append(
             f"| {r['name']} | {100 * r['hole_ratio']:.1f} | {r['psnr']:.2f} | {r['psnr_hole']:.2f} | "
-            f"{r['ssim']:.4f} | {r['ssim_hole']:.4f} | {'yes' if r['known_unchanged'] else 'NO'} |"
+            f"{r['ssim']:.4f} | {r['ssim_hole']:.4f} |{unchanged} |"
         )
-    lines.append(
-        f"| **mean** | {100 * means['hole_ratio']:.1f} | {means['psnr']:.2f} | {means['psnr_hole']:.2f} | "
-        f"{means['ssim']:.4f} | {means['ssim_hole']:.4f} | |"
-    )
     return "\n".join(lines) + "\n"
 
 
@@ -170,8 +148,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo pipeline on ``images`` (default: the bundled samples); returns what it wrote.
 
-    ``weights``: a TFill checkpoint folder; without it the registry's ``tfill-ffhq`` is used when
-    present, else the OpenCV Telea baseline (the reason is printed in one line).
+    ``weights``: a TFill checkpoint folder; default: the registry's ``tfill-ffhq``, else the Telea baseline.
     """
     from triple_dots.evaluation.generate import telea
     from triple_dots.evaluation.paired import pair_scores
@@ -182,7 +159,6 @@ def run_demo(
     if not src.exists():
         raise BadInputError(f"{where(src)} does not exist")
     out, photos_dir = Path(out), src if src.is_dir() else src.parent
-    # before anything is written: the demo's output must be apart from the photos it reads
     check_apart(out, [photos_dir], what="demo output folder (--out)")
     if not (isinstance(size, int) and 16 <= size <= 8192):
         raise BadInputError(f"size (--size) must be a whole number of pixels in 16..8192, got {size!r}")

@@ -1,9 +1,5 @@
-"""The exceptions every stage raises for problems a user can fix.
-
-Each message names the file (or argument) and the problem in one line, so the
-CLI can print it without a traceback. Programming errors stay ordinary Python
-exceptions (``TypeError``, ``AssertionError``) and keep their tracebacks.
-"""
+"""The exceptions every stage raises for problems a user can fix: each message names the file (or argument)
+and the problem in one line, so the CLI prints it without a traceback. Programming errors stay ordinary."""
 
 from __future__ import annotations
 

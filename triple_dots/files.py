@@ -1,7 +1,5 @@
-"""Writing files safely: every write goes to a temporary file in the destination folder and is
-renamed into place, so a crash never leaves a half-written file under the final name, and no
-existing file is replaced unless ``overwrite=True``. Used for photos, masks, manifests, reports
-and checkpoints."""
+"""Writing files safely: every write goes to a temporary file in the destination folder and is renamed
+into place, so a crash never leaves a half-written file, and no file is replaced unless ``overwrite=True``."""
 
 from __future__ import annotations
 
@@ -23,11 +21,8 @@ _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """True when ``exc`` (or what it was raised from) is a "disk full" error.
-
-    ``torch.save`` reports a full disk as ``RuntimeError('... unexpected pos ...')`` or
-    ``'PytorchStreamWriter failed writing file'``; those count too.
-    """
+    """True when ``exc`` (or what it was raised from) is a "disk full" error, including ``torch.save``'s
+    ``RuntimeError('... unexpected pos ...')`` and ``'PytorchStreamWriter failed writing file'``."""
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
@@ -50,12 +45,10 @@ def disk_full_error(path: str | Path, exc: BaseException) -> DiskFullError:
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it to ``path`` atomically.
+    """Yield a temporary path next to ``path`` to write the whole file to; on success move it to ``path``.
 
-    The caller writes the whole file to the yielded path. If the ``with`` body raises, the
-    temporary file is removed and nothing appears under ``path``. Without ``overwrite`` an
-    existing ``path`` raises :class:`OutputExistsError` (checked before and, race-free with a
-    hard link, at the final move).
+    If the ``with`` body raises, nothing appears under ``path``. Without ``overwrite`` an existing ``path``
+    raises :class:`OutputExistsError` (checked before and, race-free with a hard link, at the final move).
     """
     path = Path(path)
     exists = OutputExistsError(f"{where(path)} already exists; pass overwrite=True / --overwrite to replace it")
@@ -109,18 +102,13 @@ def copy_file(src: Path, dst: Path, *, overwrite: bool = False) -> Path:
     return dst
 
 
-# ---------------------------------------------------------------------------------------------- output folders
 def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
 def check_apart(out: str | Path, inputs: Iterable[str | Path | None], *, what: str = "output folder") -> None:
-    """Refuse an output folder that is, is inside, or contains one of the ``inputs`` (files or folders).
-
-    Paths are compared after resolving symbolic links. A file among ``inputs`` stands for its folder
-    only when it is inside ``out`` (a file next to the output folder is fine). Raises
-    :class:`BadInputError` naming both, before any work.
-    """
+    """Raise :class:`BadInputError` naming both when ``out`` is, is inside, or contains one of the ``inputs``
+    (symbolic links resolved); an input file only counts when it is inside ``out``."""
     out = Path(out)
     out_r = out.resolve()
     for inp in inputs:
@@ -128,18 +116,16 @@ def check_apart(out: str | Path, inputs: Iterable[str | Path | None], *, what: s
             continue
         inp = Path(inp)
         inp_r = inp.resolve()
-        if inp_r.is_file() or not inp_r.exists():
-            if _inside(inp_r, out_r):
-                raise BadInputError(f"input {where(inp)} is inside the {what} {where(out)}; choose another {what}")
-            continue
-        if _inside(out_r, inp_r):
+        folder = inp_r.exists() and not inp_r.is_file()
+        if folder and _inside(out_r, inp_r):
             rel = "is" if out_r == inp_r else "is inside"
             raise BadInputError(
                 f"{what} {where(out)} {rel} the input folder {where(inp)}: its files would be replaced or read "
                 "as inputs next time; choose a folder outside it"
             )
         if _inside(inp_r, out_r):
-            raise BadInputError(f"input folder {where(inp)} is inside the {what} {where(out)}; choose another {what}")
+            kind = "input folder" if folder else "input"
+            raise BadInputError(f"{kind} {where(inp)} is inside the {what} {where(out)}; choose another {what}")
 
 
 def _folder_is_empty(folder: Path) -> bool:
@@ -148,13 +134,10 @@ def _folder_is_empty(folder: Path) -> bool:
 
 @contextlib.contextmanager
 def output_lock(out: str | Path, *, command: str = "triple-dots") -> Iterator[Path]:
-    """Hold an exclusive lock on the output folder ``out`` while a command writes there.
+    """Hold an exclusive lock (``out/.triple-dots.lock``, ``fcntl.flock``; none on Windows) on the output folder
+    ``out`` while a command writes there: a second command is refused at once with :class:`OutputExistsError`.
 
-    Creates ``out`` if needed and locks ``out/.triple-dots.lock`` (``fcntl.flock``, non-blocking);
-    a second command writing the same folder is refused at once with :class:`OutputExistsError`
-    rather than mixing its files with the first one's. The lock file is removed on exit, and
-    ``out`` too when this call created it and it is still empty (a refused command leaves nothing).
-    Where ``fcntl`` is missing (Windows) the folder is used without a lock.
+    ``out`` is created if needed, and removed on exit when this call created it and it is still empty.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():

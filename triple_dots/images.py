@@ -1,12 +1,4 @@
-"""Reading and writing photos and hole masks: the project's one image convention.
-
-* A photo in memory is a ``torch.float32`` tensor of shape (3, H, W), RGB, values in [0, 1].
-* A hole mask in memory is a ``torch.float32`` tensor of shape (1, H, W), values in {0, 1},
-  **1 = hole** (the pixels to regenerate), 0 = keep.
-* On disk a hole mask is a single-channel 8-bit PNG with 255 = hole, 0 = keep.
-
-Every write is atomic (see :mod:`triple_dots.files`).
-"""
+"""Reading and (atomically) writing photos and hole masks in the conventions of :mod:`triple_dots`."""
 
 from __future__ import annotations
 
@@ -18,12 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from triple_dots.errors import (
-    BadInputError,
-    BadMaskError,
-    UnreadableImageError,
-    where,
-)
+from triple_dots.errors import BadInputError, BadMaskError, UnreadableImageError, where
 from triple_dots.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -31,8 +18,7 @@ if TYPE_CHECKING:
 
 
 def _is_tensor(obj) -> bool:
-    """True for a ``torch.Tensor``; torch is imported lazily (mask synthesis never needs it), and an object
-    cannot be a tensor unless torch has been imported already."""
+    """True for a ``torch.Tensor``, without importing torch (mask synthesis never needs it)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(obj, torch.Tensor)
 
@@ -40,14 +26,9 @@ def _is_tensor(obj) -> bool:
 #: File suffixes treated as photos (compared case-insensitively).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
-# --------------------------------------------------------------------------------------
-# Conversions between tensors and uint8 arrays
-# --------------------------------------------------------------------------------------
-def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(3, H, W) or (1, H, W) float in [0, 1] -> (H, W, 3) / (H, W) uint8, rounded and clipped.
 
-    A uint8 numpy array is returned unchanged.
-    """
+def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(3, H, W) or (1, H, W) float in [0, 1] -> (H, W, 3) / (H, W) uint8, rounded and clipped; uint8 arrays pass."""
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
         return image
     import torch
@@ -74,11 +55,8 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
 
 
 def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array.
-
-    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays): where a hole mask
-    could be passed by mistake for a photo.
-    """
+    """(H, W, 3) uint8 RGB from a (3, H, W) float tensor/array in [0, 1] or an (H, W, 3)/(H, W) uint8 array;
+    ``gray=False`` refuses one-channel input ((1, H, W) tensors, (H, W) arrays), e.g. a hole mask."""
     if not gray and (image.ndim == 2 or (_is_tensor(image) and image.ndim == 3 and image.shape[0] == 1)):
         raise BadInputError(f"expected a (3, H, W) photo in [0, 1] or (H, W, 3) uint8, got shape {tuple(image.shape)}")
     if _is_tensor(image):
@@ -99,9 +77,6 @@ def as_rgb_uint8(image: np.ndarray | torch.Tensor, *, gray: bool = True) -> np.n
     return np.ascontiguousarray(arr)
 
 
-# --------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------
 def open_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image file with EXIF orientation applied, or raise clearly."""
     path = Path(path)
@@ -132,14 +107,11 @@ def open_image(path: str | Path) -> Image.Image:
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Any Pillow mode -> (H, W, 3) float32 in [0, 1]. Alpha is dropped (not composited)."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img).astype(np.float32)
-        arr = arr / (65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0)
-        arr = np.clip(arr, 0.0, 1.0)
-        return np.repeat(arr[..., None], 3, axis=2)
-    if mode == "F":
-        arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-        return np.repeat(arr[..., None], 3, axis=2)
+        if mode != "F":
+            arr = arr / (65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0)
+        return np.repeat(np.clip(arr, 0.0, 1.0)[..., None], 3, axis=2)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode != "RGB":
@@ -148,12 +120,9 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Read a photo as a (3, H, W) float32 RGB tensor in [0, 1].
-
-    EXIF orientation is applied; grayscale, RGBA/LA (alpha dropped), palette, CMYK and 16-bit
-    files are converted. Raises :class:`UnreadableImageError` naming the file when it is
-    missing, empty, truncated, not an image, or larger than Pillow's decompression-bomb limit.
-    """
+    """Read a photo (gray, palette, CMYK, 16-bit, ... converted; alpha dropped; EXIF orientation applied) as a
+    (3, H, W) float32 RGB tensor in [0, 1]; :class:`UnreadableImageError` names a missing, empty, truncated,
+    non-image or decompression-bomb file."""
     import torch
 
     arr = _to_rgb_array(open_image(path))
@@ -161,10 +130,7 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 
 def read_image_uint8(path: str | Path) -> np.ndarray:
-    """Read a photo as an (H, W, 3) uint8 RGB array (for dlib / OpenCV), same rules as :func:`read_image`.
-
-    8-bit files skip the float round trip (the common case, and much faster on big photos).
-    """
+    """Read a photo as an (H, W, 3) uint8 RGB array, as :func:`read_image` (8-bit files skip the float round trip)."""
     img = open_image(path)
     if img.mode in ("RGB", "L", "RGBA", "LA", "CMYK", "YCbCr", "1") or (
         img.mode == "P" and "transparency" not in img.info
@@ -189,11 +155,9 @@ def probe_image(path: str | Path) -> tuple[tuple[int, int] | None, str | None]:
 def _alpha_mask(img: Image.Image, path: Path) -> np.ndarray | None:
     """The hole drawn in the alpha channel of a mask, or None when alpha carries no drawing.
 
-    A mask painted on a transparent layer stores the strokes in alpha: the colour under transparent
-    pixels is meaningless, and painted pixels often all have one colour (e.g. black strokes). When
-    the alpha channel is not fully opaque and the colour of the opaque pixels is a single value, the
-    opaque pixels (alpha >= 128, so anti-aliased stroke edges count by majority) are the hole: 255.
-    Otherwise the colour channels are the mask, with transparent pixels read as 0 (keep).
+    Strokes painted on a transparent layer live in alpha (the colour under transparent pixels is meaningless):
+    when alpha is not fully opaque and the opaque pixels (alpha >= 128) have one colour, they are the hole
+    (255). Otherwise the colour channels are the mask, with transparent pixels read as 0 (keep).
     """
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
@@ -222,7 +186,7 @@ def _is_gray(rgb: np.ndarray) -> bool:
 
 
 def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
-    """Mask file -> (H, W) uint8 gray array; colour masks are refused; alpha drawings are read (see :func:`_alpha_mask`)."""
+    """Mask file -> (H, W) uint8 gray array; colour masks are refused, alpha drawings read."""
     drawn = _alpha_mask(img, path)
     if drawn is not None:
         return drawn
@@ -247,13 +211,10 @@ def _mask_gray_array(img: Image.Image, path: Path) -> np.ndarray:
 
 
 def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor:
-    """Read a hole mask file as a (1, H, W) float32 tensor in {0, 1}, **1 = hole**.
+    """Read a hole mask file (8-bit, 255 = hole, 0 = keep) as a (1, H, W) float32 tensor in {0, 1}, **1 = hole**.
 
-    The file is an 8-bit image with 255 = hole and 0 = keep. JPEG files are thresholded at
-    128 (``value >= 128`` is a hole) to remove compression noise. Lossless files must hold
-    only the values 0 and 255 unless ``threshold`` (1..255) is given, in which case
-    ``value >= threshold`` is a hole. Colour images and masks with other values raise
-    :class:`BadMaskError` naming the file.
+    ``value >= threshold`` (1..255) is a hole; JPEG files default to 128 (compression noise). Without a
+    threshold, other values than 0 and 255 raise :class:`BadMaskError`, as colour images do.
     """
     import torch
 
@@ -279,9 +240,6 @@ def read_mask(path: str | Path, *, threshold: int | None = None) -> torch.Tensor
     return torch.from_numpy(hole.astype(np.float32))[None]
 
 
-# --------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------
 def encode_image(image: torch.Tensor | np.ndarray | Image.Image, fmt: str = "PNG", *, quality: int = 95) -> bytes:
     """Encode a photo ((3, H, W) float in [0, 1], (H, W, 3) uint8, or PIL image) to file bytes."""
     pil = image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))
@@ -298,11 +256,8 @@ def write_image(
     overwrite: bool = False,
     quality: int = 95,
 ) -> Path:
-    """Write a photo atomically; format from the suffix (.png, .jpg, .webp, ...).
-
-    ``image`` is (3, H, W) float in [0, 1], (H, W, 3) uint8 or a PIL image. ``quality``
-    applies to JPEG/WebP. Refuses to replace an existing file unless ``overwrite``.
-    """
+    """Write a photo as :func:`encode_image` takes it, atomically, refusing to replace a file unless
+    ``overwrite``; format from the suffix (.png, .jpg, ...), ``quality`` for JPEG/WebP."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise BadInputError(
@@ -336,10 +291,7 @@ def mask_to_uint8(mask: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
-    """Fraction of hole pixels in [0, 1]: hole pixels / all pixels.
-
-    ``mask`` is a (1, H, W) / (H, W) hole mask in {0, 1} (1 = hole) or a uint8 {0, 255} array.
-    """
+    """Fraction in [0, 1] of nonzero (hole) pixels of a {0, 1} hole mask or a uint8 {0, 255} array, any shape."""
     arr = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
     if arr.size == 0:
         raise BadInputError("hole_ratio: empty mask")
@@ -353,14 +305,11 @@ def as_hole(mask: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def resize_hole(hole: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray | torch.Tensor:
-    """The one resize rule for hole masks: a pixel of the result is a hole when any hole pixel lies
-    under its footprint (the source rows/columns ``[floor(i*H/h), ceil((i+1)*H/h))``, as in area
-    resampling), so resizing never uncovers a pixel the user marked.
+    """The one resize rule for hole masks: a result pixel is a hole when any hole pixel lies under its
+    footprint (source rows/columns ``[floor(i*H/h), ceil((i+1)*H/h))``), so no marked pixel is uncovered.
 
-    ``hole``: (H, W) array or (..., H, W) tensor, nonzero = hole; ``size``: (h, w) in pixels.
-    Returns the same kind and dtype, shape (..., h, w): a tensor holds {0, 1}, an array 0 and its own
-    hole value (1, True or 255).
-    (TFill's official model keeps its own internal bicubic ``> 0.9`` rule, inside the model.)
+    ``hole``: (H, W) array or (..., H, W) tensor, nonzero = hole; ``size``: (h, w). Returns the same kind,
+    dtype and hole value (a tensor {0, 1}; an array 0 and its own 1, True or 255), shape (..., h, w).
     """
     size = (int(size[0]), int(size[1]))
     if tuple(hole.shape[-2:]) == size:
@@ -391,9 +340,9 @@ def resize_photo(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def grow_hole(mask: torch.Tensor | np.ndarray, pixels: float) -> np.ndarray:
-    """The one dilation for hole masks: every pixel whose Euclidean distance to a hole pixel, rounded to
-    whole pixels, is at most ``pixels`` (>= 0; centre distance < ``pixels`` + 0.5) becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool, True = hole, containing the input
-    hole (``pixels = 0`` returns it unchanged)."""
+    """The one dilation for hole masks: every pixel whose Euclidean distance to a hole pixel is below
+    ``pixels`` + 0.5 (``pixels`` >= 0) becomes a hole. ``mask`` as in :func:`as_hole`; returns (H, W) bool,
+    True = hole, containing the input hole (unchanged for ``pixels`` = 0)."""
     if pixels < 0:
         raise BadInputError(f"a hole grows by a margin of >= 0 pixels, got {pixels}")
     hole = as_hole(mask)
@@ -414,21 +363,13 @@ def write_mask(path: str | Path, mask: torch.Tensor | np.ndarray, *, overwrite: 
     return atomic_write_bytes(path, data, overwrite=overwrite)
 
 
-# --------------------------------------------------------------------------------------
-# Folders
-# --------------------------------------------------------------------------------------
-def is_image_file(path: str | Path) -> bool:
-    """True for a file whose suffix (any case) is one of :data:`IMAGE_SUFFIXES` (hidden files excluded)."""
-    p = Path(path)
-    return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-
-
 def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
-    """Sorted image files in ``folder`` (recursively by default); a single file is returned as [file]."""
+    """Sorted files in ``folder`` with an :data:`IMAGE_SUFFIXES` suffix (any case, not hidden), recursively by
+    default; a single file is returned as [file]."""
     folder = Path(folder)
     if folder.is_file():
         return [folder]
     if not folder.is_dir():
         raise BadInputError(f"{where(folder)} is neither an image file nor a folder")
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and is_image_file(p))
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))

@@ -1,8 +1,7 @@
 """Run one function over many files with a tqdm bar, in-process or on a pool of worker processes.
 
-Folder commands (preprocessing, dataset validation) decode and encode images, which is CPU
-work: a process pool uses every core, while threads would mostly wait on the GIL. Each
-worker pins OpenCV and torch to one thread so ``workers`` processes use ``workers`` cores.
+Image decoding is CPU work: processes use every core where threads would wait on the GIL. Each worker
+pins OpenCV and torch to one thread so ``workers`` processes use ``workers`` cores.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import TypeVar
 
 from tqdm.auto import tqdm
@@ -20,11 +19,6 @@ from triple_dots.errors import BadInputError
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def default_workers() -> int:
-    """Worker processes used when none is given: every core, at most 8."""
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -39,18 +33,14 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _single_thread() -> None:
     """Pool initializer: one compute thread per worker process (no oversubscription)."""
-    try:
+    with suppress(ImportError):
         import cv2
 
         cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - OpenCV is a dependency
-        pass
-    try:
+    with suppress(ImportError):
         import torch
 
         torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def map_files(
@@ -62,15 +52,14 @@ def map_files(
     progress: bool = True,
     unit: str = "file",
 ) -> list[R]:
-    """``[fn(x) for x in items]`` with a progress bar; results keep the order of ``items``.
+    """``[fn(x) for x in items]`` with a progress bar; exceptions raised by ``fn`` propagate.
 
-    ``workers`` > 1 runs ``fn`` in that many processes (``fn`` and the items must be
-    picklable: a module-level function and plain data). ``None`` means :func:`default_workers`.
-    Exceptions raised by ``fn`` propagate (the pool is shut down first).
+    ``workers`` > 1 (``None``: every core, at most 8) runs ``fn`` in that many processes (``fn`` and the
+    items must be picklable: a module-level function and plain data).
     """
     items = list(items)
     if workers is None:
-        workers = default_workers()
+        workers = max(1, min(os.cpu_count() or 1, 8))
     if workers < 1:
         raise BadInputError(f"--workers must be at least 1, got {workers}")
     with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False) as bar, ExitStack() as stack:

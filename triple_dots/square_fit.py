@@ -1,11 +1,4 @@
-"""Fit a photo, its hole mask and its face coordinates into a square, all through one object.
-
-:class:`SquareFit` centre-crops (or pads) a W x H picture to a square and resizes it to
-``size`` x ``size``. Image, mask, landmarks and boxes go through the same object so they
-never drift apart: photos with a high-quality filter (OpenCV ``INTER_AREA`` to shrink,
-``INTER_LANCZOS4`` to enlarge), hole masks with nearest-neighbour and re-binarisation so
-they stay exactly two-valued, and (x, y) pixel coordinates with the same crop and scale.
-"""
+"""Fit a photo, its hole mask and its face coordinates into a square through one object, so they never drift apart."""
 
 from __future__ import annotations
 
@@ -88,11 +81,12 @@ class SquareFit:
     def _check(self, arr: np.ndarray) -> None:
         if arr.shape[0] != self.height or arr.shape[1] != self.width:
             raise BadInputError(
-                f"array of shape {arr.shape} does not match the {self.width}x{self.height} picture this fit was made for"
+                f"array of shape {arr.shape} does not match the {self.width}x{self.height} picture this fit was made "
+                "for"
             )
 
     def apply_image(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, C) uint8 or float32 photo -> (size, size, C), same dtype."""
+        """(H, W, C) uint8 or float32 photo -> (size, size, C), same dtype (``INTER_AREA`` / ``INTER_LANCZOS4``)."""
         self._check(image)
         sq = self._square(image, _CV_BORDER[self.pad_mode], (0, 0, 0, 0))
         if self.side == self.size:
@@ -106,12 +100,8 @@ class SquareFit:
         return out
 
     def apply_mask(self, mask: np.ndarray) -> np.ndarray:
-        """(H, W) two-valued mask ({0, 1} or {0, 255}, any dtype) -> (size, size), same values.
-
-        Binarised at half the maximum value and resized by the one hole-mask rule
-        (:func:`triple_dots.images.resize_hole`: no marked pixel is uncovered), so the result holds
-        exactly the input's two values; padding is 0 (keep).
-        """
+        """(H, W) two-valued mask ({0, 1} or {0, 255}, any dtype; binarised at half its maximum) -> (size, size),
+        same two values, padding 0 (keep), resized by :func:`~triple_dots.images.resize_hole`."""
         self._check(mask)
         high = 255 if mask.dtype == np.uint8 and mask.max(initial=0) > 1 else 1
         m = (mask > high / 2).astype(np.uint8)
@@ -128,7 +118,6 @@ class SquareFit:
 
     def apply_box(self, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) pixel-edge box -> output box, rounded and clipped to the square."""
-        bx0, by0, bx1, by1 = box
         x0, y0 = self.offset
-        vals = [(bx0 - x0) * self.scale, (by0 - y0) * self.scale, (bx1 - x0) * self.scale, (by1 - y0) * self.scale]
+        vals = [(b - o) * self.scale for b, o in zip(box, (x0, y0, x0, y0), strict=True)]
         return tuple(int(round(min(max(v, 0), self.size))) for v in vals)  # type: ignore[return-value]

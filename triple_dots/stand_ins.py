@@ -1,14 +1,5 @@
-"""Stand-in weights: random-initialised files at the exact names, shapes and formats of the real downloads.
-
-``write_stand_ins(DIR)`` (CLI: ``triple-dots weights --stand-ins DIR``) writes, for registry entries,
-files laid out as :func:`triple_dots.weights.locate` expects with ``TRIPLE_DOTS_HOME=DIR``, so every
-loader runs end to end (tests, SMOKE notebooks, GPU timing) without the downloads. Their outputs
-are meaningless.
-
-Each written file gets a sidecar marker ``NAME.stand-in.txt`` (folder entries: ``FOLDER/STAND-IN.txt``)
-that records size, mtime and sha256 of what was written; the weight files themselves keep the
-released format. :func:`is_stand_in` reads the marker, so whatever reports quality can say so. A file
-later replaced by the real download (different content) is no longer reported as a stand-in.
+"""Stand-in weights: random-initialised files at the exact names, shapes and formats of the real downloads,
+so every loader runs end to end (tests, SMOKE notebooks, GPU timing) without them; their outputs are meaningless.
 """
 
 from __future__ import annotations
@@ -40,21 +31,19 @@ def default_keys() -> list[str]:
     return list(DEFAULT_KEYS) + [k for k in weights.REGISTRY if k.startswith("mat-")]
 
 
-# ----------------------------------------------------------------------------------------------
-# markers
-# ----------------------------------------------------------------------------------------------
 def marker_path(path: str | Path) -> Path:
-    """The marker of a weights file (``NAME.stand-in.txt``) or folder (``FOLDER/STAND-IN.txt``)."""
+    """The marker (size, mtime, sha256 of each file written) of a weights file (``NAME.stand-in.txt``) or folder
+    (``FOLDER/STAND-IN.txt``)."""
     p = Path(path)
     return p / FOLDER_MARKER if p.is_dir() else p.with_name(p.name + FILE_MARKER_SUFFIX)
 
 
-def _write_marker(marker: Path, files: Sequence[Path], *, overwrite: bool) -> Path:
+def _write_marker(marker: Path, files: Sequence[Path]) -> Path:
     rows = []
     for f in files:
         st = f.stat()
         rows.append(f"{f.name}\t{st.st_size}\t{st.st_mtime_ns}\t{weights.sha256_of(f)}\n")
-    return atomic_write_text(marker, _HEADER + "".join(rows), overwrite=overwrite)
+    return atomic_write_text(marker, _HEADER + "".join(rows), overwrite=True)
 
 
 def _recorded(marker: Path) -> dict[str, tuple[int, int, str]]:
@@ -79,18 +68,13 @@ def _unchanged(path: Path, record: tuple[int, int, str]) -> bool:
     except OSError:
         return False
     size, mtime_ns, sha = record
-    if st.st_size != size:
-        return False
-    return st.st_mtime_ns == mtime_ns or weights.sha256_of(path) == sha
+    return st.st_size == size and (st.st_mtime_ns == mtime_ns or weights.sha256_of(path) == sha)
 
 
 def is_stand_in(path: str | Path) -> bool:
-    """True when ``path`` (a weights file, or a folder entry such as ``tfill/ffhq``) is a stand-in.
-
-    A folder counts as a stand-in while any file its marker lists is unchanged; a file when its
-    own sidecar marker or its folder's marker lists it unchanged. A marker without matching files
-    (the real download was put in place) gives False.
-    """
+    """True when ``path`` (a weights file, or a folder entry such as ``tfill/ffhq``) is a stand-in: a folder
+    while any file its marker lists is unchanged, a file when its own or its folder's marker lists it unchanged
+    (size and mtime, else sha256); a file replaced by the real download is not."""
     p = Path(path)
     if p.is_dir():
         return any(_unchanged(p / name, rec) for name, rec in _recorded(p / FOLDER_MARKER).items())
@@ -104,9 +88,6 @@ def is_stand_in(path: str | Path) -> bool:
     return False
 
 
-# ----------------------------------------------------------------------------------------------
-# builders: key -> write the weights file(s) at path
-# ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _own_rng(seed: int) -> Iterator[None]:
     """Seed torch's CPU RNG for one builder and restore the caller's state afterwards."""
@@ -171,15 +152,6 @@ def builder(key: str) -> Builder | None:
     return {"fid-inception": _fid, "vgg16": _torchvision, "alexnet": _torchvision}.get(key)
 
 
-def _targets(entry: weights.WeightFile, path: Path) -> list[Path]:
-    """The files a stand-in of ``entry`` at ``path`` consists of."""
-    if entry.key.startswith("tfill-"):
-        from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS
-
-        return [path / f for f in weights.TFILL_FILES + tuple(f"latest_net_{n}.pth" for n in DISCRIMINATOR_NETS)]
-    return [path]
-
-
 def write_stand_ins(
     folder: str | Path, keys: Sequence[str] | None = None, *, seed: int = 0, overwrite: bool = False,
     log: Callable[[str], None] | None = print,
@@ -187,10 +159,9 @@ def write_stand_ins(
     """Write stand-in weights for ``keys`` (default :func:`default_keys`) under ``folder``; return the paths.
 
     Each entry lands at ``folder/<registry filename>``, where ``weights.locate`` finds it with
-    ``TRIPLE_DOTS_HOME=folder``, next to its marker. An entry any of whose files already exists is
-    skipped (never overwritten, never mixed with real files) unless ``overwrite``. dlib entries
-    (shipped by a package) and keys without a builder are skipped with a note through ``log``.
-    Unknown keys raise :class:`BadInputError` before anything is written.
+    ``TRIPLE_DOTS_HOME=folder``. An entry any of whose files already exists is skipped unless ``overwrite``;
+    dlib entries and keys without a builder are skipped with a note through ``log``. Unknown keys raise
+    :class:`BadInputError` before anything is written.
     """
     say = log or (lambda _msg: None)
     root = Path(folder).expanduser()
@@ -209,15 +180,18 @@ def write_stand_ins(
             say(f"{key}: skipped: no stand-in builder for it")
             continue
         path = root / entry.filename
-        targets = _targets(entry, path)
+        targets = [path]
+        if key.startswith("tfill-"):
+            from triple_dots.tfill.checkpoint_files import DISCRIMINATOR_NETS
+
+            targets = [path / f for f in weights.TFILL_FILES + tuple(f"latest_net_{n}.pth" for n in DISCRIMINATOR_NETS)]
         existing = [t for t in targets if t.exists()]
         if existing and not overwrite:
             say(f"{key}: skipped: {existing[0]} already exists (pass overwrite=True / --overwrite to replace)")
             continue
         files = build(key, path, seed, overwrite)
         try:
-            marker = _write_marker(path / FOLDER_MARKER if entry.is_folder else marker_path(path), files,
-                                   overwrite=True)
+            marker = _write_marker(path / FOLDER_MARKER if entry.is_folder else marker_path(path), files)
         except BaseException:  # never leave an unmarked random file behind
             for f in files:
                 with contextlib.suppress(OSError):

@@ -1,8 +1,4 @@
-"""Pictures people would rather look at: labelled image grids and hole-mask overlays.
-
-Inputs follow the project convention: photos (3, H, W) float in [0, 1], hole masks
-(1, H, W) in {0, 1} with 1 = hole.
-"""
+"""Labelled image grids and hole-mask overlays: photos (3, H, W) float in [0, 1], hole masks (1, H, W), 1 = hole."""
 
 from __future__ import annotations
 
@@ -24,10 +20,8 @@ def overlay_mask(
     alpha: float = 0.45,
     outline: bool = True,
 ) -> torch.Tensor:
-    """Tint the hole of ``hole_mask`` (1, H, W) on ``image`` (3, H, W); returns (3, H, W) in [0, 1].
-
-    With ``outline`` the hole's border is drawn fully opaque so its edge is easy to judge.
-    """
+    """Tint the hole of ``hole_mask`` (1, H, W) on ``image`` (3, H, W), its border opaque with ``outline``;
+    returns (3, H, W) in [0, 1]."""
     img = image.detach().float().cpu()
     m = hole_mask.detach().float().cpu()
     if m.shape[-2:] != img.shape[-2:]:
@@ -38,13 +32,6 @@ def overlay_mask(
         edge = (torch.nn.functional.max_pool2d(m[None], 3, 1, 1)[0] - m).clamp(0, 1)
         out = out * (1 - edge) + col * edge
     return out.clamp(0, 1)
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # older Pillow
-        return ImageFont.load_default()
 
 
 def _fit(img: np.ndarray, cell: int) -> Image.Image:
@@ -66,11 +53,8 @@ def image_grid(
     cell: int = 256,
     pad: int = 4,
 ) -> Image.Image:
-    """Lay out images in a labelled grid; each image is letterboxed into a ``cell`` square.
-
-    ``rows[r][c]`` is a (3, H, W) float tensor in [0, 1], a (1, H, W) mask, an (H, W, 3)
-    uint8 array, or None (left blank). Returns a PIL RGB image.
-    """
+    """A labelled PIL RGB grid of ``rows[r][c]``, each letterboxed into a ``cell`` square: a (3, H, W) float
+    tensor in [0, 1], a (1, H, W) mask, an (H, W, 3) uint8 array, or None (left blank)."""
     n_rows = len(rows)
     n_cols = max((len(r) for r in rows), default=0)
     top = 28 if col_labels else 0
@@ -79,7 +63,10 @@ def image_grid(
     height = top + n_rows * (cell + pad) + pad
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    font = _font(16)
+    try:
+        font = ImageFont.load_default(size=16)
+    except TypeError:  # older Pillow
+        font = ImageFont.load_default()
     for c, label in enumerate(col_labels or []):
         draw.text((left + pad + c * (cell + pad) + 4, 6), str(label), fill=(0, 0, 0), font=font)
     for r, row in enumerate(rows):

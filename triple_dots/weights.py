@@ -1,11 +1,6 @@
-"""The registry of every pretrained file triple_dots can use, and the one way to find them.
+"""The registry of every pretrained file triple_dots can use, and the one way to find them (:func:`locate`).
 
-Nothing is ever downloaded by the library: users fetch the files once (see
-``triple-dots weights``) and put them where :func:`locate` looks. Every loader calls
-:func:`locate`, so a missing file always gets the same message: what it is, where to
-download it, and where to put it.
-
-Default folder: ``$TRIPLE_DOTS_HOME`` or ``~/.cache/triple_dots``.
+Nothing is downloaded by the library: users fetch the files once (see ``triple-dots weights``).
 """
 
 from __future__ import annotations
@@ -26,6 +21,7 @@ _MAT_URL = (
     "EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE (One Drive folder linked from "
     "https://github.com/fenglinglwb/MAT#pretrained-models)"
 )
+_TORCHVISION_LICENCE = "BSD-3 (torchvision); ImageNet terms apply"
 
 
 def home() -> Path:
@@ -52,19 +48,10 @@ def _package_file(package: str, *parts: str) -> Path | None:
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One pretrained file (or folder of files) and where it comes from.
+    """One pretrained file (or folder of ``files``) under ``home()/filename``, and where it comes from.
 
-    Attributes:
-        key: registry name, e.g. ``"tfill-ffhq"``.
-        description: what it is and which stage uses it.
-        filename: file name, or folder name for multi-file entries.
-        url: where a user downloads it.
-        licence: its licence or terms of use, in a few words.
-        files: for folder entries, the files that must be inside.
-        size_bytes: expected size when known (single files).
-        sha256: full expected sha256 when known; ``sha256_prefix`` when only the torch-hub
-            style prefix in the file name is known.
-        extra_locations: callables returning further places to look (package data, torch hub).
+    ``size_bytes`` and ``sha256`` (or the torch-hub style ``sha256_prefix`` in the file name) are checked
+    when known; ``extra_locations`` return further places to look (package data, torch hub).
     """
 
     key: str
@@ -88,12 +75,8 @@ class WeightFile:
 
     def candidates(self) -> list[Path]:
         """Every place :func:`locate` looks, in order."""
-        out = [self.default_path()]
-        for fn in self.extra_locations:
-            p = fn()
-            if p is not None:
-                out.append(p)
-        return out
+        extra = (fn() for fn in self.extra_locations)
+        return [self.default_path(), *(p for p in extra if p is not None)]
 
     def is_complete(self, path: Path) -> bool:
         """True when ``path`` holds this entry (a non-empty file, or a folder with every required file)."""
@@ -118,12 +101,6 @@ def how_to_get(key: str) -> str:
     into = f"into {target}/" if entry.is_folder else f"to {target}"
     return "\n".join([f"download {len(names)} file{'s' * (len(names) > 1)} of '{key}': {', '.join(names)}",
                       f"  from {entry.url}", f"  {into} (or set TRIPLE_DOTS_HOME to move {home()})"])
-
-
-def _torch_hub(key: str, description: str, filename: str, url: str, licence: str) -> WeightFile:
-    """An entry for a torch-hub style file (``name-<sha256 prefix>.pth``), also found in torch's hub cache."""
-    return WeightFile(key, description, filename, url, licence, sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0],
-                      extra_locations=(lambda: torch_hub_checkpoints() / filename,))
 
 
 REGISTRY: dict[str, WeightFile] = {
@@ -157,26 +134,20 @@ REGISTRY: dict[str, WeightFile] = {
             for model, sha, what in [("vit_b", "01ec64", "ViT-B (click-to-segment the real mask)"),
                                      ("vit_l", "0b3195", "ViT-L"), ("vit_h", "4b8939", "ViT-H (best quality, 2.5 GB)")]
         ),
-        _torch_hub(
-            "fid-inception",
-            "FID Inception-v3 weights used by pytorch-fid (evaluation)",
-            "pt_inception-2015-12-05-6726825d.pth",
-            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-            "Apache-2.0 (pytorch-fid port of the TF Inception graph)",
-        ),
-        _torch_hub(
-            "vgg16",
-            "torchvision VGG16 ImageNet backbone for the LPIPS-VGG perceptual loss (training)",
-            "vgg16-397923af.pth",
-            "https://download.pytorch.org/models/vgg16-397923af.pth",
-            "BSD-3 (torchvision); ImageNet terms apply",
-        ),
-        _torch_hub(
-            "alexnet",
-            "torchvision AlexNet ImageNet backbone for the LPIPS metric (evaluation)",
-            "alexnet-owt-7be5be79.pth",
-            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-            "BSD-3 (torchvision); ImageNet terms apply",
+        *(  # torch-hub style files (name-<sha256 prefix>.pth), also found in torch's hub cache
+            WeightFile(key, description, filename, url + filename, licence,
+                       sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0],
+                       extra_locations=(lambda filename=filename: torch_hub_checkpoints() / filename,))
+            for key, description, filename, url, licence in [
+                ("fid-inception", "FID Inception-v3 weights used by pytorch-fid (evaluation)",
+                 "pt_inception-2015-12-05-6726825d.pth",
+                 "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/",
+                 "Apache-2.0 (pytorch-fid port of the TF Inception graph)"),
+                ("vgg16", "torchvision VGG16 ImageNet backbone for the LPIPS-VGG perceptual loss (training)",
+                 "vgg16-397923af.pth", "https://download.pytorch.org/models/", _TORCHVISION_LICENCE),
+                ("alexnet", "torchvision AlexNet ImageNet backbone for the LPIPS metric (evaluation)",
+                 "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/", _TORCHVISION_LICENCE),
+            ]
         ),
         WeightFile(
             key="dlib-landmarks68",
@@ -219,18 +190,12 @@ def get(key: str) -> WeightFile:
 def find(key: str) -> Path | None:
     """The first complete location of ``key``, or None."""
     entry = get(key)
-    for p in entry.candidates():
-        if entry.is_complete(p):
-            return p
-    return None
+    return next((p for p in entry.candidates() if entry.is_complete(p)), None)
 
 
 def locate(key: str, path: str | Path | None = None) -> Path:
-    """Return the path of weights ``key``, or raise :class:`MissingWeightsError` saying what to do.
-
-    An explicit ``path`` is used as given (and must exist and be complete); otherwise the
-    default location and the entry's extra locations are tried in order.
-    """
+    """The path of weights ``key``: ``path`` if given (it must be complete), else the first complete candidate;
+    otherwise :class:`MissingWeightsError` saying what to do."""
     entry = get(key)
     if path is not None:
         p = Path(path).expanduser()
@@ -253,10 +218,7 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def verify(key: str, path: str | Path | None = None) -> Path:
-    """Locate ``key`` and check its size / sha256 where the registry knows them.
-
-    Raises :class:`BadWeightsError` naming the file when it does not match.
-    """
+    """Locate ``key`` and check its size / sha256 where known, else raise :class:`BadWeightsError` naming the file."""
     entry = get(key)
     p = locate(key, path)
     if entry.is_folder:
@@ -266,9 +228,9 @@ def verify(key: str, path: str | Path | None = None) -> Path:
             f"{where(p)} has {p.stat().st_size} bytes, expected {entry.size_bytes} for '{key}': "
             "the download is probably incomplete; fetch it again"
         )
-    if entry.sha256 or entry.sha256_prefix:
+    expected = entry.sha256 or entry.sha256_prefix
+    if expected:
         digest = sha256_of(p)
-        expected = entry.sha256 or entry.sha256_prefix
         if not digest.startswith(expected):
             raise BadWeightsError(f"{where(p)} has sha256 {digest[:16]}..., expected {expected[:16]}... for '{key}'")
     return p
