@@ -1,9 +1,6 @@
-"""Evaluation: FID (pytorch-fid), KID, LPIPS / PSNR / SSIM (whole image and hole only),
-identity similarity, results by mask-ratio band, reports, loss curves and checkpoint sweeps.
+"""Evaluation: FID, KID, LPIPS / PSNR / SSIM (whole image and hole), identity, mask-ratio bands, reports.
 
 Images are (3, H, W) float tensors in [0, 1]; hole masks (1, H, W) in {0, 1}, 1 = hole.
-Heavy pieces import torch / dlib / lpips lazily; import the submodules directly, e.g.
-``from triple_dots.evaluation.fid import fid``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""Results by mask-ratio band: the hole's share of the image, in percent.
-
-The seed's datasets differ by band (Kaggle faces 10-20 %, FFHQ 30-40 %, personal sets
-20-30 %), and every inpainting model gets worse as the hole grows, so a single average
-hides what matters. Bands are half-open [lo, hi) in percent; the last one is open-ended.
-"""
+"""Results by mask-ratio band: the hole's share of the image in percent, bands half-open [lo, hi)."""
 
 from __future__ import annotations
 
@@ -42,10 +37,9 @@ def by_band(
     ratio_key: str = "hole_ratio",
     bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS,
 ) -> dict[str, dict[str, float | int | None]]:
-    """Average per-image ``metrics`` within each band.
+    """``{band label: {"n": count, metric: mean, ...}}`` for every band (n may be 0) of per-image ``rows``.
 
-    ``rows`` are per-image dicts holding ``ratio_key`` (fraction) and the metric values.
-    Returns ``{band label: {"n": count, metric: mean, ...}}`` for every band (n may be 0).
+    Each row holds ``ratio_key`` (a fraction in [0, 1]) and the metric values.
     """
     groups = band_indices([float(r[ratio_key]) for r in rows], bands)  # type: ignore[arg-type]
     return {label: {"n": len(idx), **{m: mean_ignoring_nan([rows[i].get(m) for i in idx]) for m in metrics}}

@@ -1,9 +1,6 @@
-"""Loss curves from a run's ``log.jsonl``: one panel per loss term, raw and smoothed, optional log scale.
+"""Loss curves from a run's ``log.jsonl``: one panel per loss term and per validation metric.
 
-The log is read with :func:`triple_dots.training.run_folder.read_log`: training lines carry
-``iteration``, ``stage`` and ``loss_*`` terms; validation lines have ``"split": "val"`` and metric
-keys (one extra panel each; the step named by ``RUN/best.json`` is marked in its metric's panel).
-Stage changes (coarse -> refine) are marked with a dashed vertical line.
+Stage changes are marked with a dashed line, the ``best.json`` step in its metric's panel.
 """
 
 from __future__ import annotations
@@ -85,11 +82,9 @@ def plot_loss_curves(
     include_val: bool = True,
     overwrite: bool = False,
 ):
-    """Plot every loss term (raw, faint; smoothed, solid) in its own panel; returns the Figure.
+    """Plot every loss term (raw and smoothed) in its own panel; returns the Figure, also written to ``out`` (PNG).
 
-    ``terms`` defaults to every ``loss_*`` key; ``log_scale`` puts y on a log axis (non-positive
-    values are hidden there); ``x`` is ``"iteration"`` or ``"images_seen"``. With ``out`` the
-    figure is also written as PNG, atomically (``overwrite`` to replace an existing file).
+    ``terms`` defaults to every ``loss_*`` key; ``x`` is ``"iteration"`` or ``"images_seen"``.
     """
     plt = pyplot()
     records = read_log(run_or_file)
@@ -134,7 +129,7 @@ def plot_loss_curves(
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` with the file-only Agg backend unless a backend was chosen already."""
+    """``matplotlib.pyplot``, on the Agg backend unless a backend was chosen already."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

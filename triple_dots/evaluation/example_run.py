@@ -1,12 +1,7 @@
-"""Example inputs for the evaluation notebook, its smoke runs and tests (small, clearly labelled).
+"""Example inputs for the evaluation notebook and its smoke runs: a sample test set and an example run.
 
-* :func:`make_sample_test_set`: a real test set from the bundled sample photos, with hole masks
-  drawn by the mask-synthesis stage (``triple_dots.masks.apply_mask``).
-* :func:`make_example_run`: a run folder in the training layout (written through
-  :mod:`triple_dots.training.run_folder`) whose checkpoints are
-  tiny **random** TFill models and whose ``log.jsonl`` holds a **synthetic** loss curve. It only
-  exists so the loss-curve and sweep tools can be shown on a CPU in seconds; its numbers mean
-  nothing. Real runs come from ``triple-dots train`` / ``notebooks/04``.
+The example run's checkpoints are tiny **random** TFill models and its loss curve is **synthetic**;
+its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +17,9 @@ from triple_dots.errors import NoFaceError, OutputExistsError, where
 from triple_dots.files import atomic_write_text
 from triple_dots.images import from_uint8, read_image, write_image, write_mask
 from triple_dots.samples import sample_paths
+from triple_dots.training import run_folder
 
-#: Widths of the tiny random TFill used in examples (the reference fixture's widths).
+#: Widths of the tiny random TFill used in examples.
 TINY_TFILL: dict[str, int] = {"ngf": 4, "embed_dim": 64, "n_encoders": 1, "fixed_size": 64, "fine_size": 64}
 
 
@@ -58,14 +54,8 @@ def make_sample_test_set(out_dir: str | Path, *, size: int = 192, mask_type: str
 
 def make_example_run(run_dir: str | Path, *, iterations: tuple[int, ...] = (100, 200, 300), n_log: int = 60,
                      seed: int = 0, overwrite: bool = False) -> Path:
-    """An example run folder: random tiny TFill checkpoints + a synthetic ``log.jsonl``.
-
-    Follows the run layout (``config.json``, ``log.jsonl``, ``checkpoints/iter_N/latest_net_*.pth``)
-    so :func:`~triple_dots.evaluation.curves.plot_loss_curves` and
-    :func:`~triple_dots.evaluation.sweep.sweep` can be shown without training. Not a real run.
-    """
+    """A run folder in the training layout: random tiny TFill checkpoints + a synthetic ``log.jsonl``."""
     from triple_dots.tfill import TFill
-    from triple_dots.training import run_folder
 
     run = Path(run_dir)
     log = run / run_folder.LOG_FILE

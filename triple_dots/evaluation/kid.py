@@ -1,10 +1,6 @@
-"""Kernel Inception Distance: unbiased polynomial-kernel MMD² averaged over random subsets.
+"""Kernel Inception Distance: unbiased MMD² with the kernel (x·y / d + 1)³, mean and std over random subsets.
 
-KID (Bińkowski et al., 2018) compares two activation sets with the kernel
-k(x, y) = (x·y / d + 1)³ and the unbiased MMD² estimator. Unlike FID it is unbiased
-for small samples, so it is the set-level number to report on a 14-16 image personal
-test set. We return its mean and standard deviation over ``n_subsets`` random subsets of
-``subset_size`` images drawn without replacement from each set.
+Unlike FID it is unbiased for small samples such as a 14-16 image personal test set.
 """
 
 from __future__ import annotations
@@ -37,10 +33,7 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray, *, degree: int = 3, gamma: f
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray, **kernel_args: float) -> float:
-    """Unbiased MMD² between samples x (m, d) and y (n, d) with :func:`polynomial_kernel`.
-
-    Diagonal terms k(x_i, x_i) are excluded from the within-set means (hence unbiased).
-    """
+    """Unbiased MMD² (diagonals left out) between samples x (m, d) and y (n, d) with :func:`polynomial_kernel`."""
     m, n = len(x), len(y)
     if m < 2 or n < 2:
         raise BadInputError(f"KID needs at least 2 images per set, got {m} and {n}")
@@ -60,13 +53,10 @@ def kid_from_activations(
     n_subsets: int = 100,
     seed: int = 0,
 ) -> KIDResult:
-    """KID between activation sets (N_a, d) and (N_b, d).
+    """KID between activation sets (N_a, d) and (N_b, d), over seeded subsets drawn without replacement.
 
-    Each subset draws ``subset_size`` rows without replacement from each set (seeded,
-    reproducible); it is capped at the smaller set size. Default: 1000 (the usual choice) when
-    both sets have at least 2000 images, else half the smaller set, so the subsets differ and
-    the standard deviation says how much the number moves with the sample (a subset as large as
-    the whole set would always give the same value and a meaningless std of 0).
+    ``subset_size`` default: 1000 when both sets have >= 2000 images, else half the smaller set (so
+    subsets differ and the std means something); it is capped at the smaller set size.
     """
     acts_a = np.asarray(acts_a, dtype=np.float64)
     acts_b = np.asarray(acts_b, dtype=np.float64)

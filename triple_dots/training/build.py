@@ -16,9 +16,8 @@ from triple_dots.training.config import TrainConfig
 def build_datasets(cfg: TrainConfig) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
     """Training and held-out datasets at ``fine_size``; every pair is checked first (bad files raise).
 
-    Held-out images: ``cfg.val_data`` if given, else the pairs whose manifest split is ``"val"``,
-    else a seeded ``val_fraction`` of the pairs (at least one when ``val_every`` > 0). Pairs in
-    a ``"test"`` split are never used for training.
+    Held-out: ``cfg.val_data``, else the manifest's ``"val"`` split, else a seeded ``val_fraction``
+    of the pairs. Pairs in a ``"test"`` split are never used for training.
     """
     from triple_dots.data import PairedFaceDataset
 
@@ -60,8 +59,7 @@ def resolve_weights(spec: str) -> Path:
 def build_model(cfg: TrainConfig, resume_dir: Path | None) -> TFill:
     """TFill with all six networks (E, T, G, G_Ref, D, D_Ref): random, pretrained, or from a checkpoint.
 
-    Weights stay in the default contiguous layout (``channels_last=False``): a resumed run must use
-    exactly the kernels of the uninterrupted one for a bitwise-identical continuation.
+    ``channels_last=False``: a resumed run must use exactly the kernels of the uninterrupted one.
     """
     options = cfg.model_options()
     if resume_dir is not None:
