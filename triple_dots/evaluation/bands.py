@@ -37,10 +37,7 @@ def by_band(
     ratio_key: str = "hole_ratio",
     bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS,
 ) -> dict[str, dict[str, float | int | None]]:
-    """``{band label: {"n": count, metric: mean, ...}}`` for every band (n may be 0) of per-image ``rows``.
-
-    Each row holds ``ratio_key`` (a fraction in [0, 1]) and the metric values.
-    """
+    """``{band label: {"n": count, metric: mean, ...}}`` for every band of per-image ``rows`` (ratio in [0, 1])."""
     groups = band_indices([float(r[ratio_key]) for r in rows], bands)  # type: ignore[arg-type]
     return {label: {"n": len(idx), **{m: mean_ignoring_nan([rows[i].get(m) for i in idx]) for m in metrics}}
             for label, idx in groups.items()}  # type: ignore[misc]

@@ -1,7 +1,4 @@
-"""Loss curves from a run's ``log.jsonl``: one panel per loss term and per validation metric.
-
-Stage changes are marked with a dashed line, the ``best.json`` step in its metric's panel.
-"""
+"""Loss curves from a run's ``log.jsonl``: one panel per loss term and per validation metric."""
 
 from __future__ import annotations
 
@@ -82,10 +79,7 @@ def plot_loss_curves(
     include_val: bool = True,
     overwrite: bool = False,
 ):
-    """Plot every loss term (raw and smoothed) in its own panel; returns the Figure, also written to ``out`` (PNG).
-
-    ``terms`` defaults to every ``loss_*`` key; ``x`` is ``"iteration"`` or ``"images_seen"``.
-    """
+    """One panel per loss term (raw, smoothed) and validation metric; returns the Figure (PNG to ``out``)."""
     plt = pyplot()
     records = read_log(run_or_file)
     terms = list(terms) if terms is not None else loss_terms(records)

@@ -1,7 +1,6 @@
-"""Example inputs for the evaluation notebook and its smoke runs: a sample test set and an example run.
+"""Example inputs for notebook 05: a sample test set, and a run whose numbers mean nothing.
 
-The example run's checkpoints are tiny **random** TFill models and its loss curve is **synthetic**;
-its numbers mean nothing.
+The example run's checkpoints are tiny **random** TFill models and its loss curve is **synthetic**.
 """
 
 from __future__ import annotations
@@ -23,25 +22,20 @@ from triple_dots.training import run_folder
 TINY_TFILL: dict[str, int] = {"ngf": 4, "embed_dim": 64, "n_encoders": 1, "fixed_size": 64, "fine_size": 64}
 
 
-def _square(path: Path, size: int) -> torch.Tensor:
-    im = Image.open(path).convert("RGB")
-    im = im.resize((size, round(im.height * size / im.width)), Image.Resampling.LANCZOS)
-    return from_uint8(np.asarray(im.crop((0, 0, size, size))))
-
-
 def make_sample_test_set(out_dir: str | Path, *, size: int = 192, mask_type: str = "surgical",
                          margins: tuple[int, ...] = (0, 6, 12), seed: int = 0, overwrite: bool = False) -> Path:
     """Write ``out_dir/images`` (ground truth), ``out_dir/masks`` (255 = hole) and ``out_dir/masked``.
 
-    Each sample photo is scaled to ``size`` wide and cropped square from the top; a medical
-    mask is synthesised on it, its margin cycling through ``margins`` (pixels) so that the hole
-    ratios fall in different bands. Photos without a detectable face are skipped.
+    Sample photos are cropped square; mask margins cycle through ``margins`` (pixels) so hole ratios fall
+    in different bands. Photos without a detectable face are skipped.
     """
     from triple_dots.masks import apply_mask
 
     out = Path(out_dir)
     for i, path in enumerate(sample_paths()):
-        img = _square(path, size)
+        im = Image.open(path).convert("RGB")
+        im = im.resize((size, round(im.height * size / im.width)), Image.Resampling.LANCZOS)
+        img = from_uint8(np.asarray(im.crop((0, 0, size, size))))
         try:
             res = apply_mask(img, mask_type, seed=seed + i, margin=margins[i % len(margins)])
         except NoFaceError:

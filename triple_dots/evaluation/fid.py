@@ -1,9 +1,7 @@
 """Fréchet Inception Distance with pytorch-fid's InceptionV3: equal to ``python -m pytorch_fid`` on the same files.
 
-Weights come from the registry key ``"fid-inception"`` or an explicit path; nothing is downloaded.
-Images are read as (3, H, W) float in [0, 1] and resized to 299 x 299 bilinearly one at a time, as
-pytorch-fid does. A folder's activations are cached on disk, keyed by its files' content, the weights
-and the feature dimension.
+Weights: registry key ``"fid-inception"`` or an explicit path, never downloaded. Images (3, H, W) in [0, 1]
+are resized to 299 x 299 one at a time. Activations are cached per folder content, weights and dims.
 """
 
 from __future__ import annotations
@@ -134,8 +132,7 @@ def encode_images(
         out.append(pred.squeeze(3).squeeze(2).cpu().numpy().astype(np.float64))
         batch.clear()
 
-    bar = tqdm(images, total=total, desc="FID Inception", unit="img", disable=not progress)
-    for img in bar:
+    for img in tqdm(images, total=total, desc="FID Inception", unit="img", disable=not progress):
         # the same bilinear resize to 299 x 299 that pytorch-fid applies
         batch.append(F.interpolate(img[None].float(), size=(299, 299), mode="bilinear", align_corners=False))
         if len(batch) == batch_size:
@@ -285,8 +282,6 @@ def fid(
                                 device=device)
 
     def acts(x: str | Path | Sequence[str | Path]) -> np.ndarray:
-        if isinstance(x, (str, os.PathLike)):
-            return enc.encode_folder(x)
-        return enc.encode_files(list(x))
+        return enc.encode_folder(x) if isinstance(x, (str, os.PathLike)) else enc.encode_files(list(x))
 
     return fid_from_activations(acts(real), acts(fake), method=method)

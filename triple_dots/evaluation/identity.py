@@ -1,8 +1,4 @@
-"""Identity similarity: cosine similarity in [-1, 1] of dlib face-recognition embeddings (128-d).
-
-The generated face is aligned with the landmarks of the true face, so the number says whether the
-regenerated lower face still looks like that person.
-"""
+"""Identity similarity: cosine in [-1, 1] of dlib 128-d face embeddings, both aligned on the true face's landmarks."""
 
 from __future__ import annotations
 
@@ -27,10 +23,7 @@ def _recognizer(path: str):
 def find_landmarks(
     image: torch.Tensor | np.ndarray, *, upsample: int = 1
 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The largest face in ``image``: (box (x0, y0, x1, y1), landmarks (68, 2) x/y pixels).
-
-    ``image`` is (3, H, W) float [0, 1] or (H, W, 3) uint8 RGB. Raises :class:`NoFaceError`.
-    """
+    """Largest face in ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8): (box (x0, y0, x1, y1), landmarks (68, 2))."""
     from triple_dots.masks.landmarks import detect_faces
 
     faces = detect_faces(as_rgb_uint8(image), upsample=upsample, detector="hog")

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
-from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
+from triple_dots.evaluation.bands import band_indices, band_of, by_band, mean_ignoring_nan
 from triple_dots.evaluation.fid import FIDEncoder, fid_from_activations, weights_hash
 from triple_dots.evaluation.identity import FaceEmbedder, cosine, find_landmarks
 from triple_dots.evaluation.kid import KIDResult, kid_from_activations
@@ -83,9 +83,7 @@ class Evaluator:
         self.progress = progress
         self.device = device
         self.notes: dict[str, Any] = {}
-        self.encoder = None
-        self.lpips_model = None
-        self.embedder = None
+        self.encoder = self.lpips_model = self.embedder = None
         if {"fid", "kid"} & set(self.metrics):
             self.encoder = FIDEncoder(dims=dims, weights_path=fid_weights, cache_dir=cache_dir, device=device,
                                       progress=progress)
@@ -217,6 +215,3 @@ class Evaluator:
     def _kid(self, real_acts: np.ndarray, fake_acts: np.ndarray) -> KIDResult:
         return kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
                                     n_subsets=self.kid_subsets, seed=self.seed)
-
-
-__all__ = ["DEFAULT_BANDS", "HIGHER_IS_BETTER", "METRIC_GROUPS", "Evaluator", "ModelResult"]

@@ -49,10 +49,7 @@ def _problem(path: Path, message: str) -> Problem:
 
 
 def index_folder(folder: str | Path, role: str, problems: list[Problem], *, not_a_folder: str = "") -> dict[str, Path]:
-    """The images directly in ``folder`` by stem; duplicated stems and an empty folder are added to ``problems``.
-
-    A missing folder raises :class:`BadInputError` (message ``not_a_folder`` if given).
-    """
+    """The images directly in ``folder`` by stem; duplicates and an empty folder -> ``problems``; no folder raises."""
     if not Path(folder).is_dir():
         raise BadInputError(not_a_folder or f"{role}: {where(folder)} is not a folder")
     index, dup = by_stem(list_images(folder, recursive=False), role)

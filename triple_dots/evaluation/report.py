@@ -1,8 +1,4 @@
-"""A report for any set of models on the same test set: JSON, a markdown table and a picture grid.
-
-OpenCV's Telea inpainting is added as the classical baseline; the grid shows, per test image,
-masked input / each model / Telea / ground truth.
-"""
+"""A report for any set of models on the same test set (+ the OpenCV Telea baseline): JSON, markdown and a grid."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS
@@ -152,10 +146,6 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     return "\n".join(lines) + "\n"
 
 
-def _masked_view(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    return overlay_mask(image * (1 - hole) + 0.5 * hole, hole, alpha=0.25)
-
-
 def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, cell: int = 192):
     """PIL grid: one row per test image (spread over the set), columns masked / models / ground truth."""
     n = len(test_set)
@@ -165,7 +155,8 @@ def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, 
     for i in idx:
         img, hole = test_set.load(i)
         found = (ix.get(test_set.names[i]) for ix in indexes)
-        grid_rows.append([_masked_view(img, hole), *(None if p is None else read_image(p) for p in found), img])
+        masked = overlay_mask(img * (1 - hole) + 0.5 * hole, hole, alpha=0.25)
+        grid_rows.append([masked, *(None if p is None else read_image(p) for p in found), img])
     labels = ["masked", *folders.keys(), "ground truth"]
     return image_grid(grid_rows, col_labels=labels, row_labels=[test_set.names[i] for i in idx], cell=cell)
 

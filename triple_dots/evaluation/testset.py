@@ -16,10 +16,7 @@ from triple_dots.images import read_image, read_mask
 
 @dataclass
 class TestSet:
-    """Ground truths (role ``"real"``) and hole masks (role ``"mask"``, 255 = hole on disk), by stem.
-
-    Every file is decoded and sizes compared when it is built; all problems are raised together.
-    """
+    """Ground truths (role ``"real"``) and hole masks (role ``"mask"``, 255 = hole on disk), checked when built."""
 
     samples: list[Sample]
     source: str

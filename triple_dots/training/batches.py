@@ -14,10 +14,7 @@ from triple_dots.errors import BadInputError
 
 
 class ResumableBatches:
-    """An endless batch sampler (lists of dataset indexes) that starts after ``consumed`` batches.
-
-    ``batch_size`` is per process; ``seed`` is the same on every rank; only ``len(dataset)`` is used.
-    """
+    """An endless batch sampler (lists of dataset indexes, ``batch_size`` per process) starting after ``consumed``."""
 
     def __init__(self, dataset: Sized, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
                  consumed: int = 0) -> None:

@@ -57,12 +57,10 @@ def resolve_weights(spec: str) -> Path:
 
 
 def build_model(cfg: TrainConfig, resume_dir: Path | None) -> TFill:
-    """TFill with all six networks (E, T, G, G_Ref, D, D_Ref): random, pretrained, or from a checkpoint.
-
-    ``channels_last=False``: a resumed run must use exactly the kernels of the uninterrupted one.
-    """
+    """TFill with all six networks (E, T, G, G_Ref, D, D_Ref): random, pretrained, or from a checkpoint."""
     options = cfg.model_options()
     if resume_dir is not None:
+        # channels_last=False: a resumed run must use exactly the kernels of the uninterrupted one
         model = TFill.from_official(resume_dir, discriminators=True, channels_last=False, **options)
     elif cfg.mode == "scratch" and cfg.weights is None:
         model = TFill(make_config(**options), discriminators=True)

@@ -2,9 +2,7 @@
 
 Defaults are the official TFill recipe unless the help says otherwise. ``iterations`` counts
 **optimiser steps per stage**; the official code counts images (images = iterations x batch_size x
-world_size; ``log.jsonl`` has both). Modes: ``scratch`` (random init), ``pretrained`` (from a TFill
-checkpoint folder), ``personalise`` (pretrained with defaults for 100-200 photos of one person:
-LR / 5, validation and checkpoints every 50 steps, early stopping after 5 flat validations).
+world_size; ``log.jsonl`` has both).
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""Train TFill: both stages, from scratch, from a pretrained checkpoint, or personalised.
-
-One loop per stage whose body calls :meth:`~_Trainer.generate` (the generator forward),
-:meth:`~_Trainer.d_step`, :meth:`~_Trainer.g_step`, :meth:`~_Trainer.log` and
-:meth:`~_Trainer.validate_and_checkpoint`. Launched by ``triple-dots train`` (under ``torchrun`` for
-DistributedDataParallel; ``--resume`` continues a run exactly).
+"""Train TFill: both stages, from scratch, from a pretrained checkpoint, or personalised (``triple-dots train``).
 
 Kept from the official TFill: coarse stage (E+T+G, D at ``fixed_size``) then refine stage (G_Ref,
 D_Ref at ``fine_size``, E/T/G frozen); losses on the *raw* output; one D step then one G step per
@@ -379,8 +374,7 @@ class _Trainer:
     def guard(self, iteration: int, stage: str, losses: dict[str, torch.Tensor]) -> None:
         """Stop with a clear message when a loss is NaN/inf; nothing is saved, the last checkpoint stays."""
         bad = {k: v.item() for k, v in losses.items() if not torch.isfinite(v.detach()).all()}
-        bad_any = distributed.any_rank(bool(bad), self.info)
-        if not bad_any:
+        if not distributed.any_rank(bool(bad), self.info):
             return
         where_ckpt = str(self.last_ckpt) if self.last_ckpt is not None else "none (no checkpoint was written yet)"
         msg = (f"training diverged at iteration {iteration} ({stage} stage): "
@@ -407,10 +401,8 @@ class _Trainer:
     def validate(self, stage: str) -> dict[str, float]:
         """Held-out metrics of the current networks (main process; same noise at every validation).
 
-        ``val_loss`` is the stage's generator objective without the adversarial term
-        (lambda_rec * L1 + lambda_lp * LPIPS on the raw output, as in training); the others are
-        measured on the final composite in [0, 1]: mean absolute error inside the hole
-        (``val_l1_hole``), PSNR over the whole image (``val_psnr``), LPIPS-VGG (``val_lpips``).
+        ``val_loss``: the stage's generator objective without the adversarial term, on the raw output;
+        ``val_l1_hole`` (mean in the hole), ``val_psnr``, ``val_lpips``: on the final composite in [0, 1].
         """
         from triple_dots.evaluation.paired import psnr  # evaluation sits above training: imported when used
 

@@ -43,7 +43,6 @@ class DiscriminatorStep(nn.Module):
     """Both discriminator calls of one D step in one ``forward`` (DDP reduces once per forward/backward).
 
     Two D passes, not one concatenated batch: the minibatch-stddev layer groups samples within a batch.
-    Returns (real_logits, fake_logits), each (B, 1).
     """
 
     def __init__(self, net_D: nn.Module) -> None:
@@ -51,4 +50,5 @@ class DiscriminatorStep(nn.Module):
         self.net_D = net_D
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real_logits, fake_logits), each (B, 1)."""
         return self.net_D(real), self.net_D(fake)
