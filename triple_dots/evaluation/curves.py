@@ -86,8 +86,7 @@ def plot_loss_curves(
     unknown = [t for t in terms if not len(series(records, t, x=x)[0])]
     if unknown:
         raise BadInputError(f"no values for {unknown} in {where(run_or_file)}; loss terms there: {loss_terms(records)}")
-    vals = val_metrics(records) if include_val else []
-    panels = [(t, False) for t in terms] + [(v, True) for v in vals]
+    panels = [(t, False) for t in terms] + [(v, True) for v in (val_metrics(records) if include_val else [])]
     if not panels:
         raise BadInputError(f"{where(run_or_file)} has no loss_* terms or validation metrics to plot")
     ncols = min(3, len(panels))

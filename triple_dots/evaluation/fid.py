@@ -75,8 +75,8 @@ def build_inception(dims: int = 2048, weights_path: str | Path | None = None) ->
     return model
 
 
-def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random FID-Inception state dict (for tests and SMOKE notebooks, never a real metric).
+def save_random_inception(path: str | Path, seed: int = 0, *, overwrite: bool = False) -> Path:
+    """Write a random FID-Inception state dict to ``path`` atomically (for tests and SMOKE notebooks only).
 
     Convs are Kaiming-normal so pool features are ~0.3, not ~1e-8 (which would make every FID ~0).
     """
@@ -99,13 +99,8 @@ def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
             if isinstance(m, torch.nn.Conv2d):
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
-    return net.state_dict()
-
-
-def save_random_inception(path: str | Path, seed: int = 0, *, overwrite: bool = False) -> Path:
-    """Write :func:`random_inception_state_dict` to ``path`` atomically (a stand-in weights file)."""
     buf = io.BytesIO()
-    torch.save(random_inception_state_dict(seed), buf)
+    torch.save(net.state_dict(), buf)
     return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
 
 

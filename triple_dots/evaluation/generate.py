@@ -20,8 +20,7 @@ def telea(image: torch.Tensor, hole_mask: torch.Tensor, radius: int = 3) -> torc
     import cv2
 
     src = np.ascontiguousarray(to_uint8(image * (1 - hole_mask)))
-    out = cv2.inpaint(src, mask_to_uint8(hole_mask), radius, cv2.INPAINT_TELEA)
-    return from_uint8(out)
+    return from_uint8(cv2.inpaint(src, mask_to_uint8(hole_mask), radius, cv2.INPAINT_TELEA))
 
 
 #: file suffixes of MAT weights (official pickle, or a state dict with the official keys)
@@ -50,8 +49,7 @@ def load_model(path: str | Path, config: Mapping[str, Any] | None = None, device
 def tfill_outputs(model: torch.nn.Module, test_set: TestSet, *, seed: int = 0,
                   progress: bool = True) -> Iterator[torch.Tensor]:
     """Inpaint each test image (one at a time: sizes may differ); yields (3, H, W) [0, 1] on CPU."""
-    name = type(model).__name__
-    for i in tqdm(range(len(test_set)), desc=f"{name} inpaint", unit="img", disable=not progress):
+    for i in tqdm(range(len(test_set)), desc=f"{type(model).__name__} inpaint", unit="img", disable=not progress):
         img, hole = test_set.load(i)
         dev = next(model.parameters()).device
         out = model.inpaint(img[None].to(dev), hole[None].to(dev), seed=seed + i)[0]

@@ -56,8 +56,7 @@ class FaceEmbedder:
         """Cosine similarity of the faces in two images; ``same_geometry``: ``image_b``'s landmarks align both."""
         face_b = find_landmarks(image_b)
         emb_b = self.embed(image_b, face_b)
-        emb_a = self.embed(image_a, face_b if same_geometry else None)
-        return cosine(emb_a, emb_b)
+        return cosine(self.embed(image_a, face_b if same_geometry else None), emb_b)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

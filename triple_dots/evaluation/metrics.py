@@ -81,7 +81,6 @@ class Evaluator:
         self.metrics = tuple(m for m in METRIC_GROUPS if m in metrics)
         self.kid_subset_size, self.kid_subsets, self.seed = kid_subset_size, kid_subsets, seed
         self.progress = progress
-        self.device = device
         self.notes: dict[str, Any] = {}
         self.encoder = self.lpips_model = self.embedder = None
         if {"fid", "kid"} & set(self.metrics):
@@ -102,12 +101,6 @@ class Evaluator:
         self._real_faces: dict[int, tuple[Any, np.ndarray] | None] = {}
         self._ratios = [hole_ratio(test_set.load(i)[1]) for i in range(len(test_set))]
 
-    def real_activations(self) -> np.ndarray:
-        if self._real_acts is None:
-            assert self.encoder is not None
-            self._real_acts = self.encoder.encode_files([s["real"] for s in self.test_set.samples])
-        return self._real_acts
-
     def _real_face(self, i: int) -> tuple[Any, np.ndarray] | None:
         """((box, landmarks), embedding) of the true face of sample i, or None when no face is found."""
         if i not in self._real_faces:
@@ -118,15 +111,6 @@ class Evaluator:
             except NoFaceError:
                 self._real_faces[i] = None
         return self._real_faces[i]
-
-    def _fakes(self, fakes: str | Path | Sequence[str | Path] | Sequence[torch.Tensor]) -> list[Any]:
-        """Normalise the generated images to a list in test-set order (paths or tensors)."""
-        if isinstance(fakes, (str, Path)):
-            return self.match_folder(fakes)
-        fakes = list(fakes)
-        if len(fakes) != len(self.test_set):
-            raise BadInputError(f"{len(fakes)} generated images for {len(self.test_set)} test images")
-        return fakes
 
     def match_folder(self, folder: str | Path) -> list[Path]:
         """The generated file for every test image, by stem; one error lists every bad or missing file.
@@ -160,12 +144,13 @@ class Evaluator:
 
     def evaluate(self, name: str, fakes: str | Path | Sequence[str | Path] | Sequence[torch.Tensor]) -> ModelResult:
         """Score a folder (matched by stem), a list of files, or (3, H, W) [0, 1] tensors (quantised to 8 bits)."""
-        items = self._fakes(fakes)
+        items: list[Any] = self.match_folder(fakes) if isinstance(fakes, (str, Path)) else list(fakes)
+        if len(items) != len(self.test_set):  # a folder is matched by stem, image for image
+            raise BadInputError(f"{len(items)} generated images for {len(self.test_set)} test images")
         rows: list[dict[str, Any]] = []
         tensors: list[torch.Tensor] = []
-        for i in tqdm(range(len(items)), desc=f"scoring {name}", unit="img", disable=not self.progress):
+        for i, it in enumerate(tqdm(items, desc=f"scoring {name}", unit="img", disable=not self.progress)):
             real, hole = self.test_set.load(i)
-            it = items[i]
             fake = read_image(it) if isinstance(it, (str, Path)) else from_uint8(to_uint8(it.detach().cpu()))
             if fake.shape != real.shape:
                 src = where(it) if isinstance(it, (str, Path)) else f"generated image {i}"
@@ -182,7 +167,9 @@ class Evaluator:
         if self.encoder is not None:
             fake_acts = (self.encoder.encode_files(items) if isinstance(items[0], (str, Path))
                          else self.encoder.encode_tensors(tensors))
-            real_acts = self.real_activations()
+            if self._real_acts is None:  # the test set's side, computed once for every model
+                self._real_acts = self.encoder.encode_files([s["real"] for s in self.test_set.samples])
+            real_acts = self._real_acts
             if "fid" in self.metrics:
                 summary["fid"] = fid_from_activations(real_acts, fake_acts)
             if "kid" in self.metrics:

@@ -59,12 +59,10 @@ def index_folder(folder: str | Path, role: str, problems: list[Problem], *, not_
     return index
 
 
-def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = None,
-                  check_files: bool = True) -> PairingReport:
+def match_by_stem(folders: Mapping[str, str | Path]) -> PairingReport:
     """Match the images of several folders (role -> folder) by file stem; stems some role lacks are problems.
 
-    With ``check_files`` every matched file is decoded and its size compared with the ``reference``
-    role's (default: the first role).
+    Every matched file is decoded and its size compared with the first role's.
     """
     if not folders:
         raise BadInputError("no folders to match")
@@ -81,17 +79,15 @@ def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = 
             problems.append(_problem(found[0][1], message))
             continue
         samples.append(Sample(stem, {r: index[r][stem] for r in index}))
-    if check_files:
-        ref = reference or next(iter(folders))
-        kept = []
-        for s in samples:
-            probed = {role: probe_image(path) for role, path in s.files.items()}
-            bad = [_problem(s.files[r], f"{r}/{s.files[r].name}: {err}") for r, (_, err) in probed.items() if err]
-            if not bad and len({size for size, _ in probed.values()}) > 1:
-                desc = ", ".join(f"{r}/{s.files[r].name} {w}x{h}" for r, ((w, h), _) in probed.items())
-                bad.append(_problem(s.files[ref], f"size mismatch for '{s.name}' (reference {ref}): {desc}"))
-            problems += bad
-            if not bad:
-                kept.append(s)
-        samples = kept
-    return PairingReport(samples, problems)
+    ref = next(iter(folders))
+    kept = []
+    for s in samples:
+        probed = {role: probe_image(path) for role, path in s.files.items()}
+        bad = [_problem(s.files[r], f"{r}/{s.files[r].name}: {err}") for r, (_, err) in probed.items() if err]
+        if not bad and len({size for size, _ in probed.values()}) > 1:
+            desc = ", ".join(f"{r}/{s.files[r].name} {w}x{h}" for r, ((w, h), _) in probed.items())
+            bad.append(_problem(s.files[ref], f"size mismatch for '{s.name}' (reference {ref}): {desc}"))
+        problems += bad
+        if not bad:
+            kept.append(s)
+    return PairingReport(kept, problems)

@@ -40,9 +40,6 @@ class SweepResult:
     n_images: int
     summaries: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def sweep(
     run_dir: str | Path,
@@ -97,7 +94,7 @@ def sweep(
     higher = HIGHER_IS_BETTER[metric]
     best_it, best_v = (max if higher else min)(scored, key=lambda t: t[1])
     result = SweepResult(metric, higher, [it for it, _ in ckpts], values, best_it, best_v, len(test_set), summaries)
-    atomic_write_text(outs[0], json.dumps({**result.as_dict(), "test_set": test_set.source}, indent=2) + "\n",
+    atomic_write_text(outs[0], json.dumps({**asdict(result), "test_set": test_set.source}, indent=2) + "\n",
                       overwrite=overwrite)
     save_figure(plot_sweep(result), outs[1], overwrite=overwrite)
     if write_best:

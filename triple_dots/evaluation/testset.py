@@ -47,9 +47,7 @@ class TestSet:
         root = Path(root)
         if not (root / IMAGES_DIR).is_dir() or not (root / MASKS_DIR).is_dir():
             raise BadInputError(f"{where(root)} must contain images/ and masks/ (the dataset layout)")
-        names = None
-        if split is not None:
-            names = [p.name for p in load_pairs(root, split=split)]
+        names = None if split is None else [p.name for p in load_pairs(root, split=split)]
         ts = cls.from_folders(root / IMAGES_DIR, root / MASKS_DIR, names=names, max_images=max_images)
         ts.source = f"{root}" + (f" (split {split})" if split else "")
         return ts

@@ -8,9 +8,10 @@ import torch
 from torch.utils.data import Subset
 
 from triple_dots import weights as weights_registry
+from triple_dots.data import PairedFaceDataset
 from triple_dots.errors import BadInputError, where
 from triple_dots.tfill import TFill, make_config
-from triple_dots.training.config import TrainConfig
+from triple_dots.training.config import TrainConfig, architecture_options
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
@@ -19,8 +20,6 @@ def build_datasets(cfg: TrainConfig) -> tuple[torch.utils.data.Dataset, torch.ut
     Held-out: ``cfg.val_data``, else the manifest's ``"val"`` split, else a seeded ``val_fraction``
     of the pairs. Pairs in a ``"test"`` split are never used for training.
     """
-    from triple_dots.data import PairedFaceDataset
-
     common = {"size": cfg.fine_size, "synthetic_masks": cfg.synthetic_masks, "seed": cfg.seed}
     train_full = PairedFaceDataset(cfg.data, flip=cfg.flip, **common)
     train_idx = [i for i, p in enumerate(train_full.pairs) if p.split not in ("val", "test")]
@@ -58,7 +57,7 @@ def resolve_weights(spec: str) -> Path:
 
 def build_model(cfg: TrainConfig, resume_dir: Path | None) -> TFill:
     """TFill with all six networks (E, T, G, G_Ref, D, D_Ref): random, pretrained, or from a checkpoint."""
-    options = cfg.model_options()
+    options = architecture_options(vars(cfg))
     if resume_dir is not None:
         # channels_last=False: a resumed run must use exactly the kernels of the uninterrupted one
         model = TFill.from_official(resume_dir, discriminators=True, channels_last=False, **options)

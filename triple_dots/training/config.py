@@ -194,10 +194,6 @@ class TrainConfig:
             return [("coarse", self.iterations), ("refine", self.refine_iterations or self.iterations)]
         return [(self.stage, self.iterations)]
 
-    def model_options(self) -> dict[str, Any]:
-        """The architecture options handed to the TFill config (official option names)."""
-        return architecture_options(vars(self))
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -70,8 +70,7 @@ def train(config: TrainConfig) -> TrainResult:
     created_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     info = distributed.setup(cfg.device)
     try:
-        lock = output_lock(cfg.out, command="train") if info.is_main else contextlib.nullcontext()
-        with lock:
+        with output_lock(cfg.out, command="train") if info.is_main else contextlib.nullcontext():
             try:
                 return _Trainer(cfg, info).run()
             except (OSError, RuntimeError) as exc:
@@ -166,7 +165,14 @@ class _Trainer:
                 print(f"resuming from {self.resume_dir}")
         self.nets = dict(self.model.networks())
         self.perceptual = PerceptualLoss(cfg.vgg_weights).to(self.dev)
-        self.tb = _tensorboard(self.run_dir) if cfg.tensorboard and info.is_main else None
+        self.tb = None
+        if cfg.tensorboard and info.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise BadInputError(
+                    f"--tensorboard needs the tensorboard package (pip install tensorboard): {exc}") from None
+            self.tb = SummaryWriter(str(self.run_dir / "tensorboard"))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:
@@ -187,10 +193,8 @@ class _Trainer:
     def run(self) -> TrainResult:
         cfg, info, st = self.cfg, self.info, self.state
         plan = cfg.stage_plan()
-        iteration = int(st.get("iteration", 0))
-        consumed = int(st.get("batches_consumed", 0))
-        stage_index = int(st.get("stage_index", 0))
-        stage_step = int(st.get("stage_step", 0))
+        iteration, consumed, stage_index, stage_step = (
+            int(st.get(k, 0)) for k in ("iteration", "batches_consumed", "stage_index", "stage_step"))
         if st.get("stage_done", False):
             name = plan[stage_index][0] if stage_index < len(plan) else None
             more = stage_index < len(plan) and stage_step < plan[stage_index][1] and name not in st.get(
@@ -460,8 +464,7 @@ class _Trainer:
             best = self.best.get(st.name)
             if best is not None and best["iteration"] == iteration:
                 rf.write_best(self.run_dir, iteration, cfg.best_metric, best["value"])
-            keep = tuple(b["iteration"] for b in self.best.values())
-            rf.prune_checkpoints(self.run_dir, cfg.keep_last, keep=keep)
+            rf.prune_checkpoints(self.run_dir, cfg.keep_last, keep=tuple(b["iteration"] for b in self.best.values()))
             self.last_ckpt = path
         self.last_ckpt = distributed.broadcast_object(self.last_ckpt, info)
 
@@ -514,11 +517,3 @@ def _lr_factor(cfg: TrainConfig, n_steps: int):
     start = int(n_steps * (1.0 - cfg.lr_decay_fraction))
     span = max(1, n_steps - start)
     return lambda step: 1.0 if step < start else max(0.0, 1.0 - (step - start) / span)
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        raise BadInputError(f"--tensorboard needs the tensorboard package (pip install tensorboard): {exc}") from None
-    return SummaryWriter(str(run_dir / "tensorboard"))

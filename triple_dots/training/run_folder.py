@@ -5,9 +5,6 @@
     RUN/checkpoints/iter_{N:08d}/latest_net_{E,T,G,G_Ref,D,D_Ref}.pth   official file layout
     RUN/checkpoints/iter_{N:08d}/state.pt                              optimisers, RNG, data order, ...
     RUN/best.json     {"iteration": N, "checkpoint": "checkpoints/iter_...", "metric": name, "value": x}
-
-A checkpoint is written into ``RUN/checkpoints/.tmp-iter_N-<random>/`` and only then renamed to
-``iter_N``, so a folder named ``iter_*`` is always complete.
 """
 
 from __future__ import annotations
@@ -57,22 +54,15 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _write_delay(iteration: int) -> float:
-    spec = os.environ.get(WRITE_DELAY_ENV, "")
-    if ":" not in spec:
-        return 0.0
-    it, secs = spec.split(":", 1)
-    return float(secs) if it.strip() and int(it) == iteration else 0.0
-
-
 def save_checkpoint(
     run_dir: str | Path,
     iteration: int,
     networks: Mapping[str, nn.Module],
     state: Mapping[str, Any],
 ) -> Path:
-    """Write ``RUN/checkpoints/iter_N`` (N = global optimiser step) atomically and return its path.
+    """Write ``RUN/checkpoints/iter_N`` (N = global optimiser step) and return its path.
 
+    Files go to ``.tmp-iter_N-<random>/`` first and are renamed when complete, so ``iter_*`` is always whole.
     ``networks`` (``{"E": net_E, ...}``) go to ``latest_net_<name>.pth``; ``state`` (tensors, numbers,
     strings, lists and dicts, so it loads with ``weights_only=True``) to ``state.pt``.
     """
@@ -81,7 +71,9 @@ def save_checkpoint(
     final = ckpt_root / checkpoint_name(iteration)
     tmp = ckpt_root / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    delay = _write_delay(iteration)
+    spec = os.environ.get(WRITE_DELAY_ENV, "")
+    it, _, secs = spec.partition(":")
+    delay = float(secs) if ":" in spec and it.strip() and int(it) == iteration else 0.0
     for i, (name, net) in enumerate(networks.items()):
         save_network(net, tmp / NET_FILES[name])
         if i == 0 and delay:
