@@ -1,9 +1,4 @@
-"""Results by mask-ratio band: the hole's share of the image, in percent.
-
-The seed's datasets differ by band (Kaggle faces 10-20 %, FFHQ 30-40 %, personal sets
-20-30 %), and every inpainting model gets worse as the hole grows, so a single average
-hides what matters. Bands are half-open [lo, hi) in percent; the last one is open-ended.
-"""
+"""Results by mask-ratio band: the hole's share of the image in percent, bands half-open [lo, hi)."""
 
 from __future__ import annotations
 
@@ -20,13 +15,13 @@ DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def band_of(ratio: float, bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS) -> str:
+def band_of(ratio: float) -> str:
     """Label of the band holding ``ratio`` (a fraction in [0, 1])."""
     pct = 100.0 * ratio
-    for label, lo, hi in bands:
+    for label, lo, hi in DEFAULT_BANDS:
         if lo <= pct < hi:
             return label
-    return bands[-1][0]
+    return DEFAULT_BANDS[-1][0]
 
 
 def mean_ignoring_nan(values: Sequence[float | None]) -> float | None:
@@ -35,27 +30,16 @@ def mean_ignoring_nan(values: Sequence[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def by_band(
-    rows: Sequence[Mapping[str, object]],
-    metrics: Sequence[str],
-    *,
-    ratio_key: str = "hole_ratio",
-    bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS,
-) -> dict[str, dict[str, float | int | None]]:
-    """Average per-image ``metrics`` within each band.
-
-    ``rows`` are per-image dicts holding ``ratio_key`` (fraction) and the metric values.
-    Returns ``{band label: {"n": count, metric: mean, ...}}`` for every band (n may be 0).
-    """
-    groups = band_indices([float(r[ratio_key]) for r in rows], bands)  # type: ignore[arg-type]
+def by_band(rows: Sequence[Mapping[str, object]], metrics: Sequence[str]) -> dict[str, dict[str, float | int | None]]:
+    """``{band label: {"n": count, metric: mean, ...}}`` for every band of per-image rows (``hole_ratio`` in [0, 1])."""
+    groups = band_indices([float(r["hole_ratio"]) for r in rows])  # type: ignore[arg-type]
     return {label: {"n": len(idx), **{m: mean_ignoring_nan([rows[i].get(m) for i in idx]) for m in metrics}}
             for label, idx in groups.items()}  # type: ignore[misc]
 
 
-def band_indices(ratios: Sequence[float], bands: Sequence[tuple[str, float, float]] = DEFAULT_BANDS
-                 ) -> dict[str, list[int]]:
+def band_indices(ratios: Sequence[float]) -> dict[str, list[int]]:
     """Band label -> indices of the images in it (for set-level metrics such as KID per band)."""
-    out: dict[str, list[int]] = {label: [] for label, _, _ in bands}
+    out: dict[str, list[int]] = {label: [] for label, _, _ in DEFAULT_BANDS}
     for i, r in enumerate(ratios):
-        out[band_of(r, bands)].append(i)
+        out[band_of(r)].append(i)
     return out

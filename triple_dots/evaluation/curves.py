@@ -1,10 +1,4 @@
-"""Loss curves from a run's ``log.jsonl``: one panel per loss term, raw and smoothed, optional log scale.
-
-The log is read with :func:`triple_dots.training.run_folder.read_log`: training lines carry
-``iteration``, ``stage`` and ``loss_*`` terms; validation lines have ``"split": "val"`` and metric
-keys (one extra panel each; the step named by ``RUN/best.json`` is marked in its metric's panel).
-Stage changes (coarse -> refine) are marked with a dashed vertical line.
-"""
+"""Loss curves from a run's ``log.jsonl``: one panel per loss term and per validation metric."""
 
 from __future__ import annotations
 
@@ -85,20 +79,14 @@ def plot_loss_curves(
     include_val: bool = True,
     overwrite: bool = False,
 ):
-    """Plot every loss term (raw, faint; smoothed, solid) in its own panel; returns the Figure.
-
-    ``terms`` defaults to every ``loss_*`` key; ``log_scale`` puts y on a log axis (non-positive
-    values are hidden there); ``x`` is ``"iteration"`` or ``"images_seen"``. With ``out`` the
-    figure is also written as PNG, atomically (``overwrite`` to replace an existing file).
-    """
+    """One panel per loss term (raw, smoothed) and validation metric; returns the Figure (PNG to ``out``)."""
     plt = pyplot()
     records = read_log(run_or_file)
     terms = list(terms) if terms is not None else loss_terms(records)
     unknown = [t for t in terms if not len(series(records, t, x=x)[0])]
     if unknown:
         raise BadInputError(f"no values for {unknown} in {where(run_or_file)}; loss terms there: {loss_terms(records)}")
-    vals = val_metrics(records) if include_val else []
-    panels = [(t, False) for t in terms] + [(v, True) for v in vals]
+    panels = [(t, False) for t in terms] + [(v, True) for v in (val_metrics(records) if include_val else [])]
     if not panels:
         raise BadInputError(f"{where(run_or_file)} has no loss_* terms or validation metrics to plot")
     ncols = min(3, len(panels))
@@ -134,7 +122,7 @@ def plot_loss_curves(
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` with the file-only Agg backend unless a backend was chosen already."""
+    """``matplotlib.pyplot``, on the Agg backend unless a backend was chosen already."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

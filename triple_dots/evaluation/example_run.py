@@ -1,12 +1,6 @@
-"""Example inputs for the evaluation notebook, its smoke runs and tests (small, clearly labelled).
+"""Example inputs for notebook 05: a sample test set, and a run whose numbers mean nothing.
 
-* :func:`make_sample_test_set`: a real test set from the bundled sample photos, with hole masks
-  drawn by the mask-synthesis stage (``triple_dots.masks.apply_mask``).
-* :func:`make_example_run`: a run folder in the training layout (written through
-  :mod:`triple_dots.training.run_folder`) whose checkpoints are
-  tiny **random** TFill models and whose ``log.jsonl`` holds a **synthetic** loss curve. It only
-  exists so the loss-curve and sweep tools can be shown on a CPU in seconds; its numbers mean
-  nothing. Real runs come from ``triple-dots train`` / ``notebooks/04``.
+The example run's checkpoints are tiny **random** TFill models and its loss curve is **synthetic**.
 """
 
 from __future__ import annotations
@@ -22,30 +16,26 @@ from triple_dots.errors import NoFaceError, OutputExistsError, where
 from triple_dots.files import atomic_write_text
 from triple_dots.images import from_uint8, read_image, write_image, write_mask
 from triple_dots.samples import sample_paths
+from triple_dots.training import run_folder
 
-#: Widths of the tiny random TFill used in examples (the reference fixture's widths).
+#: Widths of the tiny random TFill used in examples.
 TINY_TFILL: dict[str, int] = {"ngf": 4, "embed_dim": 64, "n_encoders": 1, "fixed_size": 64, "fine_size": 64}
-
-
-def _square(path: Path, size: int) -> torch.Tensor:
-    im = Image.open(path).convert("RGB")
-    im = im.resize((size, round(im.height * size / im.width)), Image.Resampling.LANCZOS)
-    return from_uint8(np.asarray(im.crop((0, 0, size, size))))
 
 
 def make_sample_test_set(out_dir: str | Path, *, size: int = 192, mask_type: str = "surgical",
                          margins: tuple[int, ...] = (0, 6, 12), seed: int = 0, overwrite: bool = False) -> Path:
     """Write ``out_dir/images`` (ground truth), ``out_dir/masks`` (255 = hole) and ``out_dir/masked``.
 
-    Each sample photo is scaled to ``size`` wide and cropped square from the top; a medical
-    mask is synthesised on it, its margin cycling through ``margins`` (pixels) so that the hole
-    ratios fall in different bands. Photos without a detectable face are skipped.
+    Sample photos are cropped square; mask margins cycle through ``margins`` (pixels) so hole ratios fall
+    in different bands. Photos without a detectable face are skipped.
     """
     from triple_dots.masks import apply_mask
 
     out = Path(out_dir)
     for i, path in enumerate(sample_paths()):
-        img = _square(path, size)
+        im = Image.open(path).convert("RGB")
+        im = im.resize((size, round(im.height * size / im.width)), Image.Resampling.LANCZOS)
+        img = from_uint8(np.asarray(im.crop((0, 0, size, size))))
         try:
             res = apply_mask(img, mask_type, seed=seed + i, margin=margins[i % len(margins)])
         except NoFaceError:
@@ -58,14 +48,8 @@ def make_sample_test_set(out_dir: str | Path, *, size: int = 192, mask_type: str
 
 def make_example_run(run_dir: str | Path, *, iterations: tuple[int, ...] = (100, 200, 300), n_log: int = 60,
                      seed: int = 0, overwrite: bool = False) -> Path:
-    """An example run folder: random tiny TFill checkpoints + a synthetic ``log.jsonl``.
-
-    Follows the run layout (``config.json``, ``log.jsonl``, ``checkpoints/iter_N/latest_net_*.pth``)
-    so :func:`~triple_dots.evaluation.curves.plot_loss_curves` and
-    :func:`~triple_dots.evaluation.sweep.sweep` can be shown without training. Not a real run.
-    """
+    """A run folder in the training layout: random tiny TFill checkpoints + a synthetic ``log.jsonl``."""
     from triple_dots.tfill import TFill
-    from triple_dots.training import run_folder
 
     run = Path(run_dir)
     log = run / run_folder.LOG_FILE

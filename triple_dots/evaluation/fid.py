@@ -1,21 +1,7 @@
-"""Fréchet Inception Distance with pytorch-fid's InceptionV3 and its Fréchet distance.
+"""Fréchet Inception Distance with pytorch-fid's InceptionV3: equal to ``python -m pytorch_fid`` on the same files.
 
-The network is ``pytorch_fid.inception.InceptionV3`` and the distance is
-``pytorch_fid.fid_score.calculate_frechet_distance``, so our number equals
-``python -m pytorch_fid`` on the same files and weights. The weights come from the
-registry key ``"fid-inception"`` (our weights folder, or torch hub's cache where
-pytorch-fid itself keeps them) or an explicit path; nothing is downloaded.
-
-The Fréchet distance is computed exactly from the activations (see
-:func:`frechet_distance_exact`), equal to pytorch-fid's ``calculate_frechet_distance`` to
-~1e-5 but thousands of times faster than its 2048 x 2048 ``sqrtm``; ``method="pytorch-fid"``
-calls pytorch-fid's function itself.
-
-Images are read as (3, H, W) float in [0, 1] (EXIF orientation applied), resized to
-299 x 299 bilinearly exactly as pytorch-fid does, one image at a time, so folders may
-mix sizes. Activations of a folder are cached on disk, keyed by the content hash of its
-files, the weights' hash and the feature dimension: re-evaluating a checkpoint against
-the same real set re-encodes only the generated images.
+Weights: registry key ``"fid-inception"`` or an explicit path, never downloaded. Images (3, H, W) in [0, 1]
+are resized to 299 x 299 one at a time. Activations are cached per folder content, weights and dims.
 """
 
 from __future__ import annotations
@@ -38,16 +24,18 @@ from tqdm.auto import tqdm
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
+from triple_dots.evaluation.pairs import raise_problems
 from triple_dots.files import atomic_write_bytes
-from triple_dots.images import list_images, read_image
+from triple_dots.images import list_images, probe_image, read_image
+from triple_dots.tfill.checkpoint_files import load_state_file
 
-#: Feature dimensions pytorch-fid supports (-> InceptionV3 output block).
+#: Feature dimensions pytorch-fid supports.
 DIMS: tuple[int, ...] = (64, 192, 768, 2048)
 
 #: Bump when the preprocessing changes, so stale cache files are not reused.
 _CACHE_VERSION = 1
 
-#: FID below this many images is dominated by sampling noise (reported as a warning).
+#: FID below this many images is mostly noise (reported as a warning).
 SMALL_SET_WARNING = 50
 
 _weights_hash_memo: dict[tuple[str, int, int], str] = {}
@@ -64,16 +52,11 @@ def weights_hash(path: str | Path) -> str:
 
 
 def build_inception(dims: int = 2048, weights_path: str | Path | None = None) -> torch.nn.Module:
-    """pytorch-fid's ``InceptionV3`` for ``dims`` features with weights loaded from a local file.
+    """pytorch-fid's ``InceptionV3`` for ``dims`` features, in eval mode, with weights from a local file.
 
-    ``weights_path`` None -> ``weights.locate("fid-inception")`` (raises the registry's
-    MissingWeightsError). The state dict is loaded by us (``weights_only=True``) and handed
-    to pytorch-fid's constructor in place of its download, then loaded strictly. The model
-    is in eval mode, ``resize_input=False`` (we resize per image, identically).
+    ``weights_path`` None -> ``weights.locate("fid-inception")``. Inputs are resized by us (``resize_input=False``).
     """
     from pytorch_fid import inception as pf_inception
-
-    from triple_dots.tfill.checkpoint_files import load_state_file
 
     if dims not in DIMS:
         raise BadInputError(f"dims must be one of {DIMS}, got {dims}")
@@ -92,12 +75,10 @@ def build_inception(dims: int = 2048, weights_path: str | Path | None = None) ->
     return model
 
 
-def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random FID-Inception state dict (for tests and SMOKE notebooks, never a real metric).
+def save_random_inception(path: str | Path, seed: int = 0, *, overwrite: bool = False) -> Path:
+    """Write a random FID-Inception state dict to ``path`` atomically (for tests and SMOKE notebooks only).
 
-    Built from pytorch-fid's own blocks; every Conv2d is re-initialised Kaiming-normal (fan-in,
-    ReLU) so that pool features have magnitude ~0.3 rather than ~1e-8 (with the default init
-    the FID between any two folders would be ~0 and comparisons would pass for the wrong reason).
+    Convs are Kaiming-normal so pool features are ~0.3, not ~1e-8 (which would make every FID ~0).
     """
     import torchvision
     from pytorch_fid import inception as pf
@@ -118,19 +99,9 @@ def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
             if isinstance(m, torch.nn.Conv2d):
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
-    return net.state_dict()
-
-
-def save_random_inception(path: str | Path, seed: int = 0, *, overwrite: bool = False) -> Path:
-    """Write :func:`random_inception_state_dict` to ``path`` atomically (a stand-in weights file)."""
     buf = io.BytesIO()
-    torch.save(random_inception_state_dict(seed), buf)
+    torch.save(net.state_dict(), buf)
     return atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
-
-
-def _to_299(image: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) [0, 1] -> (1, 3, 299, 299), the same bilinear resize pytorch-fid applies."""
-    return F.interpolate(image[None].float(), size=(299, 299), mode="bilinear", align_corners=False)
 
 
 @torch.inference_mode()
@@ -156,9 +127,9 @@ def encode_images(
         out.append(pred.squeeze(3).squeeze(2).cpu().numpy().astype(np.float64))
         batch.clear()
 
-    bar = tqdm(images, total=total, desc="FID Inception", unit="img", disable=not progress)
-    for img in bar:
-        batch.append(_to_299(img))
+    for img in tqdm(images, total=total, desc="FID Inception", unit="img", disable=not progress):
+        # the same bilinear resize to 299 x 299 that pytorch-fid applies
+        batch.append(F.interpolate(img[None].float(), size=(299, 299), mode="bilinear", align_corners=False))
         if len(batch) == batch_size:
             flush()
     if batch:
@@ -176,21 +147,11 @@ def files_key(files: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
-def default_cache_dir() -> Path:
-    """``$TRIPLE_DOTS_HOME/cache/fid`` (see :func:`triple_dots.weights.home`)."""
-    return weights.home() / "cache" / "fid"
-
-
 @dataclass
 class FIDEncoder:
-    """An FID Inception model plus an on-disk activation cache.
+    """An FID Inception model (``dims`` 64, 192, 768 or 2048) plus an on-disk activation cache.
 
-    Attributes:
-        dims: feature dimension (64, 192, 768 or 2048; 2048 is the standard FID).
-        weights_path: explicit weights file, else the registry's ``"fid-inception"``.
-        cache_dir: where activation files go (default ``$TRIPLE_DOTS_HOME/cache/fid``);
-            ``use_cache=False`` disables caching.
-        device: torch device; batch_size: images per forward pass.
+    ``cache_dir`` defaults to ``$TRIPLE_DOTS_HOME/cache/fid``; ``weights_path`` to the registry's ``"fid-inception"``.
     """
 
     dims: int = 2048
@@ -213,12 +174,10 @@ class FIDEncoder:
         return self._model
 
     def _cache_file(self, files: Sequence[Path]) -> Path:
-        key = hashlib.sha256(
-            json.dumps(
-                {"files": files_key(files), "weights": weights_hash(self.resolved_path), "dims": self.dims, "v": _CACHE_VERSION}
-            ).encode()
-        ).hexdigest()[:32]
-        return Path(self.cache_dir or default_cache_dir()) / f"act_{self.dims}_{key}.npz"
+        meta = {"files": files_key(files), "weights": weights_hash(self.resolved_path), "dims": self.dims,
+                "v": _CACHE_VERSION}
+        key = hashlib.sha256(json.dumps(meta).encode()).hexdigest()[:32]
+        return Path(self.cache_dir or weights.home() / "cache" / "fid") / f"act_{self.dims}_{key}.npz"
 
     def encode_tensors(self, images: Sequence[torch.Tensor] | torch.Tensor) -> np.ndarray:
         """(N, 3, H, W) or a list of (3, H, W) float [0, 1] -> (N, dims) activations (not cached)."""
@@ -243,7 +202,8 @@ class FIDEncoder:
                 if acts.shape == (len(files), self.dims):
                     self.stats["cache_hits"] += len(files)
                     return acts
-        _check_readable(files)
+        # decode every file first: one error lists all unreadable ones by name
+        raise_problems([f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err], "unreadable image(s)")
         acts = self._encode((read_image(f) for f in files), len(files))
         if cache is not None:
             buf = io.BytesIO()
@@ -259,14 +219,6 @@ class FIDEncoder:
         return self.encode_files(files)
 
 
-def _check_readable(files: Sequence[Path]) -> None:
-    """Decode every file first; raise one error listing all unreadable ones by name."""
-    from triple_dots.evaluation.pairs import raise_problems
-    from triple_dots.images import probe_image
-
-    raise_problems([f"{f.name}: {err}" for f in files for _, err in [probe_image(f)] if err], "unreadable image(s)")
-
-
 def _factor(acts: np.ndarray) -> np.ndarray:
     """A (dims, k) matrix F with F @ F.T == np.cov(acts, rowvar=False) (k = min(N - 1 + 1, dims))."""
     n, d = acts.shape
@@ -280,10 +232,8 @@ def _factor(acts: np.ndarray) -> np.ndarray:
 def frechet_distance_exact(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
     """The Fréchet distance of pytorch-fid, computed from activations without ``scipy.linalg.sqrtm``.
 
-    ``tr sqrt(S1 S2)`` equals the nuclear norm (sum of singular values) of ``F1.T @ F2`` for any
-    factors ``S = F F.T``; with F the centred activations / sqrt(N - 1) this is an (N1, N2)
-    problem instead of a 2048 x 2048 matrix square root: the same number (to ~1e-5 on the
-    tests) in milliseconds instead of tens of seconds, and without its singular-matrix trouble.
+    ``tr sqrt(S1 S2)`` is the nuclear norm of ``F1.T @ F2`` for any factors ``S = F F.T``; with F the
+    centred activations / sqrt(N - 1) this is an (N1, N2) problem instead of a 2048 x 2048 square root.
     """
     f1, f2 = _factor(acts_a), _factor(acts_b)
     tr_covmean = float(np.linalg.svd(f1.T @ f2, compute_uv=False).sum())
@@ -292,12 +242,8 @@ def frechet_distance_exact(acts_a: np.ndarray, acts_b: np.ndarray) -> float:
 
 
 def fid_from_activations(acts_a: np.ndarray, acts_b: np.ndarray, *, method: str = "exact") -> float:
-    """FID between two activation sets (N, dims).
-
-    ``method="exact"`` (default): :func:`frechet_distance_exact`, fast and exact.
-    ``method="pytorch-fid"``: ``pytorch_fid.fid_score.calculate_frechet_distance`` on the
-    mean/covariance (scipy ``sqrtm``; ~20-60 s for 2048 dims on 2 CPU cores). Both agree to 1e-3.
-    """
+    """FID between two activation sets (N, dims): ``method`` ``"exact"`` (:func:`frechet_distance_exact`) or
+    ``"pytorch-fid"`` (its ``calculate_frechet_distance``, slow). Both agree to 1e-3."""
     if len(acts_a) < 2 or len(acts_b) < 2:
         raise BadInputError(f"FID needs at least 2 images per set, got {len(acts_a)} and {len(acts_b)}")
     if method == "exact":
@@ -326,17 +272,11 @@ def fid(
     encoder: FIDEncoder | None = None,
     method: str = "exact",
 ) -> float:
-    """FID between two folders (or lists of image files). Lower is better; 0 = same statistics.
-
-    Equal to ``python -m pytorch_fid REAL FAKE --dims DIMS`` with the same weights. On fewer
-    than ~50 images per set FID is mostly noise and biased upward; prefer :func:`kid`.
-    """
+    """FID between two folders (or lists of image files). Lower is better; 0 = same statistics."""
     enc = encoder or FIDEncoder(dims=dims, weights_path=weights_path, cache_dir=cache_dir, use_cache=use_cache,
                                 device=device)
 
     def acts(x: str | Path | Sequence[str | Path]) -> np.ndarray:
-        if isinstance(x, (str, os.PathLike)):
-            return enc.encode_folder(x)
-        return enc.encode_files(list(x))
+        return enc.encode_folder(x) if isinstance(x, (str, os.PathLike)) else enc.encode_files(list(x))
 
     return fid_from_activations(acts(real), acts(fake), method=method)

@@ -1,8 +1,4 @@
-"""Produce the images to evaluate: from a TFill checkpoint folder, a MAT weights file, or the OpenCV Telea baseline.
-
-Outputs are written as ``OUT/<stem>.png`` (atomic, no overwrite unless asked), so every model
-ends up as a folder of generated images matched to the test set by stem.
-"""
+"""The images to evaluate, as ``OUT/<stem>.png``: from a TFill checkpoint, MAT weights or the OpenCV Telea baseline."""
 
 from __future__ import annotations
 
@@ -16,6 +12,7 @@ from tqdm.auto import tqdm
 
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, mask_to_uint8, to_uint8, write_image
+from triple_dots.tfill.checkpoint_files import has_networks
 
 
 def telea(image: torch.Tensor, hole_mask: torch.Tensor, radius: int = 3) -> torch.Tensor:
@@ -23,8 +20,7 @@ def telea(image: torch.Tensor, hole_mask: torch.Tensor, radius: int = 3) -> torc
     import cv2
 
     src = np.ascontiguousarray(to_uint8(image * (1 - hole_mask)))
-    out = cv2.inpaint(src, mask_to_uint8(hole_mask), radius, cv2.INPAINT_TELEA)
-    return from_uint8(out)
+    return from_uint8(cv2.inpaint(src, mask_to_uint8(hole_mask), radius, cv2.INPAINT_TELEA))
 
 
 #: file suffixes of MAT weights (official pickle, or a state dict with the official keys)
@@ -32,10 +28,7 @@ MAT_SUFFIXES = (".pkl", ".pth", ".pt", ".safetensors")
 
 
 def model_kind(path: str | Path) -> str:
-    """What a ``--models NAME=PATH`` entry is: ``"tfill"`` (a checkpoint folder with latest_net_*.pth),
-    ``"mat"`` (a MAT weights file) or ``"images"`` (a folder of generated images)."""
-    from triple_dots.tfill.checkpoint_files import has_networks
-
+    """``"tfill"`` (a checkpoint folder), ``"mat"`` (a MAT weights file) or ``"images"`` (generated images)."""
     p = Path(path)
     if p.is_file() and p.suffix.lower() in MAT_SUFFIXES:
         return "mat"
@@ -43,8 +36,7 @@ def model_kind(path: str | Path) -> str:
 
 
 def load_model(path: str | Path, config: Mapping[str, Any] | None = None, device: str = "cpu") -> torch.nn.Module:
-    """A MAT weights file (official ``.pkl`` read safely, or a state dict) or a TFill checkpoint folder
-    (``TFill.from_official(path, **config)``, widths read from the files when not given)."""
+    """A MAT weights file or a TFill checkpoint folder (``TFill.from_official(path, **config)``)."""
     if model_kind(path) == "mat":
         from triple_dots.mat import MAT
 
@@ -56,10 +48,8 @@ def load_model(path: str | Path, config: Mapping[str, Any] | None = None, device
 
 def tfill_outputs(model: torch.nn.Module, test_set: TestSet, *, seed: int = 0,
                   progress: bool = True) -> Iterator[torch.Tensor]:
-    """Inpaint each test image with ``model.inpaint`` (TFill or MAT; one at a time: sizes may differ);
-    yields (3, H, W) [0, 1] on CPU."""
-    name = type(model).__name__
-    for i in tqdm(range(len(test_set)), desc=f"{name} inpaint", unit="img", disable=not progress):
+    """Inpaint each test image (one at a time: sizes may differ); yields (3, H, W) [0, 1] on CPU."""
+    for i in tqdm(range(len(test_set)), desc=f"{type(model).__name__} inpaint", unit="img", disable=not progress):
         img, hole = test_set.load(i)
         dev = next(model.parameters()).device
         out = model.inpaint(img[None].to(dev), hole[None].to(dev), seed=seed + i)[0]
@@ -68,7 +58,7 @@ def tfill_outputs(model: torch.nn.Module, test_set: TestSet, *, seed: int = 0,
 
 def write_outputs(images: Iterator[torch.Tensor], test_set: TestSet, out_dir: str | Path, *,
                   overwrite: bool = False) -> Path:
-    """Write generated images as ``out_dir/<stem>.png`` in test-set order. Returns ``out_dir``."""
+    """Write generated images as ``out_dir/<stem>.png`` in test-set order."""
     out = Path(out_dir)
     for name, img in zip(test_set.names, images, strict=True):
         write_image(out / f"{name}.png", img, overwrite=overwrite)
@@ -84,7 +74,7 @@ def generate_telea(test_set: TestSet, out_dir: str | Path, *, radius: int = 3, o
 def generate_model(path: str | Path, test_set: TestSet, out_dir: str | Path, *,
                    config: Mapping[str, Any] | None = None, seed: int = 0, device: str = "cpu",
                    overwrite: bool = False, progress: bool = True) -> Path:
-    """Inpaint the test set with a TFill checkpoint folder or MAT weights file (:func:`load_model`) into ``out_dir``."""
+    """Inpaint the test set with a TFill checkpoint folder or MAT weights file into ``out_dir``."""
     model = load_model(path, config, device)
     return write_outputs(tfill_outputs(model, test_set, seed=seed, progress=progress), test_set, out_dir,
                          overwrite=overwrite)

@@ -1,15 +1,4 @@
-"""Identity similarity: cosine similarity of dlib face-recognition embeddings.
-
-dlib's ResNet face-recognition model (registry key ``"dlib-face-recognition"``, shipped by
-the ``face_recognition_models`` package) maps an aligned face to a 128-d descriptor; two
-photos of the same person give descriptors that are close. For inpainting we compare the
-generated face with the true face, aligned with the **same** 68 landmarks (found on the
-true photo), so the number measures whether the regenerated lower face still looks like
-that person. It is the number that matters most for personalisation.
-
-Landmarks come from :func:`triple_dots.masks.landmarks.detect_faces`.
-Cosine similarity is in [-1, 1], higher = more alike.
-"""
+"""Identity similarity: cosine in [-1, 1] of dlib 128-d face embeddings, both aligned on the true face's landmarks."""
 
 from __future__ import annotations
 
@@ -34,13 +23,10 @@ def _recognizer(path: str):
 def find_landmarks(
     image: torch.Tensor | np.ndarray, *, upsample: int = 1
 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The largest face in ``image``: (box (x0, y0, x1, y1), landmarks (68, 2) x/y pixels).
+    """Largest face in ``image`` ((3, H, W) [0, 1] or (H, W, 3) uint8): (box (x0, y0, x1, y1), landmarks (68, 2))."""
+    from triple_dots.masks.landmarks import detect_faces
 
-    ``image`` is (3, H, W) float [0, 1] or (H, W, 3) uint8 RGB. Raises :class:`NoFaceError`.
-    """
-    from triple_dots.masks.landmarks import detect_faces  # the mask-synthesis stage's detector
-
-    faces = detect_faces(as_rgb_uint8(image), upsample=upsample, detector="hog")  # unmasked faces: as before
+    faces = detect_faces(as_rgb_uint8(image), upsample=upsample, detector="hog")
     if not faces:
         raise NoFaceError("no face found in the image")
     f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
@@ -48,10 +34,7 @@ def find_landmarks(
 
 
 class FaceEmbedder:
-    """dlib face-recognition ResNet: aligned face -> 128-d descriptor.
-
-    ``model_path`` None -> ``weights.locate("dlib-face-recognition")`` (MissingWeightsError if absent).
-    """
+    """dlib face-recognition ResNet: aligned face -> 128-d descriptor (``model_path`` default: the registry's)."""
 
     def __init__(self, model_path: str | Path | None = None) -> None:
         self.path = weights.locate("dlib-face-recognition", model_path)
@@ -59,10 +42,7 @@ class FaceEmbedder:
 
     def embed(self, image: torch.Tensor | np.ndarray,
               face: tuple[tuple[int, int, int, int], np.ndarray] | None = None) -> np.ndarray:
-        """128-d descriptor of the face in ``image``, aligned on ``face`` = (box, landmarks (68, 2)).
-
-        Without ``face`` the largest detected face is used (NoFaceError when there is none).
-        """
+        """128-d descriptor of the face in ``image``, aligned on ``face`` = (box, landmarks (68, 2)) or the largest."""
         import dlib
 
         arr = as_rgb_uint8(image)
@@ -73,15 +53,10 @@ class FaceEmbedder:
 
     def similarity(self, image_a: torch.Tensor | np.ndarray, image_b: torch.Tensor | np.ndarray, *,
                    same_geometry: bool = False) -> float:
-        """Cosine similarity of the faces in two images.
-
-        ``same_geometry=True`` (generated vs true photo of the same frame): the landmarks of
-        ``image_b`` (the true photo) align both faces. Otherwise each image's own face is found.
-        """
+        """Cosine similarity of the faces in two images; ``same_geometry``: ``image_b``'s landmarks align both."""
         face_b = find_landmarks(image_b)
         emb_b = self.embed(image_b, face_b)
-        emb_a = self.embed(image_a, face_b if same_geometry else None)
-        return cosine(emb_a, emb_b)
+        return cosine(self.embed(image_a, face_b if same_geometry else None), emb_b)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,13 +1,9 @@
-"""Evaluate generated images against a test set: every metric, per image, per model and per band.
-
-:class:`Evaluator` loads each metric model once (FID Inception, LPIPS, dlib face embedder),
-caches what depends only on the test set (real activations, true faces and their embeddings),
-and scores any number of models on the same test set.
-"""
+"""Evaluate generated images against a test set: every metric, per image, per model and per band."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +14,14 @@ import torch
 from tqdm.auto import tqdm
 
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
-from triple_dots.evaluation.bands import DEFAULT_BANDS, band_indices, band_of, by_band, mean_ignoring_nan
-from triple_dots.evaluation.fid import fid_from_activations, weights_hash
+from triple_dots.evaluation.bands import band_indices, band_of, by_band, mean_ignoring_nan
+from triple_dots.evaluation.fid import FIDEncoder, fid_from_activations, weights_hash
+from triple_dots.evaluation.identity import FaceEmbedder, cosine, find_landmarks
 from triple_dots.evaluation.kid import KIDResult, kid_from_activations
+from triple_dots.evaluation.paired import load_lpips, scores
 from triple_dots.evaluation.pairs import index_folder, raise_problems
 from triple_dots.evaluation.testset import TestSet
-from triple_dots.images import from_uint8, hole_ratio, read_image, to_uint8
+from triple_dots.images import from_uint8, hole_ratio, probe_image, read_image, to_uint8
 
 #: Every metric name and whether higher is better.
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -41,12 +39,7 @@ OFFICIAL_PREFIXES = {"fid": "6726825d", "alex": "7be5be79", "vgg": "397923af"}
 
 @dataclass
 class ModelResult:
-    """Scores of one model on a test set.
-
-    ``summary``: set-level numbers (n, fid, kid_mean, kid_std, means of the paired metrics,
-    identity_no_face); ``per_image``: one dict per image (name, hole_ratio, band, metrics);
-    ``bands``: per mask-ratio band means plus KID where the band has >= 4 images.
-    """
+    """Scores of one model: set-level ``summary``, one dict per image, and means (+ KID) per mask-ratio band."""
 
     name: str
     summary: dict[str, Any]
@@ -58,16 +51,10 @@ class ModelResult:
 
 
 class Evaluator:
-    """Scores generated images against one :class:`TestSet`.
+    """Scores generated images against one :class:`TestSet` with ``metrics`` (a subset of :data:`METRIC_GROUPS`).
 
-    Args:
-        test_set: ground truths and hole masks.
-        metrics: subset of :data:`METRIC_GROUPS` (``fid``, ``kid``, ``psnr``, ``ssim``, ``lpips``,
-            ``identity``). Every requested metric's weights must be present (no silent skip):
-            FID/KID need ``fid_weights`` or the registry's ``"fid-inception"``; LPIPS needs the
-            ``"alexnet"``/``"vgg16"`` backbone (``lpips_backbone``); identity needs dlib's model.
-        dims: FID feature dimension (2048 standard). cache_dir: FID activation cache folder.
-        kid_subset_size / kid_subsets: KID subsets (see :func:`~triple_dots.evaluation.kid.kid_from_activations`).
+    Loads each metric model once (a missing weights file raises, no silent skip) and caches what
+    depends only on the test set (real activations, true faces and their embeddings).
     """
 
     def __init__(
@@ -94,47 +81,28 @@ class Evaluator:
         self.metrics = tuple(m for m in METRIC_GROUPS if m in metrics)
         self.kid_subset_size, self.kid_subsets, self.seed = kid_subset_size, kid_subsets, seed
         self.progress = progress
-        self.device = device
         self.notes: dict[str, Any] = {}
-        self.encoder = None
-        self.lpips_model = None
-        self.embedder = None
-        # load every requested model first: a missing weight file stops us before any work
+        self.encoder = self.lpips_model = self.embedder = None
         if {"fid", "kid"} & set(self.metrics):
-            from triple_dots.evaluation.fid import FIDEncoder
-
             self.encoder = FIDEncoder(dims=dims, weights_path=fid_weights, cache_dir=cache_dir, device=device,
                                       progress=progress)
             wh = weights_hash(self.encoder.resolved_path)
             self.notes["fid_weights"] = {"path": str(self.encoder.resolved_path), "sha256": wh,
                                          "official": wh.startswith(OFFICIAL_PREFIXES["fid"]), "dims": dims}
         if "lpips" in self.metrics:
-            from triple_dots.evaluation.paired import load_lpips
-
             self.lpips_model = load_lpips(lpips_net, lpips_backbone, device=device)
             wh = weights_hash(self.lpips_model.backbone_path)
             self.notes["lpips_backbone"] = {"net": lpips_net, "path": str(self.lpips_model.backbone_path),
                                             "official": wh.startswith(OFFICIAL_PREFIXES[lpips_net])}
         if "identity" in self.metrics:
-            from triple_dots.evaluation.identity import FaceEmbedder
-
             self.embedder = FaceEmbedder(identity_model)
             self.notes["identity_model"] = str(self.embedder.path)
         self._real_acts: np.ndarray | None = None
         self._real_faces: dict[int, tuple[Any, np.ndarray] | None] = {}
         self._ratios = [hole_ratio(test_set.load(i)[1]) for i in range(len(test_set))]
 
-    # ------------------------------------------------------------------ test-set side (cached)
-    def real_activations(self) -> np.ndarray:
-        if self._real_acts is None:
-            assert self.encoder is not None
-            self._real_acts = self.encoder.encode_files([s["real"] for s in self.test_set.samples])
-        return self._real_acts
-
     def _real_face(self, i: int) -> tuple[Any, np.ndarray] | None:
         """((box, landmarks), embedding) of the true face of sample i, or None when no face is found."""
-        from triple_dots.evaluation.identity import find_landmarks
-
         if i not in self._real_faces:
             arr = to_uint8(self.test_set.load(i)[0])
             try:
@@ -144,27 +112,11 @@ class Evaluator:
                 self._real_faces[i] = None
         return self._real_faces[i]
 
-    # ------------------------------------------------------------------ scoring
-    def _fakes(self, fakes: str | Path | Sequence[str | Path] | Sequence[torch.Tensor]) -> list[Any]:
-        """Normalise the generated images to a list in test-set order (paths or tensors)."""
-        if isinstance(fakes, (str, Path)):
-            return self.match_folder(fakes)
-        fakes = list(fakes)
-        if len(fakes) != len(self.test_set):
-            raise BadInputError(f"{len(fakes)} generated images for {len(self.test_set)} test images")
-        return fakes
-
     def match_folder(self, folder: str | Path) -> list[Path]:
-        """The generated file for every test image, by stem, checked before any work.
+        """The generated file for every test image, by stem; one error lists every bad or missing file.
 
-        A missing, duplicated, unreadable or wrongly sized file raises one error listing all of
-        them by name. Extra files (e.g. outputs for other splits) are listed in
-        ``self.notes["ignored_files"]`` and a warning, and not scored.
+        Extra files are not scored: they are listed in ``self.notes["ignored_files"]`` and a warning.
         """
-        import warnings
-
-        from triple_dots.images import probe_image
-
         problems: list[Any] = []
         index = index_folder(folder, "generated", problems,
                              not_a_folder=f"{where(folder)} is not a folder of generated images")
@@ -191,16 +143,14 @@ class Evaluator:
         return out
 
     def evaluate(self, name: str, fakes: str | Path | Sequence[str | Path] | Sequence[torch.Tensor]) -> ModelResult:
-        """Score one model's outputs: a folder (matched by stem), a list of files, or tensors in test order.
-
-        Tensors ((3, H, W) float [0, 1]) are quantised to 8 bits first, like a saved PNG.
-        """
-        items = self._fakes(fakes)
+        """Score a folder (matched by stem), a list of files, or (3, H, W) [0, 1] tensors (quantised to 8 bits)."""
+        items: list[Any] = self.match_folder(fakes) if isinstance(fakes, (str, Path)) else list(fakes)
+        if len(items) != len(self.test_set):  # a folder is matched by stem, image for image
+            raise BadInputError(f"{len(items)} generated images for {len(self.test_set)} test images")
         rows: list[dict[str, Any]] = []
         tensors: list[torch.Tensor] = []
-        for i in tqdm(range(len(items)), desc=f"scoring {name}", unit="img", disable=not self.progress):
+        for i, it in enumerate(tqdm(items, desc=f"scoring {name}", unit="img", disable=not self.progress)):
             real, hole = self.test_set.load(i)
-            it = items[i]
             fake = read_image(it) if isinstance(it, (str, Path)) else from_uint8(to_uint8(it.detach().cpu()))
             if fake.shape != real.shape:
                 src = where(it) if isinstance(it, (str, Path)) else f"generated image {i}"
@@ -217,11 +167,18 @@ class Evaluator:
         if self.encoder is not None:
             fake_acts = (self.encoder.encode_files(items) if isinstance(items[0], (str, Path))
                          else self.encoder.encode_tensors(tensors))
-            self._set_metrics(summary, self.real_activations(), fake_acts)
-            for label, idx in band_indices(self._ratios).items():
-                if len(idx) >= 4 and "kid" in self.metrics:  # fewer: every subset is the whole band
-                    k = self._kid(self.real_activations()[idx], fake_acts[idx])
-                    bands[label]["kid_mean"], bands[label]["kid_std"] = k.mean, k.std
+            if self._real_acts is None:  # the test set's side, computed once for every model
+                self._real_acts = self.encoder.encode_files([s["real"] for s in self.test_set.samples])
+            real_acts = self._real_acts
+            if "fid" in self.metrics:
+                summary["fid"] = fid_from_activations(real_acts, fake_acts)
+            if "kid" in self.metrics:
+                k = self._kid(real_acts, fake_acts)
+                summary["kid_mean"], summary["kid_std"], summary["kid_subset_size"] = k.mean, k.std, k.subset_size
+                for label, idx in band_indices(self._ratios).items():
+                    if len(idx) >= 4:  # fewer: every subset is the whole band
+                        k = self._kid(real_acts[idx], fake_acts[idx])
+                        bands[label]["kid_mean"], bands[label]["kid_std"] = k.mean, k.std
         summary.update({k: mean_ignoring_nan([r.get(k) for r in rows]) for k in present})
         for k in ("psnr", "psnr_hole"):  # left out of the mean above: an infinite PSNR has no place in a mean
             if k in present:
@@ -231,18 +188,10 @@ class Evaluator:
         return ModelResult(name, summary, rows, bands)
 
     def _paired(self, i: int, fake: torch.Tensor, real: torch.Tensor, hole: torch.Tensor) -> dict[str, Any]:
-        from triple_dots.evaluation import paired
-
-        out: dict[str, Any] = paired.scores(fake, real, hole, groups=self.metrics, lpips_model=self.lpips_model)
+        out: dict[str, Any] = scores(fake, real, hole, groups=self.metrics, lpips_model=self.lpips_model)
         if self.embedder is not None:
             rf = self._real_face(i)
-            if rf is None:
-                out["identity"] = None
-            else:
-                from triple_dots.evaluation.identity import cosine
-
-                face, emb = rf
-                out["identity"] = cosine(self.embedder.embed(to_uint8(fake), face), emb)
+            out["identity"] = None if rf is None else cosine(self.embedder.embed(to_uint8(fake), rf[0]), rf[1])
         for k, v in list(out.items()):  # identical pixels (PSNR = inf) and empty holes (NaN) are no number:
             if isinstance(v, float) and not math.isfinite(v):  # None here, counted in the summary
                 out[k] = None
@@ -250,16 +199,6 @@ class Evaluator:
                     out[f"{k}_identical"] = True
         return out
 
-    def _set_metrics(self, summary: dict[str, Any], real_acts: np.ndarray, fake_acts: np.ndarray) -> None:
-        if "fid" in self.metrics:
-            summary["fid"] = fid_from_activations(real_acts, fake_acts)
-        if "kid" in self.metrics:
-            k = self._kid(real_acts, fake_acts)
-            summary["kid_mean"], summary["kid_std"], summary["kid_subset_size"] = k.mean, k.std, k.subset_size
-
     def _kid(self, real_acts: np.ndarray, fake_acts: np.ndarray) -> KIDResult:
         return kid_from_activations(real_acts, fake_acts, subset_size=self.kid_subset_size,
                                     n_subsets=self.kid_subsets, seed=self.seed)
-
-
-__all__ = ["DEFAULT_BANDS", "HIGHER_IS_BETTER", "METRIC_GROUPS", "Evaluator", "ModelResult"]

@@ -1,20 +1,8 @@
 """Paired metrics between a generated image and its ground truth: PSNR, SSIM, LPIPS.
 
-Each is computed on the whole image and inside the hole only (hole mask 1 = regenerated
-pixels), because outside the hole an inpainting model usually copies the input, which
-inflates whole-image scores.
-
-* PSNR / SSIM: scikit-image (``data_range=1``, SSIM over RGB with ``channel_axis``).
-  In the hole: PSNR from the mean squared error over hole pixels; SSIM as the mean of
-  scikit-image's SSIM map over hole pixels, with the same 3-pixel border left out that
-  scikit-image leaves out of its whole-image mean (so a 100 % hole scores exactly the
-  whole-image SSIM). Identical images have PSNR = inf; an empty hole gives NaN (the report
-  turns both into counts and JSON ``null``, never a made-up number).
-* LPIPS: the ``lpips`` package (linear heads shipped in the wheel) with the ImageNet
-  backbone loaded from the weights registry (``"alexnet"`` / ``"vgg16"``), never
-  downloaded. In the hole: the mean of LPIPS's spatial map over hole pixels.
-
-Images are (3, H, W) float tensors in [0, 1]; higher PSNR/SSIM and lower LPIPS are better.
+Each on the whole image and inside the hole only (hole mask 1 = regenerated pixels), since outside
+the hole a model mostly copies the input. Images are (3, H, W) float tensors in [0, 1]; higher
+PSNR/SSIM and lower LPIPS are better. Identical images have PSNR = inf, an empty hole gives NaN.
 """
 
 from __future__ import annotations
@@ -32,6 +20,7 @@ import torch
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, SizeMismatchError, where
+from triple_dots.tfill.checkpoint_files import load_state_file, save_network
 
 #: LPIPS backbone name -> weights registry key.
 LPIPS_BACKBONES: dict[str, str] = {"alex": "alexnet", "vgg": "vgg16"}
@@ -69,13 +58,10 @@ SSIM_WINDOW = 7  # scikit-image's default uniform window
 
 
 def ssim(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None = None) -> float:
-    """SSIM (scikit-image, RGB, uniform 7x7 window, data range 1); in the hole: mean SSIM map there.
+    """SSIM (scikit-image, RGB, uniform 7x7 window, data range 1); with ``hole_mask`` the SSIM map's mean there.
 
-    The whole-image value is scikit-image's: the mean of the SSIM map without its
-    ``(7 - 1) // 2 = 3``-pixel border, where the window leaves the image. The hole value is the mean
-    of the same cropped map over hole pixels, so both count the same pixels and a 100 % hole gives
-    exactly the whole-image value. A hole that lies entirely in the border is scored on the full map.
-    NaN for an empty hole.
+    Both leave out the 3-pixel border that scikit-image leaves out, so a 100 % hole gives the
+    whole-image value; a hole entirely in the border is scored on the full map. NaN for an empty hole.
     """
     from skimage.metrics import structural_similarity
 
@@ -96,24 +82,20 @@ def ssim(fake: torch.Tensor, real: torch.Tensor, hole_mask: torch.Tensor | None 
 def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, device: str = "cpu") -> torch.nn.Module:
     """An ``lpips.LPIPS`` model with its ImageNet backbone from a local torchvision weights file.
 
-    ``backbone_path`` None -> ``weights.locate("alexnet" | "vgg16")`` (torch hub's cache is one
-    of the places looked). The linear heads are the ones shipped inside the lpips wheel. Every
-    backbone tensor (torchvision name ``features.<i>.<weight|bias>``) is checked by name and shape.
-    Building the backbone draws its random initialisation from the global RNG.
+    ``backbone_path`` None -> ``weights.locate("alexnet" | "vgg16")``; every backbone tensor is checked by
+    name and shape. Building the backbone draws its random initialisation from the global RNG.
     """
     import lpips
-
-    from triple_dots.tfill.checkpoint_files import load_state_file
 
     if net not in LPIPS_BACKBONES:
         raise BadInputError(f"LPIPS backbone must be one of {list(LPIPS_BACKBONES)}, got {net!r}")
     path = weights.locate(LPIPS_BACKBONES[net], backbone_path)
-    state = load_state_file(path)  # a bad file -> BadWeightsError naming it
+    state = load_state_file(path)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained=False`
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
     backbone = {}
-    for name, param in model.net.state_dict().items():  # "slice<k>.<i>.weight" holds torchvision's "features.<i>.weight"
+    for name, param in model.net.state_dict().items():  # "slice<k>.<i>.weight" is torchvision's "features.<i>.weight"
         key = "features." + name.split(".", 1)[1]
         if key not in state:
             raise BadWeightsError(f"{where(path)} is not a torchvision {net} state dict: '{key}' is missing")
@@ -129,8 +111,6 @@ def load_lpips(net: str = "alex", backbone_path: str | Path | None = None, devic
 def save_random_backbone(path: str | Path, net: str = "alex", seed: int = 0, *, overwrite: bool = False) -> Path:
     """Write a random-initialised torchvision AlexNet/VGG16 state dict (stand-in LPIPS backbone for tests)."""
     import torchvision
-
-    from triple_dots.tfill.checkpoint_files import save_network
 
     torch.manual_seed(seed)
     return save_network(torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16(), path,

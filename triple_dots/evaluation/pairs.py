@@ -1,9 +1,4 @@
-"""Match generated images, ground truths and hole masks by file stem, and check them all first.
-
-Every problem (a file without a partner, an unreadable file, a size mismatch, a mask that
-is not binary) is collected and reported together, by name, before any metric is computed,
-so a long evaluation never dies half-way on file 1,937.
-"""
+"""Match generated images, ground truths and hole masks by file stem; every problem is reported together."""
 
 from __future__ import annotations
 
@@ -54,10 +49,7 @@ def _problem(path: Path, message: str) -> Problem:
 
 
 def index_folder(folder: str | Path, role: str, problems: list[Problem], *, not_a_folder: str = "") -> dict[str, Path]:
-    """The images directly in ``folder`` by stem; duplicated stems and an empty folder are added to ``problems``.
-
-    A missing folder raises :class:`BadInputError` (``not_a_folder`` replaces its default wording).
-    """
+    """The images directly in ``folder`` by stem; duplicates and an empty folder -> ``problems``; no folder raises."""
     if not Path(folder).is_dir():
         raise BadInputError(not_a_folder or f"{role}: {where(folder)} is not a folder")
     index, dup = by_stem(list_images(folder, recursive=False), role)
@@ -67,21 +59,15 @@ def index_folder(folder: str | Path, role: str, problems: list[Problem], *, not_
     return index
 
 
-def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = None,
-                  check_files: bool = True) -> PairingReport:
-    """Match the images of several folders by file stem and check them.
+def match_by_stem(folders: Mapping[str, str | Path]) -> PairingReport:
+    """Match the images of several folders (role -> folder) by file stem; stems some role lacks are problems.
 
-    ``folders`` maps a role (e.g. ``"real"``, ``"mask"``, ``"ours"``) to a folder. A stem is
-    kept only when every role has it; stems missing from some role are listed as problems.
-    With ``check_files`` every matched file is decoded and its size compared with the
-    ``reference`` role's (default: the first role). Call ``raise_if_problems()`` to stop.
+    Every matched file is decoded and its size compared with the first role's.
     """
     if not folders:
         raise BadInputError("no folders to match")
     problems: list[Problem] = []
-    index: dict[str, dict[str, Path]] = {}
-    for role, folder in folders.items():
-        index[role] = index_folder(folder, role, problems)
+    index = {role: index_folder(folder, role, problems) for role, folder in folders.items()}
     all_stems = sorted(set().union(*[set(v) for v in index.values()]))
     samples: list[Sample] = []
     for stem in all_stems:
@@ -93,24 +79,15 @@ def match_by_stem(folders: Mapping[str, str | Path], *, reference: str | None = 
             problems.append(_problem(found[0][1], message))
             continue
         samples.append(Sample(stem, {r: index[r][stem] for r in index}))
-    if check_files:
-        ref = reference or next(iter(folders))
-        kept = []
-        for s in samples:
-            sizes: dict[str, tuple[int, int]] = {}
-            ok = True
-            for role, path in s.files.items():
-                size, err = probe_image(path)
-                if err:
-                    problems.append(_problem(path, f"{role}/{path.name}: {err}"))
-                    ok = False
-                else:
-                    sizes[role] = size  # type: ignore[assignment]
-            if ok and len(set(sizes.values())) > 1:
-                desc = ", ".join(f"{r}/{s.files[r].name} {w}x{h}" for r, (w, h) in sizes.items())
-                problems.append(_problem(s.files[ref], f"size mismatch for '{s.name}' (reference {ref}): {desc}"))
-                ok = False
-            if ok:
-                kept.append(s)
-        samples = kept
-    return PairingReport(samples, problems)
+    ref = next(iter(folders))
+    kept = []
+    for s in samples:
+        probed = {role: probe_image(path) for role, path in s.files.items()}
+        bad = [_problem(s.files[r], f"{r}/{s.files[r].name}: {err}") for r, (_, err) in probed.items() if err]
+        if not bad and len({size for size, _ in probed.values()}) > 1:
+            desc = ", ".join(f"{r}/{s.files[r].name} {w}x{h}" for r, ((w, h), _) in probed.items())
+            bad.append(_problem(s.files[ref], f"size mismatch for '{s.name}' (reference {ref}): {desc}"))
+        problems += bad
+        if not bad:
+            kept.append(s)
+    return PairingReport(kept, problems)

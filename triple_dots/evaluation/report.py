@@ -1,19 +1,4 @@
-"""A report for any set of models on the same test set: JSON, a markdown table and a picture grid.
-
->>> from triple_dots.evaluation.report import evaluate_models
->>> evaluate_models("data/person_test", {"base": "ckpt/ffhq", "personalised": "runs/me/checkpoints/iter_00000400"},
-...                 "reports/me")                                                  # doctest: +SKIP
-
-A model is a folder of generated images (matched to the test set by file stem) or a TFill
-checkpoint folder (``latest_net_{E,T,G,G_Ref}.pth``, inpainted here) or a MAT weights file
-(``.pkl`` / ``.pth`` / ``.safetensors``, inpainted here). OpenCV's Telea
-inpainting is always added as the classical baseline. The grid shows, per test image:
-masked input / each model / Telea / ground truth.
-
-The report states N and warns that FID on fewer than ~50 images is noise: compare small
-personal test sets by KID (unbiased, with its spread over subsets), LPIPS in the hole and
-identity similarity.
-"""
+"""A report for any set of models on the same test set (+ the OpenCV Telea baseline): JSON, markdown and a grid."""
 
 from __future__ import annotations
 
@@ -23,8 +8,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.bands import DEFAULT_BANDS
 from triple_dots.evaluation.fid import SMALL_SET_WARNING
@@ -33,6 +16,8 @@ from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, METRIC_GROUPS, Eval
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text, check_apart
 from triple_dots.images import list_images, read_image
+from triple_dots.stand_ins import is_stand_in
+from triple_dots.viz import image_grid, overlay_mask, save_grid
 
 BASELINE = "telea"
 REPORT_FILES = ("report.json", "report.md", "grid.png")
@@ -80,7 +65,8 @@ def _fmt(summary: Mapping[str, Any], key: str, fmt: str) -> str:
 
 def small_set_note(n: int) -> str:
     """The warning every report carries about FID on small test sets."""
-    base = (
+    prefix = "**Warning: small test set.** " if n < SMALL_SET_WARNING else ""
+    return prefix + (
         f"N = {n} test image{'s' if n != 1 else ''}. "
         "FID estimates a 2048×2048 covariance from N images: with fewer than ~50 images it is "
         "mostly noise and biased upward (it depends on N), so only compare FIDs computed at the same N, "
@@ -88,9 +74,6 @@ def small_set_note(n: int) -> str:
         "its spread over subsets; identity similarity (dlib face embedding, cosine with the true face) "
         "and LPIPS inside the hole say whether the regenerated face still looks like that person."
     )
-    if n < SMALL_SET_WARNING:
-        return "**Warning: small test set.** " + base
-    return base
 
 
 def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping[str, Any] | None = None,
@@ -163,16 +146,8 @@ def markdown(results: Sequence[ModelResult], *, test_source: str, notes: Mapping
     return "\n".join(lines) + "\n"
 
 
-def _masked_view(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    from triple_dots.viz import overlay_mask
-
-    return overlay_mask(image * (1 - hole) + 0.5 * hole, hole, alpha=0.25)
-
-
 def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, cell: int = 192):
     """PIL grid: one row per test image (spread over the set), columns masked / models / ground truth."""
-    from triple_dots.viz import image_grid
-
     n = len(test_set)
     idx = list(range(n)) if n <= rows else sorted({round(i * (n - 1) / (rows - 1)) for i in range(rows)})
     indexes = [{p.stem: p for p in reversed(list_images(f, recursive=False))} for f in folders.values()]
@@ -180,7 +155,8 @@ def make_grid(test_set: TestSet, folders: Mapping[str, Path], *, rows: int = 6, 
     for i in idx:
         img, hole = test_set.load(i)
         found = (ix.get(test_set.names[i]) for ix in indexes)
-        grid_rows.append([_masked_view(img, hole), *(None if p is None else read_image(p) for p in found), img])
+        masked = overlay_mask(img * (1 - hole) + 0.5 * hole, hole, alpha=0.25)
+        grid_rows.append([masked, *(None if p is None else read_image(p) for p in found), img])
     labels = ["masked", *folders.keys(), "ground truth"]
     return image_grid(grid_rows, col_labels=labels, row_labels=[test_set.names[i] for i in idx], cell=cell)
 
@@ -204,21 +180,12 @@ def evaluate_models(
     progress: bool = True,
     **evaluator_args: Any,
 ) -> dict[str, Any]:
-    """Evaluate several models on one test set and write ``report.json``, ``report.md``, ``grid.png``.
+    """Evaluate several models on one test set; write ``report.json``, ``report.md``, ``grid.png``; return the report.
 
-    Args:
-        test_set: a dataset folder (``images/`` + ``masks/``), a folder of ground-truth photos
-            together with ``masks``, or a :class:`TestSet`.
-        models: name -> folder of generated images (by stem) or TFill checkpoint folder.
-        out_dir: report folder; TFill / Telea outputs go to ``out_dir/generated/<name>/``.
-        metrics: see :data:`~triple_dots.evaluation.metrics.METRIC_GROUPS`.
-        baseline: add OpenCV Telea as model ``"telea"``.
-        reference: model the others are compared against in a delta table (default: the first).
-        tfill_config: options for ``TFill.from_official`` (widths are read from the files otherwise).
-        evaluator_args: passed to :class:`Evaluator` (fid_weights, lpips_backbone, dims, cache_dir, ...).
-
-    Everything is checked before work starts (test pairs, model folders, weights, existing outputs).
-    Returns the report dict (also written as JSON).
+    ``test_set``: a dataset folder, a folder of photos with ``masks``, or a :class:`TestSet`. ``models``: name ->
+    folder of generated images, TFill checkpoint folder or MAT weights file (inpainted into
+    ``out_dir/generated/<name>/``). ``reference``: the model of the delta table (default: the first).
+    Everything is checked before work starts.
     """
     out = Path(out_dir)
     if not models and not baseline:
@@ -238,7 +205,7 @@ def evaluate_models(
             raise BadInputError(f"model {name!r}: {where(path)} is not a folder (generated images or a TFill "
                                 f"checkpoint) nor a MAT weights file ({', '.join(MAT_SUFFIXES)})")
     ev = Evaluator(test_set, metrics=metrics, device=device, seed=seed, progress=progress, **evaluator_args)
-    # resolve every model to a folder of images; folders of images are checked before any inpainting
+    # folders of generated images are checked before any inpainting
     for name, path in models.items():
         if kinds[name] == "images":
             ev.match_folder(path)
@@ -250,8 +217,6 @@ def evaluate_models(
     if baseline:
         folders[BASELINE] = generate_telea(test_set, out / "generated" / BASELINE, overwrite=overwrite)
     results = [ev.evaluate(name, folder) for name, folder in folders.items()]
-    from triple_dots.stand_ins import is_stand_in
-
     stand_ins = {name: "TFill checkpoint" if kinds[name] == "tfill" else "MAT weights"
                  for name, path in models.items() if kinds[name] != "images" and is_stand_in(path)}
     notes = {**ev.notes, "stand_in_models": stand_ins} if stand_ins else ev.notes
@@ -269,8 +234,6 @@ def evaluate_models(
     atomic_write_text(out / "report.json", report_json(report), overwrite=overwrite)
     atomic_write_text(out / "report.md", markdown(results, test_source=test_set.source, notes=notes,
                                                   reference=reference), overwrite=overwrite)
-    from triple_dots.viz import save_grid
-
     save_grid(out / "grid.png", make_grid(test_set, folders, rows=grid_rows), overwrite=overwrite)
     return report
 

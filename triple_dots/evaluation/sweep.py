@@ -1,11 +1,6 @@
-"""Checkpoint sweep: score every checkpoint of a run on a held-out set, plot, pick the best.
+"""Checkpoint sweep: score every checkpoint of a run on a held-out set with one metric and pick the best.
 
-For a run folder (read through :mod:`triple_dots.training.run_folder`: ``RUN/config.json``,
-``RUN/checkpoints/iter_{N:08d}/latest_net_*.pth``) each checkpoint is loaded with
-``TFill.from_official``, inpaints the held-out images in memory, and is scored with one metric
-(lower or higher is better, per metric). Results go to ``RUN/eval/sweep_<metric>.json`` and
-``.png`` (metric vs iteration, best marked) and ``RUN/best.json`` (``{"iteration", "checkpoint",
-"metric", "value"}``), all written atomically.
+Writes ``RUN/eval/sweep_<metric>.json`` and ``.png`` (metric vs iteration) and ``RUN/best.json``.
 """
 
 from __future__ import annotations
@@ -17,8 +12,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from triple_dots.errors import BadInputError, OutputExistsError, where
 from triple_dots.evaluation.curves import pyplot, save_figure
+from triple_dots.evaluation.generate import load_model, tfill_outputs
 from triple_dots.evaluation.metrics import HIGHER_IS_BETTER, Evaluator
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.files import atomic_write_text
@@ -42,9 +40,6 @@ class SweepResult:
     n_images: int
     summaries: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def sweep(
     run_dir: str | Path,
@@ -62,16 +57,11 @@ def sweep(
     progress: bool = True,
     **evaluator_args: Any,
 ) -> SweepResult:
-    """Evaluate every checkpoint of ``run_dir`` on the held-out ``data`` with ``metric``.
+    """Evaluate every checkpoint of ``run_dir`` on the held-out ``data`` with ``metric`` (``kid``: its mean).
 
-    ``data``: dataset folder (``images/`` + ``masks/``, optional manifest ``split``), or a
-    photo folder with ``masks``, or a :class:`TestSet`. ``metric``: one of
-    :data:`METRIC_GROUP` (``kid`` uses its mean). ``tfill_config`` overrides the options read
-    from ``RUN/config.json``. Writes ``RUN/eval/sweep_<metric>.{json,png}`` and (``write_best``)
-    ``RUN/best.json``; existing outputs need ``overwrite``. Every input is checked first.
+    ``data``: a dataset folder, a photo folder with ``masks``, or a :class:`TestSet`. ``tfill_config``
+    overrides the options of ``RUN/config.json``. Every input is checked first.
     """
-    from triple_dots.evaluation.generate import load_model, tfill_outputs
-
     if metric not in METRIC_GROUP:
         raise BadInputError(f"unknown sweep metric {metric!r}; choose from {', '.join(METRIC_GROUP)}")
     run = Path(run_dir)
@@ -91,8 +81,6 @@ def sweep(
     key = "kid_mean" if metric == "kid" else metric
     values: list[float | None] = []
     summaries: dict[int, dict[str, Any]] = {}
-    from tqdm.auto import tqdm
-
     for it, path in tqdm(ckpts, desc=f"sweep {metric}", unit="ckpt", disable=not progress):
         model = load_model(path, options, device)
         outputs = list(tfill_outputs(model, test_set, seed=seed, progress=False))
@@ -106,7 +94,7 @@ def sweep(
     higher = HIGHER_IS_BETTER[metric]
     best_it, best_v = (max if higher else min)(scored, key=lambda t: t[1])
     result = SweepResult(metric, higher, [it for it, _ in ckpts], values, best_it, best_v, len(test_set), summaries)
-    atomic_write_text(outs[0], json.dumps({**result.as_dict(), "test_set": test_set.source}, indent=2) + "\n",
+    atomic_write_text(outs[0], json.dumps({**asdict(result), "test_set": test_set.source}, indent=2) + "\n",
                       overwrite=overwrite)
     save_figure(plot_sweep(result), outs[1], overwrite=overwrite)
     if write_best:

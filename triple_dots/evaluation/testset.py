@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, Problem
+from triple_dots.dataset_folder import IMAGES_DIR, MASKS_DIR, Problem, load_pairs
 from triple_dots.errors import BadInputError, SizeMismatchError, TripleDotsError, where
 from triple_dots.evaluation.pairs import Sample, match_by_stem
 from triple_dots.images import read_image, read_mask
@@ -16,11 +16,7 @@ from triple_dots.images import read_image, read_mask
 
 @dataclass
 class TestSet:
-    """Ground truths (role ``"real"``) and hole masks (role ``"mask"``, 255 = hole on disk), by stem.
-
-    Build with :meth:`from_dataset` (``ROOT/images`` + ``ROOT/masks``) or :meth:`from_folders`.
-    Every file is decoded and sizes compared when it is built; all problems are raised together.
-    """
+    """Ground truths (role ``"real"``) and hole masks (role ``"mask"``, 255 = hole on disk), checked when built."""
 
     samples: list[Sample]
     source: str
@@ -51,11 +47,7 @@ class TestSet:
         root = Path(root)
         if not (root / IMAGES_DIR).is_dir() or not (root / MASKS_DIR).is_dir():
             raise BadInputError(f"{where(root)} must contain images/ and masks/ (the dataset layout)")
-        names = None
-        if split is not None:
-            from triple_dots.dataset_folder import load_pairs  # manifest.csv splits (preprocessing stage)
-
-            names = [p.name for p in load_pairs(root, split=split)]
+        names = None if split is None else [p.name for p in load_pairs(root, split=split)]
         ts = cls.from_folders(root / IMAGES_DIR, root / MASKS_DIR, names=names, max_images=max_images)
         ts.source = f"{root}" + (f" (split {split})" if split else "")
         return ts

@@ -1,10 +1,4 @@
-"""Training TFill: both stages, from scratch, from a pretrained checkpoint, or personalised.
-
-``train(TrainConfig(data=..., out=..., stage="both", mode="scratch"))`` runs (or, with
-``resume=True``, continues) a run; see :mod:`triple_dots.training.loop` for the recipe,
-:mod:`triple_dots.training.run_folder` for the run-folder layout (config, log, checkpoints,
-best.json) and :mod:`triple_dots.training.config` for every option. Loss curves:
-:func:`triple_dots.evaluation.curves.plot_loss_curves`.
+"""Training TFill: ``train(TrainConfig(data=..., out=..., stage="both", mode="scratch"))``.
 
 The names below are imported on first use, so ``triple_dots.training.config`` (what the command
 line needs to build ``triple-dots train --help``) loads without torch.

@@ -1,9 +1,7 @@
-"""Deterministic, resumable batch order (the "data order" part of exact resume).
+"""Deterministic, resumable batch order: epochs are ``DistributedSampler`` permutations seeded by (seed, epoch).
 
-Each epoch is a ``DistributedSampler`` permutation seeded by ``(seed, epoch)`` and sharded by
-rank (rank 0 of 1 when not distributed), cut into full batches. Because every epoch has the
-same number of batches, the whole data-order state is one number: how many batches this run
-has consumed. Resuming with that number yields exactly the batches an uninterrupted run would.
+Every epoch has the same number of full batches, so the whole data-order state is how many batches
+the run has consumed.
 """
 
 from __future__ import annotations
@@ -16,15 +14,7 @@ from triple_dots.errors import BadInputError
 
 
 class ResumableBatches:
-    """An endless batch sampler (lists of dataset indexes) that starts after ``consumed`` batches.
-
-    Args:
-        dataset: the training dataset (only its length is used).
-        batch_size: images per batch on this process.
-        seed: shuffling seed (same on every rank).
-        rank / world_size: this process's shard.
-        consumed: batches already consumed by this run (from a checkpoint), 0 for a new run.
-    """
+    """An endless batch sampler (lists of dataset indexes, ``batch_size`` per process) starting after ``consumed``."""
 
     def __init__(self, dataset: Sized, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
                  consumed: int = 0) -> None:

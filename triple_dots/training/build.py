@@ -8,20 +8,18 @@ import torch
 from torch.utils.data import Subset
 
 from triple_dots import weights as weights_registry
+from triple_dots.data import PairedFaceDataset
 from triple_dots.errors import BadInputError, where
 from triple_dots.tfill import TFill, make_config
-from triple_dots.training.config import TrainConfig
+from triple_dots.training.config import TrainConfig, architecture_options
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
     """Training and held-out datasets at ``fine_size``; every pair is checked first (bad files raise).
 
-    Held-out images: ``cfg.val_data`` if given, else the pairs whose manifest split is ``"val"``,
-    else a seeded ``val_fraction`` of the pairs (at least one when ``val_every`` > 0). Pairs in
-    a ``"test"`` split are never used for training.
+    Held-out: ``cfg.val_data``, else the manifest's ``"val"`` split, else a seeded ``val_fraction``
+    of the pairs. Pairs in a ``"test"`` split are never used for training.
     """
-    from triple_dots.data import PairedFaceDataset
-
     common = {"size": cfg.fine_size, "synthetic_masks": cfg.synthetic_masks, "seed": cfg.seed}
     train_full = PairedFaceDataset(cfg.data, flip=cfg.flip, **common)
     train_idx = [i for i, p in enumerate(train_full.pairs) if p.split not in ("val", "test")]
@@ -58,13 +56,10 @@ def resolve_weights(spec: str) -> Path:
 
 
 def build_model(cfg: TrainConfig, resume_dir: Path | None) -> TFill:
-    """TFill with all six networks (E, T, G, G_Ref, D, D_Ref): random, pretrained, or from a checkpoint.
-
-    Weights stay in the default contiguous layout (``channels_last=False``): a resumed run must use
-    exactly the kernels of the uninterrupted one for a bitwise-identical continuation.
-    """
-    options = cfg.model_options()
+    """TFill with all six networks (E, T, G, G_Ref, D, D_Ref): random, pretrained, or from a checkpoint."""
+    options = architecture_options(vars(cfg))
     if resume_dir is not None:
+        # channels_last=False: a resumed run must use exactly the kernels of the uninterrupted one
         model = TFill.from_official(resume_dir, discriminators=True, channels_last=False, **options)
     elif cfg.mode == "scratch" and cfg.weights is None:
         model = TFill(make_config(**options), discriminators=True)

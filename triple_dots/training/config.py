@@ -1,26 +1,8 @@
-"""The one object that describes a training run: :class:`TrainConfig`.
+"""The one object that describes a training run: :class:`TrainConfig` (written to ``RUN/config.json``).
 
-Every default below is the official TFill recipe (``lyndonzheng/TFill`` ``options/train_options.py``,
-``scripts/train.sh``) unless its comment says otherwise. The resolved config is written to
-``RUN/config.json`` when a run starts, so a run folder always says how it was made.
-
-Units
------
-* ``iterations`` counts **optimiser steps per stage** (one D step + one G step on one batch),
-  the modern convention. The official code and the seed project count **images** instead
-  ("60,000 iterations" = 60,000 images). Convert with ``images = iterations x batch_size x
-  world_size``; every ``log.jsonl`` line carries both ``iteration`` and ``images_seen``.
-* Learning rates are per optimiser step; the official LR is constant (its "linear" policy
-  starts decaying only after 20 M images), which is our default ``lr_schedule="constant"``.
-
-Modes
------
-* ``scratch``: random initialisation (the official recipe; the seed's M1, M2).
-* ``pretrained``: start from a TFill checkpoint folder (official ``latest_net_*.pth`` files or
-  one of our ``RUN/checkpoints/iter_*`` folders; the seed's M3).
-* ``personalise``: like ``pretrained`` but with defaults for 100-200 photos of one person:
-  LR / 5, validation and checkpoints every 50 steps, early stopping after 5 validations without
-  improvement (the seed's M3_TS / M3_BC, which picked the checkpoint by eye from the loss curve).
+Defaults are the official TFill recipe unless the help says otherwise. ``iterations`` counts
+**optimiser steps per stage**; the official code counts images (images = iterations x batch_size x
+world_size; ``log.jsonl`` has both).
 """
 
 from __future__ import annotations
@@ -41,11 +23,9 @@ LR_SCHEDULES = ("constant", "linear")
 
 
 def opt(default: Any, help: str, group: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None) -> Any:
-    """A :class:`TrainConfig` field with its command-line help: ``triple-dots train`` builds its options from these.
-
-    ``flag`` overrides the option name (default ``--field-name``); ``choices`` restricts the values.
-    """
+    """A :class:`TrainConfig` field with its ``triple-dots train`` help; ``flag`` overrides ``--field-name``."""
     return field(default=default, metadata={"help": help, "group": group, "flag": flag, "choices": choices})
+
 
 #: Mode-dependent defaults of the options left None: (personalise, other modes); None = stays None.
 _MODE_DEFAULTS: dict[str, tuple[Any, Any]] = {
@@ -53,13 +33,12 @@ _MODE_DEFAULTS: dict[str, tuple[Any, Any]] = {
     "early_stopping_patience": (5, None),
 }
 
-#: Architecture options: taken from the checkpoint on resume / from the weights in pretrained
-#: mode, never silently changed.
+#: Architecture options: taken from the checkpoint on resume, never silently changed.
 ARCHITECTURE_KEYS = ("ngf", "ndf", "embed_dim", "n_encoders", "fixed_size", "fine_size")
 
 
 def architecture_options(config: dict[str, Any]) -> dict[str, Any]:
-    """The TFill options of a config (a :class:`TrainConfig`'s fields or its JSON): ``ARCHITECTURE_KEYS`` + ``extra``."""
+    """The TFill options of a config (:class:`TrainConfig` fields or JSON): ``ARCHITECTURE_KEYS`` + ``extra``."""
     return {k: config[k] for k in ARCHITECTURE_KEYS if k in config} | dict(config.get("extra") or {})
 
 
@@ -67,11 +46,9 @@ def architecture_options(config: dict[str, Any]) -> dict[str, Any]:
 class TrainConfig:
     """How to train TFill. Fields left ``None`` are filled by :meth:`resolved` from the mode.
 
-    Images on disk follow the project convention (photos RGB, hole masks 255 = hole); the
-    conversion to TFill's internal [-1, 1] / 1 = visible happens inside the TFill wrapper.
+    Masks on disk: 255 = hole; the TFill wrapper converts to its [-1, 1] / 1 = visible model space.
     """
 
-    # ---- I/O -------------------------------------------------------------------------------
     data: str = opt("", "dataset folder (ROOT/images + ROOT/masks) or its manifest.csv", "I/O")
     out: str = opt("", "run folder: config.json, log.jsonl, checkpoints/, best.json", "I/O")
     val_data: str | None = opt(
@@ -79,7 +56,6 @@ class TrainConfig:
     val_fraction: float = opt(0.1, "share of the data held out when it has no \"val\" split and no val_data", "I/O")
     val_max_images: int = opt(64, "validation looks at most at this many held-out images (deterministic subset)", "I/O")
 
-    # ---- what to train ---------------------------------------------------------------------
     stage: str = opt(
         "both", "coarse | refine | both (coarse then refine, as in the official README)", "what to train",
         choices=STAGES)
@@ -87,7 +63,6 @@ class TrainConfig:
     weights: str | None = opt(
         None, "folder with latest_net_*.pth, or a registry key such as \"tfill-ffhq\"", "what to train")
 
-    # ---- schedule --------------------------------------------------------------------------
     iterations: int = opt(
         10_000, "optimiser steps per stage (images = iterations x batch_size x world_size)", "schedule")
     refine_iterations: int | None = opt(
@@ -102,7 +77,6 @@ class TrainConfig:
         choices=LR_SCHEDULES)
     lr_decay_fraction: float = opt(0.5, "share of a stage over which the linear schedule decays to 0", "schedule")
 
-    # ---- losses (official weights) -----------------------------------------------------------
     lambda_rec: float = opt(10.0, "L1 reconstruction", "losses")
     hole_weight: float = opt(3.0, "the hole term counts 3x the visible term (official; kept)", "losses")
     lambda_lp: float = opt(10.0, "LPIPS-VGG perceptual", "losses")
@@ -110,12 +84,10 @@ class TrainConfig:
     vgg_weights: str | None = opt(
         None, "torchvision vgg16-397923af.pth; default: the weights registry (\"vgg16\")", "losses")
 
-    # ---- data ------------------------------------------------------------------------------
     flip: bool = opt(True, "random horizontal flip of image and mask together (official)", "data")
     synthetic_masks: bool = opt(False, "draw fresh synthetic face masks on the fly instead of the mask files", "data")
     num_workers: int = opt(0, "DataLoader workers per process", "data", flag="--workers")
 
-    # ---- bookkeeping -----------------------------------------------------------------------
     log_every: int = opt(10, "write a log.jsonl line every N steps (the first and last step always)", "bookkeeping")
     val_every: int | None = opt(None, "validate every N steps (default 500; personalise 50); 0 = never", "bookkeeping")
     ckpt_every: int | None = opt(None, "checkpoint every N steps (default 1000; personalise 50)", "bookkeeping")
@@ -133,7 +105,6 @@ class TrainConfig:
         False, "also write TensorBoard scalars to RUN/tensorboard (needs the tensorboard package)", "bookkeeping")
     progress: bool = opt(True, "tqdm progress bar on the main process", "bookkeeping")
 
-    # ---- system ----------------------------------------------------------------------------
     device: str = opt("auto", "auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)", "system")
     amp: bool = opt(True, "bf16 autocast on CUDA (ignored on CPU)", "system")
     cpu_amp: bool = opt(False, "bf16 autocast on CPU too: fast with AMX / AVX512-BF16, slow without (opt-in)", "system")
@@ -141,7 +112,6 @@ class TrainConfig:
     tf32: bool = opt(True, "TF32 matmuls / convolutions on CUDA", "system")
     compile: bool = opt(False, "torch.compile the networks (opt-in)", "system")
 
-    # ---- model (official option names; released width by default) --------------------------
     ngf: int = opt(32, "generator base width (released models: 32)", "model")
     ndf: int = opt(32, "discriminator base width (released: 32)", "model")
     embed_dim: int = opt(512, "transformer token width (released: 512; a multiple of 8 heads)", "model")
@@ -151,12 +121,8 @@ class TrainConfig:
 
     extra: dict[str, Any] = field(default_factory=dict)  # further TFillConfig options passed through
 
-    # ------------------------------------------------------------------------------------------
     def resolved(self) -> TrainConfig:
-        """A copy with mode-dependent defaults filled in and every value checked.
-
-        Raises :class:`BadInputError` naming the option for invalid values.
-        """
+        """A copy with mode-dependent defaults filled in and every value checked (:meth:`validate`)."""
         c = dataclasses.replace(self, extra=dict(self.extra))
         personal = c.mode == "personalise"
         for name, (personal_value, value) in _MODE_DEFAULTS.items():
@@ -222,16 +188,11 @@ class TrainConfig:
         if self.fixed_size > self.fine_size:
             raise BadInputError(f"fixed_size ({self.fixed_size}) must not exceed fine_size ({self.fine_size})")
 
-    # ------------------------------------------------------------------------------------------
     def stage_plan(self) -> list[tuple[str, int]]:
         """The stages this run trains, in order, with their step counts: e.g. [("coarse", N), ("refine", M)]."""
         if self.stage == "both":
             return [("coarse", self.iterations), ("refine", self.refine_iterations or self.iterations)]
         return [(self.stage, self.iterations)]
-
-    def model_options(self) -> dict[str, Any]:
-        """The architecture options handed to the TFill config (official option names)."""
-        return architecture_options(vars(self))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

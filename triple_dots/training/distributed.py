@@ -1,10 +1,6 @@
-"""Multi-process training helpers: the same code runs plain or under ``torchrun``.
+"""Multi-process training helpers: the same code runs plain or under ``torchrun`` (NCCL on CUDA, gloo on CPU).
 
-``torchrun --nproc_per_node=N`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; when they are
-present (and WORLD_SIZE > 1) :func:`setup` joins the process group: NCCL on CUDA, gloo on CPU.
-Rank 0 (:attr:`DistInfo.is_main`) alone writes files and shows progress; every rank trains on
-its own shard of each epoch (``DistributedSampler``) and gradients are averaged by
-``DistributedDataParallel``.
+Rank 0 (:attr:`DistInfo.is_main`) alone writes files and shows progress.
 """
 
 from __future__ import annotations

@@ -1,44 +1,11 @@
-"""Train TFill: both stages, from scratch, from a pretrained checkpoint, or personalised.
+"""Train TFill: both stages, from scratch, from a pretrained checkpoint, or personalised (``triple-dots train``).
 
-Read this file from top to bottom: configuration, processes, run folder, data, model, losses,
-then one loop per stage whose body calls, in order, :meth:`~_Trainer.generate` (the generator
-forward), :meth:`~_Trainer.d_step`, :meth:`~_Trainer.g_step`, :meth:`~_Trainer.log` and
-:meth:`~_Trainer.validate_and_checkpoint`. The run folder is written through
-:mod:`triple_dots.training.run_folder`; datasets and the model come from :mod:`triple_dots.training.build`.
-
-Launch::
-
-    # one GPU (or CPU): the official recipe from scratch, coarse then refine
-    triple-dots train --data data/ffhq --out runs/m2 --stage both --mode scratch --iterations 100000 --batch-size 8
-
-    # fine-tune the official FFHQ model (weights registry key or a folder of latest_net_*.pth)
-    triple-dots train --data data/faces --out runs/m3 --mode pretrained --weights tfill-ffhq --iterations 50000
-
-    # personalise on 100-200 selfies: lower LR, validation every 50 steps, early stopping
-    triple-dots train --data data/me --out runs/me --mode personalise --weights runs/m3/checkpoints/iter_00050000
-
-    # all GPUs of one node (DistributedDataParallel; --batch-size is per GPU)
-    torchrun --standalone --nproc_per_node=8 -m triple_dots train --data data/ffhq --out runs/m2 ...
-
-    # continue any of them after a crash or pre-emption: same command plus --resume
-    # from Python:  from triple_dots.training import TrainConfig, train; train(TrainConfig(data=..., out=...))
-
-Official quirks (lyndonzheng/TFill, ``shared/design/tfill-facts.md`` section 6)
-----------------------------------------------------------------------------
-Kept: two sequential stages (coarse E+T+G with D at ``fixed_size``; refine G_Ref with D_Ref at
-``fine_size`` on frozen E/T/G); losses on the generator's *raw* output, not the composite; hole
-L1 weighted 3x; lambda_rec = lambda_lp = 10, lambda_g = 1; non-saturating logistic GAN without
-gradient penalty; Adam betas (0.5, 0.9), LR 1e-4 (G) / 4e-4 (D), constant; one D step then one G
-step per batch from a single generator forward; bicubic (align_corners=True) resampling and the
-``> 0.9`` threshold of the resized mask; noise injection active while training.
-
-Fixed: the coarse visible-region L1 term compares the output with the ground truth (until PR #24
-the official code compared the output with itself, so it was always 0); LPIPS dropout is off (the
-official perceptual loss leaves ``Dropout(0.5)`` active because the module is never put in eval
-mode, which makes the loss random); "iterations" count optimiser steps, not images (the log has
-both); targets are resized with the same bicubic resampling as the inputs (official: PIL bicubic
-for the coarse target); random 512 crops of 542-px resizes are replaced by the dataset's square
-fit to ``fine_size`` (optionally ``augment``ed), since face crops are already aligned.
+Kept from the official TFill: coarse stage (E+T+G, D at ``fixed_size``) then refine stage (G_Ref,
+D_Ref at ``fine_size``, E/T/G frozen); losses on the *raw* output; one D step then one G step per
+batch from one generator forward; bicubic (align_corners=True) resampling, ``> 0.9`` threshold of
+the resized mask; noise injection active while training. Fixed: the coarse visible L1 term compares
+with the ground truth (official PR #24), LPIPS dropout is off, iterations count optimiser steps, and
+targets are resized like the inputs; the dataset's square fit replaces random crops.
 """
 
 from __future__ import annotations
@@ -53,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
 
 from triple_dots.cpu_memory import keep_freed_memory
 from triple_dots.errors import BadInputError, OutputExistsError, TripleDotsError, where
@@ -92,19 +60,17 @@ class TrainResult:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Run (or resume) the training described by ``config``; see the module docstring.
+    """Run (or resume) the training described by ``config``.
 
-    Raises :class:`~triple_dots.errors.TripleDotsError` subclasses for bad data (before any
-    training step), missing weights, an existing run folder without ``resume``, and
-    :class:`TrainingDivergedError` when a loss becomes NaN/inf.
+    Raises :class:`~triple_dots.errors.TripleDotsError` subclasses (bad data before any step, missing
+    weights, an existing run without ``resume``) and :class:`TrainingDivergedError` for a NaN/inf loss.
     """
     cfg = config.resolved()
     check_apart(cfg.out, [_data_folder(cfg.data), _data_folder(cfg.val_data)], what="run folder (--out)")
     created_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     info = distributed.setup(cfg.device)
     try:
-        lock = output_lock(cfg.out, command="train") if info.is_main else contextlib.nullcontext()
-        with lock:
+        with output_lock(cfg.out, command="train") if info.is_main else contextlib.nullcontext():
             try:
                 return _Trainer(cfg, info).run()
             except (OSError, RuntimeError) as exc:
@@ -124,13 +90,11 @@ def _data_folder(data: str | None) -> Path | None:
     return p.parent if p.is_file() else p
 
 
-# ==================================================================================================
 class _Trainer:
     def __init__(self, cfg: TrainConfig, info: distributed.DistInfo) -> None:
         self.info, self.dev = info, info.device
         self.run_dir = Path(cfg.out)
 
-        # ---- run folder: a new run, or resume from the newest complete checkpoint ------------
         self.resume_dir: Path | None = None
         if cfg.resume:
             found: tuple[Path | None, str] = (None, "")
@@ -177,7 +141,6 @@ class _Trainer:
         self.cfg = cfg
         self.run_log = rf.RunLog(self.run_dir) if info.is_main else None
 
-        # ---- system: seeds, TF32, autocast ---------------------------------------------------
         rng.seed_everything(cfg.seed + info.rank)  # different noise per rank, same data order
         cuda = self.dev.type == "cuda"
         if cuda and cfg.tf32:
@@ -189,10 +152,9 @@ class _Trainer:
         if not cuda and cfg.keep_cpu_memory:
             keep_freed_memory()  # large CPU tensors reused, not page-faulted in every step
 
-        # ---- data: every pair is checked before the model is even built ----------------------
+        # every pair is checked before the model is even built
         self.train_set, self.val_set = build_datasets(cfg)
 
-        # ---- model, losses --------------------------------------------------------------------
         self.model = build_model(cfg, self.resume_dir).to(self.dev)
         # the run folder changes only now that data, options and weights are known to be good
         if info.is_main:
@@ -203,9 +165,15 @@ class _Trainer:
                 print(f"resuming from {self.resume_dir}")
         self.nets = dict(self.model.networks())
         self.perceptual = PerceptualLoss(cfg.vgg_weights).to(self.dev)
-        self.tb = _tensorboard(self.run_dir) if cfg.tensorboard and info.is_main else None
+        self.tb = None
+        if cfg.tensorboard and info.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise BadInputError(
+                    f"--tensorboard needs the tensorboard package (pip install tensorboard): {exc}") from None
+            self.tb = SummaryWriter(str(self.run_dir / "tensorboard"))
 
-    # ----------------------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self.amp:
             return contextlib.nullcontext()
@@ -222,14 +190,11 @@ class _Trainer:
                                   pin_memory=self.dev.type == "cuda",
                                   generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
 
-    # ----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg, info, st = self.cfg, self.info, self.state
         plan = cfg.stage_plan()
-        iteration = int(st.get("iteration", 0))
-        consumed = int(st.get("batches_consumed", 0))
-        stage_index = int(st.get("stage_index", 0))
-        stage_step = int(st.get("stage_step", 0))
+        iteration, consumed, stage_index, stage_step = (
+            int(st.get(k, 0)) for k in ("iteration", "batches_consumed", "stage_index", "stage_step"))
         if st.get("stage_done", False):
             name = plan[stage_index][0] if stage_index < len(plan) else None
             more = stage_index < len(plan) and stage_step < plan[stage_index][1] and name not in st.get(
@@ -262,7 +227,6 @@ class _Trainer:
         return TrainResult(self.run_dir, iteration, self.last_ckpt, rf.read_best(self.run_dir),
                            list(self.stopped_early))
 
-    # ----------------------------------------------------------------------------------------------
     def run_stage(self, si: int, stage: str, n_steps: int, start_step: int, iteration: int, consumed: int,
                   stream: Iterator[dict[str, Any]]) -> tuple[int, int, bool]:
         """Train one stage from ``start_step`` to ``n_steps``; returns the global (iteration, batches consumed)
@@ -308,8 +272,6 @@ class _Trainer:
             gen, disc_step = (nn.parallel.DistributedDataParallel(m, device_ids=ids) for m in (gen, disc_step))
         bar = None
         if info.is_main and cfg.progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=n_steps, initial=start_step, desc=f"train {stage}", unit="step", dynamic_ncols=True)
         return _Stage(si, stage, n_steps, start_step, gen, disc_step, disc_raw, opt_g, opt_d, sched_g, sched_d,
                       adversarial=cfg.lambda_g > 0,  # lambda_g = 0: reconstruction + perceptual only, no D
@@ -413,12 +375,10 @@ class _Trainer:
             self.save(st, iteration, consumed, stage_done=st.last or st.stopped)
         return st.stopped or st.pause
 
-    # ----------------------------------------------------------------------------------------------
     def guard(self, iteration: int, stage: str, losses: dict[str, torch.Tensor]) -> None:
         """Stop with a clear message when a loss is NaN/inf; nothing is saved, the last checkpoint stays."""
         bad = {k: v.item() for k, v in losses.items() if not torch.isfinite(v.detach()).all()}
-        bad_any = distributed.any_rank(bool(bad), self.info)
-        if not bad_any:
+        if not distributed.any_rank(bool(bad), self.info):
             return
         where_ckpt = str(self.last_ckpt) if self.last_ckpt is not None else "none (no checkpoint was written yet)"
         msg = (f"training diverged at iteration {iteration} ({stage} stage): "
@@ -441,15 +401,12 @@ class _Trainer:
                 if isinstance(v, float) and k not in ("iteration", "images_seen"):
                     self.tb.add_scalar(prefix + k, v, record["iteration"])
 
-    # ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self, stage: str) -> dict[str, float]:
         """Held-out metrics of the current networks (main process; same noise at every validation).
 
-        ``val_loss`` is the stage's generator objective without the adversarial term
-        (lambda_rec * L1 + lambda_lp * LPIPS on the raw output, as in training); the others are
-        measured on the final composite in [0, 1]: mean absolute error inside the hole
-        (``val_l1_hole``), PSNR over the whole image (``val_psnr``), LPIPS-VGG (``val_lpips``).
+        ``val_loss``: the stage's generator objective without the adversarial term, on the raw output;
+        ``val_l1_hole`` (mean in the hole), ``val_psnr``, ``val_lpips``: on the final composite in [0, 1].
         """
         from triple_dots.evaluation.paired import psnr  # evaluation sits above training: imported when used
 
@@ -490,7 +447,6 @@ class _Trainer:
             n.train(modes[k])
         return {k: v / max(count, 1) for k, v in sums.items()} | {"val_images": count}
 
-    # ----------------------------------------------------------------------------------------------
     def save(self, st: _Stage, iteration: int, consumed: int, *, stage_done: bool) -> None:
         """Write a checkpoint (rank 0; every rank contributes its RNG state), best.json, prune old ones."""
         cfg, info = self.cfg, self.info
@@ -508,8 +464,7 @@ class _Trainer:
             best = self.best.get(st.name)
             if best is not None and best["iteration"] == iteration:
                 rf.write_best(self.run_dir, iteration, cfg.best_metric, best["value"])
-            keep = tuple(b["iteration"] for b in self.best.values())
-            rf.prune_checkpoints(self.run_dir, cfg.keep_last, keep=keep)
+            rf.prune_checkpoints(self.run_dir, cfg.keep_last, keep=tuple(b["iteration"] for b in self.best.values()))
             self.last_ckpt = path
         self.last_ckpt = distributed.broadcast_object(self.last_ckpt, info)
 
@@ -555,7 +510,6 @@ class _Stage:
         return self.step == self.n_steps
 
 
-# ==================================================================================================
 def _lr_factor(cfg: TrainConfig, n_steps: int):
     """LR multiplier per step: constant (official), or linear decay to 0 over the last part of the stage."""
     if cfg.lr_schedule == "constant":
@@ -563,11 +517,3 @@ def _lr_factor(cfg: TrainConfig, n_steps: int):
     start = int(n_steps * (1.0 - cfg.lr_decay_fraction))
     span = max(1, n_steps - start)
     return lambda step: 1.0 if step < start else max(0.0, 1.0 - (step - start) / span)
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        raise BadInputError(f"--tensorboard needs the tensorboard package (pip install tensorboard): {exc}") from None
-    return SummaryWriter(str(run_dir / "tensorboard"))

@@ -1,8 +1,6 @@
-"""Capture and restore every random-number generator a training step touches (for exact resume).
+"""Capture and restore every random-number generator a training step touches (torch, CUDA, NumPy, ``random``).
 
-Covers torch (CPU and every CUDA device), NumPy's legacy global generator and Python's
-``random``. The captured state holds only tensors, ints, floats, lists and tuples, so it loads
-with ``torch.load(..., weights_only=True)``.
+The captured state loads with ``torch.load(..., weights_only=True)``.
 """
 
 from __future__ import annotations

@@ -1,29 +1,15 @@
 """The training-run folder: the one module that writes and reads it.
 
-Layout (training writes it; evaluation, the sweep and the notebooks read it through here)::
-
     RUN/config.json   the TrainConfig (``ARCHITECTURE_KEYS`` + ``extra`` are the TFill options)
-    RUN/log.jsonl     one JSON object per logged step (``RunLog`` writes, :func:`read_log` reads)
+    RUN/log.jsonl     one JSON object per logged step; validation lines add ``"split": "val"``
     RUN/checkpoints/iter_{N:08d}/latest_net_{E,T,G,G_Ref,D,D_Ref}.pth   official file layout
     RUN/checkpoints/iter_{N:08d}/state.pt                              optimisers, RNG, data order, ...
     RUN/best.json     {"iteration": N, "checkpoint": "checkpoints/iter_...", "metric": name, "value": x}
-
-Log lines: training lines carry ``iteration``, ``images_seen``, ``stage``, the losses
-(``loss_g``, ``loss_rec``, ``loss_lp``, ``loss_g_adv``, ``loss_d``, ``loss_d_real``,
-``loss_d_fake``), ``lr_*`` and ``sec_per_step``; validation lines add ``"split": "val"`` and
-the metric keys (``val_loss``, ``val_l1_hole``, ...). On resume, lines after the checkpoint's
-iteration are dropped (atomically), so an interrupted and resumed run has the same log as an
-uninterrupted one.
-
-A checkpoint is written file by file (each file atomically, via :func:`triple_dots.files.atomic_write`)
-into ``RUN/checkpoints/.tmp-iter_N-<random>/`` and only then renamed to ``iter_N``: a directory
-named ``iter_*`` is always complete, and a killed write leaves only a ``.tmp-*`` folder that the
-next resume removes. :func:`latest_checkpoint` additionally checks each candidate's files and
-falls back to the previous one if a file is unreadable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -38,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from triple_dots.errors import BadInputError, where
+from triple_dots.errors import BadInputError, TripleDotsError, where
 from triple_dots.files import atomic_write, atomic_write_text
-from triple_dots.tfill.checkpoint_files import NET_FILES, has_networks, save_network
+from triple_dots.tfill.checkpoint_files import NET_FILES, has_networks, load_state_file, save_network
 from triple_dots.training.config import architecture_options
 
 CONFIG_FILE = "config.json"
@@ -50,8 +36,7 @@ STATE_FILE = "state.pt"
 BEST_FILE = "best.json"
 _NAME = re.compile(r"^iter_(\d{8,})$")
 
-#: Test hook: ``"ITER:SECONDS"`` makes the write of checkpoint ITER pause for SECONDS after its
-#: first file, so a test can SIGKILL the process in the middle of a checkpoint write.
+#: Test hook: ``"ITER:SECONDS"`` pauses the write of checkpoint ITER after its first file (to SIGKILL it there).
 WRITE_DELAY_ENV = "TRIPLE_DOTS_CHECKPOINT_WRITE_DELAY"
 
 
@@ -61,24 +46,12 @@ def checkpoint_name(iteration: int) -> str:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_delay(iteration: int) -> float:
-    spec = os.environ.get(WRITE_DELAY_ENV, "")
-    if ":" not in spec:
-        return 0.0
-    it, secs = spec.split(":", 1)
-    return float(secs) if it.strip() and int(it) == iteration else 0.0
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def save_checkpoint(
@@ -87,22 +60,20 @@ def save_checkpoint(
     networks: Mapping[str, nn.Module],
     state: Mapping[str, Any],
 ) -> Path:
-    """Write ``RUN/checkpoints/iter_N`` atomically and return its path.
+    """Write ``RUN/checkpoints/iter_N`` (N = global optimiser step) and return its path.
 
-    Args:
-        run_dir: the run folder.
-        iteration: global optimiser step N (names the folder).
-        networks: ``{"E": net_E, ...}``; each saved as ``latest_net_<name>.pth`` (a plain
-            state_dict without ``module.`` / ``_orig_mod.`` prefixes, the official layout).
-        state: everything else needed to resume (saved as ``state.pt``; tensors, numbers,
-            strings, lists and dicts only, so it loads with ``weights_only=True``).
+    Files go to ``.tmp-iter_N-<random>/`` first and are renamed when complete, so ``iter_*`` is always whole.
+    ``networks`` (``{"E": net_E, ...}``) go to ``latest_net_<name>.pth``; ``state`` (tensors, numbers,
+    strings, lists and dicts, so it loads with ``weights_only=True``) to ``state.pt``.
     """
     ckpt_root = Path(run_dir) / CHECKPOINTS
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / checkpoint_name(iteration)
     tmp = ckpt_root / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    delay = _write_delay(iteration)
+    spec = os.environ.get(WRITE_DELAY_ENV, "")
+    it, _, secs = spec.partition(":")
+    delay = float(secs) if ":" in spec and it.strip() and int(it) == iteration else 0.0
     for i, (name, net) in enumerate(networks.items()):
         save_network(net, tmp / NET_FILES[name])
         if i == 0 and delay:
@@ -110,22 +81,17 @@ def save_checkpoint(
     with atomic_write(tmp / STATE_FILE) as p:
         torch.save(dict(state), p)
     _fsync_dir(tmp)
+    old = ckpt_root / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
     if final.exists():  # re-saving the same step (e.g. after a resume): swap, then drop the old copy
-        old = ckpt_root / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
         os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(ckpt_root)
     return final
 
 
 def list_checkpoints(run_dir: str | Path, required: tuple[str, ...] = ()) -> list[tuple[int, Path]]:
-    """Checkpoint folders ``iter_N`` of a run as ``(iteration, path)``, oldest first.
-
-    ``required``: network names whose ``latest_net_<name>.pth`` a folder must hold to be listed.
-    """
+    """Checkpoint folders ``iter_N`` with every ``latest_net_<required>.pth`` as ``(iteration, path)``, oldest first."""
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
@@ -150,13 +116,9 @@ def load_network_state(ckpt_dir: str | Path, name: str) -> dict[str, torch.Tenso
 def check_checkpoint(ckpt_dir: str | Path, required: tuple[str, ...] = (), *, need_config: bool = False) -> str | None:
     """Why the checkpoint folder cannot be resumed from, or None when it can.
 
-    Every ``latest_net_<required>.pth`` must exist; ``state.pt`` must load with ``weights_only=True`` (a hostile pickle is refused, never run) and hold
-    the resume record (``iteration``, and ``config`` with ``need_config``, as training needs); every ``latest_net_<required>.pth`` must load as
-    a plain state dict of tensors.
+    Every ``latest_net_<required>.pth`` must load as a state dict of tensors; ``state.pt`` must load with
+    ``weights_only=True`` (a hostile pickle is never run) and hold ``iteration`` (and ``config`` with ``need_config``).
     """
-    from triple_dots.errors import TripleDotsError
-    from triple_dots.tfill.checkpoint_files import load_state_file
-
     ckpt_dir = Path(ckpt_dir)
     missing = [NET_FILES[n] for n in required if not (ckpt_dir / NET_FILES[n]).is_file()]
     if missing:
@@ -164,7 +126,8 @@ def check_checkpoint(ckpt_dir: str | Path, required: tuple[str, ...] = (), *, ne
     try:
         state = load_state(ckpt_dir)
     except Exception as exc:  # noqa: BLE001 - truncated zip, hostile pickle, not a torch file ...
-        return f"{STATE_FILE} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+        first_line = str(exc).splitlines()[0][:120] if str(exc) else ""
+        return f"{STATE_FILE} is unreadable ({type(exc).__name__}: {first_line})"
     if not isinstance(state, dict) or "iteration" not in state:
         return f"{STATE_FILE} is not a training state (no 'iteration')"
     if need_config and not isinstance(state.get("config"), dict):
@@ -185,19 +148,14 @@ def latest_checkpoint(
     run_dir: str | Path, required: tuple[str, ...] = (), *, problems: list[str] | None = None,
     need_config: bool = False,
 ) -> Path | None:
-    """The newest checkpoint that :func:`check_checkpoint` accepts, falling back one by one.
+    """The newest checkpoint that :func:`check_checkpoint` accepts, or None; leftovers of killed writes are removed.
 
-    Leftover ``.tmp-*`` / ``.old-*`` folders of killed writes are removed (they belong to the run).
-    Returns None when there is no usable checkpoint; ``problems`` (if given) collects one line per
-    checkpoint that was passed over, newest first. Nothing is deleted besides the leftovers.
+    ``problems`` (if given) collects one line per checkpoint passed over, newest first.
     """
-    root = Path(run_dir) / CHECKPOINTS
-    if root.is_dir():
-        for p in root.iterdir():
-            if p.is_dir() and (p.name.startswith(".tmp-iter_") or p.name.startswith(".old-iter_")):
-                shutil.rmtree(p, ignore_errors=True)
-    candidates = [(it, p) for it, p in list_checkpoints(run_dir) if p.is_dir()]
-    for _, path in reversed(candidates):
+    for p in (Path(run_dir) / CHECKPOINTS).glob(".*-iter_*"):
+        if p.is_dir() and p.name.startswith((".tmp-iter_", ".old-iter_")):
+            shutil.rmtree(p, ignore_errors=True)
+    for path in reversed([p for _, p in list_checkpoints(run_dir) if p.is_dir()]):
         why = check_checkpoint(path, required, need_config=need_config)
         if why is None:
             return path
@@ -207,40 +165,27 @@ def latest_checkpoint(
 
 
 def prune_checkpoints(run_dir: str | Path, keep_last: int, keep: tuple[int, ...] = ()) -> list[Path]:
-    """Delete all but the newest ``keep_last`` checkpoints of the run, never those in ``keep``.
-
-    Returns the removed folders. Only ``iter_*`` folders inside ``RUN/checkpoints`` are touched.
-    """
+    """Delete all but the newest ``keep_last`` checkpoints of the run, never those in ``keep``; returns them."""
     ckpts = list_checkpoints(run_dir)
-    removed = []
-    for it, path in ckpts[: max(0, len(ckpts) - keep_last)]:
-        if it in keep:
-            continue
+    removed = [path for it, path in ckpts[: max(0, len(ckpts) - keep_last)] if it not in keep]
+    for path in removed:
         shutil.rmtree(path)
-        removed.append(path)
     return removed
 
 
 def write_best(run_dir: str | Path, iteration: int, metric: str, value: float, *, overwrite: bool = True) -> Path:
     """Atomically write ``RUN/best.json`` naming the checkpoint chosen by a held-out metric."""
-    rec = {
-        "iteration": int(iteration),
-        "checkpoint": f"{CHECKPOINTS}/{checkpoint_name(iteration)}",
-        "metric": metric,
-        "value": float(value),
-    }
+    rec = {"iteration": int(iteration), "checkpoint": f"{CHECKPOINTS}/{checkpoint_name(iteration)}", "metric": metric,
+           "value": float(value)}
     return atomic_write_text(Path(run_dir) / BEST_FILE, json.dumps(rec, indent=2) + "\n", overwrite=overwrite)
 
 
 def read_best(run_dir: str | Path) -> dict[str, Any] | None:
     """``RUN/best.json`` as a dict, or None when the run has none yet."""
     p = Path(run_dir) / BEST_FILE
-    if not p.is_file():
-        return None
-    return json.loads(p.read_text())
+    return json.loads(p.read_text()) if p.is_file() else None
 
 
-# ---------------------------------------------------------------------------------------------- config.json
 def write_config(run_dir: str | Path, config_json: str) -> Path:
     """Atomically (over)write ``RUN/config.json`` (the text of ``TrainConfig.to_json()``)."""
     return atomic_write_text(Path(run_dir) / CONFIG_FILE, config_json, overwrite=True)
@@ -260,7 +205,6 @@ def model_options(run_dir: str | Path) -> dict[str, Any]:
     return opts
 
 
-# ---------------------------------------------------------------------------------------------- log.jsonl
 class RunLog:
     """Appends JSON lines to ``RUN/log.jsonl`` (only constructed on the main process)."""
 
@@ -293,10 +237,7 @@ def _iteration(line: str) -> int:
 
 
 def read_log(run_or_file: str | Path) -> list[dict[str, Any]]:
-    """Records of ``RUN/log.jsonl`` (or a given .jsonl file); a torn or invalid line is skipped.
-
-    Non-finite numbers written as strings ("nan", "inf") are turned back into floats.
-    """
+    """Records of ``RUN/log.jsonl`` (or a given .jsonl file), "nan"/"inf" strings as floats; bad lines skipped."""
     p = Path(run_or_file)
     path = p / LOG_FILE if p.is_dir() else p
     if not path.is_file():

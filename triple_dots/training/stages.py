@@ -1,9 +1,7 @@
 """Each training stage's networks as one module that ``DistributedDataParallel`` / ``torch.compile`` can wrap.
 
-The forward pass is TFill's own (:meth:`TFill.coarse_stage <triple_dots.tfill.TFill.coarse_stage>`,
-:meth:`TFill.refine_stage <triple_dots.tfill.TFill.refine_stage>`, see
-``shared/design/tfill-facts.md`` section 2); a module here only registers the networks its stage
-trains, so DDP reduces exactly their gradients. Model space: images in [-1, 1], masks 1 = visible.
+Only the networks a stage trains are registered, so DDP reduces exactly their gradients.
+Model space: images in [-1, 1], masks 1 = visible.
 """
 
 from __future__ import annotations
@@ -21,10 +19,10 @@ def coarse_target(x: torch.Tensor, fixed_size: int) -> torch.Tensor:
 
 
 class StageGenerator(nn.Module):
-    """The generator networks one stage trains (coarse: E, T, G; refine: G_Ref), one optimiser over them.
+    """The generator networks one stage trains (coarse: E, T, G; refine: G_Ref).
 
-    forward(x (B,3,S,S), valid (B,1,S,S), coarse_composite (refine stage only)) -> (raw output,
-    its visible mask): coarse (B,3,F,F) and ``fixed_mask`` at F; refine (B,3,S,S) and ``valid``.
+    forward(x (B,3,S,S), valid (B,1,S,S), coarse_composite (refine only)) -> (raw output, its visible
+    mask): coarse (B,3,F,F) and ``fixed_mask`` at F; refine (B,3,S,S) and ``valid``.
     """
 
     def __init__(self, model: TFill, stage: str) -> None:
@@ -42,11 +40,9 @@ class StageGenerator(nn.Module):
 
 
 class DiscriminatorStep(nn.Module):
-    """Both discriminator calls of one D step inside a single ``forward``.
+    """Both discriminator calls of one D step in one ``forward`` (DDP reduces once per forward/backward).
 
-    DDP reduces gradients once per forward/backward pair, so real and fake go through one call
-    (kept as two separate D passes, not one concatenated batch, because the minibatch-stddev
-    layer groups samples within a batch). Returns (real_logits, fake_logits), each (B, 1).
+    Two D passes, not one concatenated batch: the minibatch-stddev layer groups samples within a batch.
     """
 
     def __init__(self, net_D: nn.Module) -> None:
@@ -54,4 +50,5 @@ class DiscriminatorStep(nn.Module):
         self.net_D = net_D
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real_logits, fake_logits), each (B, 1)."""
         return self.net_D(real), self.net_D(fake)
