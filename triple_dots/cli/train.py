@@ -1,16 +1,13 @@
-"""``triple-dots train``: train TFill from scratch, from a pretrained checkpoint, or personalise it.
-
-Examples::
-
-    triple-dots train --data data/ffhq --out runs/m2 --stage both --mode scratch --iterations 100000
-    triple-dots train --data data/me --out runs/me --mode personalise --weights tfill-ffhq
-    triple-dots train --data data/me --out runs/me --mode personalise --weights tfill-ffhq --resume
-    torchrun --standalone --nproc_per_node=4 -m triple_dots train --data ... --out ...
-"""
+"""``triple-dots train``: train TFill from scratch, from a pretrained checkpoint, or personalise it (examples:
+README, section 4)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
+
+from triple_dots.cli import values
 
 HELP = "train TFill (coarse/refine/both; scratch, pretrained or personalise) into a run folder"
 DESCRIPTION = (
@@ -26,9 +23,7 @@ NOT_ON_COMMAND_LINE = ("extra", "progress")
 
 
 def _value_type(name: str, kind: type):
-    """The checked argparse type of a TrainConfig field (finite, in range; see :mod:`triple_dots.cli.values`)."""
-    from triple_dots.cli import values
-
+    """The checked argparse type of a TrainConfig field (finite, in range)."""
     special = {
         "seed": values.seed, "num_workers": values.loader_workers, "device": values.device,
         "val_every": values.non_negative, "ckpt_every": values.non_negative, "early_stopping_patience": values.non_negative,
@@ -51,9 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per :class:`~triple_dots.training.config.TrainConfig` field: name, type, default, help and
     group come from the field (``--field-name`` unless the field names another flag); booleans get
     ``--x/--no-x``. ``--data`` and ``--out`` are required."""
-    import dataclasses
-    import typing
-
     from triple_dots.training.config import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
@@ -78,18 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`~triple_dots.training.TrainConfig` described by parsed CLI arguments.
-
-    ``--lr`` alone also sets the discriminator's LR to 4x it (the official ratio) unless ``--lr-d`` is given.
-    """
-    import dataclasses
-
+    """The :class:`~triple_dots.training.TrainConfig` of parsed CLI arguments; ``--lr`` alone also sets the
+    discriminator's LR to 4x it (the official ratio)."""
     from triple_dots.training.config import TrainConfig
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if values["lr_d"] is None and values["lr_g"] is not None:
-        values["lr_d"] = 4 * values["lr_g"]
-    return TrainConfig(**values)
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if fields["lr_d"] is None and fields["lr_g"] is not None:
+        fields["lr_d"] = 4 * fields["lr_g"]
+    return TrainConfig(**fields)
 
 
 def run(args: argparse.Namespace) -> int:
