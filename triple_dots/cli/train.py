@@ -20,26 +20,16 @@ DESCRIPTION = (
 
 #: fields left out of the command line (set from Python only)
 NOT_ON_COMMAND_LINE = ("extra", "progress")
-
-
-def _value_type(name: str, kind: type):
-    """The checked argparse type of a TrainConfig field (finite, in range)."""
-    special = {
-        "seed": values.seed, "num_workers": values.loader_workers, "device": values.device,
-        "val_every": values.non_negative, "ckpt_every": values.non_negative, "early_stopping_patience": values.non_negative,
-        "early_stopping_min_delta": values.non_negative_float, "val_fraction": values.float_in(0, 1, hi_open=True),
-        "lr_g": values.positive_float, "lr_d": values.positive_float, "beta1": values.float_in(0, 1, hi_open=True),
-        "beta2": values.float_in(0, 1, hi_open=True), "lr_decay_fraction": values.fraction,
-        "ngf": values.int_in(1, 512), "ndf": values.int_in(1, 512), "embed_dim": values.int_in(8, 4096),
-        "n_encoders": values.int_in(1, 64), "fixed_size": values.int_in(32, 8192), "fine_size": values.int_in(32, 8192),
-    }  # fmt: skip
-    if name in special:
-        return special[name]
-    if kind is int:
-        return values.positive
-    if kind is float:
-        return values.non_negative_float
-    return kind
+#: The checked argparse type of TrainConfig fields (finite, in range); other ints are >= 1, other floats >= 0.
+_VALUE_TYPES = {
+    "seed": values.seed, "num_workers": values.loader_workers, "device": values.device,
+    "val_every": values.non_negative, "ckpt_every": values.non_negative, "early_stopping_patience": values.non_negative,
+    "early_stopping_min_delta": values.non_negative_float, "val_fraction": values.float_in(0, 1, hi_open=True),
+    "lr_g": values.positive_float, "lr_d": values.positive_float, "beta1": values.float_in(0, 1, hi_open=True),
+    "beta2": values.float_in(0, 1, hi_open=True), "lr_decay_fraction": values.fraction,
+    "ngf": values.int_in(1, 512), "ndf": values.int_in(1, 512), "embed_dim": values.int_in(8, 4096),
+    "n_encoders": values.int_in(1, 64), "fixed_size": values.int_in(32, 8192), "fine_size": values.int_in(32, 8192),
+}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif f.name in ("data", "out"):
             kwargs |= {"required": True, "metavar": "DIR"}
         else:
-            kwargs |= {"type": _value_type(f.name, kind), "default": f.default, "choices": meta["choices"],
+            by_kind = {int: values.positive, float: values.non_negative_float}.get(kind, kind)
+            kwargs |= {"type": _VALUE_TYPES.get(f.name, by_kind), "default": f.default, "choices": meta["choices"],
                        "metavar": None if meta["choices"] else flag[2:].upper().replace("-", "_")}
         group.add_argument(flag, **kwargs)
 

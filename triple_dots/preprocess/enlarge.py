@@ -101,22 +101,18 @@ def enlarge_mask(
     return hole, fallbacks
 
 
-def _enlarge_one(t: PairTask, *, pixels: float | None, face_fraction: float | None,
-                 scale: float | None) -> dict[str, str]:  # fmt: skip
+def _enlarge_one(t: PairTask, **how: float | None) -> dict[str, str]:
     pair = t.pair
     paths = out_paths(t.out, pair)
     meta = read_meta(pair.meta) if pair.meta is not None else None
     boxes = [tuple(f["box"]) for f in (meta.faces if meta else []) if f.get("box") is not None]
     assert pair.mask is not None and paths.mask is not None
-    hole, fallbacks = enlarge_mask(
-        mask_to_uint8(read_mask(pair.mask)), pixels=pixels, face_fraction=face_fraction, scale=scale, face_boxes=boxes
-    )
+    hole, fallbacks = enlarge_mask(mask_to_uint8(read_mask(pair.mask)), face_boxes=boxes, **how)
     ratio = hole_ratio(hole)
     copy_file(pair.image, paths.image, overwrite=t.overwrite)
     write_mask(paths.mask, hole.astype(np.uint8), overwrite=t.overwrite)
     if meta is not None and paths.meta is not None:
-        step = {"command": "enlarge", "pixels": pixels, "face_fraction": face_fraction, "scale": scale,
-                "hole_ratio_before": round(t.facts.hole_ratio or 0.0, 6)}  # fmt: skip
+        step = {"command": "enlarge", **how, "hole_ratio_before": round(t.facts.hole_ratio or 0.0, 6)}
         write_meta(paths.meta, dataclasses.replace(meta, hole_ratio=ratio), step, overwrite=t.overwrite)
     row = output_row(pair, paths, PairFacts(t.facts.width, t.facts.height, ratio), t.out)
     row["_fallbacks"], row["_no_meta"] = str(fallbacks), "1" if meta is None else ""
@@ -133,11 +129,11 @@ def enlarge(
 ) -> Summary:
     """Write every pair of ``src`` with its hole grown (see :func:`enlarge_mask`) into the new dataset folder
     ``out``; photos are copied byte for byte, meta gets the new ``hole_ratio``."""
-    enlarge_mask(np.zeros((1, 1), bool), pixels=pixels, face_fraction=face_fraction, scale=scale)  # checks args
-    good = cmd.checked_pairs(require_masks=True)
-    rows = cmd.run(_enlarge_one, good, pixels=pixels, face_fraction=face_fraction, scale=scale)
-    how = (("scale x{:g}", scale), ("+{:g} px", pixels), ("+{:g} x face box", face_fraction))
-    cmd.summary.notes.append("holes grown by " + ", ".join(f.format(v) for f, v in how if v is not None))
+    how = {"pixels": pixels, "face_fraction": face_fraction, "scale": scale}
+    enlarge_mask(np.zeros((1, 1), bool), **how)  # checks args
+    rows = cmd.run(_enlarge_one, cmd.checked_pairs(require_masks=True), **how)
+    grown = (("scale x{:g}", scale), ("+{:g} px", pixels), ("+{:g} x face box", face_fraction))
+    cmd.summary.notes.append("holes grown by " + ", ".join(f.format(v) for f, v in grown if v is not None))
     fallbacks = [int(r.pop("_fallbacks")) for r in rows]
     no_meta = sum(1 for r in rows if r.pop("_no_meta"))
     if face_fraction is not None and sum(fallbacks):

@@ -36,7 +36,6 @@ from triple_dots.files import _folder_is_empty, atomic_write_text, check_apart, 
 from triple_dots.parallel import map_files
 
 R = TypeVar("R")
-SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
 
 
 @dataclass
@@ -188,7 +187,6 @@ class Command:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.out = Path(self.out)
         self.summary = Summary(self.name, self.out)
 
     def _skip(self, problems: list[Problem], where_: str | Path, **error: Any) -> None:
@@ -203,7 +201,7 @@ class Command:
         naming each, or with ``skip_bad`` are skipped. Returns (pair, facts) of the good pairs."""
         facts, bad = validate_pairs(pairs, workers=self.workers, progress=self.progress)
         problems = [*problems, *bad]
-        self._skip(problems, self.src, hint=SKIP_HINT)
+        self._skip(problems, self.src, hint="Pass skip_bad=True (--skip-bad) to process only the good pairs.")
         return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
 
     def checked_pairs(self, *, require_masks: bool | None = None) -> list[tuple[Pair, PairFacts]]:

@@ -12,8 +12,6 @@ import numpy as np
 from triple_dots.errors import BadInputError, where
 from triple_dots.preprocess.folders import Command, Summary, copy_task, output_row, writes_output
 
-SPLITS = ("train", "val", "test")
-
 
 def assign_splits(
     names: Sequence[str],
@@ -108,7 +106,7 @@ def split(
     summary = cmd.finish(rows)
     counts = Counter(assignment.values())
     grouped = f" in {len(set(groups))} groups" if groups is not None else ""
-    summary.notes.append(", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS) + grouped + f" (seed {seed})")
+    summary.notes.append(", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "val", "test")) + grouped + f" (seed {seed})")
     if manifest_only:
         summary.notes.append("manifest only: paths point at the input files")
     return summary
