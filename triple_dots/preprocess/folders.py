@@ -1,9 +1,9 @@
 """What every preprocessing command shares: output-folder rules, checked input, one-line summary.
 
 Rules: the input is only read; a non-empty output folder is refused unless ``overwrite`` (then only
-same-named files are replaced, nothing is deleted); an output inside an input (or the reverse) is refused;
-every input file is checked before anything is written (bad files stop the command, or are skipped with
-``skip_bad``). A command is ``fn(cmd: Command, **options)`` decorated with :func:`writes_output`.
+same-named files are replaced, atomically; nothing is deleted); an output inside an input (or the reverse)
+is refused; every input file is checked before anything is written (bad files stop the command, or are
+skipped with ``skip_bad``). A command is ``fn(cmd: Command, **options)`` decorated with :func:`writes_output`.
 """
 
 from __future__ import annotations
