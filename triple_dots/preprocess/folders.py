@@ -174,9 +174,8 @@ def _guarded(job: tuple[Callable[[PairTask], Any], PairTask]) -> Any:
 
 @dataclass
 class Command:
-    """One run of a preprocessing command from ``src`` into the new folder ``out`` with the options
-    every command takes; :attr:`summary` collects what it did. The steps, in order:
-    :meth:`checked_pairs` (or :meth:`check`), :meth:`run` per pair, :meth:`finish`."""
+    """One run of a command from ``src`` into the new folder ``out``; :attr:`summary` collects what it did.
+    The steps: :meth:`checked_pairs` (or :meth:`check`), :meth:`run` per pair, :meth:`finish`."""
 
     name: str
     src: str | Path
@@ -205,9 +204,8 @@ class Command:
         return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
 
     def checked_pairs(self, *, require_masks: bool | None = None) -> list[tuple[Pair, PairFacts]]:
-        """Refuse a bad output folder (:func:`check_output`), then load and check the input's pairs before
-        any work (see :func:`triple_dots.dataset_folder.check_dataset` and :meth:`check`), then refuse an
-        output folder that is or holds one of the folders of those pairs."""
+        """Refuse a bad output folder (:func:`check_output`), load and :meth:`check` the input's pairs, then
+        refuse an output folder that is or holds one of the folders of those pairs."""
         check_output(self.out, [self.src], overwrite=self.overwrite)
         problems: list[Problem] = []
         pairs = load_pairs(self.src, require_masks=require_masks, problems_out=problems if self.skip_bad else None)
@@ -221,9 +219,8 @@ class Command:
 
     def run(self, fn: Callable[..., dict[str, str]], pairs: Sequence[tuple[Pair, PairFacts]], *, desc: str = "",
             **options: Any) -> list[dict[str, str]]:  # fmt: skip
-        """Run ``fn(PairTask, **options) -> manifest row`` over ``pairs`` (``fn`` at module level and picklable
-        options, see :func:`triple_dots.parallel.map_files`); failures become skipped problems, or one
-        :class:`BadDatasetError` at the end."""
+        """Run ``fn(PairTask, **options) -> manifest row`` (module-level ``fn``, picklable options) over ``pairs``;
+        failures become skipped problems, or one :class:`BadDatasetError` at the end."""
         tasks = [PairTask(p, f, self.out, self.overwrite) for p, f in pairs]
         job = functools.partial(fn, **options) if options else fn
         results = map_files(_guarded, [(job, t) for t in tasks], workers=self.workers, desc=desc or self.name,
