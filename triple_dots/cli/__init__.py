@@ -1,10 +1,8 @@
 """The ``triple-dots`` command line: one sub-command per stage.
 
-Each sub-command lives in ``triple_dots/cli/<name>.py`` and defines ``HELP`` (one line),
-``add_arguments(parser)`` and ``run(args) -> int``. Those modules import heavy libraries
-(torch, dlib, ...) inside ``run`` so that ``--help`` stays fast. User errors
-(:class:`~triple_dots.errors.TripleDotsError`) are printed on one line and exit with status 2;
-anything else is a bug and keeps its traceback.
+Each lives in ``triple_dots/cli/<name>.py`` with ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``, and imports heavy libraries (torch, dlib, ...) inside ``run`` so that ``--help``
+stays fast. User errors (:class:`~triple_dots.errors.TripleDotsError`) print one line and exit 2.
 """
 
 from __future__ import annotations

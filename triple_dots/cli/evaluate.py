@@ -14,9 +14,11 @@ Three modes:
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from triple_dots.cli import values
+from triple_dots.errors import BadInputError, OutputExistsError, where
 
 HELP = "FID/KID/LPIPS/PSNR/SSIM/identity: compare folders, report several models, or sweep a run's checkpoints"
 DESCRIPTION = __doc__
@@ -61,8 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_models(items: list[str]) -> dict[str, str]:
-    from triple_dots.errors import BadInputError
-
     models: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -75,10 +75,6 @@ def _parse_models(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from triple_dots.errors import BadInputError
-
     modes = [m for m, on in (("pair", args.real or args.fake), ("report", args.models), ("sweep", args.run)) if on]
     if len(modes) != 1:
         raise BadInputError("choose one mode: --real/--fake, --models (with --data), or --run (with --data)")
@@ -118,16 +114,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pair(args: argparse.Namespace, metrics: list[str] | None, ev_args: dict) -> int:
-    import json
-
-    from triple_dots.errors import BadInputError
     from triple_dots.evaluation.report import small_set_note
 
     if not (args.real and args.fake):
         raise BadInputError("pair mode needs both --real DIR and --fake DIR")
     if args.out:  # checked before the (long) work, not after it
-        from triple_dots.errors import OutputExistsError, where
-
         out = Path(args.out)
         if out.is_dir():
             raise BadInputError(f"--out {where(out)} is a folder; pair mode writes one JSON file: give a file name")

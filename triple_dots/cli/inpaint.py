@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from triple_dots.cli import values
+from triple_dots.errors import BadInputError, OutputExistsError, SizeMismatchError, TripleDotsError, where
 
 HELP = "fill the holes of photos with TFill (pairs photo and hole mask by file stem)"
 DESCRIPTION = (
@@ -40,12 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pair_files(images: str, masks: str) -> list[tuple[Path, Path]]:
-    """(photo, mask) pairs: by file stem for folders (see :func:`triple_dots.dataset_folder.by_stem`), or the
-    two given files. Raises :class:`BadInputError` for empty folders, and one naming every duplicate stem and
-    every photo without a mask.
-    """
+    """(photo, mask) pairs by file stem for folders, or the two given files. Raises :class:`BadInputError` for
+    empty folders, and one naming every duplicate stem and every photo without a mask."""
     from triple_dots.dataset_folder import BadDatasetError, Problem, by_stem
-    from triple_dots.errors import BadInputError, where
     from triple_dots.images import list_images
 
     img_paths, mask_paths = list_images(images), list_images(masks)
@@ -71,16 +69,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from triple_dots.errors import BadInputError, OutputExistsError, SizeMismatchError, TripleDotsError, where
     from triple_dots.files import check_apart, output_lock
-    from triple_dots.images import image_size, read_mask
+    from triple_dots.images import image_size, read_image, read_mask, write_image
     from triple_dots.tfill import TFill
     from triple_dots.tfill.model import model_size
+    from triple_dots.viz import image_grid, overlay_mask, save_grid
 
     pairs = pair_files(args.images, args.masks)
     out_dir = Path(args.out)
-    # --out must be apart from the photos and the masks (equal, inside or containing): otherwise
-    # --overwrite replaced the photos or the masks, and a nested folder was read as input next time
+    # apart from the inputs: else --overwrite could replace them, and a nested --out is read as input next time
     inputs = [Path(x) if Path(x).is_dir() else Path(x).parent for x in (args.images, args.masks)]
     check_apart(out_dir, inputs, what="output folder (--out)")
     grid_clash = [img for img, _ in pairs if f"{img.stem}.png".casefold() == GRID_NAME.casefold()]
@@ -94,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
         taken = [p for p in outputs + [out_dir / GRID_NAME] if p.exists()]
         if taken:
             raise OutputExistsError(f"{where(taken[0])} already exists ({len(taken)} outputs); pass --overwrite")
-    # every pair is decoded in full first (EXIF orientation applied, truncated files found), so nothing
-    # is written when one pair is bad
+    # every pair is checked in full first, so nothing is written when one pair is bad
     problems = []
     for img_path, mask_path in tqdm(pairs, desc="checking pairs", unit="pair", disable=len(pairs) < 20):
         try:
@@ -126,25 +122,16 @@ def run(args: argparse.Namespace) -> int:
         # with --weights the widths are read from the files; --preset picks the registry folder otherwise
         preset = None if args.weights else args.preset
         model = TFill.from_official(args.weights, preset=preset, device=device).use_channels_last()
-    with output_lock(out_dir, command="inpaint"):
-        return _inpaint_all(model, label, pairs, outputs, out_dir, args)
-
-
-def _inpaint_all(model, label: str, pairs, outputs, out_dir, args) -> int:
-    from tqdm import tqdm
-
-    from triple_dots.images import read_image, read_mask, write_image
-    from triple_dots.viz import image_grid, overlay_mask, save_grid
-
     rows = []
-    for (img_path, mask_path), out_path in tqdm(list(zip(pairs, outputs)), desc="inpainting", unit="photo"):
-        image = read_image(img_path)
-        hole = read_mask(mask_path)
-        result = model.inpaint(image, hole, seed=args.seed)
-        write_image(out_path, result, overwrite=args.overwrite)
-        if len(rows) < GRID_ROWS:
-            rows.append([image, overlay_mask(image, hole), result])
-    grid = image_grid(rows, col_labels=["photo", "hole", label], row_labels=[p.stem for p, _ in pairs[:GRID_ROWS]])
-    save_grid(out_dir / GRID_NAME, grid, overwrite=args.overwrite)
-    print(f"inpaint: {len(pairs)} photo(s) -> {out_dir} (grid: {out_dir / GRID_NAME})")
+    with output_lock(out_dir, command="inpaint"):
+        for (img_path, mask_path), out_path in tqdm(list(zip(pairs, outputs)), desc="inpainting", unit="photo"):
+            image = read_image(img_path)
+            hole = read_mask(mask_path)
+            result = model.inpaint(image, hole, seed=args.seed)
+            write_image(out_path, result, overwrite=args.overwrite)
+            if len(rows) < GRID_ROWS:
+                rows.append([image, overlay_mask(image, hole), result])
+        grid = image_grid(rows, col_labels=["photo", "hole", label], row_labels=[p.stem for p, _ in pairs[:GRID_ROWS]])
+        save_grid(out_dir / GRID_NAME, grid, overwrite=args.overwrite)
+        print(f"inpaint: {len(pairs)} photo(s) -> {out_dir} (grid: {out_dir / GRID_NAME})")
     return 0

@@ -1,8 +1,5 @@
-"""``triple-dots preprocess``: convert, resize, pair, enlarge, stats and split dataset folders.
-
-Each sub-command reads an input folder and writes a *new* output folder; nothing in the input
-is changed or deleted (``pair --move-unmatched`` moves files only when asked).
-"""
+"""``triple-dots preprocess``: convert, resize, pair, enlarge, stats and split dataset folders
+(:mod:`triple_dots.preprocess`)."""
 
 from __future__ import annotations
 

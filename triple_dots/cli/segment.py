@@ -1,13 +1,4 @@
-"""``triple-dots segment``: cut the real face mask out of photos with Segment Anything.
-
-Two modes, both writing the dataset layout ``OUT/images/NAME.ext``, ``OUT/masks/NAME.png``
-(255 = hole) and ``OUT/meta/NAME.json``:
-
-* ``--auto IMAGES OUT``: prompts from face keypoints (YuNet + dlib), no clicks (a folder or one photo);
-  photos whose hole does not look like a worn mask are reported, not written (``--no-check`` writes them);
-* ``--point X,Y[,LABEL] [--point ...] IMAGE OUT``: your own points (label 1 = on the mask, 0 = keep),
-  e.g. read off the photo in an image viewer; optionally ``--box X0,Y0,X1,Y1``.
-"""
+"""``triple-dots segment``: cut the real face mask out of photos with Segment Anything (``--auto`` or ``--point``)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,13 @@
-"""``triple-dots train``: train TFill from scratch, from a pretrained checkpoint, or personalise it.
-
-Examples::
-
-    triple-dots train --data data/ffhq --out runs/m2 --stage both --mode scratch --iterations 100000
-    triple-dots train --data data/me --out runs/me --mode personalise --weights tfill-ffhq
-    triple-dots train --data data/me --out runs/me --mode personalise --weights tfill-ffhq --resume
-    torchrun --standalone --nproc_per_node=4 -m triple_dots train --data ... --out ...
-"""
+"""``triple-dots train``: train TFill from scratch, from a pretrained checkpoint, or personalise it (examples:
+README, section 4)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
+
+from triple_dots.cli import values
 
 HELP = "train TFill (coarse/refine/both; scratch, pretrained or personalise) into a run folder"
 DESCRIPTION = (
@@ -23,37 +20,22 @@ DESCRIPTION = (
 
 #: fields left out of the command line (set from Python only)
 NOT_ON_COMMAND_LINE = ("extra", "progress")
-
-
-def _value_type(name: str, kind: type):
-    """The checked argparse type of a TrainConfig field (finite, in range; see :mod:`triple_dots.cli.values`)."""
-    from triple_dots.cli import values
-
-    special = {
-        "seed": values.seed, "num_workers": values.loader_workers, "device": values.device,
-        "val_every": values.non_negative, "ckpt_every": values.non_negative, "early_stopping_patience": values.non_negative,
-        "early_stopping_min_delta": values.non_negative_float, "val_fraction": values.float_in(0, 1, hi_open=True),
-        "lr_g": values.positive_float, "lr_d": values.positive_float, "beta1": values.float_in(0, 1, hi_open=True),
-        "beta2": values.float_in(0, 1, hi_open=True), "lr_decay_fraction": values.fraction,
-        "ngf": values.int_in(1, 512), "ndf": values.int_in(1, 512), "embed_dim": values.int_in(8, 4096),
-        "n_encoders": values.int_in(1, 64), "fixed_size": values.int_in(32, 8192), "fine_size": values.int_in(32, 8192),
-    }  # fmt: skip
-    if name in special:
-        return special[name]
-    if kind is int:
-        return values.positive
-    if kind is float:
-        return values.non_negative_float
-    return kind
+#: The checked argparse type of TrainConfig fields (finite, in range); other ints are >= 1, other floats >= 0.
+_VALUE_TYPES = {
+    "seed": values.seed, "num_workers": values.loader_workers, "device": values.device,
+    "val_every": values.non_negative, "ckpt_every": values.non_negative, "early_stopping_patience": values.non_negative,
+    "early_stopping_min_delta": values.non_negative_float, "val_fraction": values.float_in(0, 1, hi_open=True),
+    "lr_g": values.positive_float, "lr_d": values.positive_float, "beta1": values.float_in(0, 1, hi_open=True),
+    "beta2": values.float_in(0, 1, hi_open=True), "lr_decay_fraction": values.fraction,
+    "ngf": values.int_in(1, 512), "ndf": values.int_in(1, 512), "embed_dim": values.int_in(8, 4096),
+    "n_encoders": values.int_in(1, 64), "fixed_size": values.int_in(32, 8192), "fine_size": values.int_in(32, 8192),
+}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per :class:`~triple_dots.training.config.TrainConfig` field: name, type, default, help and
     group come from the field (``--field-name`` unless the field names another flag); booleans get
     ``--x/--no-x``. ``--data`` and ``--out`` are required."""
-    import dataclasses
-    import typing
-
     from triple_dots.training.config import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
@@ -72,24 +54,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif f.name in ("data", "out"):
             kwargs |= {"required": True, "metavar": "DIR"}
         else:
-            kwargs |= {"type": _value_type(f.name, kind), "default": f.default, "choices": meta["choices"],
+            by_kind = {int: values.positive, float: values.non_negative_float}.get(kind, kind)
+            kwargs |= {"type": _VALUE_TYPES.get(f.name, by_kind), "default": f.default, "choices": meta["choices"],
                        "metavar": None if meta["choices"] else flag[2:].upper().replace("-", "_")}
         group.add_argument(flag, **kwargs)
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`~triple_dots.training.TrainConfig` described by parsed CLI arguments.
-
-    ``--lr`` alone also sets the discriminator's LR to 4x it (the official ratio) unless ``--lr-d`` is given.
-    """
-    import dataclasses
-
+    """The :class:`~triple_dots.training.TrainConfig` of parsed CLI arguments; ``--lr`` alone also sets the
+    discriminator's LR to 4x it (the official ratio)."""
     from triple_dots.training.config import TrainConfig
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if values["lr_d"] is None and values["lr_g"] is not None:
-        values["lr_d"] = 4 * values["lr_g"]
-    return TrainConfig(**values)
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if fields["lr_d"] is None and fields["lr_g"] is not None:
+        fields["lr_d"] = 4 * fields["lr_g"]
+    return TrainConfig(**fields)
 
 
 def run(args: argparse.Namespace) -> int:

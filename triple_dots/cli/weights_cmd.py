@@ -40,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
             except weights.BadWeightsError as exc:
                 state = f"BAD: {exc}"
         print(f"\n{entry.key:<24} {state}")
+        at = path if path is not None else entry.default_path()
         print(f"  {entry.description}")
-        print(f"  at:       {path if path is not None else entry.default_path()}")
+        print(f"  at:       {at}")
         if entry.is_folder:
-            where_ = path if path is not None else entry.default_path()
-            print("  files:    " + ", ".join(f + ("" if (where_ / f).is_file() else " (missing)") for f in entry.files))
+            print("  files:    " + ", ".join(f + ("" if (at / f).is_file() else " (missing)") for f in entry.files))
         else:
             print(f"  file:     {entry.default_path().name}")
         if path is None:

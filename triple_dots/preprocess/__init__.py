@@ -1,9 +1,5 @@
-"""Preprocessing commands: each reads an input folder and writes a *new* output folder.
-
-``convert`` (photos to JPEG/PNG), ``resize`` (square by crop or pad), ``pair`` (matched
-photo/mask pairs only, unmatched files listed), ``enlarge`` (grow holes), ``stats`` (hole-ratio
-histogram and bands) and ``split`` (train/val/test, optionally grouped). None of them deletes
-or changes an input file; see :mod:`triple_dots.preprocess.folders` for the shared rules.
+"""Preprocessing commands (convert, resize, pair, enlarge, stats, split): each reads an input folder and
+writes a *new* output folder, never changing an input file (rules: :mod:`triple_dots.preprocess.folders`).
 """
 
 from triple_dots.preprocess.convert import convert

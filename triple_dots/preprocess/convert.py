@@ -1,7 +1,5 @@
-"""``convert``: photos to JPEG (with a quality setting) or PNG; masks always lossless single-channel PNG.
-
-Photos are decoded with EXIF orientation applied (so the output stands upright without EXIF),
-alpha is dropped, and 16-bit/CMYK/palette files become 8-bit RGB.
+"""``convert``: photos to JPEG or PNG (EXIF orientation applied, alpha dropped, 16-bit/CMYK/palette to
+8-bit RGB); masks always lossless single-channel PNG.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Generated photo/mask pairs for tests, benchmarks and the notebook's smoke mode.
-
-Photos are smooth colour gradients with a little noise (so JPEG sizes are realistic); holes are
-ellipses over the lower half, like a medical mask, with sizes spread over 5-45 % of the picture.
-Nothing here is a face: use :mod:`triple_dots.masks` for real masked faces.
-"""
+"""Generated photo/mask pairs for tests, benchmarks and the notebook's smoke mode: noisy colour gradients
+with elliptic holes over the lower half (no faces: use :mod:`triple_dots.masks` for masked faces)."""
 
 from __future__ import annotations
 
@@ -18,24 +14,14 @@ from triple_dots.images import hole_ratio, write_image, write_mask
 
 def ellipse_hole(height: int, width: int, *, ratio: float = 0.25, center: tuple[float, float] = (0.5, 0.68),
                  aspect: float = 1.4) -> np.ndarray:  # fmt: skip
-    """(H, W) uint8 hole mask {0, 255} with one filled ellipse covering about ``ratio`` of the picture.
-
-    ``center`` is (x, y) as fractions of (width, height); ``aspect`` = horizontal / vertical semi-axis.
-    """
+    """(H, W) uint8 hole mask {0, 255}: one filled ellipse covering about ``ratio`` of the picture, centred at
+    ``center`` ((x, y) as fractions of (width, height)); ``aspect`` = horizontal / vertical semi-axis."""
     area = ratio * height * width
     b = float(np.sqrt(area / (np.pi * aspect)))
     a = aspect * b
     mask = np.zeros((height, width), np.uint8)
     cv2.ellipse(mask, (round(center[0] * width), round(center[1] * height)), (round(a), round(b)), 0, 0, 360, 255, -1)
     return mask
-
-
-def gradient_photo(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8 smooth random colour gradient with mild noise."""
-    corners = rng.uniform(0, 255, size=(2, 2, 3)).astype(np.float32)
-    img = cv2.resize(corners, (width, height), interpolation=cv2.INTER_LINEAR)
-    img += rng.normal(0, 6, size=img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def make_demo_dataset(
@@ -50,19 +36,18 @@ def make_demo_dataset(
     ratios: tuple[float, float] = (0.05, 0.45),
     overwrite: bool = False,
 ) -> Path:
-    """Write ``n`` generated pairs into ``root`` in the dataset layout; returns ``root``.
-
-    Names are ``person{k}_{i:04d}`` (five people, for grouped splits). With ``meta`` a
-    ``meta/NAME.json`` with one face box around the hole is written too. Existing files are
-    refused unless ``overwrite``.
-    """
+    """Write ``n`` generated pairs named ``person{k}_{i:04d}`` (five people) into ``root`` in the dataset layout,
+    with ``meta`` also ``meta/NAME.json`` with a face box around the hole; returns ``root``. Existing files are
+    refused unless ``overwrite``."""
     root = Path(root)
     height = height or width
     rng = np.random.default_rng(seed)
     for i in range(n):
         name = f"person{i % 5}_{i:04d}"
         ratio = float(rng.uniform(*ratios))
-        photo = gradient_photo(height, width, rng)
+        corners = rng.uniform(0, 255, size=(2, 2, 3)).astype(np.float32)
+        photo = cv2.resize(corners, (width, height), interpolation=cv2.INTER_LINEAR)
+        photo = np.clip(photo + rng.normal(0, 6, size=photo.shape).astype(np.float32), 0, 255).astype(np.uint8)
         hole = ellipse_hole(height, width, ratio=ratio)
         write_image(root / IMAGES_DIR / f"{name}{suffix}", photo, overwrite=overwrite)
         write_mask(root / MASKS_DIR / f"{name}.png", hole, overwrite=overwrite)

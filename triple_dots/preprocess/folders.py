@@ -1,16 +1,9 @@
 """What every preprocessing command shares: output-folder rules, checked input, one-line summary.
 
-Rules (the seed's ``preproc.py`` deleted unmatched photos; these commands never do):
-
-* the input is only read; results go to a *new* output folder;
-* a non-empty output folder is refused unless ``overwrite`` (then only same-named files are
-  replaced, atomically; nothing else there is deleted);
-* an output folder inside an input folder (or the reverse) is refused;
-* every input file is checked before anything is written; bad files stop the command with
-  their names, or with ``skip_bad`` are skipped and counted in the summary.
-
-A command is ``fn(cmd: Command, **options)`` decorated with :func:`writes_output`: it checks its options,
-takes the checked pairs from ``cmd``, runs its per-pair function on them and finishes (manifest, summary).
+Rules: the input is only read; a non-empty output folder is refused unless ``overwrite`` (then only
+same-named files are replaced, atomically; nothing is deleted); an output inside an input (or the reverse)
+is refused; every input file is checked before anything is written (bad files stop the command, or are
+skipped with ``skip_bad``). A command is ``fn(cmd: Command, **options)`` decorated with :func:`writes_output`.
 """
 
 from __future__ import annotations
@@ -19,7 +12,7 @@ import functools
 import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +36,6 @@ from triple_dots.files import _folder_is_empty, atomic_write_text, check_apart, 
 from triple_dots.parallel import map_files
 
 R = TypeVar("R")
-SKIP_HINT = "Pass skip_bad=True (--skip-bad) to process only the good pairs."
 
 
 @dataclass
@@ -58,11 +50,6 @@ class Summary:
     problems: list[Problem] = field(default_factory=list)
     lead: str = ""  # replaces "wrote N" when a command writes reports rather than pairs
 
-    def skip(self, problem: Problem) -> None:
-        """Count a skipped file under its error kind."""
-        self.problems.append(problem)
-        self.skipped[problem.kind] += 1
-
     def __str__(self) -> str:
         n_skip = sum(self.skipped.values())
         why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.skipped.items()))})" if n_skip else ""
@@ -72,12 +59,8 @@ class Summary:
 
 
 def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bool = False) -> Path:
-    """Refuse an output folder that is (or is inside, or contains) one of the ``inputs``
-    (:func:`triple_dots.files.check_apart`), is a file, or is not empty.
-
-    ``inputs`` are the folders read (dataset root, photo/mask/meta folders). Returns ``out``;
-    nothing is created yet.
-    """
+    """Refuse an ``out`` that is, is inside or contains one of the ``inputs`` (folders read), is a file,
+    or is not empty (unless ``overwrite``). Returns ``out``; nothing is created."""
     out = Path(out)
     check_apart(out, inputs)
     if out.exists() and not out.is_dir():
@@ -90,24 +73,13 @@ def check_output(out: str | Path, inputs: Iterable[str | Path], *, overwrite: bo
     return out
 
 
-_P = inspect.Parameter
-#: The public command's parameters around ``fn``'s own options (see :func:`writes_output`).
-_SRC_OUT = [_P(name, _P.POSITIONAL_OR_KEYWORD, annotation="str | Path") for name in ("src", "out")]
-_COMMON = [_P(name, _P.KEYWORD_ONLY, default=default, annotation=kind)
-           for name, default, kind in (("overwrite", False, "bool"), ("skip_bad", False, "bool"),
-                                       ("workers", 1, "int | None"), ("progress", True, "bool"))]  # fmt: skip
-
-
 def writes_output(fn: Callable[..., R]) -> Callable[..., R]:
     """Make the public command ``name(src, out, *, **options, overwrite=False, skip_bad=False, workers=1,
-    progress=True)`` of ``fn(cmd: Command, **options)``, ``name`` being ``fn``'s.
+    progress=True)`` of ``fn(cmd: Command, **options)`` (``workers`` None: all cores, at most 8).
 
-    Before anything is created it refuses an ``out`` that is, is inside, or contains ``src`` (or the
-    ``masks`` / ``meta`` / ``move_unmatched`` folders of ``pair``), then holds the output folder's lock
-    (see :func:`triple_dots.files.output_lock`) for the whole command, so two commands writing one
-    folder cannot both pass the "output must be empty" check, and calls ``fn`` with the :class:`Command`.
-    ``overwrite`` allows a non-empty ``out`` (same-named files are replaced), ``skip_bad`` skips bad
-    files instead of stopping, ``workers`` processes (None: all cores, at most 8), ``progress`` bars.
+    It refuses an ``out`` that is, is inside or contains ``src`` (or ``pair``'s ``masks`` / ``meta`` /
+    ``move_unmatched``), then holds the output folder's lock for the whole command, so two commands writing
+    one folder cannot both pass the "output must be empty" check.
     """
 
     @functools.wraps(fn)
@@ -118,7 +90,8 @@ def writes_output(fn: Callable[..., R]) -> Callable[..., R]:
             return fn(Command(fn.__name__, src, Path(out), overwrite, skip_bad, workers, progress), **options)
 
     own = list(inspect.signature(fn).parameters.values())[1:]
-    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*_SRC_OUT, *own, *_COMMON])  # type: ignore
+    common = list(inspect.signature(wrapper, follow_wrapped=False).parameters.values())[:-1]  # without **options
+    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*common[:2], *own, *common[2:]])  # type: ignore
     return wrapper
 
 
@@ -130,39 +103,12 @@ def input_folders(src: str | Path, pairs: Sequence[Pair]) -> set[Path]:
     return folders
 
 
-@dataclass(frozen=True)
-class OutPaths:
-    """Where a pair goes in an output dataset."""
-
-    image: Path
-    mask: Path | None
-    meta: Path | None
-
-
-def out_paths(out: Path, pair: Pair, *, image_suffix: str | None = None) -> OutPaths:
-    """OUT/images/NAME.ext, OUT/masks/NAME.png, OUT/meta/NAME.json for ``pair``."""
-    suffix = image_suffix or pair.image.suffix
+def out_paths(out: Path, pair: Pair, *, image_suffix: str | None = None) -> Pair:
+    """Where ``pair`` goes in ``out``: images/NAME.ext, masks/NAME.png, meta/NAME.json (no fields)."""
     check_name(pair.name)
-    return OutPaths(
-        out / IMAGES_DIR / f"{pair.name}{suffix}",
-        out / MASKS_DIR / f"{pair.name}.png" if pair.mask is not None else None,
-        out / META_DIR / f"{pair.name}.json" if pair.meta is not None else None,
-    )
-
-
-def copy_pair(pair: Pair, paths: OutPaths, *, overwrite: bool = False) -> None:
-    """Copy a pair unchanged: photo and meta byte for byte; a PNG mask byte for byte, any other
-    mask file (e.g. JPEG) re-written as a lossless single-channel PNG."""
-    from triple_dots.images import read_mask, write_mask
-
-    copy_file(pair.image, paths.image, overwrite=overwrite)
-    if pair.mask is not None and paths.mask is not None:
-        if pair.mask.suffix.lower() == ".png":
-            copy_file(pair.mask, paths.mask, overwrite=overwrite)
-        else:
-            write_mask(paths.mask, read_mask(pair.mask), overwrite=overwrite)
-    if pair.meta is not None and paths.meta is not None:
-        copy_file(pair.meta, paths.meta, overwrite=overwrite)
+    return Pair(pair.name, out / IMAGES_DIR / f"{pair.name}{image_suffix or pair.image.suffix}",
+                out / MASKS_DIR / f"{pair.name}.png" if pair.mask is not None else None,
+                out / META_DIR / f"{pair.name}.json" if pair.meta is not None else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -176,19 +122,29 @@ class PairTask:
 
 
 def copy_task(t: PairTask) -> dict[str, str]:
-    """Copy ``t.pair`` into ``t.out`` (see :func:`copy_pair`); returns its manifest row."""
-    paths = out_paths(t.out, t.pair)
-    copy_pair(t.pair, paths, overwrite=t.overwrite)
-    return output_row(t.pair, paths, t.facts, t.out)
+    """Copy ``t.pair`` into ``t.out`` unchanged (photo, meta and a PNG mask byte for byte; any other mask
+    file re-written as single-channel PNG); returns its manifest row."""
+    from triple_dots.images import read_mask, write_mask
+
+    pair, paths = t.pair, out_paths(t.out, t.pair)
+    copy_file(pair.image, paths.image, overwrite=t.overwrite)
+    if pair.mask is not None and paths.mask is not None:
+        if pair.mask.suffix.lower() == ".png":
+            copy_file(pair.mask, paths.mask, overwrite=t.overwrite)
+        else:
+            write_mask(paths.mask, read_mask(pair.mask), overwrite=t.overwrite)
+    if pair.meta is not None and paths.meta is not None:
+        copy_file(pair.meta, paths.meta, overwrite=t.overwrite)
+    return output_row(pair, paths, t.facts, t.out)
 
 
-def output_row(pair: Pair, paths: OutPaths, facts: PairFacts, out: Path) -> dict[str, str]:
-    """Manifest row of a written pair; ``source`` keeps the original photo's path from the first command."""
+def output_row(pair: Pair, paths: Pair, facts: PairFacts, out: Path) -> dict[str, str]:
+    """Manifest row of ``pair`` written to ``paths``; ``source`` keeps the original photo's path from the first
+    command."""
     fields = dict(pair.fields)
     if not fields.get("source"):
         fields["source"] = pair.image.resolve().as_posix()
-    written = Pair(pair.name, paths.image, paths.mask, paths.meta, fields)
-    return manifest_row(written, facts, out)
+    return manifest_row(replace(paths, fields=fields), facts, out)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *, overwrite: bool = False) -> Path:
@@ -206,22 +162,20 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], 
 SKIPPED_NAME = "skipped.csv"
 
 
-def _guarded(job: tuple[Any, Any]) -> Any:
+def _guarded(job: tuple[Callable[[PairTask], Any], PairTask]) -> Any:
     fn, task = job
     try:
         return fn(task)
     except DiskFullError:
         raise  # not a bad file: stop at once, even with skip_bad
     except TripleDotsError as exc:
-        pair = getattr(task, "pair", None)
-        return Problem(pair.image if pair is not None else Path("?"), exc)
+        return Problem(task.pair.image, exc)
 
 
 @dataclass
 class Command:
-    """One run of a preprocessing command from ``src`` into the new folder ``out`` with the options
-    every command takes; :attr:`summary` collects what it did. The steps, in order:
-    :meth:`checked_pairs` (or :meth:`check`), :meth:`run` per pair, :meth:`finish`."""
+    """One run of a command from ``src`` into the new folder ``out``; :attr:`summary` collects what it did.
+    The steps: :meth:`checked_pairs` (or :meth:`check`), :meth:`run` per pair, :meth:`finish`."""
 
     name: str
     src: str | Path
@@ -232,25 +186,26 @@ class Command:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.out = Path(self.out)
         self.summary = Summary(self.name, self.out)
 
+    def _skip(self, problems: list[Problem], where_: str | Path, **error: Any) -> None:
+        """Raise :class:`BadDatasetError` for ``problems``, or with ``skip_bad`` count them in the summary."""
+        if problems and not self.skip_bad:
+            raise BadDatasetError(problems, where_, **error)
+        self.summary.problems += problems
+        self.summary.skipped.update(p.kind for p in problems)
+
     def check(self, pairs: Sequence[Pair], problems: Sequence[Problem] = ()) -> list[tuple[Pair, PairFacts]]:
-        """Check ``pairs`` (see :func:`triple_dots.dataset_folder.check_pair`): bad files, and the ``problems``
-        found before, raise :class:`BadDatasetError` naming each, or with ``skip_bad`` are counted in the
-        summary and left out. Returns (pair, facts) of the good pairs."""
+        """Check ``pairs``: bad files, and the ``problems`` found before, raise :class:`BadDatasetError`
+        naming each, or with ``skip_bad`` are skipped. Returns (pair, facts) of the good pairs."""
         facts, bad = validate_pairs(pairs, workers=self.workers, progress=self.progress)
         problems = [*problems, *bad]
-        if problems and not self.skip_bad:
-            raise BadDatasetError(problems, self.src, hint=SKIP_HINT)
-        for p in problems:
-            self.summary.skip(p)
+        self._skip(problems, self.src, hint="Pass skip_bad=True (--skip-bad) to process only the good pairs.")
         return [(p, f) for p, f in zip(pairs, facts, strict=True) if f is not None]
 
     def checked_pairs(self, *, require_masks: bool | None = None) -> list[tuple[Pair, PairFacts]]:
-        """Refuse a bad output folder (:func:`check_output`), then load and check the input's pairs before
-        any work (see :func:`triple_dots.dataset_folder.check_dataset` and :meth:`check`), then refuse an
-        output folder that is or holds one of the folders of those pairs."""
+        """Refuse a bad output folder (:func:`check_output`), load and :meth:`check` the input's pairs, then
+        refuse an output folder that is or holds one of the folders of those pairs."""
         check_output(self.out, [self.src], overwrite=self.overwrite)
         problems: list[Problem] = []
         pairs = load_pairs(self.src, require_masks=require_masks, problems_out=problems if self.skip_bad else None)
@@ -264,18 +219,14 @@ class Command:
 
     def run(self, fn: Callable[..., dict[str, str]], pairs: Sequence[tuple[Pair, PairFacts]], *, desc: str = "",
             **options: Any) -> list[dict[str, str]]:  # fmt: skip
-        """Run ``fn(PairTask, **options) -> manifest row`` over ``pairs`` (``fn`` at module level and picklable
-        options, see :func:`triple_dots.parallel.map_files`); failures become skipped problems, or one
-        :class:`BadDatasetError` at the end."""
+        """Run ``fn(PairTask, **options) -> manifest row`` (module-level ``fn``, picklable options) over ``pairs``;
+        failures become skipped problems, or one :class:`BadDatasetError` at the end."""
         tasks = [PairTask(p, f, self.out, self.overwrite) for p, f in pairs]
         job = functools.partial(fn, **options) if options else fn
         results = map_files(_guarded, [(job, t) for t in tasks], workers=self.workers, desc=desc or self.name,
                             progress=self.progress, unit="pair")  # fmt: skip
         problems = [r for r in results if isinstance(r, Problem)]
-        if problems and not self.skip_bad:
-            raise BadDatasetError(problems, self.out, before_work=False)
-        for p in problems:
-            self.summary.skip(p)
+        self._skip(problems, self.out, before_work=False)
         return [r for r in results if not isinstance(r, Problem)]
 
     def write_skipped(self) -> Path | None:

@@ -1,10 +1,4 @@
-"""``pair``: keep only photos that have a mask with the same stem, and list the rest.
-
-The seed's ``--compare_dir`` *deleted* every photo without a mask. Here the matched pairs are
-copied (byte for byte) to a new dataset folder and the unmatched files are listed in
-``OUT/unmatched.csv``; ``move_unmatched`` moves them to another folder on request. Nothing is
-ever deleted.
-"""
+"""``pair``: keep only photos that have a mask with the same stem, and list (or move) the rest; nothing is deleted."""
 
 from __future__ import annotations
 
@@ -36,15 +30,12 @@ def pair(
     meta: str | Path | None = None,
     move_unmatched: str | Path | None = None,
 ) -> folders.Summary:
-    """Copy the matched photo/mask pairs of ``src`` into the new dataset folder ``out``.
+    """Copy the matched photo/mask pairs of ``src`` byte for byte into the new dataset folder ``out``.
 
-    ``src`` is a dataset ROOT (``images/`` + ``masks/``) or, with ``masks`` given, a folder of
-    photos and ``masks`` the folder of masks (``meta``: a folder of ``NAME.json`` to carry along,
-    e.g. the ``meta/`` written by mask synthesis). Photos without a mask and masks without a photo
-    are listed in ``OUT/unmatched.csv``; with ``move_unmatched`` they are also *moved* to
-    ``move_unmatched/images`` and ``move_unmatched/masks`` (never deleted, never replacing a
-    file). Matched pairs are checked first (bad files stop the command unless ``skip_bad``);
-    duplicate stems (``a.jpg`` + ``a.png``) are bad files too.
+    ``src`` is a dataset ROOT (``images/`` + ``masks/``) or, with ``masks``, a folder of photos
+    (``meta``: a folder of ``NAME.json`` to carry along). Photos without a mask and masks without a
+    photo are listed in ``OUT/unmatched.csv``; with ``move_unmatched`` they are also *moved* to
+    ``move_unmatched/images`` and ``/masks`` (never replacing a file). Duplicate stems are bad files.
     """
     cmd.src = src = Path(cmd.src)
     folders.check_output(cmd.out, [src] + [Path(d) for d in (masks, meta) if d is not None], overwrite=cmd.overwrite)

@@ -1,9 +1,5 @@
-"""``resize``: every pair to one square size by centre-crop, face-centred crop or pad.
-
-Photos use a high-quality filter (OpenCV ``INTER_AREA`` to shrink, Lanczos to enlarge); hole
-masks use nearest-neighbour and are re-binarised, so they stay exactly {0, 255}. Face boxes and
-landmarks in ``meta/NAME.json`` go through the same :class:`~triple_dots.square_fit.SquareFit`.
-"""
+"""``resize``: every pair to one square size by centre-crop, face-centred crop or pad
+(:class:`~triple_dots.square_fit.SquareFit`: photos area/Lanczos, masks nearest and exactly {0, 255})."""
 
 from __future__ import annotations
 
@@ -36,8 +32,8 @@ ResizeFit = Literal["crop", "face", "pad"]
 
 
 def face_center(meta: Meta | None, hole: np.ndarray | None) -> tuple[tuple[float, float] | None, str]:
-    """Centre for a face-centred crop: the largest face box in ``meta``, else the hole's bounding
-    box (``hole`` (H, W), nonzero = hole), else None. Returns (centre (x, y) or None, what was used)."""
+    """Centre (x, y) for a face-centred crop and what was used: the largest face box in ``meta``, else the
+    bounding box of ``hole`` ((H, W), nonzero = hole), else None."""
     boxes = [f["box"] for f in (meta.faces if meta else []) if f.get("box") is not None]
     if boxes:
         x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
@@ -85,12 +81,10 @@ def resize(
 ) -> Summary:
     """Write every pair of ``src`` resized to ``size`` x ``size`` into the new dataset folder ``out``.
 
-    ``fit="crop"`` cuts the centre square (loses the sides of wide photos, and the face of a tall
-    full-length portrait); ``"face"`` cuts the largest square centred on the largest face box in
-    ``meta/NAME.json`` (or on the hole when there is no meta); ``"pad"`` keeps the whole photo and
-    fills the margins (``pad_mode``: black ``constant``, ``reflect``, ``edge``;
-    masks are padded with 0 = keep). A photos-only folder is resized without masks. ``quality``
-    is the JPEG/WebP quality of photos written with those suffixes.
+    ``fit="crop"`` cuts the centre square; ``"face"`` the largest square centred on the largest face box
+    in ``meta/NAME.json`` (else on the hole); ``"pad"`` keeps the whole photo and fills the margins
+    (``pad_mode``: black ``constant``, ``reflect``, ``edge``; masks padded with 0 = keep). ``quality``:
+    JPEG/WebP quality. A photos-only folder is resized without masks.
     """
     if fit not in ("crop", "face", "pad"):
         raise BadInputError(f"resize: fit must be 'crop', 'face' or 'pad', got {fit!r}")

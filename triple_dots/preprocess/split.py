@@ -1,9 +1,5 @@
-"""``split``: a deterministic train / validation / test split, optionally grouped (e.g. per person).
-
-The split goes into the ``split`` column of the output manifest (and the group key into
-``group``). Grouping keeps every photo of a group in the same split, so a person's photos never
-leak from training into testing.
-"""
+"""``split``: a deterministic train / validation / test split into the manifest's ``split`` column, optionally
+grouped (``group`` column) so that a person's photos never leak from training into testing."""
 
 from __future__ import annotations
 
@@ -14,9 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from triple_dots.errors import BadInputError, where
-from triple_dots.preprocess.folders import Command, OutPaths, Summary, copy_task, output_row, writes_output
-
-SPLITS = ("train", "val", "test")
+from triple_dots.preprocess.folders import Command, Summary, copy_task, output_row, writes_output
 
 
 def assign_splits(
@@ -27,13 +21,11 @@ def assign_splits(
     seed: int = 0,
     groups: Sequence[str] | None = None,
 ) -> dict[str, str]:
-    """Map each name to ``"train"``, ``"val"`` or ``"test"``.
+    """Map each name to ``"train"``, ``"val"`` or ``"test"``, deterministically (names in any order).
 
-    Deterministic: the same names (in any order), fractions and seed give the same split.
-    Groups (one key per name; default: each name alone) are shuffled with ``seed`` and taken
-    in that order for test until it holds at least ``round(test * N)`` names, then likewise for
-    validation; the rest go to train. A group is never divided, so with groups the test and
-    validation shares can exceed their fractions by up to one group.
+    Groups (one key per name; default: each name alone) are shuffled with ``seed`` and given to test until it
+    holds at least ``round(test * N)`` names, then likewise to val; the rest go to train. A group is never
+    divided, so test and val can exceed their fractions by up to one group.
     """
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise BadInputError(f"split fractions need 0 <= val, test and val + test < 1; got val={val}, test={test}")
@@ -84,12 +76,10 @@ def split(
     group_column: str | None = None,
     manifest_only: bool = False,
 ) -> Summary:
-    """Split the pairs of ``src`` and write the new dataset folder ``out`` with a ``split`` column.
-
-    Groups come from ``group_regex`` applied to each name (e.g. ``r"^([a-z]+)_"`` for
-    ``alice_003``) or from a column of the input manifest (``group_column``, e.g. ``person``).
-    ``manifest_only`` writes just ``out/manifest.csv`` pointing at the input files (no copies).
-    """
+    """Split the pairs of ``src`` and write the new dataset folder ``out``. Groups come from ``group_regex``
+    applied to each name (e.g. ``r"^([a-z]+)_"`` for ``alice_003``) or from the input manifest's column
+    ``group_column`` (e.g. ``person``). ``manifest_only`` writes just ``out/manifest.csv`` pointing at the
+    input files (no copies)."""
     if group_regex is not None and group_column is not None:
         raise BadInputError("split: give group_regex or group_column, not both")
     assign_splits([], val=val, test=test)  # checks the fractions before any work
@@ -99,27 +89,24 @@ def split(
     if group_regex is not None:
         groups = group_by_regex(names, group_regex)
     elif group_column is not None:
-        groups = []
-        for p, _ in good:
-            value = p.fields.get(group_column, "")
+        groups = [p.fields.get(group_column, "") for p, _ in good]
+        for (p, _), value in zip(good, groups):
             if not value:
-                raise BadInputError(
-                    f"split: pair {p.name!r} ({where(p.image)}) has no value in manifest column {group_column!r}"
-                )
-            groups.append(value)
+                raise BadInputError(f"split: pair {p.name!r} ({where(p.image)}) has no value in manifest column "
+                                    f"{group_column!r}")  # fmt: skip
     assignment = assign_splits(names, val=val, test=test, seed=seed, groups=groups)
     for i, (p, _) in enumerate(good):
         p.fields = {**p.fields, "split": assignment[p.name]}
         if groups is not None:
             p.fields["group"] = groups[i]
     if manifest_only:  # rows point at the input files
-        rows = [output_row(p, OutPaths(p.image, p.mask, p.meta), f, cmd.out) for p, f in good]
+        rows = [output_row(p, p, f, cmd.out) for p, f in good]
     else:
         rows = cmd.run(copy_task, good)
     summary = cmd.finish(rows)
     counts = Counter(assignment.values())
     grouped = f" in {len(set(groups))} groups" if groups is not None else ""
-    summary.notes.append(", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS) + grouped + f" (seed {seed})")
+    summary.notes.append(", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "val", "test")) + grouped + f" (seed {seed})")
     if manifest_only:
         summary.notes.append("manifest only: paths point at the input files")
     return summary

@@ -1,8 +1,5 @@
-"""``stats``: hole-ratio histogram and counts per band; ``band`` keeps only the pairs in one band.
-
-The hole ratio of a pair is hole pixels / all pixels, in [0, 1]. The seed bucketed its
-datasets by it (10-20 %, 20-30 %, 30-40 %); ``band=(0.2, 0.3)`` writes such a subset.
-"""
+"""``stats``: histogram and counts per band of the hole ratio (hole pixels / all pixels, in [0, 1]);
+``band`` keeps only the pairs in one band."""
 
 from __future__ import annotations
 
@@ -38,12 +35,6 @@ def parse_band(text: str) -> tuple[float, float]:
     if not 0 <= lo < hi <= 1:
         raise BadInputError(f"band {text!r}: need 0 <= low < high <= 1")
     return lo, hi
-
-
-def in_band(ratio: float, band: tuple[float, float]) -> bool:
-    """``low <= ratio < high`` (``high`` included when it is 1)."""
-    lo, hi = band
-    return lo <= ratio < hi or (hi == 1 and ratio == 1)
 
 
 def band_counts(ratios: Sequence[float], edges: Sequence[float] = DEFAULT_EDGES) -> list[tuple[float, float, int]]:
@@ -108,9 +99,7 @@ def stats(
 ) -> StatsResult:
     """Measure the hole ratio of every pair of ``src`` and write to the new folder ``out``:
     ``histogram.png``, ``bands.csv`` (low, high, count, fraction) and ``ratios.csv`` (per pair).
-
-    With ``band`` (``(0.2, 0.3)`` or ``"0.2-0.3"``) the pairs whose ratio is in the band are also
-    copied to ``out`` as a dataset (``images/``, ``masks/``, ``meta/``, ``manifest.csv``).
+    With ``band`` (``(0.2, 0.3)`` or ``"0.2-0.3"``) the pairs in the band are also copied to ``out`` as a dataset.
     """
     if not (isinstance(bins, int) and 1 <= bins <= 1000):
         raise BadInputError(f"stats: bins (--bins) must be a whole number in 1..1000, got {bins!r}")
@@ -120,14 +109,14 @@ def stats(
     good = cmd.checked_pairs(require_masks=True)
     out, summary = cmd.out, cmd.summary
     ratios = {p.name: float(f.hole_ratio or 0.0) for p, f in good}
-    counts = band_counts(list(ratios.values()), edges)
+    r = np.array(list(ratios.values()))
+    counts = band_counts(r, edges)
     n = len(ratios)
     write_csv(out / BANDS_NAME, ["low", "high", "count", "fraction"],
               [[f"{lo:g}", f"{hi:g}", c, f"{c / n:.4f}"] for lo, hi, c in counts], overwrite=cmd.overwrite)  # fmt: skip
     write_csv(out / RATIOS_NAME, ["name", "width", "height", "hole_ratio"],
               [[p.name, f.width, f.height, f"{ratios[p.name]:.6f}"] for p, f in good], overwrite=cmd.overwrite)  # fmt: skip
-    hist = plot_histogram(list(ratios.values()), out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=cmd.overwrite)
-    r = np.array(list(ratios.values()))
+    hist = plot_histogram(r, out / HISTOGRAM_NAME, bins=bins, band=band_t, overwrite=cmd.overwrite)
     summary.notes.append(
         f"hole ratio mean {r.mean():.3f}, min {r.min():.3f}, max {r.max():.3f}; "
         + ", ".join(f"{lo:g}-{hi:g}: {c}" for lo, hi, c in counts if c)
@@ -136,7 +125,8 @@ def stats(
     result = StatsResult(ratios, counts, hist, summary)
     rows = []
     if band_t is not None:
-        chosen = [(p, f) for p, f in good if in_band(ratios[p.name], band_t)]
+        lo, hi = band_t  # low-inclusive; high too when it is 1
+        chosen = [(p, f) for p, f in good if lo <= ratios[p.name] < hi or (hi == 1 and ratios[p.name] == 1)]
         result.selected = [p.name for p, _ in chosen]
         rows = cmd.run(copy_task, chosen, desc="copy band")
         summary.lead += f" and the {len(rows)} pairs in band {band_t[0]:g}-{band_t[1]:g}"
