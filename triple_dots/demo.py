@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from triple_dots import weights
+from triple_dots.devices import check_device
 from triple_dots.errors import BadInputError, MissingWeightsError, OutputExistsError, where
 from triple_dots.files import LOCK_NAME, atomic_write_text, check_apart
 from triple_dots.images import list_images, read_image, read_mask, write_image
@@ -163,8 +164,6 @@ def run_demo(
     if not (isinstance(size, int) and 16 <= size <= 8192):
         raise BadInputError(f"size (--size) must be a whole number of pixels in 16..8192, got {size!r}")
     if device != "auto":
-        from triple_dots.cli.values import check_device
-
         check_device(device)
     old_run = _clear_earlier_demo(out, overwrite)
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device

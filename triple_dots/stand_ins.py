@@ -120,7 +120,7 @@ def _fid(key: str, path: Path, seed: int, overwrite: bool) -> list[Path]:
 
 
 def _torchvision(key: str, path: Path, seed: int, overwrite: bool) -> list[Path]:
-    from triple_dots.evaluation.paired import save_random_backbone
+    from triple_dots.backbones import save_random_backbone
 
     with _own_rng(seed):  # the full torchvision state dict (features + classifier), as downloaded
         return [save_random_backbone(path, "alex" if key == "alexnet" else "vgg", seed, overwrite=overwrite)]

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from triple_dots.cli import values
+from triple_dots.devices import check_device
 from triple_dots.errors import BadInputError, OutputExistsError, where
 
 HELP = "FID/KID/LPIPS/PSNR/SSIM/identity: compare folders, report several models, or sweep a run's checkpoints"
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                "lpips_backbone": args.lpips_backbone, "cache_dir": args.cache_dir}
     mode = modes[0]
     if args.device:
-        values.check_device(args.device)
+        check_device(args.device)
     if mode == "pair":
         return _pair(args, metrics, ev_args)
     if not args.data:

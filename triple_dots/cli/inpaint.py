@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from triple_dots.cli import values
+from triple_dots.devices import check_device
 from triple_dots.errors import BadInputError, OutputExistsError, SizeMismatchError, TripleDotsError, where
 
 HELP = "fill the holes of photos with TFill (pairs photo and hole mask by file stem)"
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
         raise BadInputError(f"{len(problems)} bad pair(s); nothing was written: " + "; ".join(problems[:5]) + more)
-    device = values.check_device(args.device)
+    device = check_device(args.device)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     label = "TFill"
     if getattr(args, "model", "tfill") == "mat":

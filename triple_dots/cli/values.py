@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Callable
 from typing import Any
+
+from triple_dots.devices import DEVICE_NAME
 
 #: Every generator used (NumPy, torch, Python, OpenCV) takes it; derived seeds stay within 64 bits.
 MAX_SEED = 2**32 - 1
@@ -84,36 +85,10 @@ positive_float = float_in(0, lo_open=True)
 non_negative_float = float_in(0)
 fraction = float_in(0, 1)
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
-
-
 def device(text: str) -> str:
     """``--device``: ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` (checked against the machine by
     :func:`check_device` when the command runs)."""
     t = str(text).strip().lower()
-    if not _DEVICE.match(t):
+    if not DEVICE_NAME.match(t):
         raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
-    return t
-
-
-def check_device(spec: str, *, option: str = "--device") -> str:
-    """Raise :class:`~triple_dots.errors.BadInputError` when ``spec`` names a device this machine lacks; returns
-    ``spec`` lowercased (``auto`` is left to the caller)."""
-    import torch
-
-    from triple_dots.errors import BadInputError
-
-    t = str(spec).strip().lower()
-    if not _DEVICE.match(t):
-        raise BadInputError(f"{option} must be auto, cpu, cuda or cuda:N, got {spec!r}")
-    if t.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BadInputError(f"{option} {spec}: CUDA is not available on this machine; use --device cpu or auto")
-        index = int(t.split(":")[1]) if ":" in t else 0
-        if index >= torch.cuda.device_count():
-            raise BadInputError(
-                f"{option} {spec}: this machine has {torch.cuda.device_count()} CUDA device(s) (0..)"
-            )
-    if t == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BadInputError(f"{option} mps: Apple's MPS is not available on this machine; use --device cpu")
     return t

@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from triple_dots.backbones import load_lpips
 from triple_dots.errors import BadInputError, NoFaceError, SizeMismatchError, where
 from triple_dots.evaluation.bands import band_indices, band_of, by_band, mean_ignoring_nan
 from triple_dots.evaluation.fid import FIDEncoder, fid_from_activations, weights_hash
 from triple_dots.evaluation.identity import FaceEmbedder, cosine, find_landmarks
 from triple_dots.evaluation.kid import KIDResult, kid_from_activations
-from triple_dots.evaluation.paired import load_lpips, scores
+from triple_dots.evaluation.paired import scores
 from triple_dots.evaluation.pairs import index_folder, raise_problems
 from triple_dots.evaluation.testset import TestSet
 from triple_dots.images import from_uint8, hole_ratio, probe_image, read_image, to_uint8

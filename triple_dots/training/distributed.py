@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from triple_dots.devices import check_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -37,8 +39,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; other names as given."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    from triple_dots.cli.values import check_device
-
     check_device(name)  # unknown names and CUDA without CUDA: a clear error naming --device
     dev = torch.device(name)
     if dev.type == "cuda" and dev.index is None:

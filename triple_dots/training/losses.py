@@ -44,8 +44,8 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 @functools.lru_cache(maxsize=2)
 def _build_lpips(path_str: str, mtime_ns: int) -> nn.Module:
-    """LPIPS-VGG (:func:`~triple_dots.evaluation.paired.load_lpips`, every parameter frozen, eval mode)."""
-    from triple_dots.evaluation.paired import load_lpips
+    """LPIPS-VGG (:func:`~triple_dots.backbones.load_lpips`, every parameter frozen, eval mode)."""
+    from triple_dots.backbones import load_lpips
 
     # building VGG16 draws from the global RNG: forked, so a run's random stream does not depend on
     # whether an earlier run in this process built (and cached) the module already
