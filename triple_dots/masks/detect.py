@@ -196,15 +196,14 @@ def _yunet_rows(det, bgr: np.ndarray, size: int, min_score: float) -> np.ndarray
 
 
 def _plain_pass(det, bgr: np.ndarray, size: int, min_score: float, passes: dict | None) -> np.ndarray | None:
-    """:func:`_yunet_rows`, or the rows an earlier call kept in ``passes`` for this copy (scored >= ``min_score``)."""
-    key = round(max(bgr.shape[:2]) * min(1.0, size / float(max(bgr.shape[:2]))))  # the copy's longest side
-    if passes is not None and key in passes and passes[key][0] <= min_score:
-        found = passes[key][1]
+    """:func:`_yunet_rows`, or the rows an earlier call kept in ``passes`` for this ``size`` (scored >= ``min_score``)."""
+    if passes is not None and size in passes and passes[size][0] <= min_score:
+        found = passes[size][1]
         found = None if found is None else found[found[:, 14] >= min_score]
         return found if found is not None and len(found) else None
     found = _yunet_rows(det, bgr, size, min_score)
     if passes is not None:
-        passes[key] = (min_score, found)
+        passes[size] = (min_score, found)
     return found
 
 
