@@ -15,7 +15,7 @@ import torch
 
 from triple_dots import weights
 from triple_dots.errors import BadInputError, BadWeightsError, where
-from triple_dots.tfill.checkpoint_files import load_state_file, save_network
+from triple_dots.state_dicts import load_state_file, save_network
 
 #: LPIPS backbone name -> weights registry key.
 LPIPS_BACKBONES: dict[str, str] = {"alex": "alexnet", "vgg": "vgg16"}

@@ -85,9 +85,10 @@ positive_float = float_in(0, lo_open=True)
 non_negative_float = float_in(0)
 fraction = float_in(0, 1)
 
+
 def device(text: str) -> str:
     """``--device``: ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` (checked against the machine by
-    :func:`check_device` when the command runs)."""
+    :func:`~triple_dots.devices.check_device` when the command runs)."""
     t = str(text).strip().lower()
     if not DEVICE_NAME.match(t):
         raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")

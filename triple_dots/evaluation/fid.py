@@ -27,7 +27,7 @@ from triple_dots.errors import BadInputError, BadWeightsError, where
 from triple_dots.evaluation.pairs import raise_problems
 from triple_dots.files import atomic_write_bytes
 from triple_dots.images import list_images, probe_image, read_image
-from triple_dots.tfill.checkpoint_files import load_state_file
+from triple_dots.state_dicts import load_state_file
 
 #: Feature dimensions pytorch-fid supports.
 DIMS: tuple[int, ...] = (64, 192, 768, 2048)

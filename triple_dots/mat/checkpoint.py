@@ -265,7 +265,7 @@ def infer_widths(state: dict[str, torch.Tensor]) -> dict[str, int]:
 
 def check_state_dict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path | None) -> None:
     """Raise :class:`BadWeightsError` naming ``path`` and the first bad keys unless ``state`` fits ``net``."""
-    from triple_dots.tfill.checkpoint_files import state_dict_mismatch
+    from triple_dots.state_dicts import state_dict_mismatch
 
     problem = state_dict_mismatch(net, state)
     if problem is not None:

@@ -190,7 +190,7 @@ class StyleConv(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random",
                 generator: torch.Generator | None = None, box: Box | None = None,
                 offset: tuple[int, int] | None = None) -> torch.Tensor:
-        """``noise_mode``: "random" (N(0, 1) from ``generator``), "const" (``noise_const``) or "none".
+        """``noise_mode``: "random" (N(0, 1) from ``generator``; None: the global RNG), "const" (``noise_const``) or "none".
         ``box``: only that output window; ``offset``: where ``x``'s frame starts in the whole picture.
         Windowed or not, random noise is drawn for the whole picture (same draws)."""
         if noise_mode not in ("random", "const", "none"):

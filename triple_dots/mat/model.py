@@ -16,6 +16,7 @@ from triple_dots.errors import BadWeightsError, MissingWeightsError, where
 from triple_dots.images import resize_hole, resize_photo
 from triple_dots.mat.checkpoint import check_state_dict, infer_resolution, infer_widths, load_state_file
 from triple_dots.mat.synthesis import Generator
+from triple_dots.state_dicts import save_network
 from triple_dots.tfill.model import from_model_space, prepare_batch, seeded_generator, to_model_space
 
 DEFAULT_WEIGHTS = "mat-celeba-hq-512"
@@ -88,12 +89,7 @@ class MAT(Generator):
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write a plain ``.pth`` state dict (official keys) atomically; an existing file needs ``overwrite``."""
-        from triple_dots.files import atomic_write
-
-        path = Path(path)
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            torch.save({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, tmp)
-        return path
+        return save_network(self, path, overwrite=overwrite)
 
     @torch.inference_mode()
     def official_forward(self, image: torch.Tensor, valid_mask: torch.Tensor, z: torch.Tensor, *,
@@ -115,7 +111,8 @@ class MAT(Generator):
                 truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         """Fill the holes of ``images`` (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or
         (1, H, W), (H, W)) in {0, 1}, **1 = hole**; any H, W. Returns the same shape, float32 in [0, 1], on the
-        input's device, known pixels exactly unchanged. ``seed`` fixes z and the dropout maps (private generator);
+        input's device, known pixels exactly unchanged; a sample without a hole comes back as it is (the networks
+        skip it), an all-hole mask is allowed. ``seed`` fixes z and the dropout maps (private generator);
         ``noise_mode``: "const", "random" or "none". Bad input raises first (:func:`triple_dots.tfill.check_inputs`)."""
         if noise_mode not in ("const", "random", "none"):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")

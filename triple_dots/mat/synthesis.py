@@ -25,7 +25,7 @@ def nf(stage: int, divisor: int = 1) -> int:
 
 
 class EncFromRGB(nn.Module):
-    """1x1 conv + 3x3 conv (both lrelu) at the input resolution."""
+    """``conv0`` (``kernel_size``, down by ``down``) + 3x3 conv, both lrelu; by default 1x1 at the input resolution."""
 
     def __init__(self, in_channels: int, out_channels: int, activation: str, kernel_size: int = 1,
                  down: int = 1) -> None:

@@ -345,8 +345,10 @@ class TFill(nn.Module):
                 autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
         """Fill the holes of ``images`` (B, 3, H, W) (or (3, H, W)) float in [0, 1]; hole_masks (B, 1, H, W) (or
         (1, H, W)) in {0, 1}, **1 = hole**; any H, W (run at :func:`model_size`, resized back). Returns the same
-        shape, float32 in [0, 1], on the input's device, known pixels exactly unchanged. ``seed``: reproducible
-        noise (private generator); ``autocast_dtype``: e.g. ``torch.bfloat16`` on GPU. Bad input raises first."""
+        shape, float32 in [0, 1], on the input's device, known pixels exactly unchanged; a sample without a hole comes
+        back as it is (the networks skip it), an all-hole mask is allowed. ``seed``: reproducible noise (private
+        generator); ``autocast_dtype``: e.g. ``torch.bfloat16`` on GPU (the attention-aware layer stays float32).
+        Bad input raises first."""
         run = self._run(images, hole_masks, seed, autocast_dtype)
         return run.result[0] if run.was_3d else run.result
 

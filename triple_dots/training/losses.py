@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from triple_dots import weights
-from triple_dots.tfill.checkpoint_files import save_network
+from triple_dots.state_dicts import save_network
 
 
 def reconstruction_loss(

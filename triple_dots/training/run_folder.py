@@ -26,7 +26,8 @@ from torch import nn
 
 from triple_dots.errors import BadInputError, TripleDotsError, where
 from triple_dots.files import atomic_write, atomic_write_text
-from triple_dots.tfill.checkpoint_files import NET_FILES, has_networks, load_state_file, save_network
+from triple_dots.state_dicts import load_state_file, save_network
+from triple_dots.tfill.checkpoint_files import NET_FILES, has_networks
 from triple_dots.training.config import architecture_options
 
 CONFIG_FILE = "config.json"
