@@ -108,10 +108,10 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, subpro
 
 def run_ours(photos: Path, out: Path, mask_type: str, workers: int,
              tree: Path | None = None) -> tuple[float, float, int]:
-    """``triple-dots mask`` in a fresh process, from the source tree ``tree`` (default: the current folder's)."""
+    """``triple-dots mask`` in a fresh process, from the source tree ``tree`` (default: this checkout)."""
     shutil.rmtree(out, ignore_errors=True)
-    secs, cpu, proc = timed([sys.executable, "-m", "triple_dots", "mask", str(photos), str(out),
-                             "--type", mask_type, "--workers", str(workers)], cwd=tree)
+    cmd = [sys.executable, "-m", "triple_dots", "mask", str(photos), str(out), "--type", mask_type, "--workers", str(workers)]
+    secs, cpu, proc = timed(cmd, cwd=tree or Path(__file__).resolve().parents[1])
     if proc.returncode != 0:
         raise SystemExit(f"triple-dots mask failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     n_out = len(list((out / "masks").glob("*.png")))

@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # set before numpy loads: extra BLAS threads only spin here
-    from triple_dots.masks.synthesize import keep_freed_memory, synthesize_folder
+    from triple_dots.cpu_memory import keep_freed_memory
+    from triple_dots.masks.synthesize import MASK_RUN_MMAP_ABOVE, synthesize_folder
 
-    keep_freed_memory()
+    keep_freed_memory(MASK_RUN_MMAP_ABOVE)
     report = synthesize_folder(
         args.input, args.out, mask_type=args.mask_type, seed=args.seed, margin=args.margin, color=args.color,
         pattern=args.pattern, pattern_weight=args.pattern_weight, workers=args.workers,

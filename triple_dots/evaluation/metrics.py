@@ -55,7 +55,10 @@ class Evaluator:
     """Scores generated images against one :class:`TestSet` with ``metrics`` (a subset of :data:`METRIC_GROUPS`).
 
     Loads each metric model once (a missing weights file raises, no silent skip) and caches what
-    depends only on the test set (real activations, true faces and their embeddings).
+    depends only on the test set (real activations, true faces and their embeddings). FID/KID need
+    ``fid_weights`` or the registry's ``"fid-inception"`` (``dims``: feature size, 2048 standard; ``cache_dir``:
+    activation cache); LPIPS the ``lpips_net`` backbone (``lpips_backbone`` or the registry); identity dlib's
+    model (``identity_model``); ``kid_subset_size`` / ``kid_subsets``: KID's random subsets.
     """
 
     def __init__(

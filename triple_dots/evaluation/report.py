@@ -184,8 +184,10 @@ def evaluate_models(
 
     ``test_set``: a dataset folder, a folder of photos with ``masks``, or a :class:`TestSet`. ``models``: name ->
     folder of generated images, TFill checkpoint folder or MAT weights file (inpainted into
-    ``out_dir/generated/<name>/``). ``reference``: the model of the delta table (default: the first).
-    Everything is checked before work starts.
+    ``out_dir/generated/<name>/``). ``metrics``: a subset of :data:`METRIC_GROUPS`; ``baseline``: add OpenCV's
+    Telea inpainting as a model; ``reference``: the model of the delta table (default: the first); ``tfill_config``:
+    options for TFill checkpoint folders; ``evaluator_args``: passed to :class:`Evaluator`. Everything is checked
+    before work starts.
     """
     out = Path(out_dir)
     if not models and not baseline:

@@ -1,6 +1,6 @@
 """Checkpoint sweep: score every checkpoint of a run on a held-out set with one metric and pick the best.
 
-Writes ``RUN/eval/sweep_<metric>.json`` and ``.png`` (metric vs iteration) and ``RUN/best.json``.
+Writes ``RUN/eval/sweep_<metric>.json`` and ``.png`` (metric vs iteration) and, with ``write_best``, ``RUN/best.json``.
 """
 
 from __future__ import annotations

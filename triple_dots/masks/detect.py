@@ -178,12 +178,13 @@ def load_yunet(path: str | Path | None = None):
         return _yunet[key]
 
 
-def _yunet_rows(det, bgr: np.ndarray, size: int, min_score: float) -> np.ndarray | None:
-    """YuNet's (N, 15) rows (box x, y, w, h, 5 points, score) on ``bgr`` shrunk to ``size`` px, in ``bgr`` pixels."""
-    h, w = bgr.shape[:2]
+def _yunet_rows(det, rgb: np.ndarray, size: int, min_score: float) -> np.ndarray | None:
+    """YuNet's (N, 15) rows (box x, y, w, h, 5 points, score) on ``rgb`` shrunk to ``size`` px, in ``rgb`` pixels."""
+    h, w = rgb.shape[:2]
     s = min(1.0, size / float(max(h, w)))
     sw, sh = max(1, round(w * s)), max(1, round(h * s))
-    small = cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else bgr
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)  # YuNet's order; converted after shrinking: the same pixels
     with _lock:  # one FaceDetectorYN object: not safe to share between threads
         det.setInputSize((sw, sh))
         det.setScoreThreshold(float(min_score))
@@ -195,13 +196,13 @@ def _yunet_rows(det, bgr: np.ndarray, size: int, min_score: float) -> np.ndarray
     return found
 
 
-def _plain_pass(det, bgr: np.ndarray, size: int, min_score: float, passes: dict | None) -> np.ndarray | None:
+def _plain_pass(det, rgb: np.ndarray, size: int, min_score: float, passes: dict | None) -> np.ndarray | None:
     """:func:`_yunet_rows`, or the rows an earlier call kept in ``passes`` for this ``size`` (scored >= ``min_score``)."""
     if passes is not None and size in passes and passes[size][0] <= min_score:
         found = passes[size][1]
         found = None if found is None else found[found[:, 14] >= min_score]
         return found if found is not None and len(found) else None
-    found = _yunet_rows(det, bgr, size, min_score)
+    found = _yunet_rows(det, rgb, size, min_score)
     if passes is not None:
         passes[size] = (min_score, found)
     return found
@@ -223,7 +224,6 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
     """
     det = load_yunet(model_path)
     h, w = rgb.shape[:2]
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     found_at: dict[int, np.ndarray] = {}
     done: set[int] = set()
     for size in sorted(sizes):
@@ -231,7 +231,7 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
         if round(max(h, w) * s) in done or min(h, w) * s < 8:
             continue
         done.add(round(max(h, w) * s))
-        found = _plain_pass(det, bgr, size, min_score, passes)
+        found = _plain_pass(det, rgb, size, min_score, passes)
         if found is None:
             continue
         found_at[size] = found
@@ -241,7 +241,7 @@ def yunet_faces(rgb: np.ndarray, *, sizes: tuple[int, ...] = YUNET_SIZES, min_sc
     rows = [found_at[size] for size in sizes if size in found_at]  # merged in the order of ``sizes``
     if border_pad > 0 and done:  # shrunk first, so that the bordered copy is at most the smallest size
         s = min(1.0, min(sizes) / (max(h, w) * (1 + 2 * border_pad)))
-        small = cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else bgr
+        small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else rgb
         pad = round(border_pad * max(small.shape[:2]))
         found = _yunet_rows(det, cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT), min(sizes), min_score)
         if found is not None:
@@ -290,7 +290,7 @@ def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 
     s = crop_px / side
     m = np.array([[s, 0, crop_px / 2 - s * cx], [0, s, crop_px / 2 - s * cy]])
     crop = cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    crop = cv2.cvtColor(np.ascontiguousarray(crop[:, ::-1] if mirror else crop), cv2.COLOR_RGB2BGR)
+    crop = np.ascontiguousarray(crop[:, ::-1] if mirror else crop)
     found = _yunet_rows(load_yunet(), crop, crop_px, 0.05)
     half_w, half_h = s * (x1 - x0) / 2, s * (y1 - y0) / 2
     fb = (crop_px / 2 - half_w, crop_px / 2 - half_h, crop_px / 2 + half_w, crop_px / 2 + half_h)

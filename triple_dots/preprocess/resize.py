@@ -1,5 +1,6 @@
 """``resize``: every pair to one square size by centre-crop, face-centred crop or pad
-(:class:`~triple_dots.square_fit.SquareFit`: photos area/Lanczos, masks nearest and exactly {0, 255})."""
+(:class:`~triple_dots.square_fit.SquareFit`: photos area/Lanczos; masks by :func:`~triple_dots.images.resize_hole`,
+a pixel is hole when any hole pixel lies under it, exactly {0, 255})."""
 
 from __future__ import annotations
 

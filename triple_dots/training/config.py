@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triple_dots.devices import DEVICE_NAME
 from triple_dots.errors import BadInputError
 
 STAGES = ("coarse", "refine", "both")
@@ -183,7 +183,7 @@ class TrainConfig:
                 raise BadInputError(f"{name} must be in {lo}..{hi}, got {v}")
         if self.embed_dim % 8:
             raise BadInputError(f"embed_dim must be a multiple of the 8 attention heads, got {self.embed_dim}")
-        if not re.match(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", str(self.device).strip().lower()):
+        if not DEVICE_NAME.match(str(self.device).strip().lower()):
             raise BadInputError(f"device (--device) must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.fixed_size > self.fine_size:
             raise BadInputError(f"fixed_size ({self.fixed_size}) must not exceed fine_size ({self.fine_size})")
