@@ -131,8 +131,11 @@ def load_predictor(path: str | Path | None = None):
     key = str(Path(p).resolve())
     with _lock:
         if key not in _predictors:
+            from triple_dots import predictor_preload
+
+            preloaded = predictor_preload.take(key)  # loaded on a background thread as the command started
             try:
-                _predictors[key] = dlib.shape_predictor(key)
+                _predictors[key] = preloaded if preloaded is not None else dlib.shape_predictor(key)
             except RuntimeError as exc:
                 raise BadWeightsError(
                     f"{where(p)} is not a usable dlib shape predictor ({exc}); the file is probably "
@@ -141,6 +144,17 @@ def load_predictor(path: str | Path | None = None):
         if path is None:
             _predictors[""] = _predictors[key]
         return _predictors[key]
+
+
+def preload_predictor(path: str | Path | None = None) -> None:
+    """Start loading the predictor (as :func:`load_predictor`) on a background thread, unless it is loaded or
+    loading; :func:`load_predictor` then waits for it. A missing file raises ``MissingWeightsError`` now."""
+    from triple_dots import predictor_preload
+
+    if path is None and "" in _predictors:
+        return
+    weights.locate("dlib-landmarks68", path)
+    predictor_preload.start(path)
 
 
 def load_detector():
@@ -291,6 +305,7 @@ def detect_faces(
     keep_implausible: bool = False,
     detector: str = "auto",
     large_face: float | None = None,
+    prepared: HogInput | None = None,
 ) -> list[Face]:
     """Find faces, their 68 landmarks and robust keypoints.
 
@@ -308,6 +323,8 @@ def detect_faces(
             faces were supported, kept for comparison).
         large_face: with ``"auto"``, one YuNet pass when the small copy finds a face at least this
             fraction of the shorter side tall (see :func:`triple_dots.masks.detect.yunet_faces`).
+        prepared: :func:`prepare_hog` of this ``image`` with the same ``upsample`` and ``min_face``, made
+            earlier (e.g. on a reading thread); the faces are the same as without it.
 
     Returns:
         Faces sorted left to right, boxes, landmarks and keypoints in pixels of ``image``.
@@ -315,8 +332,10 @@ def detect_faces(
     if detector not in ("auto", "hog"):
         raise BadInputError(f"detector must be 'auto' or 'hog', got {detector!r}")
     rgb = as_rgb_uint8(image)
-    passes: dict = {}  # YuNet's passes on rgb, shared by the HOG pyramid skip and combine
-    faces = _hog_faces(rgb, predictor_path, upsample, min_face, min_score, keep_implausible, passes)
+    if prepared is None or prepared.rgb is not rgb:
+        prepared = prepare_hog(rgb, upsample, min_face)
+    passes = prepared.passes  # YuNet's passes on rgb, shared by the HOG pyramid skip and combine
+    faces = _hog_faces(rgb, predictor_path, min_score, keep_implausible, prepared)
     if detector == "auto":
         faces = combine(rgb, faces, load_predictor(predictor_path), keep_weak=keep_implausible,
                         large_face=large_face, passes=passes)
@@ -360,18 +379,30 @@ def _hog_pyramid_skip(rgb: np.ndarray, scale: float, passes: dict | None = None)
     return max(0, int(np.log(wanted / smallest_hog_face) / np.log(1.2)))
 
 
-def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, keep_implausible,
-               passes: dict | None = None) -> list[Face]:
-    """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone).
+@dataclass
+class HogInput:
+    """The image dlib's HOG pass runs on, made by :func:`prepare_hog` (which may run on another thread).
 
-    At the default scale the pass starts at the pyramid level :func:`_hog_pyramid_skip` allows
-    (dlib's own ``pyramid_down(6)`` levels, so the faces, scores and boxes are those of the full pass).
+    ``small``: ``rgb`` resized by ``scale`` and then shrunk ``skip`` levels by dlib's ``pyramid_down(6)``;
+    ``dlib_up``: dlib's own upsampling level; ``passes``: YuNet's passes on ``rgb`` (see :func:`yunet_faces`).
+    """
+
+    rgb: np.ndarray
+    small: np.ndarray
+    scale: float
+    skip: int
+    dlib_up: int
+    passes: dict
+
+
+def prepare_hog(rgb: np.ndarray, upsample: int | None = None, min_face: float | None = None) -> HogInput:
+    """The HOG pass's input for ``rgb`` ((H, W, 3) uint8 RGB); ``upsample``, ``min_face``: see :func:`detect_faces`.
+
+    Uses YuNet (for :func:`_hog_pyramid_skip`) and dlib's pyramid, not the HOG detector or the predictor.
     """
     import dlib
 
     h, w = rgb.shape[:2]
-    predictor = load_predictor(predictor_path)
-    detector = load_detector()
     if upsample is None:
         scale, dlib_up = detection_scale(h, w, min_face), 0
     else:
@@ -383,11 +414,27 @@ def _hog_faces(rgb: np.ndarray, predictor_path, upsample, min_face, min_score, k
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     else:
         scale, small = 1.0, rgb
+    passes: dict = {}
     skip = _hog_pyramid_skip(rgb, scale, passes) if upsample is None else 0
     pyramid = dlib.pyramid_down(6)
     for _ in range(skip):
         small = pyramid(small)
-    rects, scores, _ = detector.run(small, dlib_up, float(min_score))
+    return HogInput(rgb=rgb, small=small, scale=scale, skip=skip, dlib_up=dlib_up, passes=passes)
+
+
+def _hog_faces(rgb: np.ndarray, predictor_path, min_score, keep_implausible, prepared: HogInput) -> list[Face]:
+    """dlib HOG faces with 68 landmarks, checked by :func:`plausibility_problems` (the detector alone).
+
+    At the default scale the pass starts at the pyramid level :func:`_hog_pyramid_skip` allows
+    (dlib's own ``pyramid_down(6)`` levels, so the faces, scores and boxes are those of the full pass).
+    """
+    import dlib
+
+    h, w = rgb.shape[:2]
+    rects, scores, _ = load_detector().run(prepared.small, prepared.dlib_up, float(min_score))
+    predictor = load_predictor(predictor_path)  # after the HOG pass: it may still be loading (predictor_preload)
+    scale, skip = prepared.scale, prepared.skip
+    pyramid = dlib.pyramid_down(6)
 
     gray = None
     faces = []

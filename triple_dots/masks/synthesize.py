@@ -26,7 +26,7 @@ from triple_dots.errors import BadInputError, NoFaceError, OutputExistsError, Un
 from triple_dots.files import atomic_write_bytes, output_lock
 from triple_dots.images import as_rgb_uint8, from_uint8, grow_hole, list_images, read_image_uint8
 from triple_dots.masks.detect import LARGE_FACE
-from triple_dots.masks.landmarks import Face, detect_faces
+from triple_dots.masks.landmarks import Face, HogInput, detect_faces, prepare_hog
 from triple_dots.masks.outline import head_turn
 from triple_dots.masks.render import draw_mask
 from triple_dots.masks.shapes import MASK_TYPES, STYLES, TYPE_CHOICES, parse_hex
@@ -392,6 +392,19 @@ def _read(job: _Job) -> np.ndarray | UnreadableImageError:
         return exc
 
 
+def _read_prepared(job: _Job) -> tuple[np.ndarray | UnreadableImageError, HogInput | None]:
+    """:func:`_read`, and the photo's HOG input (:func:`prepare_hog`: YuNet's look and dlib's pyramid), so that the
+    thread that reads also does that part of the detection (None when it cannot be prepared: detection redoes it)."""
+    rgb = _read(job)
+    prepared = None
+    if not isinstance(rgb, UnreadableImageError) and min(rgb.shape[:2]) >= MIN_IMAGE_SIDE:
+        try:
+            prepared = prepare_hog(rgb)
+        except Exception:  # noqa: BLE001 - detect_faces prepares it again and raises the error where it belongs
+            prepared = None
+    return rgb, prepared
+
+
 @dataclass
 class _Output:
     """One masked photo ready to be written."""
@@ -403,9 +416,10 @@ class _Output:
     again: bool  # replace existing files
 
 
-def _compute(job: _Job, todo: list[tuple[str, str]], redo: set[str],
-             rgb: np.ndarray | UnreadableImageError) -> tuple[list[tuple[str, str, str]], list[_Output]]:
-    """Mask one photo for every (name, type) of ``todo``: (results of names that failed, outputs to write)."""
+def _compute(job: _Job, todo: list[tuple[str, str]], redo: set[str], rgb: np.ndarray | UnreadableImageError,
+             prepared: HogInput | None = None) -> tuple[list[tuple[str, str, str]], list[_Output]]:
+    """Mask one photo for every (name, type) of ``todo``: (results of names that failed, outputs to write).
+    ``prepared``: the photo's :func:`prepare_hog`, made while reading it."""
     outputs: list[_Output] = []
     try:
         if isinstance(rgb, UnreadableImageError):
@@ -413,10 +427,11 @@ def _compute(job: _Job, todo: list[tuple[str, str]], redo: set[str],
         pattern = load_pattern(job.pattern) if job.pattern else None
         faces = None
         h, w = rgb.shape[:2]
+        detect_kwargs = {"large_face": LARGE_FACE, "prepared": prepared}
         for name, mtype in todo:
             seed = photo_seed(job.seed, name)
             res = _mask_array(rgb, mtype, seed=seed, margin=job.margin, color=job.color, pattern=pattern,
-                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs={"large_face": LARGE_FACE},
+                              pattern_weight=job.pattern_weight, faces=faces, detect_kwargs=detect_kwargs,
                               source=job.path)
             faces = res.faces  # detect once per photo, even for several mask types
             meta = build_meta(source=job.path, mask_type=res.mask_type, color=res.color, pattern=job.pattern,
@@ -444,30 +459,42 @@ def _write(out: str, outputs: list[_Output]) -> list[tuple[str, str, str]]:
     return results
 
 
+#: Photos :func:`_run_serial` reads (and prepares) ahead of the one it masks.
+READ_AHEAD = 4
+#: Threads that encode and write the masked photos' files, and photos whose files may still be being written
+#: while the next ones are masked: writing waits mostly on ``fsync`` (milliseconds per file, no CPU), so
+#: several photos' files are written at once.
+WRITERS = 3
+WRITE_BEHIND = 6
+
+
 def _run_serial(jobs: list[_Job]) -> Iterator[list[tuple[str, str, str]]]:
     """Mask each job's photo in this process, in order: per job its (name, status, detail) results, status
-    written/existing/no_face/unreadable. The file work runs on a helper thread.
+    written/existing/no_face/unreadable. The file work runs on helper threads.
 
-    While a photo is masked, the next one is read and the last one's files are encoded and written
-    (decoding, PNG encoding and ``fsync`` release the GIL); the models are only used on this thread.
+    While a photo is masked, the next ones are read and prepared for detection (YuNet's look and dlib's
+    pyramid, :func:`prepare_hog`) on one thread, and the last ones' files are encoded and written on others
+    (decoding, YuNet, PNG encoding and ``fsync`` release the GIL); the HOG detector and the predictor are only
+    used on this thread. Up to :data:`READ_AHEAD` photos are read ahead (while the predictor still loads, the
+    first ones are made ready) and :data:`WRITE_BEHIND` written behind, by :data:`WRITERS` threads.
     """
-    with ThreadPoolExecutor(1) as io:
+    with ThreadPoolExecutor(1) as io, ThreadPoolExecutor(WRITERS) as writers:
         def start(job: _Job):
             done, todo, redo = _todo(job)
-            return job, done, todo, redo, io.submit(_read, job) if todo else None
+            return job, done, todo, redo, io.submit(_read_prepared, job) if todo else None
 
         pending: deque[tuple[list[tuple[str, str, str]], Future | None]] = deque()
-        ahead = start(jobs[0]) if jobs else None
+        ahead = deque(start(job) for job in jobs[:READ_AHEAD])
         for i in range(len(jobs)):
-            job, done, todo, redo, reading = ahead
-            if i + 1 < len(jobs):
-                ahead = start(jobs[i + 1])
+            job, done, todo, redo, reading = ahead.popleft()
+            if i + READ_AHEAD < len(jobs):
+                ahead.append(start(jobs[i + READ_AHEAD]))
             if reading is None:
                 pending.append((done, None))
             else:
-                failed, outputs = _compute(job, todo, redo, reading.result())
-                pending.append((done + failed, io.submit(_write, job.out, outputs)))
-            while len(pending) > (1 if i + 1 < len(jobs) else 0):
+                failed, outputs = _compute(job, todo, redo, *reading.result())
+                pending.append((done + failed, writers.submit(_write, job.out, outputs)))
+            while len(pending) > (WRITE_BEHIND if i + 1 < len(jobs) else 0) or (pending and pending[0][1] is None):
                 results, writing = pending.popleft()
                 yield results + (writing.result() if writing is not None else [])
 
@@ -596,8 +623,9 @@ def _synthesize_folder(input_path: Path, out: Path, *, mask_type: str, seed: int
 
 
 def _init_worker_light() -> None:
-    from triple_dots.masks.landmarks import load_predictor
+    """Start loading the predictor in the background (the first photos are read and prepared meanwhile)."""
+    from triple_dots.masks.landmarks import preload_predictor
 
-    load_predictor()
+    preload_predictor()
 
 
