@@ -44,10 +44,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # set before numpy loads: extra BLAS threads only spin here
-    if args.workers == 1:  # the predictor file loads on a thread while the rest is imported (workers load their own)
-        from triple_dots import predictor_preload
-
-        predictor_preload.start()
     from triple_dots.cpu_memory import keep_freed_memory
     from triple_dots.masks.synthesize import MASK_RUN_MMAP_ABOVE, synthesize_folder
 

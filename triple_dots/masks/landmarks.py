@@ -131,11 +131,8 @@ def load_predictor(path: str | Path | None = None):
     key = str(Path(p).resolve())
     with _lock:
         if key not in _predictors:
-            from triple_dots import predictor_preload
-
-            preloaded = predictor_preload.take(key)  # loaded on a background thread as the command started
             try:
-                _predictors[key] = preloaded if preloaded is not None else dlib.shape_predictor(key)
+                _predictors[key] = dlib.shape_predictor(key)
             except RuntimeError as exc:
                 raise BadWeightsError(
                     f"{where(p)} is not a usable dlib shape predictor ({exc}); the file is probably "
@@ -144,17 +141,6 @@ def load_predictor(path: str | Path | None = None):
         if path is None:
             _predictors[""] = _predictors[key]
         return _predictors[key]
-
-
-def preload_predictor(path: str | Path | None = None) -> None:
-    """Start loading the predictor (as :func:`load_predictor`) on a background thread, unless it is loaded or
-    loading; :func:`load_predictor` then waits for it. A missing file raises ``MissingWeightsError`` now."""
-    from triple_dots import predictor_preload
-
-    if path is None and "" in _predictors:
-        return
-    weights.locate("dlib-landmarks68", path)
-    predictor_preload.start(path)
 
 
 def load_detector():
@@ -431,8 +417,8 @@ def _hog_faces(rgb: np.ndarray, predictor_path, min_score, keep_implausible, pre
     import dlib
 
     h, w = rgb.shape[:2]
+    predictor = load_predictor(predictor_path)
     rects, scores, _ = load_detector().run(prepared.small, prepared.dlib_up, float(min_score))
-    predictor = load_predictor(predictor_path)  # after the HOG pass: it may still be loading (predictor_preload)
     scale, skip = prepared.scale, prepared.skip
     pyramid = dlib.pyramid_down(6)
 

@@ -513,12 +513,12 @@ def _write(out: str, outputs: list[_Output]) -> list[tuple[str, str, str]]:
 
 
 #: Photos :func:`_run_serial` reads (and prepares) ahead of the one it masks.
-READ_AHEAD = 4
+READ_AHEAD = 3
 #: Threads that encode and write the masked photos' files, and photos whose files may still be being written
 #: while the next ones are masked: writing waits mostly on ``fsync`` (milliseconds per file, no CPU), so
 #: several photos' files are written at once.
 WRITERS = 3
-WRITE_BEHIND = 6
+WRITE_BEHIND = 4
 
 
 def _run_serial(jobs: list[_Job]) -> Iterator[list[tuple[str, str, str]]]:
@@ -528,8 +528,8 @@ def _run_serial(jobs: list[_Job]) -> Iterator[list[tuple[str, str, str]]]:
     While a photo is masked, the next ones are read and prepared for detection (YuNet's look and dlib's
     pyramid, :func:`prepare_hog`) on one thread, and the last ones' files are encoded and written on others
     (decoding, YuNet, PNG encoding and ``fsync`` release the GIL); the HOG detector and the predictor are only
-    used on this thread. Up to :data:`READ_AHEAD` photos are read ahead (while the predictor still loads, the
-    first ones are made ready) and :data:`WRITE_BEHIND` written behind, by :data:`WRITERS` threads.
+    used on this thread. Up to :data:`READ_AHEAD` photos are read ahead and
+    :data:`WRITE_BEHIND` written behind, by :data:`WRITERS` threads.
     """
     with ThreadPoolExecutor(1) as io, ThreadPoolExecutor(WRITERS) as writers:
         def start(job: _Job):
@@ -641,7 +641,10 @@ def _synthesize_folder(input_path: Path, out: Path, *, mask_type: str, seed: int
              pattern_weight=pattern_weight, overwrite=overwrite)
         for p, n in zip(photos, names)
     ]
-    from tqdm.auto import tqdm
+    if "IPython" in sys.modules:  # maybe a notebook: tqdm.auto picks its widget
+        from tqdm.auto import tqdm
+    else:  # what tqdm.auto gives outside notebooks, without importing asyncio (~20 ms)
+        from tqdm.std import tqdm
 
     report = FolderReport()
     bar = tqdm(total=len(jobs), desc="masking", unit="photo", disable=not progress)
@@ -676,9 +679,8 @@ def _synthesize_folder(input_path: Path, out: Path, *, mask_type: str, seed: int
 
 
 def _init_worker_light() -> None:
-    """Start loading the predictor in the background (the first photos are read and prepared meanwhile)."""
-    from triple_dots.masks.landmarks import preload_predictor
+    from triple_dots.masks.landmarks import load_predictor
 
-    preload_predictor()
+    load_predictor()
 
 
