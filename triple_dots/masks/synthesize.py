@@ -397,50 +397,10 @@ def _todo(job: _Job) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]],
     return done, todo, redo
 
 
-#: PNG chunks that leave the pixels of an 8-bit RGB PNG as they are stored (no orientation, transparency or text).
-_PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"sRGB", b"gAMA", b"cHRM", b"iCCP", b"pHYs", b"tIME", b"sBIT"})
-
-
-def _read_plain_png(path: str) -> np.ndarray | None:
-    """An 8-bit RGB PNG without orientation, transparency or text chunks decoded by OpenCV (a quarter faster than
-    Pillow, the same pixels: :func:`read_image_uint8` applies nothing to such a file); None for any other file, or
-    when OpenCV cannot decode it (then Pillow reads it and says why)."""
-    if not path.lower().endswith(".png"):
-        return None
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return None
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 33:
-        return None
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[24] != 8 or data[25] != 2:  # bit depth 8, colour type RGB
-        return None
-    from PIL import Image
-
-    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
-        return None  # Pillow's decompression-bomb guard decides
-    pos = 8
-    while pos + 8 <= len(data):
-        kind = data[pos + 4:pos + 8]
-        if kind not in _PLAIN_PNG_CHUNKS:
-            return None
-        if kind == b"IEND":
-            break
-        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
-    else:
-        return None  # no IEND: truncated
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if bgr is None or bgr.dtype != np.uint8 or bgr.shape != (height, width, 3):
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def _read(job: _Job) -> np.ndarray | UnreadableImageError:
     """The photo, or the error that says why it cannot be read (raised later, in :func:`_compute`)."""
     try:
-        rgb = _read_plain_png(job.path)
-        return rgb if rgb is not None else read_image_uint8(job.path)
+        return read_image_uint8(job.path)
     except UnreadableImageError as exc:
         return exc
 
