@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from triple_dots.errors import BadInputError
+from triple_dots.errors import BadInputError, MissingWeightsError
 from triple_dots.images import read_image_uint8
-from triple_dots.masks import apply_mask, detect_faces
-from triple_dots.masks.detect import BORDER_PAD, KEYPOINT_NAMES, SURE_SCORE, YUNET_PATH, Keypoints, yunet_faces
+from triple_dots.masks import apply_mask, detect, detect_faces
+from triple_dots.masks.detect import (
+    BORDER_PAD,
+    CHECK_LOGIT,
+    KEYPOINT_NAMES,
+    SURE_SCORE,
+    YUNET_PATH,
+    Keypoints,
+    face_check_logit,
+    yunet_faces,
+)
 from triple_dots.samples import SAMPLE_NAMES, sample_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +103,39 @@ def test_close_up_cut_by_the_border_is_found(samples) -> None:
         best = [max((y.score for y in yunet_faces(crop, border_pad=p)), default=0.0) for p in (0.0, BORDER_PAD)]
         border_helped += best[0] < SURE_SCORE <= best[1]
     assert border_helped >= 1  # the bordered pass, not luck, finds at least one of them
+
+
+def _masked(rgb: np.ndarray, mask_type: str) -> np.ndarray:
+    masked = apply_mask(rgb, mask_type, faces=detect_faces(rgb, detector="hog")[:1], seed=3)
+    return np.ascontiguousarray((masked.image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def test_face_check_passes_faces_masked_or_not_and_rejects_a_cat(samples) -> None:
+    for name, rgb in samples.items():
+        for img in (rgb, _masked(rgb, "n95")):
+            faces = [y for y in yunet_faces(img) if y.score >= 0.6]
+            assert faces and all(face_check_logit(img, y.box) >= CHECK_LOGIT for y in faces), name
+    cat = read_image_uint8(FIXTURES / "chelsea.jpg")
+    boxes = [y.box for y in yunet_faces(cat, min_score=0.2)]  # YuNet's weak guesses on the cat's face
+    assert boxes and all(face_check_logit(cat, b) < CHECK_LOGIT for b in boxes)
+
+
+def test_a_face_the_check_rejects_is_not_found_unless_hog_is_sure_of_it(samples, monkeypatch) -> None:
+    rgb = samples["grace_hopper"]
+    masked = _masked(rgb, "n95")
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 7.7)  # dlib's HOG still sees the face, but weakly
+    assert detect_faces(masked) and not detect_faces(masked, detector="hog")
+    assert [f.source for f in detect_faces(blurred)] == ["hog+yunet"]
+    assert detect_faces(blurred, detector="hog")[0].score < 0.5
+    monkeypatch.setattr(detect, "face_check_logit", lambda *a, **k: CHECK_LOGIT - 1)
+    assert detect_faces(masked) == []  # YuNet's face alone needs the check
+    assert detect_faces(blurred) == []  # and so does a weak HOG face YuNet confirms
+    assert len(detect_faces(rgb)) == 1  # a face dlib's HOG is sure of stays found
+
+
+def test_missing_face_check_model_names_the_file(samples, tmp_path) -> None:
+    with pytest.raises(MissingWeightsError, match="face_check.onnx"):
+        face_check_logit(samples["obama"], (0, 0, 50, 50), model_path=tmp_path / "face_check.onnx")
 
 
 def test_face_free_images_have_no_face(samples) -> None:

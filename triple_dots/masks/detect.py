@@ -13,8 +13,11 @@ in a few milliseconds, and combines the two:
 2. A YuNet detection counts as a face when its score is at least :data:`SURE_SCORE`, or when it is
    at least :data:`MIN_SCORE` and YuNet finds it again, with a score of at least
    :data:`RECHECK_SCORE`, on a crop around it and on the crop's mirror image (:func:`recheck_score`).
-   Most false faces (animals, objects) score lower there; a few dog and monkey faces pass. A face
-   cut by the photo's edge, whose crop is half empty, needs :data:`EDGE_SCORE` instead.
+   Most false faces (animals, objects) score lower there. A face cut by the photo's edge, whose crop
+   is half empty, needs :data:`EDGE_SCORE` instead. Every YuNet face must then pass the face check
+   (:func:`face_check_logit`, a small CNN trained on YuNet's detections of people, masked or not, and
+   of pets, monkeys and other animals): YuNet scores dogs and monkeys that look into the camera as
+   high as masked faces.
 3. dlib's HOG detector still runs on the whole photo (same scale rule, same landmark checks), so every
    face that mask synthesis found before is still found with the same box and landmarks; when a cheap
    YuNet look sees only large faces, HOG skips the pyramid levels that only find far smaller faces
@@ -41,6 +44,13 @@ from triple_dots.errors import MissingWeightsError, where
 
 #: The bundled YuNet file (opencv_zoo ``face_detection_yunet_2023mar.onnx``).
 YUNET_PATH = Path(__file__).with_name("models") / "face_detection_yunet_2023mar.onnx"
+#: The bundled face check: a small CNN (ONNX, run by ``cv2.dnn``) that tells a human face, masked or not,
+#: from animal and object faces on a :data:`CHECK_PX` crop :data:`CHECK_CROP` times the YuNet box's side.
+FACE_CHECK_PATH = Path(__file__).with_name("models") / "face_check.onnx"
+CHECK_CROP = 2.0
+CHECK_PX = 64
+#: Logit of the face check at or above which a YuNet face is a human face.
+CHECK_LOGIT = -2.0
 #: Longest image side (pixels) of the copies YuNet sees; photos smaller than a size are not enlarged.
 YUNET_SIZES = (640, 320)
 #: A sure face at least this fraction of the shorter image side tall, found on the smallest copy, makes
@@ -279,6 +289,16 @@ def past_edge(box, h: int, w: int):
     return np.maximum.reduce([-x0, -y0, x1 - w, y1 - h]) / np.maximum(np.maximum(x1 - x0, y1 - y0), 1.0)
 
 
+def square_crop(rgb: np.ndarray, box, factor: float, crop_px: int) -> tuple[np.ndarray, float]:
+    """A ``crop_px`` square crop of ``rgb`` centred on ``box``, ``factor`` times its longer side (black
+    outside the photo), and the scale from image pixels to crop pixels."""
+    x0, y0, x1, y1 = map(float, box)
+    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, factor * max(x1 - x0, y1 - y0, 1.0)
+    s = crop_px / side
+    m = np.array([[s, 0, crop_px / 2 - s * cx], [0, s, crop_px / 2 - s * cy]])
+    return cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR), s
+
+
 def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 160) -> float:
     """YuNet's best score for a face on ``box`` in a ``crop_px`` square crop twice the box's longer side (0: none).
 
@@ -286,10 +306,7 @@ def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 
     right. Real faces, masked ones too, keep their score there; most false faces lose it.
     """
     x0, y0, x1, y1 = map(float, box)
-    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * max(x1 - x0, y1 - y0, 1.0)
-    s = crop_px / side
-    m = np.array([[s, 0, crop_px / 2 - s * cx], [0, s, crop_px / 2 - s * cy]])
-    crop = cv2.warpAffine(rgb, m, (crop_px, crop_px), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    crop, s = square_crop(rgb, box, 2.0, crop_px)
     crop = np.ascontiguousarray(crop[:, ::-1] if mirror else crop)
     found = _yunet_rows(load_yunet(), crop, crop_px, 0.05)
     half_w, half_h = s * (x1 - x0) / 2, s * (y1 - y0) / 2
@@ -298,12 +315,44 @@ def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 
     return max((float(r[14]) for r in rows if iou(fb, (r[0], r[1], r[0] + r[2], r[1] + r[3])) > 0.3), default=0.0)
 
 
+_face_check: dict[str, object] = {}
+
+
+def face_check_logit(rgb: np.ndarray, box, *, model_path: str | Path | None = None) -> float:
+    """The face check's logit for the YuNet ``box`` ``(x0, y0, x1, y1)`` on ``rgb`` ((H, W, 3) uint8 RGB).
+
+    >= :data:`CHECK_LOGIT`: a human face (masked or not); lower: an animal, a toy or a pattern.
+    """
+    p = Path(model_path) if model_path is not None else FACE_CHECK_PATH
+    if not p.is_file():
+        raise MissingWeightsError(f"face check model not found at {where(p)}; it ships inside the triple_dots "
+                                  "package (triple_dots/masks/models): reinstall the package")
+    crop, _ = square_crop(rgb, box, CHECK_CROP, CHECK_PX)
+    blob = crop.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+    key = str(p.resolve())
+    with _lock:  # one cv2.dnn net per file, not safe to share between threads
+        if key not in _face_check:
+            _face_check[key] = cv2.dnn.readNetFromONNX(key)
+        net = _face_check[key]
+        net.setInput(blob)
+        return float(np.asarray(net.forward()).reshape(-1)[0])
+
+
+def human_face(rgb: np.ndarray, box) -> bool:
+    """True when the face check (:func:`face_check_logit`) takes the YuNet ``box`` for a human face."""
+    return face_check_logit(rgb, box) >= CHECK_LOGIT
+
+
 def confirmed(rgb: np.ndarray, face: YunetFace) -> bool:
-    """True when ``face`` is sure (score >= :data:`SURE_SCORE`), a face cut by the photo's edge scoring at
-    least :data:`EDGE_SCORE`, or a detection YuNet finds again on a crop and its mirror (:func:`recheck_score`)."""
-    if face.score >= SURE_SCORE or (face.score >= EDGE_SCORE and past_edge(face.box, *rgb.shape[:2]) > BORDER_CUT):
-        return True
-    return face.score >= MIN_SCORE and all(recheck_score(rgb, face.box, mirror=m) >= RECHECK_SCORE for m in (False, True))
+    """True when the face check passes ``face`` (:func:`face_check_logit`) and it is sure (score >=
+    :data:`SURE_SCORE`), a face cut by the photo's edge scoring at least :data:`EDGE_SCORE`, or a detection
+    YuNet finds again on a crop and its mirror (:func:`recheck_score`)."""
+    if face.score < MIN_SCORE:
+        return False
+    if not (face.score >= SURE_SCORE or (face.score >= EDGE_SCORE and past_edge(face.box, *rgb.shape[:2]) > BORDER_CUT)
+            or all(recheck_score(rgb, face.box, mirror=m) >= RECHECK_SCORE for m in (False, True))):
+        return False
+    return human_face(rgb, face.box)
 
 
 def dlib_box(face: YunetFace) -> tuple[float, float, float, float]:

@@ -33,6 +33,7 @@ from triple_dots.masks.detect import (
     Keypoints,
     confirmed,
     dlib_box,
+    human_face,
     iou,
     yunet_faces,
 )
@@ -452,9 +453,9 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
     """Merge dlib HOG faces (68 landmarks, already checked) with confirmed YuNet faces on ``rgb``.
 
     A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
-    (``source="hog+yunet"``), and is dropped when it is weak (score < 0.5) and no YuNet detection
-    lies on it (unless ``keep_weak``). A confirmed YuNet face with no HOG face gets the predictor's 68 points on
-    :func:`dlib_box` (``source="yunet"``). ``large_face``, ``passes``: see :func:`yunet_faces`. Returns
+    (``source="hog+yunet"``). A weak one (score < 0.5) is dropped, unless ``keep_weak``, when no YuNet
+    detection lies on it or the face check rejects that detection (:func:`human_face`). A confirmed YuNet
+    face with no HOG face gets the predictor's 68 points on :func:`dlib_box` (``source="yunet"``). ``large_face``, ``passes``: see :func:`yunet_faces`. Returns
     :class:`Face` objects.
     """
     import dlib
@@ -467,6 +468,8 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
         match = max(range(len(yun)), key=lambda i: iou(f.box, yun[i].box), default=None)
         if match is not None and iou(f.box, yun[match].box) >= SAME_FACE_IOU:
             used.add(match)
+            if f.score < CONFIDENT_SCORE and not keep_weak and not human_face(rgb, yun[match].box):
+                continue  # weak, and the face check takes what YuNet sees there for an animal or a pattern
             f.keypoints = Keypoints.from_eyes(*yun[match].points[:2])
             f.keypoints.points[2:] = Keypoints.from_landmarks(f.landmarks).points[2:]  # seen, not guessed
             f.source = "hog+yunet"
