@@ -7,7 +7,8 @@ Inputs (both made from the bundled sample photos):
 * ``aligned``: ``--n-aligned`` (default 128) aligned 512 x 512 face crops, FFHQ/CelebA-HQ-like: each
   sample's face is found with :func:`triple_dots.masks.detect_faces`, a square of 2.2 x the face box
   around it is cut out and resized to 512 px, and copies are varied with horizontal flips and small
-  shifts/zooms (PNG files).
+  shifts/zooms (PNG files); ``--faces-from FOLDER`` makes them instead from the first ``--n-aligned`` photos
+  of FOLDER with one face each (different people, one crop each).
 
 Each tool masks the whole folder in a fresh process, so start-up and model loading count for both.
 Runs alternate (ours w1, ours w2, ``--before``, MaskTheFace, next input, ...) ``--runs`` times (default 3) and the
@@ -57,23 +58,27 @@ def replicate_samples(dst: Path, n: int) -> list[Path]:
     return out
 
 
-def aligned_crops(dst: Path, n: int, size: int = ALIGNED_SIZE) -> list[Path]:
-    """``n`` aligned ``size`` px face crops of the sample photos (flips, small shifts and zooms), PNG."""
+def aligned_crops(dst: Path, n: int, size: int = ALIGNED_SIZE, faces_from: Path | None = None) -> list[Path]:
+    """``n`` aligned ``size`` px face crops (flips, small shifts and zooms), PNG: of the sample photos, or of the
+    first ``n`` photos of the folder ``faces_from`` in which dlib's HOG finds exactly one face (different people)."""
     import cv2
     import numpy as np
 
-    from triple_dots.images import read_image_uint8
+    from triple_dots.images import list_images, read_image_uint8
     from triple_dots.masks import detect_faces
     from triple_dots.samples import sample_paths
 
     bases = []
-    for p in sample_paths():
+    for p in sample_paths() if faces_from is None else list_images(faces_from):
+        if faces_from is not None and len(bases) == n:
+            break
         rgb = read_image_uint8(p)
-        for face in detect_faces(rgb, detector="hog"):
+        faces = detect_faces(rgb, detector="hog")
+        for face in faces if faces_from is None or len(faces) == 1 else []:
             x0, y0, x1, y1 = face.box
             bases.append((p.stem, rgb, (x0 + x1) / 2, (y0 + y1) / 2, CROP_FACTOR * max(x1 - x0, y1 - y0)))
     if not bases:
-        raise SystemExit("no face found in the sample photos")
+        raise SystemExit(f"no face found in {faces_from or 'the sample photos'}")
     # variants: (flip, dx, dy, zoom) with shifts in output pixels; the unshifted crop first
     variants = [(f, dx, dy, z) for z in (1.0, 1.05, 0.95) for dx, dy in
                 ((0, 0), (12, 0), (-12, 0), (0, 12), (0, -12), (10, 10), (-10, -10), (10, -10), (-10, 10))
@@ -149,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100, help="bundled photos, replicated (default 100)")
     ap.add_argument("--n-aligned", type=int, default=128, help="aligned 512 px face crops (default 128)")
+    ap.add_argument("--faces-from", type=Path, default=None,
+                    help="make the aligned crops from the photos of this folder (one face each) instead of the samples")
     ap.add_argument("--inputs", nargs="+", default=["aligned", "photos"], choices=["aligned", "photos"],
                     help="inputs to time (default: both)")
     ap.add_argument("--runs", type=int, default=3, help="alternating runs per tool and input (default 3)")
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             replicate_samples(folders["photos"], args.n)
         if "aligned" in args.inputs:
             folders["aligned"], counts["aligned"] = work / "aligned", args.n_aligned
-            aligned_crops(folders["aligned"], args.n_aligned)
+            aligned_crops(folders["aligned"], args.n_aligned, faces_from=args.faces_from)
         mtf = prepare_masktheface(args.masktheface, work) if args.masktheface is not None else None
         load = os.getloadavg()[0]
         print(f"inputs: {', '.join(f'{k} ({counts[k]} files)' for k in folders)}; type {args.type}; "

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -70,6 +70,7 @@ def thumb(rgb: np.ndarray) -> np.ndarray:
 def detections(job: tuple[Path, float]) -> tuple[Path, np.ndarray | None, np.ndarray | None]:
     """Crops ((N, px, px, 3) uint8, px = MARGIN * CHECK_PX) and thumbnail of one photo; None if unreadable."""
     path, min_score = job
+    cv2.setNumThreads(1)  # two worker processes on two cores
     try:
         rgb = read_image_uint8(path)
     except Exception:  # noqa: BLE001 -- a training run skips unreadable files and says how many
@@ -81,7 +82,7 @@ def detections(job: tuple[Path, float]) -> tuple[Path, np.ndarray | None, np.nda
 
 def gather(paths: list[Path], min_score: float, exclude: np.ndarray | None) -> tuple[list[np.ndarray], list[int]]:
     crops, groups, skipped = [], [], 0
-    with Pool(2) as pool:
+    with get_context("spawn").Pool(2) as pool:  # fork would copy torch's and OpenCV's thread pools
         for i, (_, c, t) in enumerate(pool.imap(detections, [(p, min_score) for p in paths], chunksize=8)):
             if c is None or (exclude is not None and len(exclude) and float((exclude @ t).max()) > 0.9):
                 skipped += 1
