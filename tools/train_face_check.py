@@ -164,8 +164,9 @@ def main() -> None:
         figures = []
         for keep in (0.995, 0.99):
             thr = float(np.quantile(lv[yv == 1], 1 - keep))
-            figures.append(f"keeps {keep:.1%} of faces from {thr:.2f}: {(lv[yv == 0] >= thr).mean():.1%} of non-faces pass")
-        print(f"epoch {epoch + 1}/{args.epochs}  loss {loss.item():.3f}  " + "; ".join(figures) + f"  ({time.time() - t0:.0f} s)")
+            passing = (lv[yv == 0] >= thr).mean()
+            figures.append(f"keeps {keep:.1%} of faces from {thr:.2f}: {passing:.1%} of non-faces pass")
+        print(f"epoch {epoch + 1}/{args.epochs}  loss {loss.item():.3f}  {'; '.join(figures)}  ({time.time() - t0:.0f} s)")
 
     try:
         import onnx  # noqa: F401 -- torch's exporter needs it

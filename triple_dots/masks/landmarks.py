@@ -455,8 +455,8 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
     A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
     (``source="hog+yunet"``). A weak one (score < 0.5) is dropped, unless ``keep_weak``, when no YuNet
     detection lies on it or the face check rejects that detection (:func:`human_face`). A confirmed YuNet
-    face with no HOG face gets the predictor's 68 points on :func:`dlib_box` (``source="yunet"``). ``large_face``, ``passes``: see :func:`yunet_faces`. Returns
-    :class:`Face` objects.
+    face with no HOG face gets the predictor's 68 points on :func:`dlib_box` (``source="yunet"``).
+    ``large_face``, ``passes``: see :func:`yunet_faces`. Returns :class:`Face` objects.
     """
     import dlib
 
