@@ -133,6 +133,17 @@ def test_a_face_the_check_rejects_is_not_found_unless_hog_is_sure_of_it(samples,
     assert len(detect_faces(rgb)) == 1  # a face dlib's HOG is sure of stays found
 
 
+def test_a_hog_face_yunet_does_not_see_is_dropped(samples, monkeypatch) -> None:
+    """dlib's false faces (a toy car, a pill bottle) have no YuNet detection on them; real faces do."""
+    from triple_dots.masks import landmarks
+
+    rgb = samples["obama"]
+    monkeypatch.setattr(landmarks, "yunet_faces", lambda *a, **k: [])
+    assert detect_faces(rgb) == []
+    assert [f.source for f in detect_faces(rgb, keep_implausible=True)] == ["hog"]  # kept when asked to
+    assert len(detect_faces(rgb, detector="hog")) == 1
+
+
 def test_missing_face_check_model_names_the_file(samples, tmp_path) -> None:
     with pytest.raises(MissingWeightsError, match="face_check.onnx"):
         face_check_logit(samples["obama"], (0, 0, 50, 50), model_path=tmp_path / "face_check.onnx")

@@ -453,8 +453,8 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
     """Merge dlib HOG faces (68 landmarks, already checked) with confirmed YuNet faces on ``rgb``.
 
     A HOG face keeps its box and landmarks; it takes YuNet's eyes when YuNet sees the same face
-    (``source="hog+yunet"``). A weak one (score < 0.5) is dropped, unless ``keep_weak``, when no YuNet
-    detection lies on it or the face check rejects that detection (:func:`human_face`). A confirmed YuNet
+    (``source="hog+yunet"``). Unless ``keep_weak``, a HOG face is dropped when no YuNet detection lies on it,
+    and a weak one (score < 0.5) also when the face check rejects that detection (:func:`human_face`). A confirmed YuNet
     face with no HOG face gets the predictor's 68 points on :func:`dlib_box` (``source="yunet"``).
     ``large_face``, ``passes``: see :func:`yunet_faces`. Returns :class:`Face` objects.
     """
@@ -473,8 +473,8 @@ def combine(rgb: np.ndarray, hog_faces: list, predictor, *, keep_weak: bool = Fa
             f.keypoints = Keypoints.from_eyes(*yun[match].points[:2])
             f.keypoints.points[2:] = Keypoints.from_landmarks(f.landmarks).points[2:]  # seen, not guessed
             f.source = "hog+yunet"
-        elif f.score < CONFIDENT_SCORE and not keep_weak:
-            continue  # weak, and YuNet sees nothing there: most of dlib's false faces
+        elif not keep_weak:
+            continue  # YuNet sees nothing there: dlib's false faces (toys, bottles); real faces have a YuNet detection
         else:
             f.keypoints = Keypoints.from_landmarks(f.landmarks)
         out.append(f)
