@@ -163,30 +163,38 @@ class YunetFace:
 # YuNet
 # --------------------------------------------------------------------------------------
 _lock = threading.Lock()
-_yunet: dict[str, object] = {}
+_models: dict[tuple[str, str], object] = {}
+
+
+def _bundled_model(path: str | Path | None, default: Path, what: str, create):
+    """``create(file)`` for ``path`` (None: the bundled ``default``), once per process and file; a missing file
+    raises :class:`MissingWeightsError` naming it."""
+    p = Path(path) if path is not None else default
+    if not p.is_file():
+        raise MissingWeightsError(f"{what} not found at {where(p)}; it ships inside the triple_dots package "
+                                  "(triple_dots/masks/models): reinstall the package")
+    key = (what, str(p.resolve()))
+    with _lock:
+        if key not in _models:
+            _models[key] = create(key[1])
+        return _models[key]
+
+
+def _create_yunet(file: str):
+    log = getattr(getattr(cv2, "utils", None), "logging", None)  # OpenCV 5 warns about targets here
+    level = log.getLogLevel() if log else None
+    if log:
+        log.setLogLevel(2)  # errors only, while creating: the warning is noise for users
+    try:
+        return cv2.FaceDetectorYN.create(file, "", (320, 320), MIN_SCORE, 0.3, 5000)
+    finally:
+        if log:
+            log.setLogLevel(level)
 
 
 def load_yunet(path: str | Path | None = None):
     """``cv2.FaceDetectorYN`` for the bundled (or given) YuNet ONNX file, created once per process and path."""
-    p = Path(path) if path is not None else YUNET_PATH
-    if not p.is_file():
-        raise MissingWeightsError(
-            f"YuNet face detector not found at {where(p)}; it ships inside the triple_dots package "
-            "(triple_dots/masks/models): reinstall the package"
-        )
-    key = str(p.resolve())
-    with _lock:
-        if key not in _yunet:
-            log = getattr(getattr(cv2, "utils", None), "logging", None)  # OpenCV 5 warns about targets here
-            level = log.getLogLevel() if log else None
-            if log:
-                log.setLogLevel(2)  # errors only, while creating: the warning is noise for users
-            try:
-                _yunet[key] = cv2.FaceDetectorYN.create(key, "", (320, 320), MIN_SCORE, 0.3, 5000)
-            finally:
-                if log:
-                    log.setLogLevel(level)
-        return _yunet[key]
+    return _bundled_model(path, YUNET_PATH, "YuNet face detector", _create_yunet)
 
 
 def _yunet_rows(det, rgb: np.ndarray, size: int, min_score: float) -> np.ndarray | None:
@@ -316,25 +324,15 @@ def recheck_score(rgb: np.ndarray, box, *, mirror: bool = False, crop_px: int = 
     return max((float(r[14]) for r in rows if iou(fb, (r[0], r[1], r[0] + r[2], r[1] + r[3])) > 0.3), default=0.0)
 
 
-_face_check: dict[str, object] = {}
-
-
 def face_check_logit(rgb: np.ndarray, box, *, model_path: str | Path | None = None) -> float:
     """The face check's logit for the YuNet ``box`` ``(x0, y0, x1, y1)`` on ``rgb`` ((H, W, 3) uint8 RGB).
 
     >= :data:`CHECK_LOGIT`: a human face (masked or not); lower: an animal, a toy or a pattern.
     """
-    p = Path(model_path) if model_path is not None else FACE_CHECK_PATH
-    if not p.is_file():
-        raise MissingWeightsError(f"face check model not found at {where(p)}; it ships inside the triple_dots "
-                                  "package (triple_dots/masks/models): reinstall the package")
+    net = _bundled_model(model_path, FACE_CHECK_PATH, "face check model", cv2.dnn.readNetFromONNX)
     crop, _ = square_crop(rgb, box, CHECK_CROP, CHECK_PX)
     blob = crop.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-    key = str(p.resolve())
     with _lock:  # one cv2.dnn net per file, not safe to share between threads
-        if key not in _face_check:
-            _face_check[key] = cv2.dnn.readNetFromONNX(key)
-        net = _face_check[key]
         net.setInput(blob)
         return float(np.asarray(net.forward()).reshape(-1)[0])
 
